@@ -1,0 +1,51 @@
+# TorchOnSpark: top-level entry points. Every target does its own set-up.
+#   make build              Release build into build/
+#   make build SANITIZE=address,undefined   sanitizer build into build-san/
+#   make test               set-up, build, all tests (+ core tests under sanitizers)
+#   make demo               set-up, build, the MNIST pipeline on Fashion-MNIST
+#   make bench              benchmarks, with peers measured in the same run
+
+SANITIZE ?=
+JOBS ?= $(shell nproc)
+ifeq ($(SANITIZE),)
+BUILD_DIR ?= build
+CMAKE_FLAGS ?= -DCMAKE_BUILD_TYPE=Release
+else
+BUILD_DIR ?= build-san
+CMAKE_FLAGS ?= -DCMAKE_BUILD_TYPE=RelWithDebInfo -DTOS_SANITIZE=$(SANITIZE) -DTOS_WITH_TORCH=OFF
+endif
+SAN_DIR := build-san
+CTEST_FLAGS ?= --output-on-failure --timeout 300
+
+.PHONY: setup build test test-core-sanitized demo bench clean format
+
+setup:
+	@bash scripts/setup.sh
+
+$(BUILD_DIR)/build.ninja:
+	cmake -S . -B $(BUILD_DIR) -G Ninja $(CMAKE_FLAGS)
+
+build: setup $(BUILD_DIR)/build.ninja
+	cmake --build $(BUILD_DIR) -j $(JOBS)
+
+test: build test-core-sanitized
+	cd $(BUILD_DIR) && ctest $(CTEST_FLAGS) -j 2
+
+# Core libraries (formats, I/O, networking, runtime) under AddressSanitizer and UBSan.
+test-core-sanitized: setup
+	@test -f $(SAN_DIR)/build.ninja || cmake -S . -B $(SAN_DIR) -G Ninja \
+	  -DCMAKE_BUILD_TYPE=RelWithDebInfo -DTOS_SANITIZE=address,undefined -DTOS_WITH_TORCH=OFF
+	cmake --build $(SAN_DIR) -j $(JOBS)
+	cd $(SAN_DIR) && ctest $(CTEST_FLAGS) -L core -j 2
+
+demo: build
+	@bash scripts/demo.sh
+
+bench: build
+	@bash scripts/bench.sh
+
+clean:
+	rm -rf build build-san
+
+format:
+	find include src tests tools bench examples -name '*.h' -o -name '*.cc' | xargs clang-format -i
