@@ -1,0 +1,49 @@
+// A partitioned dataset of byte records: what the driver feeds to the nodes and what direct
+// mode reads. Partitions keep their order; records keep their order within a partition.
+#pragma once
+
+#include <memory>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "tos/status.h"
+
+namespace tos {
+
+class PartitionReader {
+ public:
+  virtual ~PartitionReader() = default;
+  // Sets *record to the next record (valid until the next call) and returns true, or returns
+  // false at the end of the partition. DataLoss naming the file and offset on corrupt data.
+  virtual Result<bool> Next(std::string_view* record) = 0;
+};
+
+class RecordSource {
+ public:
+  virtual ~RecordSource() = default;
+  virtual size_t num_partitions() const = 0;
+  // Thread-safe: different partitions may be opened and read from different threads at once.
+  virtual Result<std::unique_ptr<PartitionReader>> OpenPartition(size_t index) const = 0;
+  virtual std::string Describe() const = 0;  // for messages: "mnist_data/train (csv, 10 parts)"
+};
+
+// Records held in memory, one vector per partition (tests, small inputs).
+class VectorRecordSource : public RecordSource {
+ public:
+  explicit VectorRecordSource(std::vector<std::vector<std::string>> partitions)
+      : partitions_(std::move(partitions)) {}
+  size_t num_partitions() const override { return partitions_.size(); }
+  Result<std::unique_ptr<PartitionReader>> OpenPartition(size_t index) const override;
+  std::string Describe() const override;
+
+ private:
+  std::vector<std::vector<std::string>> partitions_;
+};
+
+// Each line of each part-NNNNN file of a partitioned text directory is one record (without
+// its newline). A directory without _SUCCESS is refused unless allow_incomplete.
+Result<std::unique_ptr<RecordSource>> OpenTextDataset(const std::string& dir,
+                                                      bool allow_incomplete = false);
+
+}  // namespace tos

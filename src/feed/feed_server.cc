@@ -1,0 +1,143 @@
+#include "feed/feed_server.h"
+
+#include "util/log.h"
+
+namespace tos::feed {
+namespace {
+
+constexpr std::chrono::seconds kWriteTimeout{30};
+
+class SocketLink : public SenderLink {
+ public:
+  SocketLink(net::Socket* socket, std::string describe) : socket_(socket), describe_(std::move(describe)) {}
+
+  Status SendResults(const std::vector<std::string>& results) override {
+    std::lock_guard<std::mutex> lock(mu_);
+    if (!socket_) return Unavailable("the sender's connection is closed");
+    return net::WriteFrame(*socket_, net::FrameType::kResults, EncodeResults(results), net::After(kWriteTimeout));
+  }
+  void NotifyTerminate() override {
+    std::lock_guard<std::mutex> lock(mu_);
+    if (!socket_ || terminate_sent_) return;
+    terminate_sent_ = true;
+    Status st = net::WriteFrame(*socket_, net::FrameType::kFeedTerminate, "", net::After(kWriteTimeout));
+    if (!st.ok()) LogWarning("could not tell " + describe_ + " to stop feeding: " + st.message());
+  }
+  std::string Describe() const override { return describe_; }
+  void Disconnect() {
+    std::lock_guard<std::mutex> lock(mu_);
+    socket_ = nullptr;
+  }
+
+ private:
+  std::mutex mu_;
+  net::Socket* socket_;
+  std::string describe_;
+  bool terminate_sent_ = false;
+};
+
+}  // namespace
+
+Result<std::unique_ptr<FeedServer>> FeedServer::Start(Options options, FeedRegistry* registry) {
+  std::unique_ptr<FeedServer> fs(new FeedServer());
+  TOS_ASSIGN_OR_RETURN(auto range, net::ParsePortRange(options.port_spec));
+  net::ListenOptions lo;
+  lo.host = options.bind_host;
+  TOS_ASSIGN_OR_RETURN(net::Socket listener, net::ListenInRange(lo, range.first, range.second));
+  fs->options_ = std::move(options);
+  fs->registry_ = registry;
+  net::AuthServer::Options so;
+  so.name = "feed server";
+  so.secret = fs->options_.secret;
+  auto* self = fs.get();
+  TOS_ASSIGN_OR_RETURN(fs->server_, net::AuthServer::Start(std::move(listener), so,
+                                                           [self](net::Socket& s, net::Channel ch) {
+                                                             if (ch == net::Channel::kFeed) self->Handle(s);
+                                                           }));
+  return fs;
+}
+
+FeedServer::~FeedServer() { Stop(); }
+
+void FeedServer::Stop() {
+  if (server_) server_->Stop();
+}
+
+void FeedServer::Handle(net::Socket& socket) {
+  const std::string peer = socket.PeerAddress();
+  auto open_frame = net::ReadFrame(socket, net::After(std::chrono::seconds(30)), 1 << 16);
+  if (!open_frame.ok() || open_frame->type != net::FrameType::kFeedOpen) {
+    LogWarning("feed server: " + peer + " did not open a feed; dropped");
+    return;
+  }
+  auto open = DecodeFeedOpen(open_frame->payload);
+  if (!open.ok()) {
+    LogWarning("feed server: " + peer + ": " + open.status().message());
+    (void)net::WriteFrame(socket, net::FrameType::kFeedError, open.status().message(), net::After(kWriteTimeout));
+    return;
+  }
+  auto queue = registry_->Get(open->feed);
+  std::string who = "sender " + (open->sender.empty() ? peer : open->sender + " (" + peer + ")");
+  auto link = std::make_shared<SocketLink>(&socket, who);
+  queue->Attach(link);
+
+  uint64_t frames = 0, records = 0;
+  bool ended = false, discarding = false;
+  Status error;
+  for (;;) {
+    auto f = net::ReadFrame(socket, net::Never(), options_.max_frame_bytes);
+    if (!f.ok()) {
+      if (!ended && !discarding) {
+        error = f.status().WithContext("feed connection from " + who + " broke after " +
+                                       std::to_string(records) + " records, before FEED_END");
+      }
+      break;
+    }
+    ++frames;
+    if (discarding && f->type != net::FrameType::kFeedEnd) continue;
+    auto chunk = std::make_shared<Chunk>();
+    chunk->mode = open->mode;
+    chunk->sender = link;
+    if (f->type == net::FrameType::kFeedData) {
+      chunk->data = std::move(f->payload);
+      Status st = DecodeRecords(chunk->data, &chunk->records);
+      if (!st.ok()) {
+        error = st.WithContext("malformed frame " + std::to_string(frames) + " from " + who);
+        (void)net::WriteFrame(socket, net::FrameType::kFeedError, error.message(), net::After(kWriteTimeout));
+        break;
+      }
+      records += chunk->records.size();
+    } else if (f->type == net::FrameType::kPartitionEnd) {
+      if (f->payload.size() != 8) {
+        error = DataLoss("malformed PARTITION_END from " + who);
+        break;
+      }
+      chunk->kind = Chunk::kPartitionEnd;
+      chunk->partition = net::GetU64(f->payload.data());
+    } else if (f->type == net::FrameType::kFeedEnd) {
+      if (discarding) {
+        ended = true;
+        continue;  // keep the connection until the sender closes it
+      }
+      chunk->kind = Chunk::kEnd;
+      ended = true;
+    } else {
+      error = DataLoss(std::string("unexpected ") + net::FrameTypeName(f->type) + " frame from " + who);
+      break;
+    }
+    Status pushed = queue->Push(std::move(chunk));
+    if (!pushed.ok()) {
+      // Terminated by the consumer (the link already told the sender) or shutting down.
+      link->NotifyTerminate();
+      discarding = true;
+    }
+  }
+  if (!error.ok() && !queue->terminated()) {
+    LogWarning("feed server: " + error.message());
+    queue->Fail(error);
+  }
+  link->Disconnect();
+  queue->Detach(link);
+}
+
+}  // namespace tos::feed

@@ -1,0 +1,53 @@
+// The sending side of the feed channel: streams the partitions of a RecordSource to the
+// feed servers of the training nodes, in batched frames, one connection per node, reading
+// and sending in parallel across nodes. Used by the driver (local mode); the Spark bridge
+// speaks the same protocol.
+#pragma once
+
+#include <atomic>
+#include <chrono>
+#include <functional>
+#include <string>
+#include <vector>
+
+#include "feed/wire.h"
+#include "net/cancel.h"
+#include "tos/record_source.h"
+
+namespace tos::feed {
+
+struct FeedTarget {
+  int executor_id = 0;
+  std::string label;  // "worker:1 (executor 2)"
+  net::HostPort address;
+};
+
+struct TargetProgress {
+  std::atomic<uint64_t> records_sent{0};
+  std::atomic<uint64_t> bytes_sent{0};
+  std::atomic<uint64_t> partitions_sent{0};
+  std::atomic<uint64_t> results_received{0};
+  std::atomic<bool> terminated{false};
+  std::atomic<int> epoch{0};
+  std::atomic<int64_t> partition{-1};
+};
+
+struct FeedJob {
+  std::string secret;
+  std::string feed_name = "train";
+  FeedMode mode = FeedMode::kTrain;
+  int epochs = 1;
+  std::chrono::milliseconds feed_timeout{600000};
+  size_t frame_bytes = 256 * 1024;
+  std::string output_dir;  // inference: where part-NNNNN result files go
+  net::CancelToken* cancel = nullptr;  // aborts the feed promptly when the job fails
+  std::vector<TargetProgress>* progress = nullptr;  // one per target, optional
+};
+
+// Partition p of epoch e goes to target (p + e) % targets.size() in training (so epochs mix)
+// and to p % targets.size() in inference. Returns when every record was delivered (and, in
+// inference, every result received and written), when all targets terminated, or on the
+// first error: a feed timeout names the target, its progress and what to do.
+Status RunFeed(const RecordSource& source, const std::vector<FeedTarget>& targets, const FeedJob& job);
+
+}  // namespace tos::feed

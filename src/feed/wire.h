@@ -1,0 +1,40 @@
+// FEED_DATA and RESULTS payload encodings (docs/protocol.md, "Feed channel").
+//
+//   FEED_DATA: u32 count | u32 fixed_size | records
+//     fixed_size > 0: count records of fixed_size bytes each, back to back
+//     fixed_size = 0: each record is u32 length | bytes
+//   RESULTS:   u32 count | count x (u32 length | bytes)
+//   FEED_OPEN: JSON {"feed": name, "mode": "train"|"inference", "sender": text}
+//   PARTITION_END: u64 partition index
+#pragma once
+
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "tos/status.h"
+
+namespace tos::feed {
+
+constexpr size_t kDataHeaderBytes = 8;
+
+// Decodes a FEED_DATA payload into views into `payload`. DataLoss with what is wrong.
+Status DecodeRecords(std::string_view payload, std::vector<std::string_view>* records);
+
+// Appends one length-prefixed record (variable layout) to a frame under construction.
+void AppendRecord(std::string* frame, std::string_view record);
+
+// Encodes/decodes RESULTS payloads.
+std::string EncodeResults(const std::vector<std::string>& results);
+Status DecodeResults(std::string_view payload, std::vector<std::string>* results);
+
+enum class FeedMode { kTrain, kInference };
+struct FeedOpen {
+  std::string feed;
+  FeedMode mode = FeedMode::kTrain;
+  std::string sender;
+};
+std::string EncodeFeedOpen(const FeedOpen& open);
+Result<FeedOpen> DecodeFeedOpen(const std::string& payload);
+
+}  // namespace tos::feed

@@ -1,0 +1,291 @@
+#include "reservation/server.h"
+
+#include <nlohmann/json.hpp>
+
+#include "util/log.h"
+
+namespace tos::reservation {
+
+using net::FrameType;
+
+struct ReservationServer::Node {
+  std::mutex write_mu;
+  net::Socket* socket = nullptr;  // valid while the handler runs; guarded by write_mu
+  std::string instance;
+};
+
+namespace {
+constexpr std::chrono::seconds kWriteTimeout{10};
+constexpr size_t kMaxControlFrame = 1 << 20;
+}  // namespace
+
+Result<std::unique_ptr<ReservationServer>> ReservationServer::Start(Options options) {
+  TOS_RETURN_IF_ERROR(ValidateLayout(options.layout));
+  std::unique_ptr<ReservationServer> rs(new ReservationServer());
+  TOS_ASSIGN_OR_RETURN(auto range, net::ParsePortRange(options.port_spec));
+  net::ListenOptions lo;
+  lo.host = options.bind_host;
+  TOS_ASSIGN_OR_RETURN(net::Socket listener, net::ListenInRange(lo, range.first, range.second));
+  rs->address_.host = options.advertise_host.empty() ? net::AdvertisedHost() : options.advertise_host;
+  rs->address_.port = listener.LocalPort();
+  rs->options_ = std::move(options);
+  net::AuthServer::Options so;
+  so.name = "reservation server";
+  so.secret = rs->options_.secret;
+  auto* self = rs.get();
+  TOS_ASSIGN_OR_RETURN(rs->server_,
+                       net::AuthServer::Start(std::move(listener), so,
+                                              [self](net::Socket& s, net::Channel ch) {
+                                                if (ch == net::Channel::kReservation) {
+                                                  self->HandleReservation(s);
+                                                } else if (ch == net::Channel::kKvStore) {
+                                                  self->HandleKv(s);
+                                                } else {
+                                                  LogWarning("reservation server: peer " + s.PeerAddress() +
+                                                             " asked for the wrong channel");
+                                                }
+                                              }));
+  return rs;
+}
+
+ReservationServer::~ReservationServer() { Stop(); }
+
+void ReservationServer::Stop() {
+  {
+    std::lock_guard<std::mutex> lock(kv_mu_);
+    kv_stopping_ = true;
+  }
+  kv_cv_.notify_all();
+  if (server_) server_->Stop();
+}
+
+void ReservationServer::Emit(NodeEvent e) {
+  if (options_.on_event) options_.on_event(e);
+}
+
+std::string ReservationServer::MissingList() const {
+  std::string out;
+  for (int i = 0; i < options_.layout.num_executors; ++i) {
+    if (registered_.count(i)) continue;
+    if (!out.empty()) out += ", ";
+    out += std::to_string(i) + " (" + RoleLabel(RoleFor(options_.layout, i)) + ")";
+  }
+  return out;
+}
+
+Result<ClusterSpec> ReservationServer::AwaitAll(net::Deadline deadline) {
+  std::unique_lock<std::mutex> lock(mu_);
+  while (!complete_ && abort_status_.ok()) {
+    if (cv_.wait_until(lock, deadline) == std::cv_status::timeout && !complete_) {
+      int n = options_.layout.num_executors;
+      return Timeout("reservation timed out: " + std::to_string(registered_.size()) + " of " +
+                     std::to_string(n) + " executors registered; missing executor(s) " +
+                     MissingList() +
+                     ". Check that the cluster has " + std::to_string(n) +
+                     " executors free (one node per executor) and that nodes can reach " +
+                     address_.ToString() + "; see the missing nodes' logs");
+    }
+  }
+  if (!abort_status_.ok()) return abort_status_;
+  return spec_template_.cluster;
+}
+
+void ReservationServer::Abort(const Status& why) {
+  std::lock_guard<std::mutex> lock(mu_);
+  abort_status_ = why;
+  cv_.notify_all();
+}
+
+std::map<int, Registration> ReservationServer::registrations() const {
+  std::lock_guard<std::mutex> lock(mu_);
+  return registered_;
+}
+
+bool ReservationServer::IsConnected(int id) const {
+  std::lock_guard<std::mutex> lock(mu_);
+  return connections_.count(id) > 0;
+}
+
+Status ReservationServer::SendTo(int id, FrameType type, const std::string& payload) {
+  std::shared_ptr<Node> node;
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    auto it = connections_.find(id);
+    if (it == connections_.end()) return Unavailable("executor " + std::to_string(id) + " is not connected");
+    node = it->second;
+  }
+  std::lock_guard<std::mutex> lock(node->write_mu);
+  if (!node->socket) return Unavailable("executor " + std::to_string(id) + " disconnected");
+  return net::WriteFrame(*node->socket, type, payload, net::After(kWriteTimeout));
+}
+
+Status ReservationServer::SendStop(int id) { return SendTo(id, FrameType::kStop, ""); }
+
+void ReservationServer::BroadcastJobError(const std::string& message) {
+  std::vector<int> ids;
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    for (auto& [id, n] : connections_) ids.push_back(id);
+  }
+  for (int id : ids) (void)SendTo(id, FrameType::kJobError, message);
+}
+
+void ReservationServer::HandleReservation(net::Socket& socket) {
+  std::string peer = socket.PeerAddress();
+  auto frame = net::ReadFrame(socket, net::After(std::chrono::seconds(60)), kMaxControlFrame);
+  if (!frame.ok()) {
+    LogWarning("reservation server: no registration from " + peer + ": " + frame.status().message());
+    return;
+  }
+  if (frame->type != FrameType::kRegister) {
+    LogWarning("reservation server: " + peer + " sent " + net::FrameTypeName(frame->type) +
+               " before REGISTER; dropped");
+    return;
+  }
+  auto reg = DecodeRegistration(frame->payload);
+  const int n = options_.layout.num_executors;
+  auto reject = [&](const std::string& why) {
+    LogWarning("reservation server: rejected registration from " + peer + ": " + why);
+    (void)net::WriteFrame(socket, FrameType::kJobError, why, net::After(kWriteTimeout));
+  };
+  if (!reg.ok()) return reject(reg.status().message());
+  if (reg->executor_id >= n) {
+    return reject("executor id " + std::to_string(reg->executor_id) + " is outside the cluster of " +
+                  std::to_string(n) + " executors");
+  }
+  const int id = reg->executor_id;
+  auto node = std::make_shared<Node>();
+  node->socket = &socket;
+  node->instance = reg->instance;
+  std::vector<std::pair<int, std::shared_ptr<Node>>> to_notify;
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    auto it = registered_.find(id);
+    if (it != registered_.end() && it->second.instance != reg->instance) {
+      auto& first = it->second;
+      std::string why = "duplicate executor id " + std::to_string(id) + ": already registered by " +
+                        first.host + " pid " + std::to_string(first.pid) + ", now claimed by " +
+                        reg->host + " pid " + std::to_string(reg->pid) +
+                        "; each executor must run exactly one node";
+      // Unlock happens at scope end; reject writes only to this socket.
+      LogWarning("reservation server: " + why);
+      (void)net::WriteFrame(socket, FrameType::kJobError, why, net::After(kWriteTimeout));
+      return;
+    }
+    registered_[id] = *reg;
+    connections_[id] = node;
+    if (!complete_ && static_cast<int>(registered_.size()) == n) {
+      complete_ = true;
+      spec_template_.num_executors = n;
+      for (int i = 0; i < n; ++i) {
+        auto role = RoleFor(options_.layout, i);
+        auto& list = spec_template_.cluster[role.job_name];
+        if (static_cast<int>(list.size()) <= role.task_index) list.resize(role.task_index + 1);
+        list[role.task_index] = registered_[i].host + ":" + std::to_string(registered_[i].port);
+        spec_template_.feed_addresses[i] = registered_[i].host + ":" + std::to_string(registered_[i].feed_port);
+      }
+      for (auto& [i, c] : connections_) to_notify.emplace_back(i, c);
+      cv_.notify_all();
+    } else if (complete_) {
+      to_notify.emplace_back(id, node);  // a retried registration after completion
+    }
+  }
+  Emit({NodeEvent::kRegistered, id, peer});
+  for (auto& [i, c] : to_notify) {
+    ClusterReply reply;
+    {
+      std::lock_guard<std::mutex> lock(mu_);
+      reply = spec_template_;
+    }
+    auto role = RoleFor(options_.layout, i);
+    reply.job_name = role.job_name;
+    reply.task_index = role.task_index;
+    std::lock_guard<std::mutex> wl(c->write_mu);
+    if (c->socket) {
+      Status st = net::WriteFrame(*c->socket, FrameType::kClusterSpec, EncodeClusterReply(reply),
+                                  net::After(kWriteTimeout));
+      if (!st.ok()) LogWarning("reservation server: cluster spec to executor " + std::to_string(i) + ": " + st.message());
+    }
+  }
+
+  // Control loop: the node's heartbeats, errors and completion.
+  Status why_closed;
+  for (;;) {
+    auto f = net::ReadFrame(socket, net::Never(), kMaxControlFrame);
+    if (!f.ok()) {
+      why_closed = f.status();
+      break;
+    }
+    switch (f->type) {
+      case FrameType::kHeartbeat: Emit({NodeEvent::kHeartbeat, id, f->payload}); break;
+      case FrameType::kNodeError: Emit({NodeEvent::kError, id, f->payload}); break;
+      case FrameType::kNodeDone: Emit({NodeEvent::kDone, id, ""}); break;
+      default:
+        why_closed = DataLoss(std::string("unexpected ") + net::FrameTypeName(f->type) + " frame");
+        LogWarning("reservation server: executor " + std::to_string(id) + " sent an unexpected " +
+                   net::FrameTypeName(f->type) + " frame; closing its control channel");
+        break;
+    }
+    if (!why_closed.ok()) break;
+  }
+  bool current = false;
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    auto it = connections_.find(id);
+    if (it != connections_.end() && it->second == node) {
+      connections_.erase(it);
+      current = true;
+    }
+  }
+  {
+    std::lock_guard<std::mutex> wl(node->write_mu);
+    node->socket = nullptr;
+  }
+  if (current) Emit({NodeEvent::kDisconnected, id, why_closed.message()});
+}
+
+// KV store: KV_SET key\0value -> KV_VALUE ""; KV_GET key\0timeout_ms -> KV_VALUE value (waits);
+// KV_ADD key\0delta -> KV_VALUE new value. Errors -> JOB_ERROR with the reason.
+void ReservationServer::HandleKv(net::Socket& socket) {
+  for (;;) {
+    auto f = net::ReadFrame(socket, net::Never(), 64u << 20);
+    if (!f.ok()) return;
+    auto zero = f->payload.find('\0');
+    if (zero == std::string::npos) {
+      (void)net::WriteFrame(socket, FrameType::kJobError, "malformed KV request", net::After(kWriteTimeout));
+      return;
+    }
+    std::string key = f->payload.substr(0, zero);
+    std::string arg = f->payload.substr(zero + 1);
+    std::string reply;
+    if (f->type == FrameType::kKvSet) {
+      std::lock_guard<std::mutex> lock(kv_mu_);
+      kv_[key] = arg;
+      kv_cv_.notify_all();
+    } else if (f->type == FrameType::kKvAdd) {
+      std::lock_guard<std::mutex> lock(kv_mu_);
+      long long v = kv_.count(key) ? std::atoll(kv_[key].c_str()) : 0;
+      v += std::atoll(arg.c_str());
+      kv_[key] = std::to_string(v);
+      reply = kv_[key];
+      kv_cv_.notify_all();
+    } else if (f->type == FrameType::kKvGet) {
+      auto deadline = net::After(std::chrono::milliseconds(std::atoll(arg.c_str())));
+      std::unique_lock<std::mutex> lock(kv_mu_);
+      bool found = kv_cv_.wait_until(lock, deadline, [&] { return kv_.count(key) > 0 || kv_stopping_; });
+      if (kv_stopping_) return;
+      if (!found) {
+        lock.unlock();
+        (void)net::WriteFrame(socket, FrameType::kJobError, "key '" + key + "' not set before the timeout",
+                              net::After(kWriteTimeout));
+        continue;
+      }
+      reply = kv_[key];
+    } else {
+      return;
+    }
+    if (!net::WriteFrame(socket, FrameType::kKvValue, reply, net::After(kWriteTimeout)).ok()) return;
+  }
+}
+
+}  // namespace tos::reservation
