@@ -1,5 +1,7 @@
 #include "feed/feed_server.h"
 
+#include <condition_variable>
+
 #include "util/log.h"
 
 namespace tos::feed {
@@ -14,7 +16,20 @@ class SocketLink : public SenderLink {
   Status SendResults(const std::vector<std::string>& results) override {
     std::lock_guard<std::mutex> lock(mu_);
     if (!socket_) return Unavailable("the sender's connection is closed");
-    return net::WriteFrame(*socket_, net::FrameType::kResults, EncodeResults(results), net::After(kWriteTimeout));
+    Status st = net::WriteFrame(*socket_, net::FrameType::kResults, EncodeResults(results), net::After(kWriteTimeout));
+    answered_ += results.size();
+    cv_.notify_all();
+    return st;
+  }
+  void CountPushed(uint64_t n) {
+    std::lock_guard<std::mutex> lock(mu_);
+    pushed_ += n;
+  }
+  // Inference: after the sender's FEED_END the connection stays open until every record that
+  // came through it has its result, or `give_up` says the node is stopping.
+  void AwaitAnswers(const std::function<bool()>& give_up) {
+    std::unique_lock<std::mutex> lock(mu_);
+    while (answered_ < pushed_ && !give_up()) cv_.wait_for(lock, std::chrono::milliseconds(100));
   }
   void NotifyTerminate() override {
     std::lock_guard<std::mutex> lock(mu_);
@@ -31,6 +46,8 @@ class SocketLink : public SenderLink {
 
  private:
   std::mutex mu_;
+  std::condition_variable cv_;
+  uint64_t pushed_ = 0, answered_ = 0;
   net::Socket* socket_;
   std::string describe_;
   bool terminate_sent_ = false;
@@ -60,6 +77,7 @@ Result<std::unique_ptr<FeedServer>> FeedServer::Start(Options options, FeedRegis
 FeedServer::~FeedServer() { Stop(); }
 
 void FeedServer::Stop() {
+  stopping_ = true;
   if (server_) server_->Stop();
 }
 
@@ -107,6 +125,7 @@ void FeedServer::Handle(net::Socket& socket) {
         break;
       }
       records += chunk->records.size();
+      if (open->mode == FeedMode::kInference) link->CountPushed(chunk->records.size());
     } else if (f->type == net::FrameType::kPartitionEnd) {
       if (f->payload.size() != 8) {
         error = DataLoss("malformed PARTITION_END from " + who);
@@ -131,6 +150,9 @@ void FeedServer::Handle(net::Socket& socket) {
       link->NotifyTerminate();
       discarding = true;
     }
+  }
+  if (error.ok() && ended && open->mode == FeedMode::kInference) {
+    link->AwaitAnswers([&] { return stopping_.load() || queue->terminated() || queue->failed(); });
   }
   if (!error.ok() && !queue->terminated()) {
     LogWarning("feed server: " + error.message());

@@ -3,6 +3,7 @@
 // the named FeedQueues. See docs/protocol.md, "Feed channel".
 #pragma once
 
+#include <atomic>
 #include <memory>
 
 #include "feed/queue.h"
@@ -27,6 +28,7 @@ class FeedServer {
   FeedServer() = default;
   void Handle(net::Socket& socket);
   Options options_;
+  std::atomic<bool> stopping_{false};
   FeedRegistry* registry_ = nullptr;
   std::unique_ptr<net::AuthServer> server_;
 };

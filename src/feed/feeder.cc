@@ -109,8 +109,9 @@ class TargetFeeder {
                    std::to_string(job_.feed_timeout.count() / 1000) + " s after receiving " +
                    std::to_string(progress_->records_sent.load()) + " records (epoch " +
                    std::to_string(progress_->epoch.load() + 1) + ", partition " +
-                   std::to_string(progress_->partition.load()) +
-                   "). Its training loop stopped calling next_batch(); a node that stops early "
+                   std::to_string(progress_->partition.load()) + ")" +
+                   (job_.describe_node ? "; the node reports " + job_.describe_node(target_.executor_id) : "") +
+                   ". Its training loop stopped calling next_batch(); a node that stops early "
                    "must call terminate() on its feed");
   }
 

@@ -42,6 +42,8 @@ struct FeedJob {
   std::string output_dir;  // inference: where part-NNNNN result files go
   net::CancelToken* cancel = nullptr;  // aborts the feed promptly when the job fails
   std::vector<TargetProgress>* progress = nullptr;  // one per target, optional
+  // What the node itself last reported (consumed records, state), for timeout messages.
+  std::function<std::string(int executor_id)> describe_node;
 };
 
 // Partition p of epoch e goes to target (p + e) % targets.size() in training (so epochs mix)

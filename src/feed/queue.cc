@@ -161,6 +161,11 @@ void FeedQueue::Terminate() {
   for (auto& l : links) l->NotifyTerminate();
 }
 
+bool FeedQueue::failed() const {
+  std::lock_guard<std::mutex> lock(mu_);
+  return !failed_.ok() || shutdown_;
+}
+
 uint64_t FeedQueue::consumed() const {
   std::lock_guard<std::mutex> lock(mu_);
   return consumed_;

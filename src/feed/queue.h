@@ -51,6 +51,7 @@ class FeedQueue {
   void Fail(const Status& status);  // the consumer's next call throws with it
   void Shutdown();                  // node exiting: wake everyone
   bool terminated() const;
+  bool failed() const;
 
   // Consumer side (DataFeed).
   Batch NextBatch(size_t n);

@@ -1,0 +1,57 @@
+// Starting executor processes: "start N executor processes with this environment, tell me
+// when one dies". The local launcher (the embedded default) forks them on this machine; the
+// Spark bridge starts them inside Spark executors instead and reports deaths through the
+// control channel.
+#pragma once
+
+#include <chrono>
+#include <functional>
+#include <map>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "tos/status.h"
+
+namespace tos {
+
+struct LaunchSpec {
+  int num_executors = 0;
+  std::vector<std::string> argv;            // argv[0] is the program to run
+  std::map<std::string, std::string> env;   // added to every executor's environment
+  // Per-executor additions (TOS_EXECUTOR_ID, ...). Never put secrets on argv: use env.
+  std::function<std::map<std::string, std::string>(int)> executor_env;
+  // "worker-0": names the log file <log_dir>/<name>.log; the console prefix is "[worker:0]".
+  std::function<std::string(int)> executor_name;
+  std::string log_dir;
+  bool echo_output = true;  // copy node output, prefixed, to the driver's stderr
+};
+
+struct ExecutorExit {
+  int executor_id = -1;
+  int exit_code = 0;    // valid when signal == 0
+  int signal = 0;       // the signal that killed it, or 0
+  bool ok() const { return signal == 0 && exit_code == 0; }
+  std::string Describe() const;  // "exit status 1" / "killed by signal 9 (SIGKILL)"
+};
+
+class Launcher {
+ public:
+  virtual ~Launcher() = default;
+  // Starts executors 0..n-1. on_exit runs on a launcher thread when one exits. Must be called
+  // from a thread that lives as long as the job (the main thread): children are tied to it.
+  virtual Status Launch(const LaunchSpec& spec, std::function<void(const ExecutorExit&)> on_exit) = 0;
+  virtual void Signal(int executor_id, int signal) = 0;
+  virtual void SignalAll(int signal) = 0;
+  // True once every executor has exited and been reaped; false at the timeout.
+  virtual bool WaitAll(std::chrono::milliseconds timeout) = 0;
+  // The last lines an executor printed (for failure reports); empty if unknown.
+  virtual std::vector<std::string> LastLines(int executor_id) const = 0;
+  virtual std::string LogPath(int executor_id) const = 0;
+};
+
+// Forks/execs executors on this machine. They die with the driver (PR_SET_PDEATHSIG) and
+// their output goes to <log_dir>/<name>.log and, prefixed, to the driver's console.
+std::unique_ptr<Launcher> MakeLocalLauncher();
+
+}  // namespace tos

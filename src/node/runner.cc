@@ -1,0 +1,218 @@
+// The node runner: what a process started by a launcher does before, around and after the
+// user's map_fun (docs/protocol.md describes the exchange with the driver).
+#include <pwd.h>
+#include <signal.h>
+#include <unistd.h>
+
+#include <climits>
+#include <cstdlib>
+#include <iostream>
+#include <nlohmann/json.hpp>
+#include <thread>
+
+#include "feed/feed_server.h"
+#include "net/auth.h"
+#include "node/node_state.h"
+#include "reservation/client.h"
+#include "tos/tos.h"
+#include "util/log.h"
+
+namespace tos {
+namespace {
+
+std::vector<std::string> g_args;
+
+std::string Env(const char* name, const std::string& fallback = "") {
+  const char* v = std::getenv(name);
+  return v && *v ? std::string(v) : fallback;
+}
+
+long EnvLong(const char* name, long fallback) {
+  std::string v = Env(name);
+  if (v.empty()) return fallback;
+  char* end = nullptr;
+  long r = std::strtol(v.c_str(), &end, 10);
+  return *end == '\0' ? r : fallback;
+}
+
+[[noreturn]] void ExitNow(int code) {
+  std::cout.flush();
+  std::cerr.flush();
+  std::fflush(nullptr);
+  ::_exit(code);
+}
+
+std::string CurrentUser() {
+  std::string u = Env("USER");
+  if (!u.empty()) return u;
+  if (passwd* pw = ::getpwuid(::getuid())) return pw->pw_name;
+  return "root";
+}
+
+int RunNode(MapFun map_fun) {
+  const int executor_id = static_cast<int>(EnvLong("TOS_EXECUTOR_ID", -1));
+  SetLogTag("executor " + std::to_string(executor_id));
+  auto secret = net::SecretFromEnv();
+  auto server = net::ParseHostPort(Env("TOS_RESERVATION"));
+  if (!secret.ok() || !server.ok() || executor_id < 0) {
+    LogError("cannot start as a node: " +
+             (!secret.ok() ? secret.status().message()
+                           : !server.ok() ? "TOS_RESERVATION: " + server.status().message()
+                                          : std::string("TOS_EXECUTOR_ID missing")));
+    return 2;
+  }
+  const auto reservation_timeout = std::chrono::milliseconds(EnvLong("TOS_RESERVATION_TIMEOUT_MS", 600000));
+  const auto feed_timeout = std::chrono::milliseconds(EnvLong("TOS_FEED_TIMEOUT_MS", 600000));
+  const auto heartbeat = std::chrono::milliseconds(EnvLong("TOS_HEARTBEAT_MS", 1000));
+
+  auto state = std::make_shared<Context::State>();
+  state->executor_id = executor_id;
+  state->secret = *secret;
+  state->reservation_address = server->ToString();
+  state->input_mode = Env("TOS_INPUT_MODE") == "tensorflow" ? InputMode::kTensorflow : InputMode::kSpark;
+  state->default_fs = Env("TOS_DEFAULT_FS", "file://");
+  char cwd[PATH_MAX] = {0};
+  state->working_dir = Env("TOS_WORKING_DIR", ::getcwd(cwd, sizeof(cwd)) ? cwd : ".");
+  state->log_dir = Env("TOS_LOG_DIR", state->working_dir + "/tos_logs");
+  state->user = CurrentUser();
+  state->threads = static_cast<int>(EnvLong("TOS_THREADS", 1));
+  const std::string host = net::AdvertisedHost();
+
+  // The reserved port: bound (not listening) with SO_REUSEPORT and held until the training
+  // code's server has bound the same port.
+  auto port_range = net::ParsePortRange(Env("TOS_NODE_PORT"));
+  if (!port_range.ok()) {
+    LogError("TOS_NODE_PORT: " + port_range.status().message());
+    return 2;
+  }
+  net::ListenOptions lo;
+  lo.reuse_port = true;
+  lo.listen = false;
+  auto reserved = net::ListenInRange(lo, port_range->first, port_range->second);
+  if (!reserved.ok()) {
+    LogError("cannot reserve a port: " + reserved.status().message());
+    return 2;
+  }
+  int reserved_port = reserved->LocalPort();
+  state->reserved = std::make_unique<ReservedPort>(host, reserved_port, reserved->Release());
+
+  feed::FeedRegistry registry(static_cast<size_t>(EnvLong("TOS_FEED_QUEUE_BYTES", 64l << 20)), feed_timeout);
+  state->feeds = &registry;
+  feed::FeedServer::Options fo;
+  fo.secret = *secret;
+  fo.port_spec = Env("TOS_FEED_PORT");
+  auto feed_server = feed::FeedServer::Start(fo, &registry);
+  if (!feed_server.ok()) {
+    LogError("cannot start the feed server: " + feed_server.status().message());
+    return 2;
+  }
+
+  reservation::Registration reg;
+  reg.executor_id = executor_id;
+  reg.host = host;
+  reg.port = reserved_port;
+  reg.feed_port = (*feed_server)->port();
+  reg.pid = static_cast<int>(::getpid());
+  reg.instance = net::GenerateSecret().substr(0, 16);
+  reservation::ClusterReply reply;
+  auto control = reservation::ControlChannel::Register(*server, *secret, reg, net::Clock::now() + reservation_timeout, &reply);
+  if (!control.ok()) {
+    LogError("could not join the cluster: " + control.status().message());
+    return 2;
+  }
+  state->job_name = reply.job_name;
+  state->task_index = reply.task_index;
+  state->cluster = reply.cluster;
+  state->num_executors = reply.num_executors;
+  const std::string label = RoleLabel({reply.job_name, reply.task_index});
+  SetLogTag(label);
+  ::setenv("TOS_CLUSTER_SPEC", ClusterSpecToJson(reply.cluster).c_str(), 1);
+  ::setenv("TOS_JOB_NAME", reply.job_name.c_str(), 1);
+  ::setenv("TOS_TASK_INDEX", std::to_string(reply.task_index).c_str(), 1);
+
+  (*control)->StartReader({
+      [state, &registry] {
+        {
+          std::lock_guard<std::mutex> lock(state->mu);
+          state->stop = true;
+        }
+        state->stop_cv.notify_all();
+      },
+      [label](const std::string& message) {
+        LogError("job aborted by the driver: " + message.substr(0, message.find('\n')));
+        ExitNow(3);
+      },
+      [label](const Status& why) {
+        LogError("lost the driver's control channel (" + why.message() + "); exiting");
+        ExitNow(3);
+      },
+  });
+
+  std::atomic<bool> running{true};
+  std::thread heartbeat_thread([&] {
+    while (running) {
+      nlohmann::json hb;
+      uint64_t progress = state->progress;
+      nlohmann::json feeds = nlohmann::json::object();
+      for (auto& q : registry.All()) {
+        feeds[q->name()] = q->consumed();
+        progress += q->consumed();
+      }
+      {
+        std::lock_guard<std::mutex> lock(state->mu);
+        hb["state"] = state->status;
+        hb["urls"] = state->urls;
+      }
+      hb["progress"] = progress;
+      hb["feeds"] = feeds;
+      (void)(*control)->SendHeartbeat(hb.dump());
+      auto until = net::Clock::now() + heartbeat;
+      while (running && net::Clock::now() < until) std::this_thread::sleep_for(std::chrono::milliseconds(20));
+    }
+  });
+
+  int code = 0;
+  {
+    std::lock_guard<std::mutex> lock(state->mu);
+    state->status = "running map_fun";
+  }
+  Context ctx(state);
+  try {
+    map_fun(g_args, ctx);
+  } catch (const std::exception& e) {
+    code = 1;
+    LogError(std::string("map_fun failed: ") + e.what());
+    (void)(*control)->SendError(e.what());
+  } catch (...) {
+    code = 1;
+    LogError("map_fun failed with a non-standard exception");
+    (void)(*control)->SendError("map_fun threw a non-standard exception");
+  }
+  running = false;
+  heartbeat_thread.join();
+  if (code == 0) (void)(*control)->SendDone();
+  registry.ShutdownAll();
+  (*feed_server)->Stop();
+  (*control)->Close();
+  return code;
+}
+
+}  // namespace
+
+bool IsNodeProcess() { return std::getenv("TOS_EXECUTOR_ID") != nullptr; }
+
+const std::vector<std::string>& ProgramArgs() { return g_args; }
+
+int Main(int argc, char** argv, MapFun map_fun, DriverFun driver_fun) {
+  g_args.assign(argv + 1, argv + argc);
+  if (IsNodeProcess()) {
+    ::signal(SIGPIPE, SIG_IGN);
+    int code = RunNode(std::move(map_fun));
+    ExitNow(code);  // never run static destructors under threads the user may have left
+  }
+  SetLogTag("driver");
+  ::signal(SIGPIPE, SIG_IGN);
+  return driver_fun(g_args);
+}
+
+}  // namespace tos
