@@ -105,9 +105,9 @@ class TargetFeeder {
       return st.WithContext("feed '" + job_.feed_name + "' to " + target_.label);
     }
     return Timeout("feed timeout on '" + job_.feed_name + "': " + target_.label + " at " +
-                   target_.address.ToString() + " accepted no data for " +
-                   std::to_string(job_.feed_timeout.count() / 1000) + " s after receiving " +
-                   std::to_string(progress_->records_sent.load()) + " records (epoch " +
+                   target_.address.ToString() + " took no data for " +
+                   std::to_string(job_.feed_timeout.count() / 1000) + " s; " +
+                   std::to_string(progress_->records_sent.load()) + " records were sent to it (epoch " +
                    std::to_string(progress_->epoch.load() + 1) + ", partition " +
                    std::to_string(progress_->partition.load()) + ")" +
                    (job_.describe_node ? "; the node reports " + job_.describe_node(target_.executor_id) : "") +
@@ -262,10 +262,8 @@ class TargetFeeder {
         last_results = progress_->results_received;
         last_progress = net::Clock::now();
       } else if (net::Clock::now() - last_progress > job_.feed_timeout) {
-        return Timeout("feed timeout on '" + job_.feed_name + "': " + target_.label +
-                       " made no progress for " + std::to_string(job_.feed_timeout.count() / 1000) +
-                       " s after all its data was sent (" + std::to_string(last_results) +
-                       " results received)");
+        lock.unlock();
+        return TimeoutError(Timeout("no progress"));
       }
     }
   }

@@ -34,7 +34,7 @@ struct TargetProgress {
 
 struct FeedJob {
   std::string secret;
-  std::string feed_name = "train";
+  std::string feed_name = "input";
   FeedMode mode = FeedMode::kTrain;
   int epochs = 1;
   std::chrono::milliseconds feed_timeout{600000};

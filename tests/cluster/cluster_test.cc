@@ -1,0 +1,229 @@
+// The whole runtime with real processes on 127.0.0.1: the driver and its nodes are the
+// tos_test_app program (tests/programs), run as a user would run it.
+#include <gtest/gtest.h>
+#include <signal.h>
+
+#include "net/frame.h"
+#include "net/socket.h"
+#include "test_util.h"
+
+namespace tos {
+namespace {
+
+using std::chrono::seconds;
+using testing::ReadFile;
+using testing::RunProgram;
+using testing::TempDir;
+
+const std::string kApp = std::string(TOS_BIN_DIR) + "/tos_test_app";
+
+std::vector<std::string> App(const TempDir& dir, std::vector<std::string> flags) {
+  std::vector<std::string> argv = {kApp, "--out", dir.path()};
+  argv.insert(argv.end(), flags.begin(), flags.end());
+  return argv;
+}
+
+// 5 partitions x 1000 lines.
+std::string MakeData(const TempDir& dir, const std::string& name = "data", std::vector<int> sizes = {1000, 1000, 1000, 1000, 1000}) {
+  std::vector<std::vector<std::string>> parts;
+  int n = 0;
+  for (int s : sizes) {
+    parts.emplace_back();
+    for (int i = 0; i < s; ++i) parts.back().push_back("line-" + std::to_string(n++));
+  }
+  testing::WriteTextDataset(dir / name, parts);
+  return dir / name;
+}
+
+uint64_t Count(const TempDir& dir, int worker) {
+  std::string text = ReadFile(dir / ("count-" + std::to_string(worker)));
+  return text.empty() ? 0 : std::stoull(text);
+}
+
+// Every node process the job started is gone (they write their pids).
+void ExpectNoOrphans(const TempDir& dir, int n) {
+  for (int i = 0; i < n; ++i) {
+    std::string pid = ReadFile(dir / ("pid-" + std::to_string(i)));
+    if (pid.empty()) continue;
+    bool alive = true;
+    for (int k = 0; k < 100 && alive; ++k) {
+      alive = testing::ProcessAlive(std::stoi(pid));
+      if (alive) std::this_thread::sleep_for(std::chrono::milliseconds(50));
+    }
+    EXPECT_FALSE(alive) << "executor " << i << " (pid " << pid << ") outlived the job";
+  }
+}
+
+TEST(ClusterTest, FeedModeLifecycleOnePsTwoWorkers) {
+  TempDir dir;
+  auto data = MakeData(dir);
+  auto r = RunProgram(App(dir, {"--scenario", "lifecycle", "--data", data, "--epochs", "2"}), dir / "out.txt");
+  ASSERT_EQ(r.code, 0) << r.output;
+  EXPECT_NE(r.output.find("reservation server at 127.0.0.1:"), std::string::npos);
+  EXPECT_NE(r.output.find("JOB OK"), std::string::npos);
+  EXPECT_EQ(Count(dir, 0) + Count(dir, 1), 10000u);  // 2 epochs x 5000, nothing lost
+  EXPECT_GT(Count(dir, 0), 0u);
+  EXPECT_GT(Count(dir, 1), 0u);
+  EXPECT_TRUE(testing::FileExists(dir / "stopped-ps-0"));  // ps got STOP at shutdown
+  EXPECT_TRUE(testing::FileExists(dir / "logs/ps-0.log"));
+  EXPECT_TRUE(testing::FileExists(dir / "logs/worker-1.log"));
+  ExpectNoOrphans(dir, 3);
+}
+
+TEST(ClusterTest, DirectModeLifecycleOnePsTwoWorkers) {
+  TempDir dir;
+  auto data = MakeData(dir);
+  auto r = RunProgram(App(dir, {"--scenario", "direct", "--input_mode", "tensorflow", "--data", data}), dir / "out.txt");
+  ASSERT_EQ(r.code, 0) << r.output;
+  EXPECT_EQ(Count(dir, 0), 3000u);  // shards 0, 2, 4
+  EXPECT_EQ(Count(dir, 1), 2000u);  // shards 1, 3
+  ExpectNoOrphans(dir, 3);
+}
+
+TEST(ClusterTest, InferenceWritesOneLinePerRecordInOrder) {
+  TempDir dir;
+  std::vector<int> sizes = {10, 0, 3, 27, 0, 101, 1};
+  auto data = MakeData(dir, "data", sizes);
+  auto r = RunProgram(App(dir, {"--scenario", "inference", "--data", data, "--output", dir / "pred"}), dir / "out.txt");
+  ASSERT_EQ(r.code, 0) << r.output;
+  ASSERT_TRUE(testing::FileExists(dir / "pred/_SUCCESS"));
+  int n = 0;
+  for (size_t p = 0; p < sizes.size(); ++p) {
+    char name[32];
+    std::snprintf(name, sizeof(name), "pred/part-%05zu", p);
+    std::string expected;
+    for (int i = 0; i < sizes[p]; ++i) expected += "out:line-" + std::to_string(n++) + "\n";
+    EXPECT_EQ(ReadFile(dir / name), expected) << name;
+  }
+}
+
+TEST(ClusterTest, MissingExecutorGivesReservationTimeoutNamingIt) {
+  TempDir dir;
+  auto data = MakeData(dir);
+  auto r = RunProgram(App(dir, {"--scenario", "lifecycle", "--data", data, "--reservation_timeout", "2"}), dir / "out.txt",
+               seconds(60), {"TOS_TEST_SKIP_EXECUTOR=2"});
+  EXPECT_EQ(r.code, 1) << r.output;
+  EXPECT_NE(r.output.find("reservation timed out: 2 of 3 executors registered; missing executor(s) 2 (worker:1)"),
+            std::string::npos)
+      << r.output;
+  ExpectNoOrphans(dir, 3);
+}
+
+TEST(ClusterTest, NodeThatThrowsFailsTheJobWithItsMessage) {
+  TempDir dir;
+  auto data = MakeData(dir);
+  auto start = std::chrono::steady_clock::now();
+  auto r = RunProgram(App(dir, {"--scenario", "throw", "--fail_after", "3", "--data", data, "--epochs", "50"}), dir / "out.txt");
+  EXPECT_EQ(r.code, 1) << r.output;
+  EXPECT_LT(std::chrono::steady_clock::now() - start, seconds(10));
+  EXPECT_NE(r.output.find("ERROR: Aborted: worker:1 (executor 2) on 127.0.0.1 failed (exit status 1): simulated failure in batch 3"),
+            std::string::npos)
+      << r.output;
+  EXPECT_NE(r.output.find("last lines of"), std::string::npos);
+  ExpectNoOrphans(dir, 3);
+}
+
+TEST(ClusterTest, NodeKilledMidFeedFailsFastWithoutOrphans) {
+  TempDir dir;
+  auto data = MakeData(dir);
+  auto start = std::chrono::steady_clock::now();
+  auto r = RunProgram(App(dir, {"--scenario", "kill", "--fail_after", "5", "--data", data, "--epochs", "50"}), dir / "out.txt");
+  EXPECT_EQ(r.code, 1) << r.output;
+  EXPECT_LT(std::chrono::steady_clock::now() - start, seconds(10));
+  EXPECT_NE(r.output.find("worker:1 (executor 2) on 127.0.0.1 failed (killed by signal 9 (SIGKILL))"), std::string::npos)
+      << r.output;
+  ExpectNoOrphans(dir, 3);
+}
+
+TEST(ClusterTest, StalledConsumerGivesFeedTimeoutNamingIt) {
+  TempDir dir;
+  auto data = MakeData(dir, "big", {60000, 60000, 60000, 60000});
+  auto r = RunProgram(App(dir, {"--scenario", "stall", "--fail_after", "2", "--data", data, "--feed_timeout", "2",
+                         "--queue_bytes", "65536"}),
+               dir / "out.txt");
+  EXPECT_EQ(r.code, 1) << r.output;
+  EXPECT_NE(r.output.find("feed timeout on 'input': worker:1 (executor 2)"), std::string::npos) << r.output;
+  EXPECT_NE(r.output.find("stalled on purpose"), std::string::npos) << r.output;
+  ExpectNoOrphans(dir, 3);
+}
+
+TEST(ClusterTest, EarlyTerminateEndsCleanly) {
+  TempDir dir;
+  auto data = MakeData(dir);
+  auto r = RunProgram(App(dir, {"--scenario", "terminate", "--fail_after", "2", "--data", data, "--epochs", "20"}), dir / "out.txt");
+  ASSERT_EQ(r.code, 0) << r.output;
+  EXPECT_EQ(Count(dir, 1), 200u);  // two batches, then terminate()
+  EXPECT_EQ(Count(dir, 0), 50000u);  // the other worker got its whole share
+  EXPECT_EQ(r.output.find("feed timeout"), std::string::npos);
+}
+
+TEST(ClusterTest, TwoNamedFeeds) {
+  TempDir dir;
+  auto data = MakeData(dir);
+  auto validation = MakeData(dir, "validation", {7, 11, 13});
+  auto r = RunProgram(App(dir, {"--scenario", "two_feeds", "--data", data, "--validation", validation}), dir / "out.txt");
+  ASSERT_EQ(r.code, 0) << r.output;
+  EXPECT_EQ(Count(dir, 0) + Count(dir, 1), 5000u);
+  EXPECT_EQ(std::stoi(ReadFile(dir / "validation-0")) + std::stoi(ReadFile(dir / "validation-1")), 31);
+}
+
+TEST(ClusterTest, IntrudersAreRejectedAndTheJobSucceeds) {
+  TempDir dir;
+  auto data = MakeData(dir, "big", {50000, 50000, 50000, 50000});
+  auto p = testing::StartProcess(App(dir, {"--scenario", "lifecycle", "--data", data, "--epochs", "3", "--batch", "10"}),
+                                 dir / "out.txt");
+  std::string text = testing::WaitForText(dir / "out.txt", "reservation server at ", seconds(30));
+  ASSERT_FALSE(text.empty());
+  auto line = text.substr(text.find("reservation server at ") + 22);
+  auto addr = net::ParseHostPort(line.substr(0, line.find('\n')));
+  ASSERT_TRUE(addr.ok());
+  // 1: garbage with a huge declared length. 2: a connection that never speaks.
+  // 3: a well-formed AUTH with a wrong MAC. None of them may crash or stall the server.
+  auto g = net::Connect(*addr, net::After(seconds(5)));
+  ASSERT_TRUE(g.ok());
+  std::string garbage = "\xff\xff\xff\xff\x02 this is not a frame";
+  (void)net::WriteAll(*g, garbage.data(), garbage.size(), net::After(seconds(5)));
+  auto silent = net::Connect(*addr, net::After(seconds(5)));
+  auto forged = net::Connect(*addr, net::After(seconds(5)));
+  ASSERT_TRUE(forged.ok());
+  auto hello = net::ReadFrame(*forged, net::After(seconds(5)));
+  ASSERT_TRUE(hello.ok());
+  (void)net::WriteFrame(*forged, net::FrameType::kAuth, std::string(65, '\x01'), net::After(seconds(5)));
+  char c;
+  EXPECT_FALSE(net::ReadFull(*forged, &c, 1, net::After(seconds(5))).ok());  // dropped
+  int code = testing::WaitProcess(p, seconds(90));
+  std::string out = ReadFile(dir / "out.txt");
+  ASSERT_EQ(code, 0) << out;
+  EXPECT_NE(out.find("failed authentication"), std::string::npos) << out;
+  EXPECT_EQ(Count(dir, 0) + Count(dir, 1), 600000u);
+}
+
+TEST(ClusterTest, InterruptedDriverLeavesNoNodeBehind) {
+  TempDir dir;
+  auto data = MakeData(dir);
+  auto p = testing::StartProcess(App(dir, {"--scenario", "stall", "--fail_after", "1", "--data", data}), dir / "out.txt");
+  ASSERT_FALSE(testing::WaitForText(dir / "out.txt", "all 3 nodes registered", seconds(30)).empty());
+  for (int i = 0; i < 3; ++i) {
+    for (int k = 0; k < 200 && ReadFile(dir / ("pid-" + std::to_string(i))).empty(); ++k)
+      std::this_thread::sleep_for(std::chrono::milliseconds(25));
+  }
+  std::this_thread::sleep_for(std::chrono::milliseconds(300));
+  ::kill(p.pid, SIGINT);
+  int code = testing::WaitProcess(p, seconds(20));
+  EXPECT_EQ(code, 128 + SIGINT) << ReadFile(dir / "out.txt");
+  ExpectNoOrphans(dir, 3);
+}
+
+TEST(ClusterTest, KilledDriverLeavesNoNodeBehind) {
+  TempDir dir;
+  auto data = MakeData(dir);
+  auto p = testing::StartProcess(App(dir, {"--scenario", "stall", "--fail_after", "1", "--data", data}), dir / "out.txt");
+  ASSERT_FALSE(testing::WaitForText(dir / "out.txt", "all 3 nodes registered", seconds(30)).empty());
+  std::this_thread::sleep_for(std::chrono::milliseconds(300));
+  ::kill(p.pid, SIGKILL);
+  testing::WaitProcess(p, seconds(20));
+  ExpectNoOrphans(dir, 3);
+}
+
+}  // namespace
+}  // namespace tos

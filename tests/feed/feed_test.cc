@@ -1,0 +1,291 @@
+// The feed channel in one process over real loopback sockets: a FeedServer with its queues
+// on one side, RunFeed on the other.
+#include <gtest/gtest.h>
+
+#include <thread>
+
+#include "feed/feed_server.h"
+#include "feed/feeder.h"
+#include "net/frame.h"
+#include "test_util.h"
+
+namespace tos::feed {
+namespace {
+
+using std::chrono::milliseconds;
+using std::chrono::seconds;
+
+const std::string kSecret = "feed-test-secret-0123456789abcdef";
+
+struct Node {
+  FeedRegistry registry;
+  std::unique_ptr<FeedServer> server;
+  explicit Node(size_t capacity = 1 << 20, milliseconds timeout = milliseconds(10000))
+      : registry(capacity, timeout) {
+    FeedServer::Options o;
+    o.secret = kSecret;
+    o.bind_host = "127.0.0.1";
+    auto s = FeedServer::Start(o, &registry);
+    EXPECT_TRUE(s.ok());
+    server = std::move(s).value();
+  }
+  FeedTarget target(int id) const { return {id, "worker:" + std::to_string(id), {"127.0.0.1", server->port()}}; }
+};
+
+std::vector<std::vector<std::string>> MakePartitions(std::vector<int> sizes) {
+  std::vector<std::vector<std::string>> parts;
+  int n = 0;
+  for (int s : sizes) {
+    parts.emplace_back();
+    for (int i = 0; i < s; ++i) parts.back().push_back("record-" + std::to_string(n++));
+  }
+  return parts;
+}
+
+std::vector<std::string> Drain(DataFeed& feed, size_t batch) {
+  std::vector<std::string> out;
+  while (true) {
+    auto b = feed.next_batch(batch);
+    if (b.empty()) break;
+    for (auto r : b) out.emplace_back(r);
+  }
+  return out;
+}
+
+TEST(FeedTest, TrainDeliversEveryRecordOfEveryEpochInPartitionOrder) {
+  Node node;
+  VectorRecordSource source(MakePartitions({100, 0, 37, 5000}));
+  DataFeed feed(node.registry.Get("input"));
+  std::vector<std::string> got;
+  std::thread consumer([&] { got = Drain(feed, 64); });
+  FeedJob job;
+  job.secret = kSecret;
+  job.epochs = 2;
+  job.frame_bytes = 1024;  // many frames
+  ASSERT_TRUE(RunFeed(source, {node.target(0)}, job).ok());
+  consumer.join();
+  ASSERT_EQ(got.size(), 2u * 5137u);
+  EXPECT_EQ(got[0], "record-0");
+  EXPECT_EQ(got[5137], "record-0");
+  EXPECT_EQ(got.back(), "record-5136");
+  EXPECT_TRUE(feed.should_stop());
+}
+
+TEST(FeedTest, PartitionsAreSpreadOverTargets) {
+  Node a, b;
+  VectorRecordSource source(MakePartitions({10, 20, 30, 40}));
+  DataFeed fa(a.registry.Get("input")), fb(b.registry.Get("input"));
+  std::vector<std::string> ga, gb;
+  std::thread ca([&] { ga = Drain(fa, 7); }), cb([&] { gb = Drain(fb, 7); });
+  FeedJob job;
+  job.secret = kSecret;
+  ASSERT_TRUE(RunFeed(source, {a.target(0), b.target(1)}, job).ok());
+  ca.join();
+  cb.join();
+  EXPECT_EQ(ga.size(), 10u + 30u);
+  EXPECT_EQ(gb.size(), 20u + 40u);
+}
+
+TEST(FeedTest, InferenceReturnsOneResultPerRecordInOrderWithEmptyAndUnevenPartitions) {
+  Node a, b;
+  testing::TempDir tmp;
+  std::vector<int> sizes = {10, 0, 3, 27, 0, 1};
+  auto parts = MakePartitions(sizes);
+  VectorRecordSource source(parts);
+  auto serve = [](DataFeed& feed) {
+    while (!feed.should_stop()) {
+      auto batch = feed.next_batch(4);
+      if (batch.empty()) break;
+      std::vector<std::string> results;
+      for (auto r : batch) results.push_back("pred(" + std::string(r) + ")");
+      feed.batch_results(results);
+    }
+  };
+  DataFeed fa(a.registry.Get("input")), fb(b.registry.Get("input"));
+  std::thread ta([&] { serve(fa); }), tb([&] { serve(fb); });
+  FeedJob job;
+  job.secret = kSecret;
+  job.mode = FeedMode::kInference;
+  job.output_dir = tmp / "out";
+  Status st = RunFeed(source, {a.target(0), b.target(1)}, job);
+  ta.join();
+  tb.join();
+  ASSERT_TRUE(st.ok()) << st.ToString();
+  ASSERT_TRUE(testing::FileExists(tmp / "out/_SUCCESS"));
+  for (size_t p = 0; p < parts.size(); ++p) {
+    char name[32];
+    std::snprintf(name, sizeof(name), "out/part-%05zu", p);
+    std::string expected;
+    for (auto& r : parts[p]) expected += "pred(" + r + ")\n";
+    EXPECT_EQ(testing::ReadFile(tmp / name), expected) << name;
+  }
+}
+
+TEST(FeedTest, InferenceBatchesNeverSpanPartitions) {
+  Node node;
+  testing::TempDir tmp;
+  VectorRecordSource source(MakePartitions({5, 5, 5}));
+  DataFeed feed(node.registry.Get("input"));
+  std::vector<size_t> sizes;
+  std::thread t([&] {
+    while (true) {
+      auto batch = feed.next_batch(4);
+      if (batch.empty()) break;
+      sizes.push_back(batch.size());
+      feed.batch_results(std::vector<std::string>(batch.size(), "x"));
+    }
+  });
+  FeedJob job;
+  job.secret = kSecret;
+  job.mode = FeedMode::kInference;
+  job.output_dir = tmp / "out";
+  ASSERT_TRUE(RunFeed(source, {node.target(0)}, job).ok());
+  t.join();
+  EXPECT_EQ(sizes, (std::vector<size_t>{4, 1, 4, 1, 4, 1}));
+}
+
+TEST(FeedTest, WrongNumberOfResultsIsAnError) {
+  Node node;
+  testing::TempDir tmp;
+  VectorRecordSource source(MakePartitions({5}));
+  DataFeed feed(node.registry.Get("input"));
+  std::string error;
+  std::thread t([&] {
+    auto batch = feed.next_batch(5);
+    try {
+      feed.batch_results({"only one"});
+    } catch (const Error& e) {
+      error = e.what();
+    }
+    feed.terminate();
+  });
+  FeedJob job;
+  job.secret = kSecret;
+  job.mode = FeedMode::kInference;
+  job.output_dir = tmp / "out";
+  Status st = RunFeed(source, {node.target(0)}, job);
+  t.join();
+  EXPECT_NE(error.find("exactly one result per input"), std::string::npos) << error;
+  EXPECT_FALSE(st.ok());
+}
+
+TEST(FeedTest, TerminateStopsTheSenderWithoutTimeout) {
+  Node node(64 * 1024);
+  VectorRecordSource source(MakePartitions({200000}));
+  DataFeed feed(node.registry.Get("input"));
+  std::thread t([&] {
+    (void)feed.next_batch(10);
+    feed.terminate();
+  });
+  FeedJob job;
+  job.secret = kSecret;
+  job.feed_timeout = seconds(20);
+  std::vector<TargetProgress> progress(1);
+  job.progress = &progress;
+  auto start = std::chrono::steady_clock::now();
+  Status st = RunFeed(source, {node.target(0)}, job);
+  t.join();
+  EXPECT_TRUE(st.ok()) << st.ToString();
+  EXPECT_TRUE(progress[0].terminated.load());
+  EXPECT_LT(progress[0].records_sent.load(), 200000u);  // the rest was not shipped
+  EXPECT_LT(std::chrono::steady_clock::now() - start, seconds(15));
+  EXPECT_TRUE(feed.should_stop());
+}
+
+TEST(FeedTest, StalledConsumerGivesFeedTimeoutNamingTheNode) {
+  Node node(64 * 1024);
+  std::vector<std::string> big(100000, std::string(200, 'x'));  // ~20 MB, more than buffers hold
+  VectorRecordSource source({big});
+  DataFeed feed(node.registry.Get("input"));
+  (void)feed;  // never consumed
+  FeedJob job;
+  job.secret = kSecret;
+  job.feed_timeout = milliseconds(500);
+  Status st = RunFeed(source, {node.target(7)}, job);
+  EXPECT_EQ(st.code(), StatusCode::kTimeout) << st.ToString();
+  EXPECT_NE(st.message().find("worker:7"), std::string::npos) << st.message();
+  EXPECT_NE(st.message().find("terminate()"), std::string::npos) << st.message();
+  node.registry.ShutdownAll();
+}
+
+TEST(FeedTest, QueueMemoryIsBounded) {
+  const size_t capacity = 256 * 1024;
+  Node node(capacity);
+  std::vector<std::string> big(50000, std::string(100, 'y'));
+  VectorRecordSource source({big});
+  auto queue = node.registry.Get("input");
+  DataFeed feed(queue);
+  std::atomic<bool> done{false};
+  std::thread sender([&] {
+    FeedJob job;
+    job.secret = kSecret;
+    job.frame_bytes = 64 * 1024;
+    EXPECT_TRUE(RunFeed(source, {node.target(0)}, job).ok());
+    done = true;
+  });
+  std::this_thread::sleep_for(milliseconds(300));  // let the queue fill while nobody consumes
+  std::string d = queue->Describe();
+  size_t frames = std::stoul(d.substr(d.find("consumed, ") + 10));
+  EXPECT_LE(frames * 64 * 1024, capacity + 64 * 1024 + 1024) << d;
+  auto got = Drain(feed, 1000);
+  sender.join();
+  EXPECT_EQ(got.size(), big.size());
+}
+
+TEST(FeedTest, MalformedFrameFailsTheConsumerWithAClearError) {
+  Node node;
+  DataFeed feed(node.registry.Get("input"));
+  auto s = net::Connect({"127.0.0.1", node.server->port()}, net::After(seconds(5)));
+  ASSERT_TRUE(s.ok());
+  ASSERT_TRUE(net::ClientHandshake(*s, kSecret, net::Channel::kFeed, net::After(seconds(5))).ok());
+  ASSERT_TRUE(net::WriteFrame(*s, net::FrameType::kFeedOpen, EncodeFeedOpen({"input", FeedMode::kTrain, "test"}),
+                              net::After(seconds(5))).ok());
+  std::string bad;
+  net::PutU32(&bad, 3);  // three records declared
+  net::PutU32(&bad, 0);
+  net::PutU32(&bad, 1000);  // first record claims 1000 bytes; only 2 follow
+  bad += "ab";
+  ASSERT_TRUE(net::WriteFrame(*s, net::FrameType::kFeedData, bad, net::After(seconds(5))).ok());
+  try {
+    (void)feed.next_batch(10);
+    FAIL() << "expected an error";
+  } catch (const Error& e) {
+    std::string m = e.what();
+    EXPECT_NE(m.find("malformed frame 1"), std::string::npos) << m;
+    EXPECT_NE(m.find("exceeds"), std::string::npos) << m;
+  }
+}
+
+TEST(FeedTest, ConsumerTimesOutWhenNoDataArrives) {
+  Node node(1 << 20, milliseconds(200));
+  DataFeed feed(node.registry.Get("input"));
+  try {
+    (void)feed.next_batch(10);
+    FAIL() << "expected a timeout";
+  } catch (const Error& e) {
+    EXPECT_EQ(e.status().code(), StatusCode::kTimeout);
+    EXPECT_NE(std::string(e.what()).find("feed 'input'"), std::string::npos);
+  }
+}
+
+TEST(FeedWireTest, DecodeRejectsTruncatedAndTrailingBytes) {
+  std::vector<std::string_view> recs;
+  std::string p;
+  net::PutU32(&p, 1);
+  net::PutU32(&p, 0);
+  AppendRecord(&p, "abc");
+  EXPECT_TRUE(DecodeRecords(p, &recs).ok());
+  EXPECT_FALSE(DecodeRecords(p + "z", &recs).ok());
+  EXPECT_FALSE(DecodeRecords(p.substr(0, p.size() - 1), &recs).ok());
+  std::string fixed;
+  net::PutU32(&fixed, 2);
+  net::PutU32(&fixed, 3);
+  fixed += "abcdef";
+  recs.clear();
+  ASSERT_TRUE(DecodeRecords(fixed, &recs).ok());
+  EXPECT_EQ(recs[1], "def");
+  EXPECT_FALSE(DecodeRecords(fixed + "g", &recs).ok());
+}
+
+}  // namespace
+}  // namespace tos::feed

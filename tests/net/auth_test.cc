@@ -1,0 +1,193 @@
+#include <gtest/gtest.h>
+
+#include <atomic>
+#include <thread>
+
+#include "net/auth.h"
+#include "net/server.h"
+
+namespace tos::net {
+namespace {
+
+using std::chrono::milliseconds;
+using std::chrono::seconds;
+
+const std::string kSecret = "0123456789abcdef0123456789abcdef";
+
+// An echo server on 127.0.0.1: each authenticated client gets its frames echoed back.
+struct EchoServer {
+  std::unique_ptr<AuthServer> server;
+  std::atomic<int> served{0};
+  explicit EchoServer(milliseconds handshake_timeout = milliseconds(5000)) {
+    ListenOptions lo;
+    lo.host = "127.0.0.1";
+    auto listener = Listen(lo);
+    EXPECT_TRUE(listener.ok());
+    AuthServer::Options o;
+    o.secret = kSecret;
+    o.handshake_timeout = handshake_timeout;
+    auto s = AuthServer::Start(std::move(listener).value(), o, [this](Socket& s, Channel) {
+      ++served;
+      for (;;) {
+        auto f = ReadFrame(s, After(seconds(5)), 1024);
+        if (!f.ok()) return;
+        if (!WriteFrame(s, f->type, f->payload, After(seconds(5))).ok()) return;
+      }
+    });
+    EXPECT_TRUE(s.ok());
+    server = std::move(s).value();
+  }
+  HostPort addr() const { return {"127.0.0.1", server->port()}; }
+};
+
+Socket Dial(const HostPort& a) {
+  auto s = Connect(a, After(seconds(5)));
+  EXPECT_TRUE(s.ok()) << s.status().ToString();
+  return std::move(s).value();
+}
+
+TEST(AuthTest, RightSecretIsServedAndEchoed) {
+  EchoServer server;
+  Socket s = Dial(server.addr());
+  ASSERT_TRUE(ClientHandshake(s, kSecret, Channel::kFeed, After(seconds(5))).ok());
+  ASSERT_TRUE(WriteFrame(s, FrameType::kHeartbeat, "hello", After(seconds(5))).ok());
+  auto f = ReadFrame(s, After(seconds(5)));
+  ASSERT_TRUE(f.ok());
+  EXPECT_EQ(f->payload, "hello");
+}
+
+TEST(AuthTest, WrongSecretIsRejectedAndServerCarriesOn) {
+  EchoServer server;
+  {
+    Socket s = Dial(server.addr());
+    Status st = ClientHandshake(s, "another-secret-of-32-characters!", Channel::kFeed, After(seconds(5)));
+    EXPECT_EQ(st.code(), StatusCode::kPermissionDenied) << st.ToString();
+  }
+  Socket s = Dial(server.addr());
+  ASSERT_TRUE(ClientHandshake(s, kSecret, Channel::kFeed, After(seconds(5))).ok());
+  ASSERT_TRUE(WriteFrame(s, FrameType::kHeartbeat, "still here", After(seconds(5))).ok());
+  auto f = ReadFrame(s, After(seconds(5)));
+  ASSERT_TRUE(f.ok());
+  EXPECT_EQ(f->payload, "still here");
+  EXPECT_EQ(server.served.load(), 1);  // the rejected client never reached the handler
+}
+
+TEST(AuthTest, GarbageInsteadOfAuthIsDropped) {
+  EchoServer server;
+  Socket s = Dial(server.addr());
+  auto hello = ReadFrame(s, After(seconds(5)));
+  ASSERT_TRUE(hello.ok());
+  const char garbage[] = "\xff\xff\xff\x7f GET / HTTP/1.1\r\n\r\n";
+  ASSERT_TRUE(WriteAll(s, garbage, sizeof(garbage) - 1, After(seconds(5))).ok());
+  // The server closes the connection instead of allocating 2 GiB or waiting forever.
+  char c;
+  Status st = ReadFull(s, &c, 1, After(seconds(5)));
+  EXPECT_EQ(st.code(), StatusCode::kUnavailable) << st.ToString();
+  EXPECT_EQ(server.served.load(), 0);
+}
+
+TEST(AuthTest, SilentClientIsDroppedAfterHandshakeTimeout) {
+  EchoServer server(milliseconds(300));
+  Socket silent = Dial(server.addr());
+  // Meanwhile a real client is served: one slow peer does not stall the server.
+  Socket s = Dial(server.addr());
+  ASSERT_TRUE(ClientHandshake(s, kSecret, Channel::kFeed, After(seconds(5))).ok());
+  auto hello = ReadFrame(silent, After(seconds(5)));
+  ASSERT_TRUE(hello.ok());
+  char c;
+  Status st = ReadFull(silent, &c, 1, After(seconds(5)));
+  EXPECT_EQ(st.code(), StatusCode::kUnavailable) << st.ToString();
+}
+
+TEST(AuthTest, ServerWithoutSecretKnowledgeFailsMutualAuth) {
+  // A fake server that sends a HELLO but cannot prove it knows the secret.
+  ListenOptions lo;
+  lo.host = "127.0.0.1";
+  auto listener = Listen(lo);
+  ASSERT_TRUE(listener.ok());
+  int port = listener->LocalPort();
+  std::thread fake([&] {
+    auto c = Accept(*listener, After(seconds(5)));
+    if (!c.ok()) return;
+    (void)WriteFrame(*c, FrameType::kHello, std::string("TOS1") + std::string(32, 'n'), After(seconds(5)));
+    auto auth = ReadFrame(*c, After(seconds(5)));
+    (void)WriteFrame(*c, FrameType::kAuthOk, std::string(32, 'x'), After(seconds(5)));
+    std::this_thread::sleep_for(milliseconds(100));
+  });
+  Socket s = Dial({"127.0.0.1", port});
+  Status st = ClientHandshake(s, kSecret, Channel::kFeed, After(seconds(5)));
+  EXPECT_EQ(st.code(), StatusCode::kPermissionDenied);
+  fake.join();
+}
+
+TEST(FrameTest, OversizedDeclaredLengthIsDataLoss) {
+  EchoServer server;
+  Socket s = Dial(server.addr());
+  ASSERT_TRUE(ClientHandshake(s, kSecret, Channel::kFeed, After(seconds(5))).ok());
+  std::string big(2000, 'x');  // the echo server's limit is 1024
+  ASSERT_TRUE(WriteFrame(s, FrameType::kHeartbeat, big, After(seconds(5))).ok());
+  auto f = ReadFrame(s, After(seconds(5)));
+  EXPECT_FALSE(f.ok());
+}
+
+TEST(FrameTest, ReadTimesOut) {
+  EchoServer server;
+  Socket s = Dial(server.addr());
+  ASSERT_TRUE(ClientHandshake(s, kSecret, Channel::kFeed, After(seconds(5))).ok());
+  auto f = ReadFrame(s, After(milliseconds(100)));
+  EXPECT_EQ(f.status().code(), StatusCode::kTimeout);
+}
+
+TEST(SocketTest, PortRangeParsing) {
+  auto r = ParsePortRange("9997-9999");
+  ASSERT_TRUE(r.ok());
+  EXPECT_EQ(r->first, 9997);
+  EXPECT_EQ(r->second, 9999);
+  EXPECT_FALSE(ParsePortRange("9999-9997").ok());
+  EXPECT_FALSE(ParsePortRange("abc").ok());
+  EXPECT_EQ(ParsePortRange("")->first, 0);
+}
+
+TEST(SocketTest, ListenInRangeSkipsBusyPorts) {
+  ListenOptions lo;
+  lo.host = "127.0.0.1";
+  auto first = Listen(lo);
+  ASSERT_TRUE(first.ok());
+  int busy = first->LocalPort();
+  // Find a free neighbour to form a range [busy, busy+k].
+  for (int k = 1; k < 20; ++k) {
+    auto s = ListenInRange(lo, busy, busy + k);
+    if (s.ok()) {
+      EXPECT_NE(s->LocalPort(), busy);
+      return;
+    }
+  }
+  FAIL() << "no free port next to " << busy;
+}
+
+TEST(SocketTest, ReservedPortCanBeSharedByAReusePortServer) {
+  // The runtime holds a node's port bound (not listening) with SO_REUSEPORT; a server in the
+  // same process binds the same port before the holder lets go, so the port is never free.
+  ListenOptions hold;
+  hold.host = "127.0.0.1";
+  hold.reuse_port = true;
+  hold.listen = false;
+  auto held = Listen(hold);
+  ASSERT_TRUE(held.ok());
+  ListenOptions srv = hold;
+  srv.port = held->LocalPort();
+  srv.listen = true;
+  auto server = Listen(srv);
+  ASSERT_TRUE(server.ok()) << server.status().ToString();
+  held->Close();
+  auto c = Connect({"127.0.0.1", srv.port}, After(seconds(5)));
+  EXPECT_TRUE(c.ok());
+  // Without SO_REUSEPORT, nobody else can bind it meanwhile.
+  ListenOptions thief;
+  thief.host = "127.0.0.1";
+  thief.port = srv.port;
+  EXPECT_FALSE(Listen(thief).ok());
+}
+
+}  // namespace
+}  // namespace tos::net

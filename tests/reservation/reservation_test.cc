@@ -1,0 +1,181 @@
+#include <gtest/gtest.h>
+
+#include <thread>
+
+#include "reservation/client.h"
+#include "reservation/server.h"
+
+namespace tos::reservation {
+namespace {
+
+using std::chrono::milliseconds;
+using std::chrono::seconds;
+
+const std::string kSecret = "reservation-test-secret-0123456789";
+
+std::unique_ptr<ReservationServer> StartServer(RoleLayout layout) {
+  ReservationServer::Options o;
+  o.secret = kSecret;
+  o.layout = layout;
+  o.bind_host = "127.0.0.1";
+  o.advertise_host = "127.0.0.1";
+  auto s = ReservationServer::Start(o);
+  EXPECT_TRUE(s.ok()) << s.status().ToString();
+  return std::move(s).value();
+}
+
+Registration Reg(int id, const std::string& instance = "") {
+  Registration r;
+  r.executor_id = id;
+  r.host = "127.0.0.1";
+  r.port = 10000 + id;
+  r.feed_port = 20000 + id;
+  r.pid = 100 + id;
+  r.instance = instance.empty() ? "instance-" + std::to_string(id) : instance;
+  return r;
+}
+
+TEST(ReservationTest, AllNodesGetTheSameSpecAndTheirRoles) {
+  auto server = StartServer({4, 1, true, false});
+  std::vector<ClusterReply> replies(4);
+  std::vector<std::unique_ptr<ControlChannel>> channels(4);
+  std::vector<std::thread> threads;
+  for (int i = 3; i >= 0; --i) {  // register out of order
+    threads.emplace_back([&, i] {
+      auto ch = ControlChannel::Register(server->address(), kSecret, Reg(i), net::After(seconds(10)), &replies[i]);
+      ASSERT_TRUE(ch.ok()) << ch.status().ToString();
+      channels[i] = std::move(ch).value();
+    });
+  }
+  for (auto& t : threads) t.join();
+  auto spec = server->AwaitAll(net::After(seconds(1)));
+  ASSERT_TRUE(spec.ok());
+  for (auto& r : replies) EXPECT_EQ(r.cluster, *spec);
+  EXPECT_EQ(replies[0].job_name, "ps");
+  EXPECT_EQ(replies[1].job_name, "chief");
+  EXPECT_EQ(replies[2].job_name, "worker");
+  EXPECT_EQ(replies[2].task_index, 0);
+  EXPECT_EQ(replies[3].task_index, 1);
+  EXPECT_EQ((*spec)["ps"], std::vector<std::string>{"127.0.0.1:10000"});
+  EXPECT_EQ((*spec)["worker"], (std::vector<std::string>{"127.0.0.1:10002", "127.0.0.1:10003"}));
+}
+
+TEST(ReservationTest, TimeoutNamesTheMissingExecutors) {
+  auto server = StartServer({3, 1, false, false});
+  ClusterReply reply;
+  std::thread t([&] {
+    auto ch = ControlChannel::Register(server->address(), kSecret, Reg(0), net::After(milliseconds(500)), &reply);
+    EXPECT_FALSE(ch.ok());
+  });
+  auto spec = server->AwaitAll(net::After(milliseconds(300)));
+  t.join();
+  ASSERT_EQ(spec.status().code(), StatusCode::kTimeout);
+  EXPECT_NE(spec.status().message().find("missing executor(s) 1 (worker:0), 2 (worker:1)"), std::string::npos)
+      << spec.status().message();
+}
+
+TEST(ReservationTest, RetriedRegistrationOfTheSameProcessIsIdempotent) {
+  auto server = StartServer({2, 0, false, false});
+  ClusterReply r0, r0b, r1;
+  auto first = ControlChannel::Register(server->address(), kSecret, Reg(0, "same"), net::After(milliseconds(200)), &r0);
+  EXPECT_EQ(first.status().code(), StatusCode::kTimeout);  // executor 1 not there yet
+  std::thread t([&] {
+    auto again = ControlChannel::Register(server->address(), kSecret, Reg(0, "same"), net::After(seconds(5)), &r0b);
+    EXPECT_TRUE(again.ok()) << again.status().ToString();
+  });
+  auto other = ControlChannel::Register(server->address(), kSecret, Reg(1), net::After(seconds(5)), &r1);
+  ASSERT_TRUE(other.ok()) << other.status().ToString();
+  t.join();
+  EXPECT_EQ(r0b.cluster, r1.cluster);
+  EXPECT_EQ(server->registrations().size(), 2u);
+}
+
+TEST(ReservationTest, DuplicateIdFromAnotherProcessIsRejected) {
+  auto server = StartServer({2, 0, false, false});
+  ClusterReply reply;
+  std::thread t([&] {
+    (void)ControlChannel::Register(server->address(), kSecret, Reg(0, "first"), net::After(seconds(2)), &reply);
+  });
+  std::this_thread::sleep_for(milliseconds(200));
+  auto dup = ControlChannel::Register(server->address(), kSecret, Reg(0, "second"), net::After(seconds(2)), &reply);
+  EXPECT_EQ(dup.status().code(), StatusCode::kAborted);
+  EXPECT_NE(dup.status().message().find("duplicate executor id 0"), std::string::npos) << dup.status().message();
+  server->Abort(Aborted("test over"));
+  t.join();
+}
+
+TEST(ReservationTest, WrongSecretCannotRegister) {
+  auto server = StartServer({1, 0, false, false});
+  ClusterReply reply;
+  auto ch = ControlChannel::Register(server->address(), "not-the-secret-0123456789", Reg(0), net::After(seconds(2)), &reply);
+  EXPECT_EQ(ch.status().code(), StatusCode::kPermissionDenied) << ch.status().ToString();
+  EXPECT_TRUE(server->registrations().empty());
+}
+
+TEST(ReservationTest, ControlChannelCarriesStopAndEvents) {
+  std::mutex mu;
+  std::vector<NodeEvent::Kind> kinds;
+  ReservationServer::Options o;
+  o.secret = kSecret;
+  o.layout = {1, 0, false, false};
+  o.bind_host = o.advertise_host = "127.0.0.1";
+  o.on_event = [&](const NodeEvent& e) {
+    std::lock_guard<std::mutex> lock(mu);
+    kinds.push_back(e.kind);
+  };
+  auto server = ReservationServer::Start(o);
+  ASSERT_TRUE(server.ok());
+  ClusterReply reply;
+  auto ch = ControlChannel::Register((*server)->address(), kSecret, Reg(0), net::After(seconds(5)), &reply);
+  ASSERT_TRUE(ch.ok());
+  std::atomic<bool> stopped{false};
+  (*ch)->StartReader({[&] { stopped = true; }, nullptr, nullptr});
+  ASSERT_TRUE((*ch)->SendHeartbeat("{\"state\":\"x\",\"progress\":1}").ok());
+  ASSERT_TRUE((*ch)->SendError("boom").ok());
+  ASSERT_TRUE((*server)->SendStop(0).ok());
+  for (int i = 0; i < 100 && !stopped; ++i) std::this_thread::sleep_for(milliseconds(10));
+  EXPECT_TRUE(stopped);
+  (*ch)->Close();
+  for (int i = 0; i < 100; ++i) {
+    std::lock_guard<std::mutex> lock(mu);
+    if (kinds.size() >= 4) break;
+    std::this_thread::sleep_for(milliseconds(10));
+  }
+  std::lock_guard<std::mutex> lock(mu);
+  EXPECT_EQ(kinds, (std::vector<NodeEvent::Kind>{NodeEvent::kRegistered, NodeEvent::kHeartbeat, NodeEvent::kError,
+                                                 NodeEvent::kDisconnected}));
+}
+
+TEST(KvStoreTest, SetGetAddAndWaitingGet) {
+  auto server = StartServer({1, 0, false, false});
+  auto a = KvClient::Connect(server->address(), kSecret, net::After(seconds(5)));
+  auto b = KvClient::Connect(server->address(), kSecret, net::After(seconds(5)));
+  ASSERT_TRUE(a.ok() && b.ok());
+  std::string got;
+  std::thread waiter([&] {
+    auto v = (*b)->Get("rank0/addr", seconds(5));
+    if (v.ok()) got = *v;
+  });
+  std::this_thread::sleep_for(milliseconds(50));
+  ASSERT_TRUE((*a)->Set("rank0/addr", std::string("bin\0ary", 7)).ok());
+  waiter.join();
+  EXPECT_EQ(got, std::string("bin\0ary", 7));
+  EXPECT_EQ(*(*a)->Add("counter", 2), 2);
+  EXPECT_EQ(*(*b)->Add("counter", 3), 5);
+  EXPECT_EQ((*a)->Get("never", milliseconds(100)).status().code(), StatusCode::kTimeout);
+}
+
+TEST(RolesTest, TfosOrder) {
+  RoleLayout l{6, 2, true, true};
+  EXPECT_EQ(RoleLabel(RoleFor(l, 0)), "ps:0");
+  EXPECT_EQ(RoleLabel(RoleFor(l, 1)), "ps:1");
+  EXPECT_EQ(RoleLabel(RoleFor(l, 2)), "chief:0");
+  EXPECT_EQ(RoleLabel(RoleFor(l, 3)), "evaluator:0");
+  EXPECT_EQ(RoleLabel(RoleFor(l, 4)), "worker:0");
+  EXPECT_EQ(RoleLabel(RoleFor(l, 5)), "worker:1");
+  EXPECT_FALSE(ValidateLayout({2, 2, false, false}).ok());
+  EXPECT_FALSE(ValidateLayout({2, 1, false, true}).ok());
+}
+
+}  // namespace
+}  // namespace tos::reservation
