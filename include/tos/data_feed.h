@@ -31,10 +31,13 @@ class Batch {
   const std::vector<std::string_view>& records() const { return records_; }
   auto begin() const { return records_.begin(); }
   auto end() const { return records_.end(); }
+  // How the sender encoded these records: "bytes", "text" or "tuple" (docs/protocol.md).
+  const std::string& encoding() const { return encoding_; }
 
  private:
   friend class feed::FeedQueue;
   std::vector<std::string_view> records_;
+  std::string encoding_ = "bytes";
   std::vector<std::shared_ptr<const feed::Chunk>> keep_;
 };
 

@@ -115,6 +115,7 @@ void FeedServer::Handle(net::Socket& socket) {
     if (discarding && f->type != net::FrameType::kFeedEnd) continue;
     auto chunk = std::make_shared<Chunk>();
     chunk->mode = open->mode;
+    chunk->encoding = open->encoding;
     chunk->sender = link;
     if (f->type == net::FrameType::kFeedData) {
       chunk->data = std::move(f->payload);

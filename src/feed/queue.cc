@@ -69,6 +69,7 @@ Batch FeedQueue::NextBatch(size_t n) {
                             current_->records.begin() + current_pos_ + take);
       current_pos_ += take;
       mode = current_->mode;
+      batch.encoding_ = current_->encoding;
       sender = current_->sender;
       if (batch.keep_.empty() || batch.keep_.back() != current_) batch.keep_.push_back(current_);
       continue;
@@ -77,9 +78,11 @@ Batch FeedQueue::NextBatch(size_t n) {
     if (queue_.empty()) {
       if (shutdown_) break;
       auto deadline = std::chrono::steady_clock::now() + feed_timeout_;
+      waiting_ = true;
       bool ready = not_empty_.wait_until(lock, deadline, [&] {
         return !queue_.empty() || !failed_.ok() || terminated_ || shutdown_;
       });
+      waiting_ = false;
       if (!ready) {
         throw Error(Timeout("feed '" + name_ + "': no data arrived for " +
                             std::to_string(feed_timeout_.count() / 1000) + " s after " +
@@ -159,6 +162,11 @@ void FeedQueue::Terminate() {
     not_empty_.notify_all();
   }
   for (auto& l : links) l->NotifyTerminate();
+}
+
+bool FeedQueue::consumer_waiting() const {
+  std::lock_guard<std::mutex> lock(mu_);
+  return waiting_;
 }
 
 bool FeedQueue::failed() const {

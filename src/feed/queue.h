@@ -31,6 +31,7 @@ struct Chunk {
   enum Kind { kData, kPartitionEnd, kEnd };
   Kind kind = kData;
   FeedMode mode = FeedMode::kTrain;
+  std::string encoding = "bytes";
   std::string data;
   std::vector<std::string_view> records;
   std::shared_ptr<SenderLink> sender;
@@ -59,7 +60,8 @@ class FeedQueue {
   void BatchResults(const std::vector<std::string>& results);
   void Terminate();
   uint64_t consumed() const;
-  std::string Describe() const;  // "feed 'train': 1200 records consumed, 3 frames buffered"
+  std::string Describe() const;
+  bool consumer_waiting() const;  // "feed 'train': 1200 records consumed, 3 frames buffered"
 
  private:
   const std::string name_;
@@ -78,6 +80,7 @@ class FeedQueue {
   bool shutdown_ = false;
   Status failed_;
   uint64_t consumed_ = 0;
+  bool waiting_ = false;  // the consumer is blocked in next_batch()
   // Inference: the last batch's size and where its results go.
   size_t results_due_ = 0;
   std::shared_ptr<SenderLink> results_to_;

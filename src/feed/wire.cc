@@ -79,7 +79,8 @@ Status DecodeResults(std::string_view payload, std::vector<std::string>* results
 std::string EncodeFeedOpen(const FeedOpen& o) {
   return nlohmann::json{{"feed", o.feed},
                         {"mode", o.mode == FeedMode::kInference ? "inference" : "train"},
-                        {"sender", o.sender}}
+                        {"sender", o.sender},
+                        {"encoding", o.encoding}}
       .dump();
 }
 
@@ -97,6 +98,10 @@ Result<FeedOpen> DecodeFeedOpen(const std::string& payload) {
       return InvalidArgument("FEED_OPEN with unknown mode '" + mode + "'");
     }
     if (j.contains("sender")) o.sender = j["sender"].get<std::string>();
+    if (j.contains("encoding")) o.encoding = j["encoding"].get<std::string>();
+    if (o.encoding != "bytes" && o.encoding != "text" && o.encoding != "tuple") {
+      return InvalidArgument("FEED_OPEN with unknown encoding '" + o.encoding + "'");
+    }
     if (o.feed.empty() || o.feed.size() > 128) return InvalidArgument("FEED_OPEN with a bad feed name");
     return o;
   } catch (const std::exception& e) {

@@ -4,7 +4,8 @@
 //     fixed_size > 0: count records of fixed_size bytes each, back to back
 //     fixed_size = 0: each record is u32 length | bytes
 //   RESULTS:   u32 count | count x (u32 length | bytes)
-//   FEED_OPEN: JSON {"feed": name, "mode": "train"|"inference", "sender": text}
+//   FEED_OPEN: JSON {"feed": name, "mode": "train"|"inference", "sender": text,
+//                    "encoding": "bytes"|"text"|"tuple"}  (see docs/protocol.md)
 //   PARTITION_END: u64 partition index
 #pragma once
 
@@ -33,6 +34,9 @@ struct FeedOpen {
   std::string feed;
   FeedMode mode = FeedMode::kTrain;
   std::string sender;
+  // How the sender encoded its records: "bytes" (opaque), "text" (UTF-8 lines without
+  // newline) or "tuple" (docs/protocol.md, "Tuple records"). The consumer sees it per batch.
+  std::string encoding = "bytes";
 };
 std::string EncodeFeedOpen(const FeedOpen& open);
 Result<FeedOpen> DecodeFeedOpen(const std::string& payload);

@@ -154,13 +154,15 @@ int RunNode(MapFun map_fun) {
       nlohmann::json hb;
       uint64_t progress = state->progress;
       nlohmann::json feeds = nlohmann::json::object();
+      std::string waiting;
       for (auto& q : registry.All()) {
         feeds[q->name()] = q->consumed();
         progress += q->consumed();
+        if (q->consumer_waiting()) waiting += (waiting.empty() ? "" : ", ") + ("'" + q->name() + "'");
       }
       {
         std::lock_guard<std::mutex> lock(state->mu);
-        hb["state"] = state->status;
+        hb["state"] = state->status + (waiting.empty() ? "" : "; waiting for data on feed " + waiting);
         hb["urls"] = state->urls;
       }
       hb["progress"] = progress;

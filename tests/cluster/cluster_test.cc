@@ -138,12 +138,14 @@ TEST(ClusterTest, NodeKilledMidFeedFailsFastWithoutOrphans) {
 TEST(ClusterTest, StalledConsumerGivesFeedTimeoutNamingIt) {
   TempDir dir;
   auto data = MakeData(dir, "big", {60000, 60000, 60000, 60000});
-  auto r = RunProgram(App(dir, {"--scenario", "stall", "--fail_after", "2", "--data", data, "--feed_timeout", "2",
+  auto r = RunProgram(App(dir, {"--scenario", "stall", "--fail_after", "2", "--data", data, "--feed_timeout", "3", "--stall_warning", "1",
                          "--queue_bytes", "65536"}),
                dir / "out.txt");
   EXPECT_EQ(r.code, 1) << r.output;
   EXPECT_NE(r.output.find("feed timeout on 'input': worker:1 (executor 2)"), std::string::npos) << r.output;
   EXPECT_NE(r.output.find("stalled on purpose"), std::string::npos) << r.output;
+  // The heartbeat-based warning came first, naming the node and what it is doing.
+  EXPECT_NE(r.output.find("worker:1 (executor 2) made no progress for"), std::string::npos) << r.output;
   ExpectNoOrphans(dir, 3);
 }
 

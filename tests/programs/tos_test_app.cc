@@ -122,6 +122,7 @@ int Driver(const std::vector<std::string>& args) {
   o.reservation_timeout = std::chrono::seconds(std::stoi(Flag(f, "reservation_timeout", "30")));
   o.feed_timeout = std::chrono::seconds(std::stoi(Flag(f, "feed_timeout", "30")));
   o.log_dir = Flag(f, "out", ".") + "/logs";
+  o.stall_warning = std::chrono::seconds(std::stoi(Flag(f, "stall_warning", "60")));
   if (f.count("queue_bytes")) o.node_env["TOS_FEED_QUEUE_BYTES"] = Flag(f, "queue_bytes");
   auto cluster = tos::Cluster::Run(o);
   if (!cluster.ok()) {
