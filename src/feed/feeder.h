@@ -38,7 +38,7 @@ struct FeedJob {
   FeedMode mode = FeedMode::kTrain;
   int epochs = 1;
   std::chrono::milliseconds feed_timeout{600000};
-  size_t frame_bytes = 256 * 1024;
+  size_t frame_bytes = 1024 * 1024;
   std::string output_dir;  // inference: where part-NNNNN result files go
   net::CancelToken* cancel = nullptr;  // aborts the feed promptly when the job fails
   std::vector<TargetProgress>* progress = nullptr;  // one per target, optional
