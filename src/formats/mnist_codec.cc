@@ -3,6 +3,7 @@
 #include <cstdlib>
 #include <cstring>
 
+#include "formats/mnist_fast.h"
 #include "tos/mnist_dataset.h"
 
 namespace tos {
@@ -74,6 +75,8 @@ inline bool IsDigit(char c) { return static_cast<unsigned>(c - '0') < 10; }
 
 // Parses exactly kMnistPixels comma-separated ints 0..255 spanning [p, end).
 Status ParsePixels(const char* p, const char* end, uint8_t* pixels) {
+  if (internal::ParseCsvPixelsFast(p, end, pixels)) return Status::OK();
+  // The exact path: also the one that explains what is wrong.
   for (size_t i = 0; i < kMnistPixels; ++i) {
     const char* s = p;
     unsigned v = 0;
@@ -542,6 +545,11 @@ class ExampleDecoder {
 
   // The hot loop: pixel varints are one byte (< 128) or two bytes (128..255).
   Status PackedPixels(const uint8_t* q, const uint8_t* end) {
+    if (image_count_ == 0 &&
+        internal::DecodePackedPixelsFast(q, static_cast<size_t>(end - q), out_ + 1)) {
+      image_count_ = kMnistPixels;
+      return Status::OK();
+    }
     uint8_t* pix = out_ + 1;
     size_t count = image_count_;
     while (q < end) {
