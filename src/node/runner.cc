@@ -237,6 +237,14 @@ int RunNode(MapFun map_fun) {
   running = false;
   heartbeat_thread.join();
   if (code == 0) (void)(*control)->SendDone();
+  // map_fun is done with its feeds: tell their senders to stop (not a failure), then close.
+  for (auto& q : registry.All()) {
+    if (code == 0 && !q->ShouldStop()) {
+      LogWarning("map_fun returned before feed '" + q->name() + "' ended (" + q->Describe() +
+                 "); the rest of it is dropped. Call terminate() on a feed you stop reading early");
+    }
+    q->Terminate();
+  }
   registry.ShutdownAll();
   (*feed_server)->Stop();
   (*control)->Close();
