@@ -171,7 +171,8 @@ TEST(FeedTest, WrongNumberOfResultsIsAnError) {
 
 TEST(FeedTest, TerminateStopsTheSenderWithoutTimeout) {
   Node node(64 * 1024);
-  VectorRecordSource source(MakePartitions({200000}));
+  // ~40 MB: far more than the queue and the socket buffers hold.
+  VectorRecordSource source({std::vector<std::string>(200000, std::string(200, 'r'))});
   DataFeed feed(node.registry.Get("input"));
   std::thread t([&] {
     (void)feed.next_batch(10);
