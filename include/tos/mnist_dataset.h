@@ -119,3 +119,13 @@ Result<MnistWriteStats> WriteMnistDataset(const MnistWriteOptions& options, cons
                                           const uint8_t* labels, size_t n);
 
 }  // namespace tos
+
+#include "tos/record_source.h"
+
+namespace tos {
+
+// The dataset as a RecordSource of canonical kMnistRecordBytes records (label byte, then
+// 784 pixel bytes): what the driver feeds and what direct mode shards.
+Result<std::unique_ptr<RecordSource>> OpenMnistRecordSource(const MnistDatasetSpec& spec);
+
+}  // namespace tos
