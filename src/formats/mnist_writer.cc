@@ -24,9 +24,9 @@ PartRange RangeOf(size_t i, size_t parts, size_t n) {
           static_cast<size_t>(static_cast<unsigned __int128>(i + 1) * n / parts)};
 }
 
-class RecordSource {
+class IdxRecords {
  public:
-  RecordSource(const uint8_t* images, const uint8_t* labels) : images_(images), labels_(labels) {}
+  IdxRecords(const uint8_t* images, const uint8_t* labels) : images_(images), labels_(labels) {}
   // Canonical record of row r in a caller buffer.
   const uint8_t* Get(size_t r, uint8_t* buf) const {
     buf[0] = labels_[r];
@@ -41,7 +41,7 @@ class RecordSource {
 
 // Appends via `encode` into a buffer flushed to `file` every kFlushBytes.
 template <typename Encode>
-Status WriteText(WritableFile* file, const RecordSource& src, PartRange range, Encode encode) {
+Status WriteText(WritableFile* file, const IdxRecords& src, PartRange range, Encode encode) {
   std::string buf;
   buf.reserve(kFlushBytes + 8 * kMnistRecordBytes);
   uint8_t rec[kMnistRecordBytes];
@@ -56,7 +56,7 @@ Status WriteText(WritableFile* file, const RecordSource& src, PartRange range, E
   return file->Close();
 }
 
-Status WritePartition(const MnistWriteOptions& o, const RecordSource& src, size_t i,
+Status WritePartition(const MnistWriteOptions& o, const IdxRecords& src, size_t i,
                       PartRange range) {
   const std::string suffix = o.compression == Compression::kGzip ? ".gz" : "";
   const std::string name = PartFileName(i, suffix);
@@ -141,7 +141,7 @@ Result<MnistWriteStats> WriteMnistDataset(const MnistWriteOptions& o, const uint
   TOS_RETURN_IF_ERROR(PrepareDir(o.images, o.overwrite));
   if (csv) TOS_RETURN_IF_ERROR(PrepareDir(o.labels, o.overwrite));
 
-  const RecordSource src(images, labels);
+  const IdxRecords src(images, labels);
   size_t threads = o.num_threads ? o.num_threads : std::max(1u, std::thread::hardware_concurrency());
   threads = std::min(threads, o.num_partitions);
   std::atomic<size_t> next{0};
