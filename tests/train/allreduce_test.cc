@@ -11,6 +11,7 @@
 #include "tos/train/allreduce.h"
 #include "tos/train/gloo_collectives.h"
 #include "tos/train/models.h"
+#include "tos/train/tcp_collectives.h"
 #include "tos/train/threads.h"
 
 namespace tos::train {
@@ -51,11 +52,21 @@ int AllreduceRankMain() {
   const int rank = std::stoi(ChildArg("RANK")), size = std::stoi(ChildArg("SIZE"));
   const std::string out = ChildArg("OUT");
   if (!ConfigureThreads(1).ok()) return 2;
-  GlooOptions go;
-  go.rank = rank;
-  go.size = size;
-  go.timeout = std::chrono::milliseconds(std::stoi(ChildArg("TIMEOUT_MS")));
-  auto coll = CreateGlooCollectives(ChildStore(size), go);
+  const auto timeout = std::chrono::milliseconds(std::stoi(ChildArg("TIMEOUT_MS")));
+  Result<std::unique_ptr<Collectives>> coll = Unimplemented("no transport");
+  if (ChildArg("TRANSPORT") == "tcp") {
+    TcpCollectivesOptions to;
+    to.rank = rank;
+    to.size = size;
+    to.timeout = timeout;
+    coll = CreateTcpCollectives(ChildStore(size), to);
+  } else {
+    GlooOptions go;
+    go.rank = rank;
+    go.size = size;
+    go.timeout = timeout;
+    coll = CreateGlooCollectives(ChildStore(size), go);
+  }
   if (!coll.ok()) {
     std::fprintf(stderr, "%s\n", coll.status().ToString().c_str());
     return 3;
@@ -93,7 +104,9 @@ struct RunResult {
   std::string dir;
 };
 
-RunResult RunRanks(int size, const std::map<std::string, std::string>& extra, bool tcp_store) {
+RunResult RunRanks(int size, std::map<std::string, std::string> extra, bool tcp_store,
+                   const std::string& transport = "gloo") {
+  extra["TRANSPORT"] = transport;
   RunResult r;
   r.dir = testing::MakeTempDir("allreduce");
   c10::intrusive_ptr<c10d::TCPStore> server;
@@ -151,6 +164,37 @@ TEST(Allreduce, DeadRankMakesTheOtherFailFast) {
   EXPECT_EQ(r.codes[0], 6) << "rank 0 should report the failed allreduce";
   EXPECT_NE(ReadFile(r.dir + "/rank0.error").find("rank 0 of 2"), std::string::npos);
   EXPECT_LT(took, 60s);
+}
+
+TEST(TcpCollectives, TwoProcessesStayBitIdentical) {
+  auto r = RunRanks(2, {}, /*tcp_store=*/false, "tcp");
+  ASSERT_EQ(r.codes, (std::vector<int>{0, 0}));
+  const std::string init0 = ReadFile(r.dir + "/rank0.init"), fin0 = ReadFile(r.dir + "/rank0.final");
+  ASSERT_EQ(init0.size(), (784 * 128 + 128 + 128 * 10 + 10) * 4u);
+  EXPECT_TRUE(init0 == ReadFile(r.dir + "/rank1.init")) << "rank 1 did not start from the chief's parameters";
+  EXPECT_TRUE(fin0 == ReadFile(r.dir + "/rank1.final")) << "parameters diverged across ranks";
+  EXPECT_FALSE(fin0 == init0) << "no training happened";
+}
+
+TEST(TcpCollectives, ThreeRanksOverTcpStoreWithSmallBuckets) {
+  auto r = RunRanks(3, {{"BUCKET_CAP", "8192"}}, /*tcp_store=*/true, "tcp");
+  ASSERT_EQ(r.codes, (std::vector<int>{0, 0, 0}));
+  const std::string fin0 = ReadFile(r.dir + "/rank0.final");
+  ASSERT_FALSE(fin0.empty());
+  EXPECT_TRUE(fin0 == ReadFile(r.dir + "/rank1.final"));
+  EXPECT_TRUE(fin0 == ReadFile(r.dir + "/rank2.final"));
+  EXPECT_TRUE(ReadFile(r.dir + "/rank0.init") == ReadFile(r.dir + "/rank2.init"));
+}
+
+TEST(TcpCollectives, DeadRankMakesTheOtherFailFastNamingIt) {
+  auto start = std::chrono::steady_clock::now();
+  auto r = RunRanks(2, {{"DIE_AFTER_INIT", "1"}, {"TIMEOUT_MS", "20000"}}, /*tcp_store=*/false, "tcp");
+  auto took = std::chrono::steady_clock::now() - start;
+  ASSERT_EQ(r.codes, (std::vector<int>{6, 0}));
+  const std::string err = ReadFile(r.dir + "/rank0.error");
+  EXPECT_NE(err.find("rank 1"), std::string::npos) << err;
+  EXPECT_NE(err.find("is gone"), std::string::npos) << err;
+  EXPECT_LT(took, 15s) << "a closed connection must be noticed before the timeout";
 }
 
 // Bucketing logic without a network: a one-rank collective leaves the gradient unchanged.
