@@ -109,6 +109,10 @@ class PsClientImpl : public PsClient {
     grpc::ChannelArguments args;
     args.SetMaxReceiveMessageSize(-1);
     args.SetMaxSendMessageSize(-1);
+    args.SetInt(GRPC_ARG_HTTP2_STREAM_LOOKAHEAD_BYTES, 64 << 20);
+    args.SetInt(GRPC_ARG_TCP_MIN_READ_CHUNK_SIZE, 1 << 20);
+    args.SetInt(GRPC_ARG_TCP_MAX_READ_CHUNK_SIZE, 16 << 20);
+    args.SetInt(GRPC_ARG_TCP_READ_CHUNK_SIZE, 4 << 20);
     shards_.resize(opts_.ps_addresses.size());
     for (size_t s = 0; s < shards_.size(); ++s) {
       shards_[s].address = opts_.ps_addresses[s];

@@ -135,6 +135,11 @@ class PsServerImpl : public PsServer {
     builder.RegisterService(&service_);
     builder.SetMaxReceiveMessageSize(-1);
     builder.SetMaxSendMessageSize(-1);
+    // Tensors are large messages: a wide HTTP/2 window and big socket reads avoid round trips.
+    builder.AddChannelArgument(GRPC_ARG_HTTP2_STREAM_LOOKAHEAD_BYTES, 64 << 20);
+    builder.AddChannelArgument(GRPC_ARG_TCP_MIN_READ_CHUNK_SIZE, 1 << 20);
+    builder.AddChannelArgument(GRPC_ARG_TCP_MAX_READ_CHUNK_SIZE, 16 << 20);
+    builder.AddChannelArgument(GRPC_ARG_TCP_READ_CHUNK_SIZE, 4 << 20);
     int fd = opts_.reserved_fd;
     if (fd < 0) {
       auto r = ReservePort(opts_.bind_host, opts_.port);
