@@ -20,6 +20,13 @@ int SetBlasThreads(int n) {
   return get != nullptr ? get() : n;
 }
 
+std::string BlasCoreName() {
+  using CoreNameFn = char* (*)();
+  auto fn = reinterpret_cast<CoreNameFn>(dlsym(RTLD_DEFAULT, "openblas_get_corename"));
+  const char* name = fn != nullptr ? fn() : nullptr;
+  return name != nullptr ? name : "";
+}
+
 }  // namespace
 
 Result<ThreadSettings> ConfigureThreads(int intra_op_threads) {
@@ -38,6 +45,7 @@ Result<ThreadSettings> ConfigureThreads(int intra_op_threads) {
   }
   s.inter_op = at::get_num_interop_threads();
   s.blas = SetBlasThreads(intra_op_threads);
+  s.blas_core = BlasCoreName();
   return s;
 }
 

@@ -20,7 +20,9 @@ TEST(Threads, ConfigureSetsTorchAndBlasThreads) {
   EXPECT_EQ(s->intra_op, 1);
   EXPECT_EQ(torch::get_num_threads(), 1);
   EXPECT_NE(s->blas, 0);  // 1 with OpenBLAS, -1 when the BLAS has no thread control
-  if (s->blas != -1) EXPECT_EQ(s->blas, 1);
+  if (s->blas != -1) {
+    EXPECT_EQ(s->blas, 1);
+  }
   EXPECT_EQ(ConfigureThreads(0).status().code(), StatusCode::kInvalidArgument);
 }
 

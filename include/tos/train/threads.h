@@ -5,6 +5,8 @@
 // run several times slower; the default here is therefore one thread of each kind.
 #pragma once
 
+#include <string>
+
 #include "tos/status.h"
 
 namespace tos::train {
@@ -14,6 +16,11 @@ struct ThreadSettings {
   int inter_op = 0;     // libtorch inter-op threads now in effect
   int blas = -1;        // BLAS threads now in effect; -1 when the BLAS has no such control
   bool inter_op_set = false;  // false when libtorch refused (inter-op pool already started)
+  // OpenBLAS's kernel family (openblas_get_corename), empty for another BLAS. OpenBLAS picks
+  // it when loaded; on CPUs it does not recognise (some VMs) it falls back to "Prescott"
+  // (SSE3) and GEMM runs several times slower. OPENBLAS_CORETYPE=SkylakeX / Haswell in the
+  // environment of the process overrides the choice (it must be set before the process starts).
+  std::string blas_core;
 };
 
 // Sets libtorch's intra-op threads (torch::set_num_threads), its inter-op threads (only
