@@ -8,7 +8,7 @@
 #include <cstring>
 #include <filesystem>
 
-#include "train/crc32c.h"
+#include "tos/tfrecord.h"
 
 namespace tos::train {
 namespace {
@@ -48,6 +48,9 @@ double Now() {
 
 }  // namespace
 
+EventWriter::EventWriter(std::string path, std::unique_ptr<TfRecordWriter> records)
+    : path_(std::move(path)), records_(std::move(records)) {}
+
 std::string EncodeFileVersionEvent(double wall_time, const std::string& version) {
   std::string e;
   WallTimeAndStep(&e, wall_time, 0);
@@ -79,9 +82,8 @@ Result<std::unique_ptr<EventWriter>> EventWriter::Create(const std::string& log_
   const double now = Now();
   std::string path = log_dir + "/events.out.tfevents." + std::to_string(static_cast<int64_t>(now)) + "." + host;
   if (std::filesystem::exists(path)) path += "." + std::to_string(getpid());
-  std::FILE* f = std::fopen(path.c_str(), "wbx");
-  if (f == nullptr) return ErrnoError("creating event file " + path, errno);
-  std::unique_ptr<EventWriter> w(new EventWriter(path, f));
+  TOS_ASSIGN_OR_RETURN(auto records, TfRecordWriter::Create(path));
+  std::unique_ptr<EventWriter> w(new EventWriter(path, std::move(records)));
   TOS_RETURN_IF_ERROR(w->WriteRecord(EncodeFileVersionEvent(now, "brain.Event:2")));
   TOS_RETURN_IF_ERROR(w->Flush());
   return w;
@@ -90,19 +92,8 @@ Result<std::unique_ptr<EventWriter>> EventWriter::Create(const std::string& log_
 EventWriter::~EventWriter() { (void)Close(); }
 
 Status EventWriter::WriteRecord(const std::string& data) {
-  if (file_ == nullptr) return InvalidArgument("event file " + path_ + " is closed");
-  std::string header;
-  Fixed64(&header, data.size());
-  const uint32_t len_crc = MaskCrc32c(Crc32c(header.data(), 8));
-  Fixed32(&header, len_crc);
-  std::string footer;
-  Fixed32(&footer, MaskCrc32c(Crc32c(data.data(), data.size())));
-  if (std::fwrite(header.data(), 1, header.size(), file_) != header.size() ||
-      std::fwrite(data.data(), 1, data.size(), file_) != data.size() ||
-      std::fwrite(footer.data(), 1, footer.size(), file_) != footer.size()) {
-    return ErrnoError("writing event file " + path_, errno);
-  }
-  return Status::OK();
+  if (records_ == nullptr) return InvalidArgument("event file " + path_ + " is closed");
+  return records_->Write(data).WithContext("event file " + path_);
 }
 
 Status EventWriter::AddScalar(const std::string& tag, float value, int64_t step, double wall_time) {
@@ -110,16 +101,14 @@ Status EventWriter::AddScalar(const std::string& tag, float value, int64_t step,
 }
 
 Status EventWriter::Flush() {
-  if (file_ == nullptr) return Status::OK();
-  if (std::fflush(file_) != 0) return ErrnoError("flushing event file " + path_, errno);
-  return Status::OK();
+  if (records_ == nullptr) return Status::OK();
+  return records_->Flush().WithContext("event file " + path_);
 }
 
 Status EventWriter::Close() {
-  if (file_ == nullptr) return Status::OK();
-  Status s = Flush();
-  if (std::fclose(file_) != 0 && s.ok()) s = ErrnoError("closing event file " + path_, errno);
-  file_ = nullptr;
+  if (records_ == nullptr) return Status::OK();
+  Status s = records_->Close().WithContext("event file " + path_);
+  records_.reset();
   return s;
 }
 

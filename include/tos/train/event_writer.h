@@ -1,6 +1,6 @@
 // TensorBoard event files: <log_dir>/events.out.tfevents.<unix seconds>.<hostname>
 //
-// A TFRecord file (length, masked CRC32C of the length, data, masked CRC32C of the data)
+// A TFRecord file (tos/tfrecord.h: length, masked CRC32C of the length, data, masked CRC32C)
 // whose records are serialized tensorflow.Event protos: the first carries
 // file_version "brain.Event:2", the following ones a Summary with one simple_value scalar
 // (tag, step, wall_time). Format details: docs/training.md, "Event files".
@@ -8,11 +8,14 @@
 #pragma once
 
 #include <cstdint>
-#include <cstdio>
 #include <memory>
 #include <string>
 
 #include "tos/status.h"
+
+namespace tos {
+class TfRecordWriter;
+}
 
 namespace tos::train {
 
@@ -29,11 +32,11 @@ class EventWriter {
   const std::string& path() const { return path_; }
 
  private:
-  EventWriter(std::string path, std::FILE* f) : path_(std::move(path)), file_(f) {}
+  EventWriter(std::string path, std::unique_ptr<TfRecordWriter> records);
   Status WriteRecord(const std::string& data);
 
   std::string path_;
-  std::FILE* file_;
+  std::unique_ptr<TfRecordWriter> records_;  // tos/tfrecord.h framing and CRC32C
 };
 
 // Event proto encoders (exposed for tests and other writers).
