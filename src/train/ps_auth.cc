@@ -87,20 +87,32 @@ grpc::Status AuthVerifier::Check(const grpc::ServerContext& ctx, std::string_vie
     return grpc::Status(grpc::StatusCode::UNAUTHENTICATED,
                         "x-tos-ts outside the accepted window (clock skew?)");
   }
-  if (!RememberNonce(nonce, now)) {
+  Nonce n{0, 0};
+  if (nonce.size() != 32) return grpc::Status(grpc::StatusCode::UNAUTHENTICATED, "x-tos-nonce must be 32 hex digits");
+  for (size_t i = 0; i < 32; ++i) {
+    const char c = nonce[i];
+    int v = c >= '0' && c <= '9' ? c - '0' : c >= 'a' && c <= 'f' ? c - 'a' + 10 : -1;
+    if (v < 0) return grpc::Status(grpc::StatusCode::UNAUTHENTICATED, "x-tos-nonce must be 32 lowercase hex digits");
+    uint64_t& half = i < 16 ? n.hi : n.lo;
+    half = (half << 4) | static_cast<uint64_t>(v);
+  }
+  if (!RememberNonce(n, t, now)) {
     return grpc::Status(grpc::StatusCode::UNAUTHENTICATED, "replayed x-tos-nonce");
   }
   return grpc::Status::OK;
 }
 
-bool AuthVerifier::RememberNonce(const std::string& nonce, int64_t now) {
+bool AuthVerifier::RememberNonce(const Nonce& nonce, int64_t ts, int64_t now) {
   std::lock_guard<std::mutex> lock(mu_);
-  while (!nonce_order_.empty() && nonce_order_.front().first < now - 2 * window_s_) {
-    nonces_.erase(nonce_order_.front().second);
-    nonce_order_.pop_front();
+  // A nonce can be forgotten once its ts is out of the window: the ts check rejects it then.
+  // Entries are appended in arrival order, so expiries are only roughly sorted; an entry
+  // behind a later expiry waits for it (at most 2*window).
+  while (!expiry_order_.empty() && expiry_order_.front().first < now) {
+    nonces_.erase(expiry_order_.front().second);
+    expiry_order_.pop_front();
   }
   if (!nonces_.insert(nonce).second) return false;
-  nonce_order_.emplace_back(now, nonce);
+  expiry_order_.emplace_back(ts + window_s_, nonce);
   return true;
 }
 

@@ -6,7 +6,8 @@
 //   x-tos-auth   lowercase hex of HMAC-SHA256(secret, method "\n" ts "\n" nonce)
 // where method is the full gRPC method name, e.g. "/tos.ps.ParameterServer/Push".
 // The server accepts a token when the HMAC matches, |now - ts| <= window, and the nonce has
-// not been seen within the window (replay guard).
+// not been seen while its ts is within the window (replay guard; memory is bounded by the
+// call rate times 2*window, 16 bytes of nonce + bookkeeping per call).
 #pragma once
 
 #include <chrono>
@@ -28,7 +29,7 @@ namespace tos::train {
 inline constexpr const char* kAuthHeader = "x-tos-auth";
 inline constexpr const char* kAuthTsHeader = "x-tos-ts";
 inline constexpr const char* kAuthNonceHeader = "x-tos-nonce";
-inline constexpr int64_t kAuthWindowSeconds = 300;
+inline constexpr int64_t kAuthWindowSeconds = 120;
 
 std::string HmacSha256Hex(std::string_view key, std::string_view message);
 std::string AuthMessage(std::string_view method, std::string_view ts, std::string_view nonce);
@@ -44,13 +45,20 @@ class AuthVerifier {
   grpc::Status Check(const grpc::ServerContext& ctx, std::string_view method);
 
  private:
-  bool RememberNonce(const std::string& nonce, int64_t now);
+  struct Nonce {
+    uint64_t hi, lo;
+    bool operator==(const Nonce& o) const { return hi == o.hi && lo == o.lo; }
+  };
+  struct NonceHash {
+    size_t operator()(const Nonce& n) const { return static_cast<size_t>(n.hi ^ (n.lo * 0x9e3779b97f4a7c15ull)); }
+  };
+  bool RememberNonce(const Nonce& nonce, int64_t ts, int64_t now);
 
   std::string secret_;
   int64_t window_s_;
   std::mutex mu_;
-  std::deque<std::pair<int64_t, std::string>> nonce_order_;
-  std::unordered_set<std::string> nonces_;
+  std::deque<std::pair<int64_t, Nonce>> expiry_order_;  // (ts + window, nonce), roughly by time
+  std::unordered_set<Nonce, NonceHash> nonces_;
 };
 
 }  // namespace tos::train

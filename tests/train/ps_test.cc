@@ -152,9 +152,12 @@ TEST(PsAuth, MissingStaleAndReplayedTokensAreUnauthenticated) {
   const std::string now = std::to_string(std::time(nullptr));
   EXPECT_EQ(call(now, "00112233445566778899aabbccddeeff", method), grpc::StatusCode::OK);
   EXPECT_EQ(call(now, "00112233445566778899aabbccddeeff", method), grpc::StatusCode::UNAUTHENTICATED);  // replay
-  EXPECT_EQ(call(std::to_string(std::time(nullptr) - 3600), "01", method), grpc::StatusCode::UNAUTHENTICATED);
-  EXPECT_EQ(call(now, "02", "/tos.ps.ParameterServer/Push"), grpc::StatusCode::UNAUTHENTICATED);  // other method
-  EXPECT_EQ(call(now, "03", method), grpc::StatusCode::OK);
+  const std::string stale = std::to_string(std::time(nullptr) - 3600);
+  EXPECT_EQ(call(stale, "10000000000000000000000000000001", method), grpc::StatusCode::UNAUTHENTICATED);
+  EXPECT_EQ(call(now, "10000000000000000000000000000002", "/tos.ps.ParameterServer/Push"),
+            grpc::StatusCode::UNAUTHENTICATED);  // a token for another method
+  EXPECT_EQ(call(now, "not-hex", method), grpc::StatusCode::UNAUTHENTICATED);
+  EXPECT_EQ(call(now, "10000000000000000000000000000003", method), grpc::StatusCode::OK);
 }
 
 TEST(PsHandover, ServerStartedOnReservedSocketServesThatPort) {
