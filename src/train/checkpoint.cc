@@ -69,7 +69,8 @@ std::string SerializeCheckpoint(const Checkpoint& ckpt) {
   header["format"] = "tos-checkpoint-v1";
   header["global_step"] = ckpt.global_step;
   header["model_type"] = ckpt.model_type;
-  header["meta"] = nlohmann::json::parse(ckpt.meta_json.empty() ? "{}" : ckpt.meta_json, nullptr, false);
+  auto meta = nlohmann::json::parse(ckpt.meta_json.empty() ? "{}" : ckpt.meta_json, nullptr, false);
+  header["meta"] = meta.is_discarded() ? nlohmann::json::object() : meta;
   nlohmann::json entries = nlohmann::json::array();
   std::vector<torch::Tensor> contiguous;
   uint64_t offset = 0;
@@ -226,8 +227,20 @@ std::vector<std::string> CheckpointManager::List() const {
 Result<std::string> CheckpointManager::Save(const Checkpoint& ckpt) {
   const std::string path = (std::filesystem::path(opts_.model_dir) / StepFileName(ckpt.global_step)).string();
   TOS_RETURN_IF_ERROR(WriteFileAtomically(path, SerializeCheckpoint(ckpt)).WithContext("saving checkpoint"));
-  auto all = List();
-  for (size_t i = static_cast<size_t>(opts_.keep_last); i < all.size(); ++i) unlink(all[i].c_str());
+  // Newest first. Files with a higher step than the one just saved belong to an abandoned
+  // run (e.g. a corrupt checkpoint that resume skipped): they go, or they would shadow this one.
+  const std::string saved = std::filesystem::path(path).filename().string();
+  int kept = 0;
+  for (const auto& other : List()) {
+    const std::string name = std::filesystem::path(other).filename().string();
+    if (name == saved) {
+      ++kept;
+    } else if (name > saved || kept >= opts_.keep_last) {  // fixed-width names sort by step
+      unlink(other.c_str());
+    } else {
+      ++kept;
+    }
+  }
   return path;
 }
 

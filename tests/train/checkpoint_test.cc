@@ -116,6 +116,23 @@ TEST(Checkpoint, CorruptLatestIsRejectedAndPreviousUsed) {
   EXPECT_NE(skipped[0].find("ckpt-000000000200"), std::string::npos);
 }
 
+TEST(Checkpoint, SaveAfterFallbackRemovesTheAbandonedNewerCheckpoint) {
+  const std::string dir = testing::MakeTempDir("ckpt");
+  auto mgr = Manager(dir, 1);
+  auto model = MakeModel("mlp").value();
+  auto first = mgr.Save(CheckpointFromModel(*model, "mlp", nullptr, 100));
+  ASSERT_TRUE(first.ok());
+  // Simulate a newer checkpoint that is corrupt (e.g. a disk error after the rename).
+  const std::string bad = dir + "/ckpt-000000000200.tosckpt";
+  std::filesystem::copy_file(*first, bad);
+  Corrupt(bad, /*truncate=*/false);
+  ASSERT_EQ(mgr.LoadLatest()->global_step, 100);
+  ASSERT_TRUE(mgr.Save(CheckpointFromModel(*model, "mlp", nullptr, 150)).ok());
+  EXPECT_FALSE(std::filesystem::exists(bad));
+  ASSERT_EQ(mgr.List().size(), 1u);
+  EXPECT_EQ(mgr.LoadLatest()->global_step, 150);
+}
+
 TEST(Checkpoint, TruncatedFileAndLeftoverTemporaryAreNeverLoaded) {
   const std::string dir = testing::MakeTempDir("ckpt");
   auto mgr = Manager(dir);

@@ -54,7 +54,9 @@ class CheckpointManager {
   // Creates model_dir (and parents) if missing.
   static Result<CheckpointManager> Open(const CheckpointOptions& options);
 
-  // Writes ckpt-<global_step>.tosckpt atomically and prunes. Returns its path.
+  // Writes ckpt-<global_step>.tosckpt atomically, then deletes checkpoints with a higher step
+  // (left by an abandoned run, e.g. a corrupt one that resume skipped) and all but the
+  // newest keep_last. Returns its path.
   Result<std::string> Save(const Checkpoint& ckpt);
   // The newest checkpoint that verifies. NotFound when there is none; each newer file that
   // failed to verify is skipped and described in *skipped (may be null).
