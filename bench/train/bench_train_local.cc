@@ -9,7 +9,8 @@
 // (PyTorch DDP over Gloo, bench/peer_ddp.py) measured in the same run and the ratios.
 //
 //   bench_train_local [--modes local,allreduce,allreduce_tcp,ps] [--processes 2] [--epochs 3]
-//                     [--model mlp|cnn] [--no-peer] [--data-dir DIR]
+//                     [--model mlp|cnn] [--optimizer adagrad|adam] [--lr 0.01] [--no-peer]
+//                     [--data-dir DIR]
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -51,7 +52,14 @@ struct Args {
   std::string data_dir = "/usr/share/datasets/fashion-mnist";
   bool peer = true;
   bool comm_only = false;  // ps_comm: push+pull without compute
+  std::string optimizer = "adagrad";  // local and allreduce modes: adagrad or adam
+  double lr = 0.01;
 };
+
+std::unique_ptr<torch::optim::Optimizer> MakeOptimizer(const Args& a, const std::vector<torch::Tensor>& params) {
+  if (a.optimizer == "adam") return std::make_unique<torch::optim::Adam>(params, torch::optim::AdamOptions(a.lr));
+  return std::make_unique<torch::optim::Adagrad>(params, torch::optim::AdagradOptions(a.lr));
+}
 
 struct WorkerResult {
   int64_t samples = 0;
@@ -133,8 +141,8 @@ WorkerResult LocalRank(const Args& a) {
   if (!data.ok()) Die("cannot read Fashion-MNIST from " + a.data_dir);
   torch::manual_seed(0);
   auto model = tt::MakeModel(a.model).value();
-  torch::optim::Adagrad opt(model->parameters(), torch::optim::AdagradOptions(0.01));
-  auto r = TrainLoop(*model, data, a, &opt, [] {});
+  auto opt = MakeOptimizer(a, model->parameters());
+  auto r = TrainLoop(*model, data, a, opt.get(), [] {});
   r.accuracy = Evaluate(*model, a.data_dir);
   return r;
 }
@@ -167,9 +175,9 @@ WorkerResult AllreduceRank(const Args& a, int rank, const std::string& store_pat
   auto model = tt::MakeModel(a.model).value();
   auto ar = tt::GradientAllreducer::Create(coll.get(), model->parameters()).value();
   if (auto s = ar->BroadcastParameters(0); !s.ok()) Die(s.ToString());
-  torch::optim::Adagrad opt(model->parameters(), torch::optim::AdagradOptions(0.01));
+  auto opt = MakeOptimizer(a, model->parameters());
   if (auto s = coll->Barrier(); !s.ok()) Die(s.ToString());
-  auto r = TrainLoop(*model, data, a, &opt, [&] {
+  auto r = TrainLoop(*model, data, a, opt.get(), [&] {
     if (auto s = ar->AverageGradients(); !s.ok()) Die(s.ToString());
   });
   if (auto s = coll->Barrier(); !s.ok()) Die(s.ToString());
@@ -321,6 +329,10 @@ int main(int argc, char** argv) {
       a.model = next();
     } else if (k == "--data-dir") {
       a.data_dir = next();
+    } else if (k == "--optimizer") {
+      a.optimizer = next();
+    } else if (k == "--lr") {
+      a.lr = std::stod(next());
     } else if (k == "--no-peer") {
       a.peer = false;
     } else {
