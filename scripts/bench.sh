@@ -8,3 +8,9 @@ BIN=build/bin
 echo "== formats: IDX -> csv/csv2/tfr conversion and read-back (bench/core/bench_formats.cc) =="
 "$BIN/bench_formats"
 echo
+
+if [ -x "$BIN/bench_train_local" ]; then
+  echo "== train: mlp on Fashion-MNIST, local / allreduce (Gloo, TCP) / ps, vs PyTorch DDP (bench/train/bench_train_local.cc) =="
+  "$BIN/bench_train_local"
+  echo
+fi
