@@ -227,6 +227,7 @@ std::vector<std::string> CheckpointManager::List() const {
 Result<std::string> CheckpointManager::Save(const Checkpoint& ckpt) {
   const std::string path = (std::filesystem::path(opts_.model_dir) / StepFileName(ckpt.global_step)).string();
   TOS_RETURN_IF_ERROR(WriteFileAtomically(path, SerializeCheckpoint(ckpt)).WithContext("saving checkpoint"));
+  last_saved_step_ = ckpt.global_step;
   // Newest first. Files with a higher step than the one just saved belong to an abandoned
   // run (e.g. a corrupt checkpoint that resume skipped): they go, or they would shadow this one.
   const std::string saved = std::filesystem::path(path).filename().string();
@@ -247,7 +248,10 @@ Result<std::string> CheckpointManager::Save(const Checkpoint& ckpt) {
 Result<Checkpoint> CheckpointManager::LoadLatest(std::vector<std::string>* skipped) const {
   for (const auto& path : List()) {
     auto c = ReadCheckpointFile(path);
-    if (c.ok()) return c;
+    if (c.ok()) {
+      last_saved_step_ = c->global_step;
+      return c;
+    }
     if (skipped != nullptr) skipped->push_back(c.status().ToString());
   }
   return NotFound("no valid checkpoint in " + opts_.model_dir);

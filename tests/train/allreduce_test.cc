@@ -17,6 +17,12 @@
 namespace tos::train {
 namespace {
 
+#ifdef TOS_HAVE_GLOO
+#define SKIP_WITHOUT_GLOO() (void)0
+#else
+#define SKIP_WITHOUT_GLOO() GTEST_SKIP() << "libtorch without c10d Gloo headers"
+#endif
+
 using namespace std::chrono_literals;
 using testing::Child;
 using testing::ChildArg;
@@ -137,6 +143,7 @@ RunResult RunRanks(int size, std::map<std::string, std::string> extra, bool tcp_
 }
 
 TEST(Allreduce, TwoProcessesStayBitIdenticalFileStore) {
+  SKIP_WITHOUT_GLOO();
   auto r = RunRanks(2, {}, /*tcp_store=*/false);
   ASSERT_EQ(r.codes, (std::vector<int>{0, 0}));
   const std::string init0 = ReadFile(r.dir + "/rank0.init"), init1 = ReadFile(r.dir + "/rank1.init");
@@ -149,6 +156,7 @@ TEST(Allreduce, TwoProcessesStayBitIdenticalFileStore) {
 }
 
 TEST(Allreduce, SmallBucketsOverTcpStoreGiveIdenticalParameters) {
+  SKIP_WITHOUT_GLOO();
   auto r = RunRanks(2, {{"BUCKET_CAP", "8192"}}, /*tcp_store=*/true);
   ASSERT_EQ(r.codes, (std::vector<int>{0, 0}));
   EXPECT_EQ(ReadFile(r.dir + "/rank0.buckets"), "2");  // fc1.weight alone, then the rest
@@ -156,6 +164,7 @@ TEST(Allreduce, SmallBucketsOverTcpStoreGiveIdenticalParameters) {
 }
 
 TEST(Allreduce, DeadRankMakesTheOtherFailFast) {
+  SKIP_WITHOUT_GLOO();
   auto start = std::chrono::steady_clock::now();
   auto r = RunRanks(2, {{"DIE_AFTER_INIT", "1"}, {"TIMEOUT_MS", "5000"}}, /*tcp_store=*/false);
   auto took = std::chrono::steady_clock::now() - start;

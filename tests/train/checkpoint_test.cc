@@ -71,6 +71,23 @@ TEST(Checkpoint, ResumeContinuesGlobalStepAndOptimizerState) {
   EXPECT_EQ(mgr.LoadLatest()->global_step, 10);
 }
 
+TEST(Checkpoint, ShouldSaveEveryNStepsFromTheLastSaveOrResume) {
+  CheckpointOptions o;
+  o.model_dir = testing::MakeTempDir("ckpt");
+  o.save_every_steps = 10;
+  auto mgr = CheckpointManager::Open(o).value();
+  EXPECT_FALSE(mgr.ShouldSave(9));
+  EXPECT_TRUE(mgr.ShouldSave(10));
+  auto model = MakeModel("mlp").value();
+  ASSERT_TRUE(mgr.Save(CheckpointFromModel(*model, "mlp", nullptr, 12)).ok());
+  EXPECT_FALSE(mgr.ShouldSave(21));
+  EXPECT_TRUE(mgr.ShouldSave(22));
+  auto resumed = CheckpointManager::Open(o).value();
+  ASSERT_TRUE(resumed.LoadLatest().ok());
+  EXPECT_FALSE(resumed.ShouldSave(21));
+  EXPECT_TRUE(resumed.ShouldSave(22));
+}
+
 TEST(Checkpoint, KeepsOnlyTheLastK) {
   const std::string dir = testing::MakeTempDir("ckpt");
   auto mgr = Manager(dir, 2);

@@ -47,6 +47,7 @@ Status WriteFileAtomically(const std::string& path, const std::string& bytes);
 struct CheckpointOptions {
   std::string model_dir;
   int keep_last = 5;  // older checkpoints are deleted after a successful save
+  int64_t save_every_steps = 1000;  // ShouldSave cadence (0: only when the caller decides)
 };
 
 class CheckpointManager {
@@ -61,6 +62,12 @@ class CheckpointManager {
   // The newest checkpoint that verifies. NotFound when there is none; each newer file that
   // failed to verify is skipped and described in *skipped (may be null).
   Result<Checkpoint> LoadLatest(std::vector<std::string>* skipped = nullptr) const;
+  // True when global_step is at least save_every_steps past the last Save (or the step the
+  // manager was opened/resumed at). The chief calls it every step and saves when it says so,
+  // and saves once more at the end of training.
+  bool ShouldSave(int64_t global_step) const {
+    return opts_.save_every_steps > 0 && global_step - last_saved_step_ >= opts_.save_every_steps;
+  }
   // Checkpoint paths, newest first.
   std::vector<std::string> List() const;
   const std::string& model_dir() const { return opts_.model_dir; }
@@ -68,6 +75,7 @@ class CheckpointManager {
  private:
   explicit CheckpointManager(CheckpointOptions o) : opts_(std::move(o)) {}
   CheckpointOptions opts_;
+  mutable int64_t last_saved_step_ = 0;  // also set by LoadLatest (resume)
 };
 
 // Allreduce/local mode: "model/<name>" for parameters and buffers, blob "optimizer".
