@@ -1,7 +1,7 @@
 // The models tos_train knows by name, as torch::nn modules.
 //
 //   mlp  784 -> 128 ReLU -> 10 (the TensorFlowOnSpark MNIST network); parameters fc1.*, fc2.*
-//   cnn  conv3x3(16) ReLU maxpool2 -> conv3x3(32) ReLU maxpool2 -> 128 ReLU -> 10
+//   cnn  conv3x3(32) ReLU maxpool2 -> conv3x3(64) ReLU maxpool2 -> 128 ReLU -> 10
 //
 // Both take a batch of 28x28 single-channel images: uint8 pixels (scaled to [0,1] here) or
 // float already in [0,1], shaped [B,784], [B,28,28] or [B,1,28,28]; they return logits [B,10]
