@@ -13,3 +13,9 @@ echo "== feed: records/s into next_batch() with real node processes, and start-u
 echo "-- peer: TensorFlowOnSpark-style feeding through a multiprocessing manager queue, one record per put/get"
 python3 bench/peer_tfos_queue.py --records 50000
 echo
+
+if [ -x "$BIN/bench_train_local" ]; then
+  echo "== train: mlp on Fashion-MNIST, local / allreduce (Gloo, TCP) / ps, vs PyTorch DDP (bench/train/bench_train_local.cc) =="
+  "$BIN/bench_train_local"
+  echo
+fi
