@@ -169,6 +169,8 @@ int RunNode(MapFun map_fun) {
   state->num_executors = reply.num_executors;
   const std::string label = RoleLabel({reply.job_name, reply.task_index});
   SetLogTag(label);
+  LogInfo(label + " (executor " + std::to_string(executor_id) + ", pid " + std::to_string(::getpid()) +
+          ") joined the cluster; reserved port " + std::to_string(reserved_port));
   ::setenv("TOS_CLUSTER_SPEC", ClusterSpecToJson(reply.cluster).c_str(), 1);
   ::setenv("TOS_JOB_NAME", reply.job_name.c_str(), 1);
   ::setenv("TOS_TASK_INDEX", std::to_string(reply.task_index).c_str(), 1);
