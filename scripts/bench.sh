@@ -19,3 +19,8 @@ if [ -x "$BIN/bench_train_local" ]; then
   "$BIN/bench_train_local"
   echo
 fi
+if [ -x "$BIN/mnist_spark" ]; then
+  echo "== train: mnist_spark end to end (real nodes) vs PyTorch DDP, same run (bench/bench_mnist_spark.py) =="
+  python3 bench/bench_mnist_spark.py
+  echo
+fi
