@@ -129,24 +129,27 @@ class PsClientImpl : public PsClient {
     return "ps shard " + std::to_string(s) + " (" + shards_[s].address + ") " + call;
   }
 
-  std::unique_ptr<grpc::ClientContext> NewContext(const char* method) const {
+  // wait_for_ready: the call waits (until its deadline) for a ps that is not reachable yet;
+  // used while starting up. Training calls fail fast instead, so that a ps that died is
+  // reported at once rather than after rpc_timeout.
+  std::unique_ptr<grpc::ClientContext> NewContext(const char* method, bool wait_for_ready) const {
     auto ctx = std::make_unique<grpc::ClientContext>();
     ctx->set_deadline(std::chrono::system_clock::now() + opts_.rpc_timeout);
-    ctx->set_wait_for_ready(true);
+    ctx->set_wait_for_ready(wait_for_ready);
     AddAuthMetadata(ctx.get(), opts_.secret, method);
     return ctx;
   }
 
   // Runs one call per shard concurrently and waits for all of them.
   template <typename Req, typename Resp, typename Start>
-  Status CallAll(const char* method, const char* call, std::vector<Req*> reqs, std::vector<Resp*> resps,
-                 Start start) {
+  Status CallAll(const char* method, const char* call, bool wait_for_ready, std::vector<Req*> reqs,
+                 std::vector<Resp*> resps, Start start) {
     const size_t n = shards_.size();
     std::vector<std::unique_ptr<grpc::ClientContext>> ctxs(n);
     std::vector<grpc::Status> statuses(n);
     std::vector<std::unique_ptr<grpc::ClientAsyncResponseReader<Resp>>> readers(n);
     for (size_t s = 0; s < n; ++s) {
-      ctxs[s] = NewContext(method);
+      ctxs[s] = NewContext(method, wait_for_ready);
       readers[s] = start(*shards_[s].stub, ctxs[s].get(), *reqs[s], &cq_);
       readers[s]->Finish(resps[s], &statuses[s], reinterpret_cast<void*>(s + 1));
     }
@@ -206,12 +209,12 @@ class PsClientImpl : public PsClient {
       rp.push_back(&reqs[s]);
       sp.push_back(&resps[s]);
     }
-    return CallAll("/tos.ps.ParameterServer/Init", "Init", rp, sp,
+    return CallAll("/tos.ps.ParameterServer/Init", "Init", /*wait_for_ready=*/true, rp, sp,
                    [](ps::ParameterServer::Stub& stub, grpc::ClientContext* c, const ps::InitRequest& r,
                       grpc::CompletionQueue* cq) { return stub.AsyncInit(c, r, cq); });
   }
 
-  Status PullInto(bool* all_initialized) {
+  Status PullInto(bool* all_initialized, bool wait_for_ready) {
     std::vector<ps::PullRequest> reqs(shards_.size());
     std::vector<ps::PullRequest*> rp;
     std::vector<ps::PullResponse*> sp;
@@ -220,7 +223,7 @@ class PsClientImpl : public PsClient {
       rp.push_back(&reqs[s]);
       sp.push_back(&shards_[s].pull_resp);
     }
-    TOS_RETURN_IF_ERROR(CallAll("/tos.ps.ParameterServer/Pull", "Pull", rp, sp,
+    TOS_RETURN_IF_ERROR(CallAll("/tos.ps.ParameterServer/Pull", "Pull", wait_for_ready, rp, sp,
                                 [](ps::ParameterServer::Stub& stub, grpc::ClientContext* c,
                                    const ps::PullRequest& r, grpc::CompletionQueue* cq) {
                                   return stub.AsyncPull(c, r, cq);
@@ -267,7 +270,7 @@ class PsClientImpl : public PsClient {
     auto delay = std::chrono::milliseconds(10);
     while (true) {
       bool ready = false;
-      TOS_RETURN_IF_ERROR(PullInto(&ready));
+      TOS_RETURN_IF_ERROR(PullInto(&ready, /*wait_for_ready=*/true));
       if (ready) return Status::OK();
       if (std::chrono::steady_clock::now() + delay > deadline) {
         return Timeout("PsClient: parameter servers not initialized by the chief after " +
@@ -280,7 +283,7 @@ class PsClientImpl : public PsClient {
 
   Status Pull() override {
     bool ready = false;
-    TOS_RETURN_IF_ERROR(PullInto(&ready));
+    TOS_RETURN_IF_ERROR(PullInto(&ready, /*wait_for_ready=*/false));
     if (!ready) return InvalidArgument("PsClient: Pull before the parameter servers were initialized");
     return Status::OK();
   }
@@ -305,7 +308,7 @@ class PsClientImpl : public PsClient {
       rp.push_back(&sh.push);
       sp.push_back(&sh.push_resp);
     }
-    TOS_RETURN_IF_ERROR(CallAll("/tos.ps.ParameterServer/Push", "Push", rp, sp,
+    TOS_RETURN_IF_ERROR(CallAll("/tos.ps.ParameterServer/Push", "Push", /*wait_for_ready=*/false, rp, sp,
                                 [](ps::ParameterServer::Stub& stub, grpc::ClientContext* c,
                                    const ps::PushRequest& r, grpc::CompletionQueue* cq) {
                                   return stub.AsyncPush(c, r, cq);
@@ -329,7 +332,7 @@ class PsClientImpl : public PsClient {
       rp.push_back(&reqs[s]);
       sp.push_back(&resps[s]);
     }
-    TOS_RETURN_IF_ERROR(CallAll("/tos.ps.ParameterServer/GetState", "GetState", rp, sp,
+    TOS_RETURN_IF_ERROR(CallAll("/tos.ps.ParameterServer/GetState", "GetState", /*wait_for_ready=*/false, rp, sp,
                                 [](ps::ParameterServer::Stub& stub, grpc::ClientContext* c,
                                    const ps::GetStateRequest& r, grpc::CompletionQueue* cq) {
                                   return stub.AsyncGetState(c, r, cq);
@@ -346,8 +349,7 @@ class PsClientImpl : public PsClient {
 
   Status StopServers() override {
     for (size_t s = 0; s < shards_.size(); ++s) {
-      auto ctx = NewContext("/tos.ps.ParameterServer/Stop");
-      ctx->set_wait_for_ready(false);
+      auto ctx = NewContext("/tos.ps.ParameterServer/Stop", /*wait_for_ready=*/false);
       ctx->set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(10));
       ps::StopRequest req;
       ps::StopResponse resp;

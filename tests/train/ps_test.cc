@@ -218,6 +218,32 @@ TEST(PsClientErrors, UnreachablePsNamesAddressAndShard) {
   close(reserved->fd);
 }
 
+TEST(PsInit, FirstInitializeWinsLaterOnesChangeNothing) {
+  auto server = StartServer();
+  ASSERT_TRUE(server);
+  torch::Tensor a = torch::full({3}, 1.0f), b = torch::full({3}, 2.0f);
+  auto ca = PsClient::Create(ClientOptions({server->port()}, 0), {{"w", a}}).value();
+  auto cb = PsClient::Create(ClientOptions({server->port()}, 1), {{"w", b}}).value();
+  ASSERT_TRUE(ca->Initialize(OptimizerSpec{}).ok());
+  ASSERT_TRUE(cb->Initialize(OptimizerSpec{}).ok());
+  ASSERT_TRUE(cb->WaitInitialized(10s).ok());
+  EXPECT_TRUE(torch::equal(b, torch::full({3}, 1.0f)));
+}
+
+TEST(PsInit, PushWithAnotherModelIsRejected) {
+  auto server = StartServer();
+  ASSERT_TRUE(server);
+  torch::Tensor w = torch::ones({3});
+  auto chief = PsClient::Create(ClientOptions({server->port()}), {{"w", w}}).value();
+  ASSERT_TRUE(chief->Initialize(OptimizerSpec{}).ok());
+  torch::Tensor other = torch::ones({4});
+  other.mutable_grad() = torch::ones({4});
+  auto worker = PsClient::Create(ClientOptions({server->port()}), {{"w", other}}).value();
+  Status s = worker->PushGradients();
+  EXPECT_EQ(s.code(), StatusCode::kInvalidArgument) << s.ToString();
+  EXPECT_NE(s.message().find("wrong size"), std::string::npos) << s.ToString();
+}
+
 TEST(PsSync, GradientsOfAllWorkersAppliedOncePerStep) {
   auto server = StartServer(0, 1, /*sync=*/true, /*workers=*/2);
   ASSERT_TRUE(server);
@@ -274,6 +300,30 @@ int PsNodeMain() {
   return (*server)->Wait(90s).ok() ? 0 : 3;
 }
 testing::RegisterRole ps_node_role("ps_node", &PsNodeMain);
+
+TEST(PsClientErrors, KilledPsIsReportedAtOnceNamingTheShard) {
+  auto r = ReservePort("127.0.0.1");
+  ASSERT_TRUE(r.ok());
+  int inheritable = dup(r->fd);
+  Child ps("ps_node", {{"SHARD", "0"}, {"NUM_SHARDS", "1"}, {"NUM_WORKERS", "1"}, {"FD", std::to_string(inheritable)},
+                       {"SECRET", kSecret}});
+  close(inheritable);
+  close(r->fd);
+  torch::Tensor w = torch::ones({8});
+  w.mutable_grad() = torch::ones({8});
+  auto opts = ClientOptions({r->port});
+  opts.rpc_timeout = 60s;
+  auto client = PsClient::Create(opts, {{"w", w}}).value();
+  ASSERT_TRUE(client->Initialize(OptimizerSpec{}).ok());
+  ASSERT_TRUE(client->PushGradients().ok());
+  ps.Kill();
+  auto start = std::chrono::steady_clock::now();
+  Status s = client->PushGradients();
+  EXPECT_LT(std::chrono::steady_clock::now() - start, 20s) << "waited for the deadline instead of failing fast";
+  EXPECT_EQ(s.code(), StatusCode::kUnavailable) << s.ToString();
+  EXPECT_NE(s.message().find("ps shard 0 (127.0.0.1:" + std::to_string(r->port) + ") Push"), std::string::npos)
+      << s.ToString();
+}
 
 TEST(PsAsync, TwoPsProcessesTwoWorkersTrainMlp) {
   constexpr int kShards = 2, kWorkers = 2, kSteps = 30;

@@ -52,6 +52,13 @@ class Child {
     }
   }
   bool started() const { return pid_ > 0; }
+  void Kill() {
+    if (pid_ > 0 && !reaped_) {
+      kill(pid_, SIGKILL);
+      waitpid(pid_, nullptr, 0);
+      reaped_ = true;
+    }
+  }
   // Exit code, or -1 on timeout (the child is then killed), or 128+signal.
   int Wait(std::chrono::milliseconds timeout) {
     auto deadline = std::chrono::steady_clock::now() + timeout;

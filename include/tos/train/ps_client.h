@@ -7,8 +7,10 @@
 //
 // The client writes pulled values straight into the attached tensors' storage (float32,
 // contiguous, CPU), so the model sees them at once. One thread at a time may use a client.
-// Calls to several ps shards run in parallel; each has a deadline (rpc_timeout) and waits for
-// a ps that is not up yet until then. Failures name the ps shard, its address and the call.
+// Calls to several ps shards run in parallel; each has a deadline (rpc_timeout). Initialize
+// and WaitInitialized wait for a ps that is not up yet (until the deadline); Pull, Push and
+// GetState fail at once when a ps is unreachable (a ps that died is reported immediately).
+// Failures name the ps shard, its address and the call.
 #pragma once
 
 #include <chrono>
