@@ -20,7 +20,8 @@ extern char** environ;
 namespace tos::train::testing {
 
 inline std::string MakeTempDir(const std::string& tag) {
-  std::string tmpl = (std::filesystem::temp_directory_path() / ("tos_train_" + tag + "_XXXXXX")).string();
+  std::string tmpl =
+      (std::filesystem::temp_directory_path() / ("tos_train_" + tag + "_XXXXXX")).string();
   std::vector<char> buf(tmpl.begin(), tmpl.end());
   buf.push_back('\0');
   char* d = mkdtemp(buf.data());

@@ -13,13 +13,13 @@
 // Failures name the ps shard, its address and the call.
 #pragma once
 
+#include <torch/types.h>
+
 #include <chrono>
 #include <memory>
 #include <string>
 #include <utility>
 #include <vector>
-
-#include <torch/types.h>
 
 #include "tos/status.h"
 #include "tos/train/ps.h"
@@ -53,7 +53,8 @@ class PsClient {
  public:
   // `params` must be float32, contiguous, on the CPU, with unique names. The client keeps
   // references to them (shares their storage).
-  static Result<std::unique_ptr<PsClient>> Create(const PsClientOptions& options, NamedTensors params);
+  static Result<std::unique_ptr<PsClient>> Create(const PsClientOptions& options,
+                                                  NamedTensors params);
   virtual ~PsClient() = default;
 
   // Initializes every shard with the attached tensors' current values and `spec`, or with
