@@ -4,6 +4,7 @@
 //   allreduce_tcp  the same over TcpCollectives (ring allreduce in the calling thread)
 //   allreduce_comm, allreduce_comm_tcp, ps_comm  only the gradient exchange, no compute
 //   ps         1 ps process + N worker processes (fork), asynchronous updates over gRPC
+//   ps_sync    the same with synchronous updates (one averaged update per step)
 // Each process uses one thread; batch 100 per process, Adagrad(0.01), 3 epochs over the 60k
 // training images split between the workers. Prints one JSON line per mode, then the peer
 // (PyTorch DDP over Gloo, bench/peer_ddp.py) measured in the same run and the ratios.
@@ -386,7 +387,7 @@ int main(int argc, char** argv) {
                    a);
       }
       std::filesystem::remove(dir);
-    } else if (mode == "ps" || mode == "ps_comm") {
+    } else if (mode == "ps" || mode == "ps_sync" || mode == "ps_comm") {
       Args pa = a;
       pa.comm_only = mode == "ps_comm";
       auto reserved = tt::ReservePort("127.0.0.1");
@@ -397,6 +398,7 @@ int main(int argc, char** argv) {
         tt::PsServerOptions so;
         so.secret = "bench-secret";
         so.num_workers = a.processes;
+        so.synchronous = mode == "ps_sync";
         so.reserved_fd = reserved->fd;
         so.bind_host = "127.0.0.1";
         auto server = tt::PsServer::Start(so);
