@@ -201,6 +201,31 @@ TEST(PsHandover, ServerStartedOnReservedSocketServesThatPort) {
   EXPECT_TRUE(torch::equal(w, torch::ones({4})));
 }
 
+TEST(PsServerLifecycle, BadOptionsAndBusyPortAreReported) {
+  PsServerOptions o;
+  o.bind_host = "127.0.0.1";
+  EXPECT_EQ(PsServer::Start(o).status().code(), StatusCode::kInvalidArgument);  // no secret
+  o.secret = kSecret;
+  o.shard = 2;
+  EXPECT_EQ(PsServer::Start(o).status().code(), StatusCode::kInvalidArgument);  // shard 2 of 1
+  o.shard = 0;
+  // A port held by a socket without SO_REUSEPORT cannot be shared.
+  int fd = socket(AF_INET, SOCK_STREAM, 0);
+  sockaddr_in a{};
+  a.sin_family = AF_INET;
+  a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  ASSERT_EQ(bind(fd, reinterpret_cast<sockaddr*>(&a), sizeof a), 0);
+  ASSERT_EQ(listen(fd, 1), 0);
+  socklen_t len = sizeof a;
+  getsockname(fd, reinterpret_cast<sockaddr*>(&a), &len);
+  o.port = ntohs(a.sin_port);
+  auto s = PsServer::Start(o);
+  EXPECT_FALSE(s.ok());
+  EXPECT_NE(s.status().message().find("127.0.0.1:" + std::to_string(o.port)), std::string::npos)
+      << s.status().ToString();
+  close(fd);
+}
+
 TEST(PsServerLifecycle, StopRpcEndsWaitAndWaitTimesOut) {
   auto server = StartServer();
   ASSERT_TRUE(server);
