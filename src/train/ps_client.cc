@@ -142,6 +142,12 @@ class PsClientImpl : public PsClient {
     return Status::OK();
   }
 
+  std::string AddressList() const {
+    std::string out;
+    for (const auto& sh : shards_) out += (out.empty() ? "" : ", ") + sh.address;
+    return out;
+  }
+
   std::string Where(size_t s, const char* call) const {
     return "ps shard " + std::to_string(s) + " (" + shards_[s].address + ") " + call;
   }
@@ -149,9 +155,10 @@ class PsClientImpl : public PsClient {
   // wait_for_ready: the call waits (until its deadline) for a ps that is not reachable yet;
   // used while starting up. Training calls fail fast instead, so that a ps that died is
   // reported at once rather than after rpc_timeout.
-  std::unique_ptr<grpc::ClientContext> NewContext(const char* method, bool wait_for_ready) const {
+  std::unique_ptr<grpc::ClientContext> NewContext(const char* method, bool wait_for_ready,
+                                                  std::chrono::milliseconds timeout) const {
     auto ctx = std::make_unique<grpc::ClientContext>();
-    ctx->set_deadline(std::chrono::system_clock::now() + opts_.rpc_timeout);
+    ctx->set_deadline(std::chrono::system_clock::now() + timeout);
     ctx->set_wait_for_ready(wait_for_ready);
     AddAuthMetadata(ctx.get(), opts_.secret, method);
     return ctx;
@@ -160,13 +167,14 @@ class PsClientImpl : public PsClient {
   // Runs one call per shard concurrently and waits for all of them.
   template <typename Req, typename Resp, typename Start>
   Status CallAll(const char* method, const char* call, bool wait_for_ready, std::vector<Req*> reqs,
-                 std::vector<Resp*> resps, Start start) {
+                 std::vector<Resp*> resps, Start start, std::chrono::milliseconds timeout = {}) {
+    if (timeout.count() <= 0) timeout = opts_.rpc_timeout;
     const size_t n = shards_.size();
     std::vector<std::unique_ptr<grpc::ClientContext>> ctxs(n);
     std::vector<grpc::Status> statuses(n);
     std::vector<std::unique_ptr<grpc::ClientAsyncResponseReader<Resp>>> readers(n);
     for (size_t s = 0; s < n; ++s) {
-      ctxs[s] = NewContext(method, wait_for_ready);
+      ctxs[s] = NewContext(method, wait_for_ready, timeout);
       readers[s] = start(*shards_[s].stub, ctxs[s].get(), *reqs[s], &cq_);
       readers[s]->Finish(resps[s], &statuses[s], reinterpret_cast<void*>(s + 1));
     }
@@ -236,7 +244,8 @@ class PsClientImpl : public PsClient {
            grpc::CompletionQueue* cq) { return stub.AsyncInit(c, r, cq); });
   }
 
-  Status PullInto(bool* all_initialized, bool wait_for_ready) {
+  Status PullInto(bool* all_initialized, bool wait_for_ready,
+                  std::chrono::milliseconds timeout = {}) {
     std::vector<ps::PullRequest> reqs(shards_.size());
     std::vector<ps::PullRequest*> rp;
     std::vector<ps::PullResponse*> sp;
@@ -248,7 +257,8 @@ class PsClientImpl : public PsClient {
     TOS_RETURN_IF_ERROR(CallAll(
         "/tos.ps.ParameterServer/Pull", "Pull", wait_for_ready, rp, sp,
         [](ps::ParameterServer::Stub& stub, grpc::ClientContext* c, const ps::PullRequest& r,
-           grpc::CompletionQueue* cq) { return stub.AsyncPull(c, r, cq); }));
+           grpc::CompletionQueue* cq) { return stub.AsyncPull(c, r, cq); },
+        timeout));
     *all_initialized = true;
     for (size_t s = 0; s < shards_.size(); ++s) {
       if (!shards_[s].pull_resp.initialized()) *all_initialized = false;
@@ -294,7 +304,17 @@ class PsClientImpl : public PsClient {
     auto delay = std::chrono::milliseconds(10);
     while (true) {
       bool ready = false;
-      TOS_RETURN_IF_ERROR(PullInto(&ready, /*wait_for_ready=*/true));
+      // Each poll waits for an unreachable ps at most until the overall deadline.
+      const auto left = std::chrono::duration_cast<std::chrono::milliseconds>(
+          deadline - std::chrono::steady_clock::now());
+      const auto call_timeout =
+          std::max(std::chrono::milliseconds(1), std::min(opts_.rpc_timeout, left));
+      Status s = PullInto(&ready, /*wait_for_ready=*/true, call_timeout);
+      if (s.code() == StatusCode::kTimeout && std::chrono::steady_clock::now() >= deadline) {
+        return Timeout("PsClient: parameter servers " + AddressList() + " not reachable within " +
+                       std::to_string(timeout.count()) + " ms: " + s.message());
+      }
+      TOS_RETURN_IF_ERROR(s);
       if (ready) return Status::OK();
       if (std::chrono::steady_clock::now() + delay > deadline) {
         return Timeout("PsClient: parameter servers not initialized by the chief after " +
@@ -374,8 +394,9 @@ class PsClientImpl : public PsClient {
 
   Status StopServers() override {
     for (size_t s = 0; s < shards_.size(); ++s) {
-      auto ctx = NewContext("/tos.ps.ParameterServer/Stop", /*wait_for_ready=*/false);
-      ctx->set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(10));
+      auto ctx = NewContext(
+          "/tos.ps.ParameterServer/Stop", /*wait_for_ready=*/false,
+          std::min<std::chrono::milliseconds>(opts_.rpc_timeout, std::chrono::seconds(10)));
       ps::StopRequest req;
       ps::StopResponse resp;
       grpc::Status st = shards_[s].stub->Stop(ctx.get(), req, &resp);

@@ -336,6 +336,22 @@ int PsNodeMain() {
 }
 testing::RegisterRole ps_node_role("ps_node", &PsNodeMain);
 
+TEST(PsClientErrors, WaitInitializedHonoursItsTimeoutWhenNoPsRuns) {
+  auto reserved = ReservePort("127.0.0.1");  // nobody will ever listen here
+  ASSERT_TRUE(reserved.ok());
+  torch::Tensor w = torch::ones({1});
+  auto opts = ClientOptions({reserved->port});
+  opts.rpc_timeout = std::chrono::minutes(10);
+  auto client = PsClient::Create(opts, {{"w", w}}).value();
+  auto start = std::chrono::steady_clock::now();
+  Status s = client->WaitInitialized(500ms);
+  EXPECT_LT(std::chrono::steady_clock::now() - start, 10s);
+  EXPECT_EQ(s.code(), StatusCode::kTimeout) << s.ToString();
+  EXPECT_NE(s.message().find("127.0.0.1:" + std::to_string(reserved->port)), std::string::npos)
+      << s.ToString();
+  close(reserved->fd);
+}
+
 TEST(PsClientErrors, KilledPsIsReportedAtOnceNamingTheShard) {
   auto r = ReservePort("127.0.0.1");
   ASSERT_TRUE(r.ok());
