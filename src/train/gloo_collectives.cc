@@ -1,5 +1,7 @@
 #include "tos/train/gloo_collectives.h"
 
+#include <signal.h>
+
 #include <torch/csrc/distributed/c10d/PrefixStore.hpp>
 #include <torch/csrc/distributed/c10d/ProcessGroupGloo.hpp>
 
@@ -58,6 +60,13 @@ Result<std::unique_ptr<Collectives>> CreateGlooCollectives(
   if (options.size < 1 || options.rank < 0 || options.rank >= options.size) {
     return InvalidArgument("gloo: rank " + std::to_string(options.rank) + " of " +
                            std::to_string(options.size));
+  }
+  // Gloo's TCP transport writes without MSG_NOSIGNAL: a peer that died while this rank sends
+  // would kill the process with SIGPIPE instead of failing the collective. Ignore SIGPIPE
+  // unless the program installed its own handler.
+  struct sigaction current {};
+  if (sigaction(SIGPIPE, nullptr, &current) == 0 && current.sa_handler == SIG_DFL) {
+    signal(SIGPIPE, SIG_IGN);
   }
   try {
     auto gloo_opts = c10d::ProcessGroupGloo::Options::create(options.timeout);

@@ -23,7 +23,8 @@ struct GlooOptions {
 };
 
 // Rendezvous through `store` (c10d::TCPStore, FileStore or the runtime's own store); blocks
-// until all `size` ranks have joined or the timeout passes.
+// until all `size` ranks have joined or the timeout passes. Sets SIGPIPE to SIG_IGN when it is
+// at its default: Gloo's sockets would otherwise kill the process when a peer dies mid-send.
 Result<std::unique_ptr<Collectives>> CreateGlooCollectives(
     const c10::intrusive_ptr<c10d::Store>& store, const GlooOptions& options);
 
