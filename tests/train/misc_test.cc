@@ -62,6 +62,15 @@ TEST(Models, MlpLearnsASeparableProblem) {
   EXPECT_LT(last, first * 0.5f);
 }
 
+TEST(EventWriter, UnwritableLogDirIsAnError) {
+  const std::string dir = testing::MakeTempDir("events");
+  std::ofstream(dir + "/file") << "x";  // a file where a directory is needed
+  auto w = EventWriter::Create(dir + "/file/logs");
+  EXPECT_FALSE(w.ok());
+  EXPECT_NE(w.status().message().find(dir + "/file/logs"), std::string::npos)
+      << w.status().ToString();
+}
+
 TEST(EventWriter, TensorBoardReadsTheScalars) {
   const std::string dir = testing::MakeTempDir("events");
   std::string path;

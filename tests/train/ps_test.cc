@@ -318,6 +318,26 @@ TEST(PsSync, GradientsOfAllWorkersAppliedOncePerStep) {
   EXPECT_TRUE(torch::equal(finals[0], finals[1]));
 }
 
+TEST(PsSync, StopAbortsAPushWaitingForOtherWorkers) {
+  auto server = StartServer(0, 1, /*sync=*/true, /*workers=*/2);
+  ASSERT_TRUE(server);
+  torch::Tensor w = torch::zeros({3});
+  w.mutable_grad() = torch::ones({3});
+  auto client = PsClient::Create(ClientOptions({server->port()}), {{"w", w}}).value();
+  ASSERT_TRUE(client->Initialize(OptimizerSpec{}).ok());
+  Status push;
+  std::thread lonely([&] { push = client->PushGradients(); });  // worker 1 never comes
+  std::this_thread::sleep_for(200ms);
+  auto start = std::chrono::steady_clock::now();
+  server->Stop();
+  lonely.join();
+  EXPECT_LT(std::chrono::steady_clock::now() - start, 10s);
+  EXPECT_FALSE(push.ok());
+  EXPECT_TRUE(push.code() == StatusCode::kAborted || push.code() == StatusCode::kUnavailable)
+      << push.ToString();
+  EXPECT_TRUE(server->Wait(10s).ok());
+}
+
 // A ps node in its own process, on a port reserved by the parent (inherited fd).
 int PsNodeMain() {
   PsServerOptions o;
