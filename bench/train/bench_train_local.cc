@@ -4,6 +4,7 @@
 //   allreduce_tcp  the same over TcpCollectives (ring allreduce in the calling thread)
 //   allreduce_comm, allreduce_comm_tcp, ps_comm  only the gradient exchange, no compute
 //   ps         1 ps process + N worker processes (fork), asynchronous updates over gRPC
+//   ps_sync    the same with synchronous updates (one averaged update per step)
 // Each process uses one thread; batch 100 per process, Adagrad(0.01), 3 epochs over the 60k
 // training images split between the workers. Prints one JSON line per mode, then the peer
 // (PyTorch DDP over Gloo, bench/peer_ddp.py) measured in the same run and the ratios.
@@ -12,6 +13,7 @@
 //                     [--model mlp|cnn] [--optimizer adagrad|adam] [--lr 0.01] [--no-peer]
 //                     [--data-dir DIR]
 #include <sys/wait.h>
+#include <torch/torch.h>
 #include <unistd.h>
 
 #include <chrono>
@@ -21,10 +23,8 @@
 #include <map>
 #include <sstream>
 #include <string>
-#include <vector>
-
 #include <torch/csrc/distributed/c10d/FileStore.hpp>
-#include <torch/torch.h>
+#include <vector>
 
 #include "bench/train/fashion_mnist.h"
 #include "tos/train/allreduce.h"
@@ -51,13 +51,15 @@ struct Args {
   std::string model = "mlp";
   std::string data_dir = "/usr/share/datasets/fashion-mnist";
   bool peer = true;
-  bool comm_only = false;  // ps_comm: push+pull without compute
+  bool comm_only = false;             // ps_comm: push+pull without compute
   std::string optimizer = "adagrad";  // local and allreduce modes: adagrad or adam
   double lr = 0.01;
 };
 
-std::unique_ptr<torch::optim::Optimizer> MakeOptimizer(const Args& a, const std::vector<torch::Tensor>& params) {
-  if (a.optimizer == "adam") return std::make_unique<torch::optim::Adam>(params, torch::optim::AdamOptions(a.lr));
+std::unique_ptr<torch::optim::Optimizer> MakeOptimizer(const Args& a,
+                                                       const std::vector<torch::Tensor>& params) {
+  if (a.optimizer == "adam")
+    return std::make_unique<torch::optim::Adam>(params, torch::optim::AdamOptions(a.lr));
   return std::make_unique<torch::optim::Adagrad>(params, torch::optim::AdagradOptions(a.lr));
 }
 
@@ -65,7 +67,7 @@ struct WorkerResult {
   int64_t samples = 0;
   double seconds = 0;
   double loss = 0;
-  double accuracy = -1;  // on t10k, reported by worker 0
+  double accuracy = -1;     // on t10k, reported by worker 0
   double sync_seconds = 0;  // time in gradient averaging / push+pull
 };
 
@@ -99,8 +101,8 @@ tt::bench::Dataset Shard(const tt::bench::Dataset& d, int rank, int world) {
 
 // Runs the training loop; `after_backward` synchronises gradients or pushes them.
 template <typename AfterBackward>
-WorkerResult TrainLoop(tt::Model& model, const tt::bench::Dataset& data, const Args& a, torch::optim::Optimizer* opt,
-                       AfterBackward after_backward) {
+WorkerResult TrainLoop(tt::Model& model, const tt::bench::Dataset& data, const Args& a,
+                       torch::optim::Optimizer* opt, AfterBackward after_backward) {
   WorkerResult r;
   const int64_t n = data.images.size(0) - data.images.size(0) % a.batch;
   auto start = Clock::now();
@@ -114,8 +116,9 @@ WorkerResult TrainLoop(tt::Model& model, const tt::bench::Dataset& data, const A
           if (p.grad().defined()) p.mutable_grad().zero_();
         }
       }
-      loss = torch::nn::functional::cross_entropy(model.forward(data.images.slice(0, i, i + a.batch)),
-                                                 data.labels.slice(0, i, i + a.batch));
+      loss =
+          torch::nn::functional::cross_entropy(model.forward(data.images.slice(0, i, i + a.batch)),
+                                               data.labels.slice(0, i, i + a.batch));
       loss.backward();
       auto sync_start = Clock::now();
       after_backward();
@@ -131,8 +134,9 @@ WorkerResult TrainLoop(tt::Model& model, const tt::bench::Dataset& data, const A
 
 void WriteResult(int fd, const WorkerResult& r) {
   char buf[256];
-  int len = std::snprintf(buf, sizeof buf, "%lld %.6f %.6f %.6f %.6f\n", static_cast<long long>(r.samples), r.seconds,
-                          r.loss, r.accuracy, r.sync_seconds);
+  int len = std::snprintf(buf, sizeof buf, "%lld %.6f %.6f %.6f %.6f\n",
+                          static_cast<long long>(r.samples), r.seconds, r.loss, r.accuracy,
+                          r.sync_seconds);
   if (write(fd, buf, len) != len) Die("writing result");
 }
 
@@ -147,8 +151,9 @@ WorkerResult LocalRank(const Args& a) {
   return r;
 }
 
-std::unique_ptr<tt::Collectives> MakeCollectives(const std::string& transport, const std::string& store_path, int rank,
-                                                int size) {
+std::unique_ptr<tt::Collectives> MakeCollectives(const std::string& transport,
+                                                 const std::string& store_path, int rank,
+                                                 int size) {
   auto store = c10::make_intrusive<c10d::FileStore>(store_path, size);
   if (transport == "tcp") {
     tt::TcpCollectivesOptions o;
@@ -166,7 +171,8 @@ std::unique_ptr<tt::Collectives> MakeCollectives(const std::string& transport, c
   return std::move(c).value();
 }
 
-WorkerResult AllreduceRank(const Args& a, int rank, const std::string& store_path, const std::string& transport) {
+WorkerResult AllreduceRank(const Args& a, int rank, const std::string& store_path,
+                           const std::string& transport) {
   auto coll = MakeCollectives(transport, store_path, rank, a.processes);
   auto data = tt::bench::LoadFashionMnist("train", a.data_dir);
   if (!data.ok()) Die("cannot read Fashion-MNIST from " + a.data_dir);
@@ -186,7 +192,8 @@ WorkerResult AllreduceRank(const Args& a, int rank, const std::string& store_pat
 }
 
 // Communication only: AverageGradients on the mlp's gradients, no compute in between.
-WorkerResult AllreduceCommRank(const Args& a, int rank, const std::string& store_path, const std::string& transport) {
+WorkerResult AllreduceCommRank(const Args& a, int rank, const std::string& store_path,
+                               const std::string& transport) {
   auto coll = MakeCollectives(transport, store_path, rank, a.processes);
   auto model = tt::MakeModel(a.model).value();
   for (auto& p : model->parameters()) p.mutable_grad() = torch::ones_like(p);
@@ -269,14 +276,16 @@ std::vector<WorkerResult> ForkRanks(int n, Fn fn) {
     if (!WIFEXITED(status) || WEXITSTATUS(status) != 0) Die("a rank failed");
     WorkerResult r;
     long long samples = 0;
-    std::sscanf(text.c_str(), "%lld %lf %lf %lf %lf", &samples, &r.seconds, &r.loss, &r.accuracy, &r.sync_seconds);
+    std::sscanf(text.c_str(), "%lld %lf %lf %lf %lf", &samples, &r.seconds, &r.loss, &r.accuracy,
+                &r.sync_seconds);
     r.samples = samples;
     out.push_back(r);
   }
   return out;
 }
 
-double Report(const std::string& mode, int processes, const std::vector<WorkerResult>& rs, const Args& a) {
+double Report(const std::string& mode, int processes, const std::vector<WorkerResult>& rs,
+              const Args& a) {
   int64_t samples = 0;
   double seconds = 0;
   for (const auto& r : rs) {
@@ -284,19 +293,22 @@ double Report(const std::string& mode, int processes, const std::vector<WorkerRe
     seconds = std::max(seconds, r.seconds);
   }
   const double sps = samples / seconds;
-  std::printf("{\"bench\":\"train-%s\",\"model\":\"%s\",\"processes\":%d,\"threads_per_process\":1,\"batch\":%d,"
-              "\"epochs\":%d,\"samples_per_s\":%.1f,\"seconds\":%.2f,\"sync_seconds\":%.2f,\"final_loss\":%.4f,"
-              "\"test_accuracy\":%.4f}\n",
-              mode.c_str(), a.model.c_str(), processes, a.batch, a.epochs, sps, seconds, rs[0].sync_seconds, rs[0].loss,
-              rs[0].accuracy);
+  std::printf(
+      "{\"bench\":\"train-%s\",\"model\":\"%s\",\"processes\":%d,\"threads_per_process\":1,"
+      "\"batch\":%d,"
+      "\"epochs\":%d,\"samples_per_s\":%.1f,\"seconds\":%.2f,\"sync_seconds\":%.2f,\"final_loss\":%"
+      ".4f,"
+      "\"test_accuracy\":%.4f}\n",
+      mode.c_str(), a.model.c_str(), processes, a.batch, a.epochs, sps, seconds, rs[0].sync_seconds,
+      rs[0].loss, rs[0].accuracy);
   std::fflush(stdout);
   return sps;
 }
 
 double RunPeer(const Args& a) {
   const std::string cmd = "/usr/bin/python3 " TOS_SOURCE_DIR "/bench/peer_ddp.py --processes " +
-                          std::to_string(a.processes) + " --epochs " + std::to_string(a.epochs) + " --data-dir " +
-                          a.data_dir;
+                          std::to_string(a.processes) + " --epochs " + std::to_string(a.epochs) +
+                          " --data-dir " + a.data_dir;
   FILE* p = popen(cmd.c_str(), "r");
   if (p == nullptr) return -1;
   std::string out;
@@ -343,8 +355,8 @@ int main(int argc, char** argv) {
     // Reported so that figures from machines with different BLAS kernels are not compared.
     auto ts = tt::ConfigureThreads(1);
     const char* forced = std::getenv("OPENBLAS_CORETYPE");
-    std::printf("{\"blas_core\":\"%s\",\"OPENBLAS_CORETYPE\":\"%s\"}\n", ts.ok() ? ts->blas_core.c_str() : "",
-                forced ? forced : "");
+    std::printf("{\"blas_core\":\"%s\",\"OPENBLAS_CORETYPE\":\"%s\"}\n",
+                ts.ok() ? ts->blas_core.c_str() : "", forced ? forced : "");
   }
   // Everything heavy happens in forked children, so the parent stays single-threaded.
   std::map<std::string, double> sps;
@@ -352,22 +364,30 @@ int main(int argc, char** argv) {
     if (mode == "local") {
       sps[mode] = Report(mode, 1, ForkRanks(1, [&](int) { return LocalRank(a); }), a);
     } else if (mode.rfind("allreduce", 0) == 0) {
-      // allreduce / allreduce_comm over Gloo; allreduce_tcp / allreduce_comm_tcp over TcpCollectives.
+      // allreduce / allreduce_comm over Gloo; allreduce_tcp / allreduce_comm_tcp over
+      // TcpCollectives.
       const bool tcp = mode.size() > 4 && mode.compare(mode.size() - 4, 4, "_tcp") == 0;
       const bool comm = mode.find("_comm") != std::string::npos;
       const std::string transport = tcp ? "tcp" : "gloo";
-      auto dir = std::filesystem::temp_directory_path() / ("tos_bench_store_" + std::to_string(getpid()));
+      auto dir =
+          std::filesystem::temp_directory_path() / ("tos_bench_store_" + std::to_string(getpid()));
       std::filesystem::remove(dir);
       if (comm) {
-        auto rs = ForkRanks(a.processes, [&](int r) { return AllreduceCommRank(a, r, dir.string(), transport); });
-        std::printf("{\"bench\":\"allreduce-comm-%s\",\"processes\":%d,\"floats\":101770,\"us_per_allreduce\":%.1f}\n",
-                    transport.c_str(), a.processes, rs[0].seconds / 1000 * 1e6);
+        auto rs = ForkRanks(
+            a.processes, [&](int r) { return AllreduceCommRank(a, r, dir.string(), transport); });
+        std::printf(
+            "{\"bench\":\"allreduce-comm-%s\",\"processes\":%d,\"floats\":101770,\"us_per_"
+            "allreduce\":%.1f}\n",
+            transport.c_str(), a.processes, rs[0].seconds / 1000 * 1e6);
       } else {
-        sps[mode] = Report(mode, a.processes,
-                           ForkRanks(a.processes, [&](int r) { return AllreduceRank(a, r, dir.string(), transport); }), a);
+        sps[mode] =
+            Report(mode, a.processes,
+                   ForkRanks(a.processes,
+                             [&](int r) { return AllreduceRank(a, r, dir.string(), transport); }),
+                   a);
       }
       std::filesystem::remove(dir);
-    } else if (mode == "ps" || mode == "ps_comm") {
+    } else if (mode == "ps" || mode == "ps_sync" || mode == "ps_comm") {
       Args pa = a;
       pa.comm_only = mode == "ps_comm";
       auto reserved = tt::ReservePort("127.0.0.1");
@@ -378,6 +398,7 @@ int main(int argc, char** argv) {
         tt::PsServerOptions so;
         so.secret = "bench-secret";
         so.num_workers = a.processes;
+        so.synchronous = mode == "ps_sync";
         so.reserved_fd = reserved->fd;
         so.bind_host = "127.0.0.1";
         auto server = tt::PsServer::Start(so);
@@ -388,8 +409,9 @@ int main(int argc, char** argv) {
       const std::string address = "127.0.0.1:" + std::to_string(reserved->port);
       auto results = ForkRanks(a.processes, [&](int r) { return PsWorker(pa, r, address); });
       if (pa.comm_only) {
-        std::printf("{\"bench\":\"ps-comm\",\"workers\":%d,\"floats\":101770,\"us_per_push_pull\":%.1f}\n",
-                    a.processes, results[0].seconds / 1000 * 1e6);
+        std::printf(
+            "{\"bench\":\"ps-comm\",\"workers\":%d,\"floats\":101770,\"us_per_push_pull\":%.1f}\n",
+            a.processes, results[0].seconds / 1000 * 1e6);
       } else {
         sps[mode] = Report(mode, a.processes + 1, results, a);
       }
@@ -413,7 +435,8 @@ int main(int argc, char** argv) {
     double peer = RunPeer(a);
     if (peer > 0) {
       for (const auto& [mode, v] : sps) {
-        std::printf("{\"ratio\":\"train-%s / pytorch-ddp-gloo\",\"value\":%.2f}\n", mode.c_str(), v / peer);
+        std::printf("{\"ratio\":\"train-%s / pytorch-ddp-gloo\",\"value\":%.2f}\n", mode.c_str(),
+                    v / peer);
       }
     }
   }

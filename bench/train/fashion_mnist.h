@@ -1,13 +1,12 @@
 // Minimal reader of (Fashion-)MNIST IDX files (.gz), for benchmarks and tests.
 #pragma once
 
+#include <torch/types.h>
 #include <zlib.h>
 
 #include <cstdint>
 #include <string>
 #include <vector>
-
-#include <torch/types.h>
 
 namespace tos::train::bench {
 
@@ -28,7 +27,9 @@ inline uint32_t BigEndian32(const uint8_t* p) {
 struct Dataset {
   torch::Tensor images;  // uint8 [N,784]
   torch::Tensor labels;  // int64 [N]
-  bool ok() const { return images.defined() && labels.defined() && images.size(0) == labels.size(0); }
+  bool ok() const {
+    return images.defined() && labels.defined() && images.size(0) == labels.size(0);
+  }
 };
 
 // split: "train" or "t10k".
@@ -40,12 +41,15 @@ inline Dataset LoadFashionMnist(const std::string& split,
       !ReadGz(dir + "/" + split + "-labels-idx1-ubyte.gz", &lab)) {
     return d;
   }
-  if (img.size() < 16 || lab.size() < 8 || BigEndian32(img.data()) != 0x803 || BigEndian32(lab.data()) != 0x801) {
+  if (img.size() < 16 || lab.size() < 8 || BigEndian32(img.data()) != 0x803 ||
+      BigEndian32(lab.data()) != 0x801) {
     return d;
   }
   const int64_t n = BigEndian32(img.data() + 4);
   const int64_t rows = BigEndian32(img.data() + 8), cols = BigEndian32(img.data() + 12);
-  if (static_cast<int64_t>(img.size()) != 16 + n * rows * cols || static_cast<int64_t>(lab.size()) != 8 + n) return d;
+  if (static_cast<int64_t>(img.size()) != 16 + n * rows * cols ||
+      static_cast<int64_t>(lab.size()) != 8 + n)
+    return d;
   d.images = torch::from_blob(img.data() + 16, {n, rows * cols}, torch::kUInt8).clone();
   d.labels = torch::from_blob(lab.data() + 8, {n}, torch::kUInt8).to(torch::kInt64);
   return d;

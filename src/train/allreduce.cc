@@ -6,9 +6,8 @@
 
 namespace tos::train {
 
-Result<std::unique_ptr<GradientAllreducer>> GradientAllreducer::Create(Collectives* collectives,
-                                                                       std::vector<torch::Tensor> params,
-                                                                       const AllreduceOptions& options) {
+Result<std::unique_ptr<GradientAllreducer>> GradientAllreducer::Create(
+    Collectives* collectives, std::vector<torch::Tensor> params, const AllreduceOptions& options) {
   if (collectives == nullptr) return InvalidArgument("GradientAllreducer: no collectives");
   for (size_t i = 0; i < params.size(); ++i) {
     const auto& p = params[i];
@@ -18,7 +17,8 @@ Result<std::unique_ptr<GradientAllreducer>> GradientAllreducer::Create(Collectiv
     }
   }
   std::unique_ptr<GradientAllreducer> ar(new GradientAllreducer(collectives, std::move(params)));
-  const int64_t cap = std::max<int64_t>(1, static_cast<int64_t>(options.bucket_cap_bytes / sizeof(float)));
+  const int64_t cap =
+      std::max<int64_t>(1, static_cast<int64_t>(options.bucket_cap_bytes / sizeof(float)));
   Bucket current;
   int64_t filled = 0;
   auto close_bucket = [&] {
@@ -47,7 +47,8 @@ Status GradientAllreducer::BroadcastParameters(int root) {
       const auto& p = params_[b.members[k]];
       std::memcpy(flat + b.offsets[k], p.data_ptr<float>(), p.numel() * sizeof(float));
     }
-    TOS_RETURN_IF_ERROR(coll_->Broadcast(b.flat, root).WithContext("broadcasting initial parameters"));
+    TOS_RETURN_IF_ERROR(
+        coll_->Broadcast(b.flat, root).WithContext("broadcasting initial parameters"));
     for (size_t k = 0; k < b.members.size(); ++k) {
       auto& p = params_[b.members[k]];
       std::memcpy(p.data_ptr<float>(), flat + b.offsets[k], p.numel() * sizeof(float));

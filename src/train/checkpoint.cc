@@ -2,7 +2,11 @@
 
 #include <dirent.h>
 #include <fcntl.h>
+#include <openssl/sha.h>
 #include <sys/stat.h>
+#include <torch/nn/module.h>
+#include <torch/optim/optimizer.h>
+#include <torch/serialize/archive.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -10,13 +14,8 @@
 #include <cstring>
 #include <filesystem>
 #include <fstream>
-#include <sstream>
-
 #include <nlohmann/json.hpp>
-#include <openssl/sha.h>
-#include <torch/nn/module.h>
-#include <torch/optim/optimizer.h>
-#include <torch/serialize/archive.h>
+#include <sstream>
 
 namespace tos::train {
 namespace {
@@ -28,22 +27,34 @@ constexpr size_t kTrailerLen = SHA256_DIGEST_LENGTH + kMagicLen;
 
 const char* DtypeName(torch::ScalarType t) {
   switch (t) {
-    case torch::kFloat32: return "float32";
-    case torch::kFloat64: return "float64";
-    case torch::kInt64: return "int64";
-    case torch::kInt32: return "int32";
-    case torch::kUInt8: return "uint8";
-    default: return nullptr;
+    case torch::kFloat32:
+      return "float32";
+    case torch::kFloat64:
+      return "float64";
+    case torch::kInt64:
+      return "int64";
+    case torch::kInt32:
+      return "int32";
+    case torch::kUInt8:
+      return "uint8";
+    default:
+      return nullptr;
   }
 }
 
 bool DtypeFromName(const std::string& n, torch::ScalarType* t) {
-  if (n == "float32") *t = torch::kFloat32;
-  else if (n == "float64") *t = torch::kFloat64;
-  else if (n == "int64") *t = torch::kInt64;
-  else if (n == "int32") *t = torch::kInt32;
-  else if (n == "uint8") *t = torch::kUInt8;
-  else return false;
+  if (n == "float32")
+    *t = torch::kFloat32;
+  else if (n == "float64")
+    *t = torch::kFloat64;
+  else if (n == "int64")
+    *t = torch::kInt64;
+  else if (n == "int32")
+    *t = torch::kInt32;
+  else if (n == "uint8")
+    *t = torch::kUInt8;
+  else
+    return false;
   return true;
 }
 
@@ -79,8 +90,12 @@ std::string SerializeCheckpoint(const Checkpoint& ckpt) {
     const char* dt = DtypeName(c.scalar_type());
     if (dt == nullptr) c = c.to(torch::kFloat32), dt = "float32";
     uint64_t nbytes = c.numel() * c.element_size();
-    entries.push_back({{"name", name}, {"kind", "tensor"}, {"dtype", dt}, {"shape", c.sizes().vec()},
-                       {"offset", offset}, {"nbytes", nbytes}});
+    entries.push_back({{"name", name},
+                       {"kind", "tensor"},
+                       {"dtype", dt},
+                       {"shape", c.sizes().vec()},
+                       {"offset", offset},
+                       {"nbytes", nbytes}});
     offset += nbytes;
     contiguous.push_back(c);
   }
@@ -95,7 +110,8 @@ std::string SerializeCheckpoint(const Checkpoint& ckpt) {
   out.append(kMagic, kMagicLen);
   PutU64(&out, h.size());
   out += h;
-  for (const auto& c : contiguous) out.append(static_cast<const char*>(c.data_ptr()), c.numel() * c.element_size());
+  for (const auto& c : contiguous)
+    out.append(static_cast<const char*>(c.data_ptr()), c.numel() * c.element_size());
   for (const auto& [name, b] : ckpt.blobs) out += b;
   unsigned char digest[SHA256_DIGEST_LENGTH];
   SHA256(reinterpret_cast<const unsigned char*>(out.data()), out.size(), digest);
@@ -109,18 +125,22 @@ Result<Checkpoint> ParseCheckpoint(const std::string& bytes, const std::string& 
   if (bytes.size() < kMagicLen + 8 + kTrailerLen) {
     return bad("truncated checkpoint (" + std::to_string(bytes.size()) + " bytes)");
   }
-  if (std::memcmp(bytes.data(), kMagic, kMagicLen) != 0) return bad("not a tos checkpoint (bad magic)");
+  if (std::memcmp(bytes.data(), kMagic, kMagicLen) != 0)
+    return bad("not a tos checkpoint (bad magic)");
   if (std::memcmp(bytes.data() + bytes.size() - kMagicLen, kEndMagic, kMagicLen) != 0) {
     return bad("truncated checkpoint (end marker missing)");
   }
   const size_t body = bytes.size() - kTrailerLen;
   unsigned char digest[SHA256_DIGEST_LENGTH];
   SHA256(reinterpret_cast<const unsigned char*>(bytes.data()), body, digest);
-  if (std::memcmp(digest, bytes.data() + body, sizeof digest) != 0) return bad("SHA-256 mismatch (corrupt checkpoint)");
+  if (std::memcmp(digest, bytes.data() + body, sizeof digest) != 0)
+    return bad("SHA-256 mismatch (corrupt checkpoint)");
   uint64_t hlen = GetU64(bytes.data() + kMagicLen);
-  if (hlen > body - kMagicLen - 8) return bad("header length " + std::to_string(hlen) + " exceeds the file");
+  if (hlen > body - kMagicLen - 8)
+    return bad("header length " + std::to_string(hlen) + " exceeds the file");
   const size_t payload = kMagicLen + 8 + hlen;
-  auto header = nlohmann::json::parse(bytes.begin() + kMagicLen + 8, bytes.begin() + payload, nullptr, false);
+  auto header =
+      nlohmann::json::parse(bytes.begin() + kMagicLen + 8, bytes.begin() + payload, nullptr, false);
   if (header.is_discarded() || !header.is_object()) return bad("header is not JSON");
   Checkpoint ckpt;
   try {
@@ -130,17 +150,20 @@ Result<Checkpoint> ParseCheckpoint(const std::string& bytes, const std::string& 
     for (const auto& e : header.at("entries")) {
       const std::string name = e.at("name").get<std::string>();
       const uint64_t off = e.at("offset").get<uint64_t>(), n = e.at("nbytes").get<uint64_t>();
-      if (off > body - payload || n > body - payload - off) return bad("entry '" + name + "' lies outside the file");
+      if (off > body - payload || n > body - payload - off)
+        return bad("entry '" + name + "' lies outside the file");
       const char* src = bytes.data() + payload + off;
       if (e.at("kind") == "blob") {
         ckpt.blobs.emplace_back(name, std::string(src, n));
         continue;
       }
       torch::ScalarType dt;
-      if (!DtypeFromName(e.at("dtype").get<std::string>(), &dt)) return bad("entry '" + name + "': unknown dtype");
+      if (!DtypeFromName(e.at("dtype").get<std::string>(), &dt))
+        return bad("entry '" + name + "': unknown dtype");
       auto shape = e.at("shape").get<std::vector<int64_t>>();
       torch::Tensor t = torch::empty(shape, dt);
-      if (static_cast<uint64_t>(t.numel() * t.element_size()) != n) return bad("entry '" + name + "': size mismatch");
+      if (static_cast<uint64_t>(t.numel() * t.element_size()) != n)
+        return bad("entry '" + name + "': size mismatch");
       std::memcpy(t.data_ptr(), src, n);
       ckpt.tensors.emplace_back(name, t);
     }
@@ -214,19 +237,23 @@ std::vector<std::string> CheckpointManager::List() const {
         name.compare(name.size() - suffix.size(), suffix.size(), suffix) != 0) {
       continue;
     }
-    const std::string digits = name.substr(prefix.size(), name.size() - prefix.size() - suffix.size());
+    const std::string digits =
+        name.substr(prefix.size(), name.size() - prefix.size() - suffix.size());
     if (digits.find_first_not_of("0123456789") != std::string::npos) continue;
     found.emplace_back(std::stoll(digits), entry.path().string());
   }
-  std::sort(found.begin(), found.end(), [](const auto& a, const auto& b) { return a.first > b.first; });
+  std::sort(found.begin(), found.end(),
+            [](const auto& a, const auto& b) { return a.first > b.first; });
   std::vector<std::string> out;
   for (auto& f : found) out.push_back(std::move(f.second));
   return out;
 }
 
 Result<std::string> CheckpointManager::Save(const Checkpoint& ckpt) {
-  const std::string path = (std::filesystem::path(opts_.model_dir) / StepFileName(ckpt.global_step)).string();
-  TOS_RETURN_IF_ERROR(WriteFileAtomically(path, SerializeCheckpoint(ckpt)).WithContext("saving checkpoint"));
+  const std::string path =
+      (std::filesystem::path(opts_.model_dir) / StepFileName(ckpt.global_step)).string();
+  TOS_RETURN_IF_ERROR(
+      WriteFileAtomically(path, SerializeCheckpoint(ckpt)).WithContext("saving checkpoint"));
   last_saved_step_ = ckpt.global_step;
   // Newest first. Files with a higher step than the one just saved belong to an abandoned
   // run (e.g. a corrupt checkpoint that resume skipped): they go, or they would shadow this one.
@@ -262,8 +289,10 @@ Checkpoint CheckpointFromModel(const torch::nn::Module& model, const std::string
   Checkpoint c;
   c.global_step = global_step;
   c.model_type = model_type;
-  for (const auto& p : model.named_parameters(true)) c.tensors.emplace_back("model/" + p.key(), p.value());
-  for (const auto& b : model.named_buffers(true)) c.tensors.emplace_back("model/" + b.key(), b.value());
+  for (const auto& p : model.named_parameters(true))
+    c.tensors.emplace_back("model/" + p.key(), p.value());
+  for (const auto& b : model.named_buffers(true))
+    c.tensors.emplace_back("model/" + b.key(), b.value());
   if (optimizer != nullptr) {
     torch::serialize::OutputArchive archive;
     optimizer->save(archive);
@@ -274,14 +303,18 @@ Checkpoint CheckpointFromModel(const torch::nn::Module& model, const std::string
   return c;
 }
 
-Status RestoreModel(const Checkpoint& ckpt, torch::nn::Module* model, torch::optim::Optimizer* optimizer) {
+Status RestoreModel(const Checkpoint& ckpt, torch::nn::Module* model,
+                    torch::optim::Optimizer* optimizer) {
   std::unordered_map<std::string, const torch::Tensor*> by_name;
   for (const auto& [name, t] : ckpt.tensors) by_name[name] = &t;
   torch::NoGradGuard no_grad;
   auto restore = [&](const std::string& name, torch::Tensor& dst) -> Status {
     auto it = by_name.find("model/" + name);
-    if (it == by_name.end()) return NotFound("checkpoint at step " + std::to_string(ckpt.global_step) + " lacks '" + name + "'");
-    if (!it->second->sizes().equals(dst.sizes())) return InvalidArgument("checkpoint '" + name + "' has another shape");
+    if (it == by_name.end())
+      return NotFound("checkpoint at step " + std::to_string(ckpt.global_step) + " lacks '" + name +
+                      "'");
+    if (!it->second->sizes().equals(dst.sizes()))
+      return InvalidArgument("checkpoint '" + name + "' has another shape");
     dst.copy_(*it->second);
     return Status::OK();
   };
@@ -300,7 +333,8 @@ Status RestoreModel(const Checkpoint& ckpt, torch::nn::Module* model, torch::opt
       }
       return Status::OK();
     }
-    return NotFound("checkpoint at step " + std::to_string(ckpt.global_step) + " has no optimizer state");
+    return NotFound("checkpoint at step " + std::to_string(ckpt.global_step) +
+                    " has no optimizer state");
   }
   return Status::OK();
 }
@@ -310,9 +344,14 @@ Checkpoint CheckpointFromPsState(const PsState& state, const std::string& model_
   c.global_step = state.global_step;
   c.model_type = model_type;
   const auto& o = state.optimizer;
-  nlohmann::json spec = {{"type", o.type}, {"learning_rate", o.learning_rate}, {"momentum", o.momentum},
-                         {"nesterov", o.nesterov}, {"initial_accumulator", o.initial_accumulator},
-                         {"beta1", o.beta1}, {"beta2", o.beta2}, {"epsilon", o.epsilon}};
+  nlohmann::json spec = {{"type", o.type},
+                         {"learning_rate", o.learning_rate},
+                         {"momentum", o.momentum},
+                         {"nesterov", o.nesterov},
+                         {"initial_accumulator", o.initial_accumulator},
+                         {"beta1", o.beta1},
+                         {"beta2", o.beta2},
+                         {"epsilon", o.epsilon}};
   c.meta_json = nlohmann::json{{"ps_optimizer", spec}}.dump();
   for (const auto& [name, t] : state.params) c.tensors.emplace_back("model/" + name, t);
   for (const auto& [name, t] : state.slots) c.tensors.emplace_back("slot/" + name, t);
@@ -341,8 +380,10 @@ Result<PsState> PsStateFromCheckpoint(const Checkpoint& ckpt) {
     return InvalidArgument(std::string("checkpoint ps_optimizer: ") + e.what());
   }
   for (const auto& [name, t] : ckpt.tensors) {
-    if (name.rfind("model/", 0) == 0) s.params.emplace_back(name.substr(6), t);
-    else if (name.rfind("slot/", 0) == 0) s.slots.emplace_back(name.substr(5), t);
+    if (name.rfind("model/", 0) == 0)
+      s.params.emplace_back(name.substr(6), t);
+    else if (name.rfind("slot/", 0) == 0)
+      s.slots.emplace_back(name.substr(5), t);
   }
   return s;
 }

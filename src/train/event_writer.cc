@@ -80,7 +80,8 @@ Result<std::unique_ptr<EventWriter>> EventWriter::Create(const std::string& log_
   char host[256] = "localhost";
   gethostname(host, sizeof host - 1);
   const double now = Now();
-  std::string path = log_dir + "/events.out.tfevents." + std::to_string(static_cast<int64_t>(now)) + "." + host;
+  std::string path =
+      log_dir + "/events.out.tfevents." + std::to_string(static_cast<int64_t>(now)) + "." + host;
   if (std::filesystem::exists(path)) path += "." + std::to_string(getpid());
   TOS_ASSIGN_OR_RETURN(auto records, TfRecordWriter::Create(path));
   std::unique_ptr<EventWriter> w(new EventWriter(path, std::move(records)));

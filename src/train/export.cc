@@ -1,11 +1,11 @@
 #include "tos/train/export.h"
 
+#include <torch/serialize.h>
+
 #include <filesystem>
 #include <fstream>
-#include <sstream>
-
 #include <nlohmann/json.hpp>
-#include <torch/serialize.h>
+#include <sstream>
 
 #include "tos/train/checkpoint.h"
 
@@ -24,19 +24,17 @@ Status ExportModel(const Model& model, const std::string& export_dir, int64_t gl
     return Internal(std::string("serializing the model: ") + e.what());
   }
   TOS_RETURN_IF_ERROR(WriteFileAtomically(export_dir + "/model.pt", os.str()));
-  nlohmann::json meta = {{"format", "tos-export-v1"},
-                         {"model_type", model.type()},
-                         {"input_shape", model.input_shape()},
-                         {"input_dtype", "uint8"},
-                         {"input_scale", 1.0 / 255.0},
-                         {"num_classes", 10},
+  nlohmann::json meta = {{"format", "tos-export-v1"},          {"model_type", model.type()},
+                         {"input_shape", model.input_shape()}, {"input_dtype", "uint8"},
+                         {"input_scale", 1.0 / 255.0},         {"num_classes", 10},
                          {"global_step", global_step}};
   return WriteFileAtomically(export_dir + "/model.json", meta.dump(2) + "\n");
 }
 
 Result<ExportedModel> LoadExportedModel(const std::string& export_dir) {
   std::ifstream in(export_dir + "/model.json");
-  if (!in) return NotFound("no model.json in " + export_dir + " (not an export, or an unfinished one)");
+  if (!in)
+    return NotFound("no model.json in " + export_dir + " (not an export, or an unfinished one)");
   auto meta = nlohmann::json::parse(in, nullptr, false);
   if (meta.is_discarded() || meta.value("format", "") != "tos-export-v1") {
     return DataLoss(export_dir + "/model.json is not a tos-export-v1 description");

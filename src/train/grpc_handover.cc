@@ -1,13 +1,12 @@
 #include "tos/train/grpc_handover.h"
 
 #include <arpa/inet.h>
+#include <grpcpp/security/server_credentials.h>
 #include <netinet/in.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
 #include <cerrno>
-
-#include <grpcpp/security/server_credentials.h>
 
 namespace tos::train {
 
@@ -46,8 +45,10 @@ Result<int> BoundPort(int fd) {
   if (getsockname(fd, reinterpret_cast<sockaddr*>(&ss), &len) != 0) {
     return ErrnoError("getsockname on fd " + std::to_string(fd), errno);
   }
-  if (ss.ss_family == AF_INET) return static_cast<int>(ntohs(reinterpret_cast<sockaddr_in*>(&ss)->sin_port));
-  if (ss.ss_family == AF_INET6) return static_cast<int>(ntohs(reinterpret_cast<sockaddr_in6*>(&ss)->sin6_port));
+  if (ss.ss_family == AF_INET)
+    return static_cast<int>(ntohs(reinterpret_cast<sockaddr_in*>(&ss)->sin_port));
+  if (ss.ss_family == AF_INET6)
+    return static_cast<int>(ntohs(reinterpret_cast<sockaddr_in6*>(&ss)->sin6_port));
   return InvalidArgument("fd " + std::to_string(fd) + " is not an IP socket");
 }
 

@@ -27,8 +27,10 @@ class Mlp : public Model {
 class Cnn : public Model {
  public:
   Cnn() {
-    conv1_ = register_module("conv1", torch::nn::Conv2d(torch::nn::Conv2dOptions(1, 32, 3).padding(1)));
-    conv2_ = register_module("conv2", torch::nn::Conv2d(torch::nn::Conv2dOptions(32, 64, 3).padding(1)));
+    conv1_ =
+        register_module("conv1", torch::nn::Conv2d(torch::nn::Conv2dOptions(1, 32, 3).padding(1)));
+    conv2_ =
+        register_module("conv2", torch::nn::Conv2d(torch::nn::Conv2dOptions(32, 64, 3).padding(1)));
     fc1_ = register_module("fc1", torch::nn::Linear(64 * 7 * 7, 128));
     fc2_ = register_module("fc2", torch::nn::Linear(128, 10));
   }

@@ -1,13 +1,12 @@
 #include "train/ps_auth.h"
 
+#include <grpcpp/client_context.h>
+#include <grpcpp/server_context.h>
+#include <grpcpp/support/status.h>
 #include <openssl/crypto.h>
 #include <openssl/evp.h>
 #include <openssl/hmac.h>
 #include <openssl/rand.h>
-
-#include <grpcpp/client_context.h>
-#include <grpcpp/server_context.h>
-#include <grpcpp/support/status.h>
 
 namespace tos::train {
 namespace {
@@ -73,7 +72,8 @@ grpc::Status AuthVerifier::Check(const grpc::ServerContext& ctx, std::string_vie
     return grpc::Status(grpc::StatusCode::UNAUTHENTICATED, "missing x-tos-auth token");
   }
   std::string expected = HmacSha256Hex(secret_, AuthMessage(method, ts, nonce));
-  if (mac.size() != expected.size() || CRYPTO_memcmp(mac.data(), expected.data(), mac.size()) != 0) {
+  if (mac.size() != expected.size() ||
+      CRYPTO_memcmp(mac.data(), expected.data(), mac.size()) != 0) {
     return grpc::Status(grpc::StatusCode::UNAUTHENTICATED, "bad x-tos-auth token (wrong secret?)");
   }
   int64_t t = 0;
@@ -88,11 +88,14 @@ grpc::Status AuthVerifier::Check(const grpc::ServerContext& ctx, std::string_vie
                         "x-tos-ts outside the accepted window (clock skew?)");
   }
   Nonce n{0, 0};
-  if (nonce.size() != 32) return grpc::Status(grpc::StatusCode::UNAUTHENTICATED, "x-tos-nonce must be 32 hex digits");
+  if (nonce.size() != 32)
+    return grpc::Status(grpc::StatusCode::UNAUTHENTICATED, "x-tos-nonce must be 32 hex digits");
   for (size_t i = 0; i < 32; ++i) {
     const char c = nonce[i];
     int v = c >= '0' && c <= '9' ? c - '0' : c >= 'a' && c <= 'f' ? c - 'a' + 10 : -1;
-    if (v < 0) return grpc::Status(grpc::StatusCode::UNAUTHENTICATED, "x-tos-nonce must be 32 lowercase hex digits");
+    if (v < 0)
+      return grpc::Status(grpc::StatusCode::UNAUTHENTICATED,
+                          "x-tos-nonce must be 32 lowercase hex digits");
     uint64_t& half = i < 16 ? n.hi : n.lo;
     half = (half << 4) | static_cast<uint64_t>(v);
   }

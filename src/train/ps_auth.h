@@ -50,7 +50,9 @@ class AuthVerifier {
     bool operator==(const Nonce& o) const { return hi == o.hi && lo == o.lo; }
   };
   struct NonceHash {
-    size_t operator()(const Nonce& n) const { return static_cast<size_t>(n.hi ^ (n.lo * 0x9e3779b97f4a7c15ull)); }
+    size_t operator()(const Nonce& n) const {
+      return static_cast<size_t>(n.hi ^ (n.lo * 0x9e3779b97f4a7c15ull));
+    }
   };
   bool RememberNonce(const Nonce& nonce, int64_t ts, int64_t now);
 

@@ -16,7 +16,8 @@ int64_t SlotSize(const std::string& slot, int64_t numel) {
 }
 
 std::vector<float> InitialSlot(const OptimizerSpec& spec, const std::string& slot, int64_t numel) {
-  if (slot == "accumulator") return std::vector<float>(numel, static_cast<float>(spec.initial_accumulator));
+  if (slot == "accumulator")
+    return std::vector<float>(numel, static_cast<float>(spec.initial_accumulator));
   if (slot == "beta1_power") return {static_cast<float>(spec.beta1)};
   if (slot == "beta2_power") return {static_cast<float>(spec.beta2)};
   return std::vector<float>(numel, 0.0f);
@@ -24,7 +25,8 @@ std::vector<float> InitialSlot(const OptimizerSpec& spec, const std::string& slo
 
 // Cloned for AVX-512/AVX2 (picked at load time): the ps spends most of its CPU time here.
 __attribute__((target_clones("avx512f", "avx2", "default"))) void ApplyUpdate(
-    const OptimizerSpec& spec, float* w, const float* g, float scale, int64_t n, std::vector<std::vector<float>>* slots) {
+    const OptimizerSpec& spec, float* w, const float* g, float scale, int64_t n,
+    std::vector<std::vector<float>>* slots) {
   const float lr = static_cast<float>(spec.learning_rate);
   if (spec.type == "sgd") {
     const float k = lr * scale;

@@ -1,14 +1,14 @@
+#include <grpcpp/security/server_credentials.h>
+#include <grpcpp/server.h>
+#include <grpcpp/server_builder.h>
+#include <unistd.h>
+
 #include <atomic>
 #include <condition_variable>
 #include <cstring>
 #include <mutex>
 #include <thread>
-#include <unistd.h>
 #include <unordered_map>
-
-#include <grpcpp/security/server_credentials.h>
-#include <grpcpp/server.h>
-#include <grpcpp/server_builder.h>
 
 #include "ps.grpc.pb.h"
 #include "tos/train/grpc_handover.h"
@@ -74,11 +74,15 @@ class PsServerImpl;
 
 class PsService final : public ps::ParameterServer::Service {
  public:
-  PsService(const PsServerOptions& o, PsServerImpl* owner) : opts_(o), auth_(o.secret), owner_(owner) {}
+  PsService(const PsServerOptions& o, PsServerImpl* owner)
+      : opts_(o), auth_(o.secret), owner_(owner) {}
 
-  grpc::Status Init(grpc::ServerContext* ctx, const ps::InitRequest* req, ps::InitResponse* resp) override;
-  grpc::Status Pull(grpc::ServerContext* ctx, const ps::PullRequest* req, ps::PullResponse* resp) override;
-  grpc::Status Push(grpc::ServerContext* ctx, const ps::PushRequest* req, ps::PushResponse* resp) override;
+  grpc::Status Init(grpc::ServerContext* ctx, const ps::InitRequest* req,
+                    ps::InitResponse* resp) override;
+  grpc::Status Pull(grpc::ServerContext* ctx, const ps::PullRequest* req,
+                    ps::PullResponse* resp) override;
+  grpc::Status Push(grpc::ServerContext* ctx, const ps::PushRequest* req,
+                    ps::PushResponse* resp) override;
   grpc::Status GetState(grpc::ServerContext* ctx, const ps::GetStateRequest* req,
                         ps::GetStateResponse* resp) override;
   grpc::Status Stop(grpc::ServerContext* ctx, const ps::StopRequest*, ps::StopResponse*) override;
@@ -164,8 +168,9 @@ class PsServerImpl : public PsServer {
   Status Wait(std::chrono::milliseconds timeout) override {
     std::unique_lock<std::mutex> lock(mu_);
     if (!cv_.wait_for(lock, timeout, [this] { return stopped_; })) {
-      return Timeout("ps shard " + std::to_string(opts_.shard) + " on port " + std::to_string(port_) +
-                     " still running after " + std::to_string(timeout.count()) + " ms");
+      return Timeout("ps shard " + std::to_string(opts_.shard) + " on port " +
+                     std::to_string(port_) + " still running after " +
+                     std::to_string(timeout.count()) + " ms");
     }
     return Status::OK();
   }
@@ -195,7 +200,8 @@ class PsServerImpl : public PsServer {
   bool stopped_ = false;
 };
 
-grpc::Status PsService::Init(grpc::ServerContext* ctx, const ps::InitRequest* req, ps::InitResponse* resp) {
+grpc::Status PsService::Init(grpc::ServerContext* ctx, const ps::InitRequest* req,
+                             ps::InitResponse* resp) {
   if (auto s = auth_.Check(*ctx, kInit); !s.ok()) return s;
   if (auto s = CheckShard(req->shard()); !s.ok()) return s;
   if (req->num_shards() != opts_.num_shards) {
@@ -221,7 +227,8 @@ grpc::Status PsService::Init(grpc::ServerContext* ctx, const ps::InitRequest* re
       return Invalid("Init: parameter '" + t.name() + "' has " + std::to_string(t.data().size()) +
                      " bytes, shape wants " + std::to_string(n * 4));
     }
-    if (!index.emplace(t.name(), vars.size()).second) return Invalid("Init: duplicate parameter '" + t.name() + "'");
+    if (!index.emplace(t.name(), vars.size()).second)
+      return Invalid("Init: duplicate parameter '" + t.name() + "'");
     Variable v;
     v.name = t.name();
     v.shape.assign(t.shape().begin(), t.shape().end());
@@ -234,14 +241,17 @@ grpc::Status PsService::Init(grpc::ServerContext* ctx, const ps::InitRequest* re
   for (const ps::Tensor& t : req->slots()) {
     auto slash = t.name().rfind('/');
     auto it = slash == std::string::npos ? index.end() : index.find(t.name().substr(0, slash));
-    if (it == index.end()) return Invalid("Init: slot '" + t.name() + "' names no parameter of this shard");
+    if (it == index.end())
+      return Invalid("Init: slot '" + t.name() + "' names no parameter of this shard");
     std::string slot = t.name().substr(slash + 1);
     size_t k = 0;
     while (k < slot_names.size() && slot_names[k] != slot) ++k;
-    if (k == slot_names.size()) return Invalid("Init: slot '" + slot + "' is not used by " + spec.type);
+    if (k == slot_names.size())
+      return Invalid("Init: slot '" + slot + "' is not used by " + spec.type);
     Variable& v = vars[it->second];
     int64_t n = SlotSize(slot, static_cast<int64_t>(v.value.size()));
-    if (static_cast<int64_t>(t.data().size()) != n * 4) return Invalid("Init: slot '" + t.name() + "' has the wrong size");
+    if (static_cast<int64_t>(t.data().size()) != n * 4)
+      return Invalid("Init: slot '" + t.name() + "' has the wrong size");
     std::memcpy(v.slots[k].data(), t.data().data(), n * 4);
   }
   vars_ = std::move(vars);
@@ -257,10 +267,12 @@ grpc::Status PsService::Init(grpc::ServerContext* ctx, const ps::InitRequest* re
 
 void PsService::WriteParams(google::protobuf::RepeatedPtrField<ps::Tensor>* out) const {
   out->Reserve(static_cast<int>(vars_.size()));
-  for (const Variable& v : vars_) ToProto(v.name, v.shape, v.value.data(), v.value.size(), out->Add());
+  for (const Variable& v : vars_)
+    ToProto(v.name, v.shape, v.value.data(), v.value.size(), out->Add());
 }
 
-grpc::Status PsService::Pull(grpc::ServerContext* ctx, const ps::PullRequest* req, ps::PullResponse* resp) {
+grpc::Status PsService::Pull(grpc::ServerContext* ctx, const ps::PullRequest* req,
+                             ps::PullResponse* resp) {
   if (auto s = auth_.Check(*ctx, kPull); !s.ok()) return s;
   if (auto s = CheckShard(req->shard()); !s.ok()) return s;
   std::lock_guard<std::mutex> lock(mu_);
@@ -281,7 +293,8 @@ grpc::Status PsService::MatchGrads(const ps::PushRequest& req, std::vector<const
     auto it = index_.find(g.name());
     if (it == index_.end()) return Invalid("Push: unknown parameter '" + g.name() + "'");
     const Variable& v = vars_[it->second];
-    if (g.data().size() != v.value.size() * 4) return Invalid("Push: gradient '" + g.name() + "' has the wrong size");
+    if (g.data().size() != v.value.size() * 4)
+      return Invalid("Push: gradient '" + g.name() + "' has the wrong size");
     (*grads)[it->second] = reinterpret_cast<const float*>(g.data().data());
   }
   for (const float* p : *grads) {
@@ -293,11 +306,13 @@ grpc::Status PsService::MatchGrads(const ps::PushRequest& req, std::vector<const
 void PsService::ApplyAll(const std::vector<const float*>& grads, float scale) {
   for (size_t i = 0; i < vars_.size(); ++i) {
     Variable& v = vars_[i];
-    ApplyUpdate(spec_, v.value.data(), grads[i], scale, static_cast<int64_t>(v.value.size()), &v.slots);
+    ApplyUpdate(spec_, v.value.data(), grads[i], scale, static_cast<int64_t>(v.value.size()),
+                &v.slots);
   }
 }
 
-grpc::Status PsService::Push(grpc::ServerContext* ctx, const ps::PushRequest* req, ps::PushResponse* resp) {
+grpc::Status PsService::Push(grpc::ServerContext* ctx, const ps::PushRequest* req,
+                             ps::PushResponse* resp) {
   if (auto s = auth_.Check(*ctx, kPush); !s.ok()) return s;
   if (auto s = CheckShard(req->shard()); !s.ok()) return s;
   std::unique_lock<std::mutex> lock(mu_);
@@ -315,8 +330,9 @@ grpc::Status PsService::Push(grpc::ServerContext* ctx, const ps::PushRequest* re
                      std::to_string(opts_.num_workers) + " workers");
     }
     if (worker_in_round_[w]) {
-      return {grpc::StatusCode::FAILED_PRECONDITION,
-              "worker " + std::to_string(w) + " pushed twice in synchronous step " + std::to_string(round_)};
+      return {grpc::StatusCode::FAILED_PRECONDITION, "worker " + std::to_string(w) +
+                                                         " pushed twice in synchronous step " +
+                                                         std::to_string(round_)};
     }
     for (size_t i = 0; i < vars_.size(); ++i) {
       float* sum = vars_[i].sync_sum.data();
@@ -342,7 +358,8 @@ grpc::Status PsService::Push(grpc::ServerContext* ctx, const ps::PushRequest* re
         return {done ? grpc::StatusCode::ABORTED : grpc::StatusCode::DEADLINE_EXCEEDED,
                 done ? std::string("ps is stopping")
                      : "synchronous step " + std::to_string(my_round) + ": only " +
-                           std::to_string(contributed_) + " of " + std::to_string(opts_.num_workers) +
+                           std::to_string(contributed_) + " of " +
+                           std::to_string(opts_.num_workers) +
                            " workers pushed within the sync timeout"};
       }
     }
@@ -364,8 +381,10 @@ grpc::Status PsService::GetState(grpc::ServerContext* ctx, const ps::GetStateReq
   const auto slot_names = SlotNames(spec_);
   for (const Variable& v : vars_) {
     for (size_t k = 0; k < slot_names.size(); ++k) {
-      std::vector<int64_t> shape = v.slots[k].size() == v.value.size() ? v.shape : std::vector<int64_t>{1};
-      ToProto(v.name + "/" + slot_names[k], shape, v.slots[k].data(), v.slots[k].size(), resp->add_slots());
+      std::vector<int64_t> shape =
+          v.slots[k].size() == v.value.size() ? v.shape : std::vector<int64_t>{1};
+      ToProto(v.name + "/" + slot_names[k], shape, v.slots[k].data(), v.slots[k].size(),
+              resp->add_slots());
     }
   }
   return grpc::Status::OK;
@@ -384,7 +403,8 @@ Result<std::unique_ptr<PsServer>> PsServer::Start(const PsServerOptions& options
     if (options.reserved_fd >= 0) close(options.reserved_fd);
     return s;
   };
-  if (options.secret.empty()) return fail(InvalidArgument("PsServer: the job secret must not be empty"));
+  if (options.secret.empty())
+    return fail(InvalidArgument("PsServer: the job secret must not be empty"));
   if (options.num_shards < 1 || options.shard < 0 || options.shard >= options.num_shards) {
     return fail(InvalidArgument("PsServer: shard " + std::to_string(options.shard) + " of " +
                                 std::to_string(options.num_shards)));

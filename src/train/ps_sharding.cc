@@ -25,7 +25,8 @@ std::vector<int> AssignShards(const std::vector<ParamInfo>& params, int num_shar
 
 Status ValidateOptimizerSpec(const OptimizerSpec& s) {
   if (s.type != "sgd" && s.type != "momentum" && s.type != "adagrad" && s.type != "adam") {
-    return InvalidArgument("unknown optimizer '" + s.type + "'; expected sgd, momentum, adagrad or adam");
+    return InvalidArgument("unknown optimizer '" + s.type +
+                           "'; expected sgd, momentum, adagrad or adam");
   }
   if (!(s.learning_rate > 0)) return InvalidArgument("optimizer learning_rate must be > 0");
   if (s.type == "adagrad" && !(s.initial_accumulator > 0)) {

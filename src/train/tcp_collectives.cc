@@ -73,15 +73,20 @@ class TcpCollectives : public Collectives {
     sockaddr_in addr{};
     addr.sin_family = AF_INET;
     if (inet_pton(AF_INET, opts_.host.c_str(), &addr.sin_addr) != 1) {
-      return InvalidArgument("tcp collectives: host must be an IPv4 address, got '" + opts_.host + "'");
+      return InvalidArgument("tcp collectives: host must be an IPv4 address, got '" + opts_.host +
+                             "'");
     }
-    if (bind(listener.get(), reinterpret_cast<sockaddr*>(&addr), sizeof addr) != 0 || listen(listener.get(), 4) != 0) {
-      return ErrnoError("tcp collectives rank " + std::to_string(opts_.rank) + ": listening on " + opts_.host, errno);
+    if (bind(listener.get(), reinterpret_cast<sockaddr*>(&addr), sizeof addr) != 0 ||
+        listen(listener.get(), 4) != 0) {
+      return ErrnoError(
+          "tcp collectives rank " + std::to_string(opts_.rank) + ": listening on " + opts_.host,
+          errno);
     }
     socklen_t len = sizeof addr;
     getsockname(listener.get(), reinterpret_cast<sockaddr*>(&addr), &len);
     const std::string mine = opts_.host + ":" + std::to_string(ntohs(addr.sin_port));
-    const int next = (opts_.rank + 1) % opts_.size, prev = (opts_.rank + opts_.size - 1) % opts_.size;
+    const int next = (opts_.rank + 1) % opts_.size,
+              prev = (opts_.rank + opts_.size - 1) % opts_.size;
     std::string next_addr;
     try {
       store->set(Key(opts_.rank), std::vector<uint8_t>(mine.begin(), mine.end()));
@@ -89,8 +94,9 @@ class TcpCollectives : public Collectives {
       auto v = store->get(Key(next));
       next_addr.assign(v.begin(), v.end());
     } catch (const std::exception& e) {
-      return Timeout("tcp collectives rank " + std::to_string(opts_.rank) + ": rendezvous with rank " +
-                     std::to_string(next) + " through the store failed: " + e.what());
+      return Timeout("tcp collectives rank " + std::to_string(opts_.rank) +
+                     ": rendezvous with rank " + std::to_string(next) +
+                     " through the store failed: " + e.what());
     }
     next_addr_ = next_addr;
     TOS_RETURN_IF_ERROR(ConnectNext(next_addr, deadline));
@@ -113,29 +119,33 @@ class TcpCollectives : public Collectives {
     for (int64_t s = 0; s < N - 1; ++s) {
       const int64_t send_c = r - s, recv_c = r - s - 1;
       const int64_t rb = begin(recv_c), re = end(recv_c);
-      TOS_RETURN_IF_ERROR(Exchange(data + begin(send_c), (end(send_c) - begin(send_c)) * 4, scratch_.data(),
-                                   (re - rb) * 4, deadline, "allreduce"));
+      TOS_RETURN_IF_ERROR(Exchange(data + begin(send_c), (end(send_c) - begin(send_c)) * 4,
+                                   scratch_.data(), (re - rb) * 4, deadline, "allreduce"));
       float* dst = data + rb;
       for (int64_t i = 0; i < re - rb; ++i) dst[i] += scratch_[i];
     }
     // Allgather: pass the finished chunks around the ring.
     for (int64_t s = 0; s < N - 1; ++s) {
       const int64_t send_c = r + 1 - s, recv_c = r - s;
-      TOS_RETURN_IF_ERROR(Exchange(data + begin(send_c), (end(send_c) - begin(send_c)) * 4, data + begin(recv_c),
-                                   (end(recv_c) - begin(recv_c)) * 4, deadline, "allreduce"));
+      TOS_RETURN_IF_ERROR(Exchange(data + begin(send_c), (end(send_c) - begin(send_c)) * 4,
+                                   data + begin(recv_c), (end(recv_c) - begin(recv_c)) * 4,
+                                   deadline, "allreduce"));
     }
     return Status::OK();
   }
 
   Status Broadcast(torch::Tensor& tensor, int root) override {
     if (opts_.size == 1) return Status::OK();
-    if (!tensor.is_contiguous()) return InvalidArgument("tcp collectives: broadcast needs a contiguous tensor");
+    if (!tensor.is_contiguous())
+      return InvalidArgument("tcp collectives: broadcast needs a contiguous tensor");
     const auto deadline = Clock::now() + opts_.timeout;
     const size_t bytes = tensor.numel() * tensor.element_size();
     char* data = static_cast<char*>(tensor.data_ptr());
     const int last = (root + opts_.size - 1) % opts_.size;
-    if (opts_.rank != root) TOS_RETURN_IF_ERROR(Exchange(nullptr, 0, data, bytes, deadline, "broadcast"));
-    if (opts_.rank != last) TOS_RETURN_IF_ERROR(Exchange(data, bytes, nullptr, 0, deadline, "broadcast"));
+    if (opts_.rank != root)
+      TOS_RETURN_IF_ERROR(Exchange(nullptr, 0, data, bytes, deadline, "broadcast"));
+    if (opts_.rank != last)
+      TOS_RETURN_IF_ERROR(Exchange(data, bytes, nullptr, 0, deadline, "broadcast"));
     return Status::OK();
   }
 
@@ -146,7 +156,10 @@ class TcpCollectives : public Collectives {
 
  private:
   std::string Key(int rank) const { return opts_.store_prefix + "/addr/" + std::to_string(rank); }
-  std::string Me() const { return "tcp collectives rank " + std::to_string(opts_.rank) + " of " + std::to_string(opts_.size); }
+  std::string Me() const {
+    return "tcp collectives rank " + std::to_string(opts_.rank) + " of " +
+           std::to_string(opts_.size);
+  }
 
   Status ConnectNext(const std::string& address, Clock::time_point deadline) {
     auto colon = address.rfind(':');
@@ -180,28 +193,34 @@ class TcpCollectives : public Collectives {
     uint32_t hello[2] = {0, 0};
     TOS_RETURN_IF_ERROR(Exchange(nullptr, 0, hello, sizeof hello, deadline, "hello"));
     if (ntohl(hello[0]) != kHelloMagic || static_cast<int>(ntohl(hello[1])) != prev) {
-      return Unavailable(Me() + ": unexpected hello from a peer (expected rank " + std::to_string(prev) + ")");
+      return Unavailable(Me() + ": unexpected hello from a peer (expected rank " +
+                         std::to_string(prev) + ")");
     }
     return Status::OK();
   }
 
   // Sends `sbytes` to the next rank while receiving `rbytes` from the previous one.
-  Status Exchange(const void* send, size_t sbytes, void* recv, size_t rbytes, Clock::time_point deadline,
-                  const char* what) {
+  Status Exchange(const void* send, size_t sbytes, void* recv, size_t rbytes,
+                  Clock::time_point deadline, const char* what) {
     const char* sp = static_cast<const char*>(send);
     char* rp = static_cast<char*>(recv);
     size_t sent = 0, got = 0;
     while (sent < sbytes || got < rbytes) {
       if (sent < sbytes) {
         ssize_t k = ::send(out_.get(), sp + sent, sbytes - sent, MSG_NOSIGNAL);
-        if (k > 0) sent += static_cast<size_t>(k);
-        else if (k < 0 && errno != EAGAIN && errno != EINTR) return PeerError(what, true, errno);
+        if (k > 0)
+          sent += static_cast<size_t>(k);
+        else if (k < 0 && errno != EAGAIN && errno != EINTR)
+          return PeerError(what, true, errno);
       }
       if (got < rbytes) {
         ssize_t k = ::recv(in_.get(), rp + got, rbytes - got, 0);
-        if (k > 0) got += static_cast<size_t>(k);
-        else if (k == 0) return PeerError(what, false, 0);
-        else if (errno != EAGAIN && errno != EINTR) return PeerError(what, false, errno);
+        if (k > 0)
+          got += static_cast<size_t>(k);
+        else if (k == 0)
+          return PeerError(what, false, 0);
+        else if (errno != EAGAIN && errno != EINTR)
+          return PeerError(what, false, errno);
       }
       if (sent == sbytes && got == rbytes) break;
       pollfd p[2];
@@ -210,8 +229,10 @@ class TcpCollectives : public Collectives {
       if (got < rbytes) p[np++] = {in_.get(), POLLIN, 0};
       int rc = poll(p, np, RemainingMs(deadline));
       if (rc == 0) {
-        return Timeout(Me() + ": " + what + " timed out after " + std::to_string(opts_.timeout.count()) +
-                       " ms waiting for " + (got < rbytes ? "rank " + std::to_string(Prev()) : "rank " + std::to_string(Next()) + " at " + next_addr_));
+        return Timeout(Me() + ": " + what + " timed out after " +
+                       std::to_string(opts_.timeout.count()) + " ms waiting for " +
+                       (got < rbytes ? "rank " + std::to_string(Prev())
+                                     : "rank " + std::to_string(Next()) + " at " + next_addr_));
       }
       if (rc < 0 && errno != EINTR) return ErrnoError(Me() + ": poll", errno);
     }
@@ -222,7 +243,8 @@ class TcpCollectives : public Collectives {
   int Prev() const { return (opts_.rank + opts_.size - 1) % opts_.size; }
 
   Status PeerError(const char* what, bool sending, int err) {
-    std::string peer = sending ? "rank " + std::to_string(Next()) + " at " + next_addr_ : "rank " + std::to_string(Prev());
+    std::string peer = sending ? "rank " + std::to_string(Next()) + " at " + next_addr_
+                               : "rank " + std::to_string(Prev());
     std::string why = err == 0 ? "connection closed" : std::strerror(err);
     return Unavailable(Me() + ": " + what + ": " + peer + " is gone (" + why + ")");
   }
@@ -235,10 +257,11 @@ class TcpCollectives : public Collectives {
 
 }  // namespace
 
-Result<std::unique_ptr<Collectives>> CreateTcpCollectives(const c10::intrusive_ptr<c10d::Store>& store,
-                                                          const TcpCollectivesOptions& options) {
+Result<std::unique_ptr<Collectives>> CreateTcpCollectives(
+    const c10::intrusive_ptr<c10d::Store>& store, const TcpCollectivesOptions& options) {
   if (options.size < 1 || options.rank < 0 || options.rank >= options.size) {
-    return InvalidArgument("tcp collectives: rank " + std::to_string(options.rank) + " of " + std::to_string(options.size));
+    return InvalidArgument("tcp collectives: rank " + std::to_string(options.rank) + " of " +
+                           std::to_string(options.size));
   }
   auto c = std::make_unique<TcpCollectives>(options);
   TOS_RETURN_IF_ERROR(c->Connect(store));

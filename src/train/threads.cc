@@ -1,8 +1,7 @@
 #include "tos/train/threads.h"
 
-#include <dlfcn.h>
-
 #include <ATen/Parallel.h>
+#include <dlfcn.h>
 
 namespace tos::train {
 namespace {
@@ -13,7 +12,8 @@ using GetThreadsFn = int (*)();
 // OpenBLAS exports these from libopenblas.so and from its libblas.so.3 alternative.
 int SetBlasThreads(int n) {
   auto set = reinterpret_cast<SetThreadsFn>(dlsym(RTLD_DEFAULT, "openblas_set_num_threads"));
-  if (set == nullptr) set = reinterpret_cast<SetThreadsFn>(dlsym(RTLD_DEFAULT, "goto_set_num_threads"));
+  if (set == nullptr)
+    set = reinterpret_cast<SetThreadsFn>(dlsym(RTLD_DEFAULT, "goto_set_num_threads"));
   if (set == nullptr) return -1;
   set(n);
   auto get = reinterpret_cast<GetThreadsFn>(dlsym(RTLD_DEFAULT, "openblas_get_num_threads"));

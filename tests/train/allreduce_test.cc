@@ -1,18 +1,19 @@
 // Allreduce over Gloo with real processes on 127.0.0.1: parameters start from the chief's,
 // stay bit-identical, buckets split as configured, a dead rank makes the others fail fast.
+#include "tos/train/allreduce.h"
+
 #include <gtest/gtest.h>
-#include <torch/csrc/distributed/c10d/FileStore.hpp>
-#include <torch/csrc/distributed/c10d/TCPStore.hpp>
 #include <torch/torch.h>
 
 #include <fstream>
+#include <torch/csrc/distributed/c10d/FileStore.hpp>
+#include <torch/csrc/distributed/c10d/TCPStore.hpp>
 
-#include "train/test_util.h"
-#include "tos/train/allreduce.h"
 #include "tos/train/gloo_collectives.h"
 #include "tos/train/models.h"
 #include "tos/train/tcp_collectives.h"
 #include "tos/train/threads.h"
+#include "train/test_util.h"
 
 namespace tos::train {
 namespace {
@@ -45,7 +46,8 @@ std::string ReadFile(const std::string& path) {
 }
 
 c10::intrusive_ptr<c10d::Store> ChildStore(int size) {
-  if (!ChildArg("STORE_FILE").empty()) return c10::make_intrusive<c10d::FileStore>(ChildArg("STORE_FILE"), size);
+  if (!ChildArg("STORE_FILE").empty())
+    return c10::make_intrusive<c10d::FileStore>(ChildArg("STORE_FILE"), size);
   c10d::TCPStoreOptions o;
   o.port = static_cast<uint16_t>(std::stoi(ChildArg("STORE_PORT")));
   o.isServer = false;
@@ -146,8 +148,10 @@ TEST(Allreduce, TwoProcessesStayBitIdenticalFileStore) {
   SKIP_WITHOUT_GLOO();
   auto r = RunRanks(2, {}, /*tcp_store=*/false);
   ASSERT_EQ(r.codes, (std::vector<int>{0, 0}));
-  const std::string init0 = ReadFile(r.dir + "/rank0.init"), init1 = ReadFile(r.dir + "/rank1.init");
-  const std::string fin0 = ReadFile(r.dir + "/rank0.final"), fin1 = ReadFile(r.dir + "/rank1.final");
+  const std::string init0 = ReadFile(r.dir + "/rank0.init"),
+                    init1 = ReadFile(r.dir + "/rank1.init");
+  const std::string fin0 = ReadFile(r.dir + "/rank0.final"),
+                    fin1 = ReadFile(r.dir + "/rank1.final");
   ASSERT_EQ(init0.size(), (784 * 128 + 128 + 128 * 10 + 10) * 4u);
   EXPECT_TRUE(init0 == init1) << "rank 1 did not start from the chief's parameters";
   EXPECT_TRUE(fin0 == fin1) << "parameters diverged across ranks";
@@ -178,9 +182,11 @@ TEST(Allreduce, DeadRankMakesTheOtherFailFast) {
 TEST(TcpCollectives, TwoProcessesStayBitIdentical) {
   auto r = RunRanks(2, {}, /*tcp_store=*/false, "tcp");
   ASSERT_EQ(r.codes, (std::vector<int>{0, 0}));
-  const std::string init0 = ReadFile(r.dir + "/rank0.init"), fin0 = ReadFile(r.dir + "/rank0.final");
+  const std::string init0 = ReadFile(r.dir + "/rank0.init"),
+                    fin0 = ReadFile(r.dir + "/rank0.final");
   ASSERT_EQ(init0.size(), (784 * 128 + 128 + 128 * 10 + 10) * 4u);
-  EXPECT_TRUE(init0 == ReadFile(r.dir + "/rank1.init")) << "rank 1 did not start from the chief's parameters";
+  EXPECT_TRUE(init0 == ReadFile(r.dir + "/rank1.init"))
+      << "rank 1 did not start from the chief's parameters";
   EXPECT_TRUE(fin0 == ReadFile(r.dir + "/rank1.final")) << "parameters diverged across ranks";
   EXPECT_FALSE(fin0 == init0) << "no training happened";
 }
@@ -197,7 +203,8 @@ TEST(TcpCollectives, ThreeRanksOverTcpStoreWithSmallBuckets) {
 
 TEST(TcpCollectives, DeadRankMakesTheOtherFailFastNamingIt) {
   auto start = std::chrono::steady_clock::now();
-  auto r = RunRanks(2, {{"DIE_AFTER_INIT", "1"}, {"TIMEOUT_MS", "20000"}}, /*tcp_store=*/false, "tcp");
+  auto r =
+      RunRanks(2, {{"DIE_AFTER_INIT", "1"}, {"TIMEOUT_MS", "20000"}}, /*tcp_store=*/false, "tcp");
   auto took = std::chrono::steady_clock::now() - start;
   ASSERT_EQ(r.codes, (std::vector<int>{6, 0}));
   const std::string err = ReadFile(r.dir + "/rank0.error");
@@ -218,7 +225,8 @@ class LocalCollectives : public Collectives {
 
 TEST(Allreduce, BucketsFollowTheCapAndUndefinedGradsBecomeZero) {
   LocalCollectives local;
-  std::vector<torch::Tensor> params = {torch::ones({10}, torch::requires_grad()), torch::ones({10}, torch::requires_grad()),
+  std::vector<torch::Tensor> params = {torch::ones({10}, torch::requires_grad()),
+                                       torch::ones({10}, torch::requires_grad()),
                                        torch::ones({30}, torch::requires_grad())};
   AllreduceOptions o;
   o.bucket_cap_bytes = 80;  // 20 floats

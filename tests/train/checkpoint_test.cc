@@ -1,17 +1,18 @@
 // Checkpoints (atomic save, keep-last, corruption fallback, resume incl. optimizer and ps
 // state) and the inference export.
+#include "tos/train/checkpoint.h"
+
 #include <gtest/gtest.h>
 #include <torch/torch.h>
 
 #include <filesystem>
 #include <fstream>
 
-#include "train/test_util.h"
-#include "tos/train/checkpoint.h"
 #include "tos/train/export.h"
 #include "tos/train/models.h"
 #include "tos/train/ps.h"
 #include "tos/train/ps_client.h"
+#include "train/test_util.h"
 
 namespace tos::train {
 namespace {
@@ -92,7 +93,8 @@ TEST(Checkpoint, KeepsOnlyTheLastK) {
   const std::string dir = testing::MakeTempDir("ckpt");
   auto mgr = Manager(dir, 2);
   auto model = MakeModel("mlp").value();
-  for (int step : {10, 20, 30, 40}) ASSERT_TRUE(mgr.Save(CheckpointFromModel(*model, "mlp", nullptr, step)).ok());
+  for (int step : {10, 20, 30, 40})
+    ASSERT_TRUE(mgr.Save(CheckpointFromModel(*model, "mlp", nullptr, step)).ok());
   auto files = mgr.List();
   ASSERT_EQ(files.size(), 2u);
   EXPECT_NE(files[0].find("ckpt-000000000040.tosckpt"), std::string::npos);
@@ -123,7 +125,8 @@ TEST(Checkpoint, CorruptLatestIsRejectedAndPreviousUsed) {
   Corrupt(*latest, /*truncate=*/false);
   auto direct = ReadCheckpointFile(*latest);
   EXPECT_EQ(direct.status().code(), StatusCode::kDataLoss);
-  EXPECT_NE(direct.status().message().find("SHA-256 mismatch"), std::string::npos) << direct.status().ToString();
+  EXPECT_NE(direct.status().message().find("SHA-256 mismatch"), std::string::npos)
+      << direct.status().ToString();
   EXPECT_NE(direct.status().message().find(*latest), std::string::npos);
   std::vector<std::string> skipped;
   auto loaded = mgr.LoadLatest(&skipped);
@@ -160,7 +163,8 @@ TEST(Checkpoint, TruncatedFileAndLeftoverTemporaryAreNeverLoaded) {
   Corrupt(*latest, /*truncate=*/true);
   auto direct = ReadCheckpointFile(*latest);
   EXPECT_EQ(direct.status().code(), StatusCode::kDataLoss);
-  EXPECT_NE(direct.status().message().find("truncated"), std::string::npos) << direct.status().ToString();
+  EXPECT_NE(direct.status().message().find("truncated"), std::string::npos)
+      << direct.status().ToString();
   // A crash during a save leaves only a temporary file, which is not a checkpoint.
   std::ofstream(dir + "/ckpt-000000000003.tosckpt.tmp.12345") << "partial";
   EXPECT_EQ(mgr.LoadLatest()->global_step, 1);

@@ -5,11 +5,11 @@
 #include <cstdlib>
 #include <fstream>
 
-#include "train/test_util.h"
 #include "tos/tfrecord.h"
 #include "tos/train/event_writer.h"
 #include "tos/train/models.h"
 #include "tos/train/threads.h"
+#include "train/test_util.h"
 
 namespace tos::train {
 namespace {
@@ -48,7 +48,8 @@ TEST(Models, MlpLearnsASeparableProblem) {
   torch::optim::Adagrad opt(m->parameters(), torch::optim::AdagradOptions(0.1));
   auto x = torch::randint(0, 256, {256, 784}, torch::kUInt8);
   auto y = x.slice(1, 0, 10).to(torch::kInt64).sum(1).remainder(2);  // parity-ish of a sum
-  y = (x.to(torch::kFloat32).slice(1, 0, 392).mean(1) > x.to(torch::kFloat32).slice(1, 392).mean(1)).to(torch::kInt64);
+  y = (x.to(torch::kFloat32).slice(1, 0, 392).mean(1) > x.to(torch::kFloat32).slice(1, 392).mean(1))
+          .to(torch::kInt64);
   float first = 0, last = 0;
   for (int i = 0; i < 100; ++i) {
     opt.zero_grad();
@@ -61,6 +62,15 @@ TEST(Models, MlpLearnsASeparableProblem) {
   EXPECT_LT(last, first * 0.5f);
 }
 
+TEST(EventWriter, UnwritableLogDirIsAnError) {
+  const std::string dir = testing::MakeTempDir("events");
+  std::ofstream(dir + "/file") << "x";  // a file where a directory is needed
+  auto w = EventWriter::Create(dir + "/file/logs");
+  EXPECT_FALSE(w.ok());
+  EXPECT_NE(w.status().message().find(dir + "/file/logs"), std::string::npos)
+      << w.status().ToString();
+}
+
 TEST(EventWriter, TensorBoardReadsTheScalars) {
   const std::string dir = testing::MakeTempDir("events");
   std::string path;
@@ -69,7 +79,8 @@ TEST(EventWriter, TensorBoardReadsTheScalars) {
     ASSERT_TRUE(w.ok()) << w.status().ToString();
     path = (*w)->path();
     EXPECT_NE(path.find("/events.out.tfevents."), std::string::npos);
-    for (int step = 1; step <= 3; ++step) ASSERT_TRUE((*w)->AddScalar("loss", 1.0f / step, step, 1000.0 + step).ok());
+    for (int step = 1; step <= 3; ++step)
+      ASSERT_TRUE((*w)->AddScalar("loss", 1.0f / step, step, 1000.0 + step).ok());
     ASSERT_TRUE((*w)->AddScalar("accuracy", 0.875f, 3, 1003.5).ok());
     ASSERT_TRUE((*w)->Close().ok());
   }

@@ -1,25 +1,25 @@
 // Parameter server: sharding, optimizer formulas, auth, port hand-over, stop, sync and async
 // training with real ps processes on 127.0.0.1.
-#include <arpa/inet.h>
-#include <netinet/in.h>
-#include <sys/socket.h>
+#include "tos/train/ps.h"
 
-#include <gtest/gtest.h>
+#include <arpa/inet.h>
 #include <grpcpp/client_context.h>
 #include <grpcpp/create_channel.h>
 #include <grpcpp/security/credentials.h>
+#include <gtest/gtest.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
 #include <torch/torch.h>
 
 #include <cmath>
 #include <thread>
 
 #include "ps.grpc.pb.h"
-#include "train/ps_auth.h"
-#include "train/test_util.h"
 #include "tos/train/grpc_handover.h"
 #include "tos/train/models.h"
-#include "tos/train/ps.h"
 #include "tos/train/ps_client.h"
+#include "train/ps_auth.h"
+#include "train/test_util.h"
 
 namespace tos::train {
 namespace {
@@ -30,7 +30,8 @@ using testing::ChildArg;
 
 const char kSecret[] = "test-secret";
 
-std::unique_ptr<PsServer> StartServer(int shard = 0, int num_shards = 1, bool sync = false, int workers = 1) {
+std::unique_ptr<PsServer> StartServer(int shard = 0, int num_shards = 1, bool sync = false,
+                                      int workers = 1) {
   PsServerOptions o;
   o.shard = shard;
   o.num_shards = num_shards;
@@ -44,7 +45,8 @@ std::unique_ptr<PsServer> StartServer(int shard = 0, int num_shards = 1, bool sy
   return s.ok() ? std::move(s).value() : nullptr;
 }
 
-PsClientOptions ClientOptions(const std::vector<int>& ports, int worker = 0, const std::string& secret = kSecret) {
+PsClientOptions ClientOptions(const std::vector<int>& ports, int worker = 0,
+                              const std::string& secret = kSecret) {
   PsClientOptions o;
   for (int p : ports) o.ps_addresses.push_back("127.0.0.1:" + std::to_string(p));
   o.secret = secret;
@@ -54,7 +56,8 @@ PsClientOptions ClientOptions(const std::vector<int>& ports, int worker = 0, con
 }
 
 TEST(PsSharding, BalancedAndDeterministic) {
-  std::vector<ParamInfo> p = {{"fc1.weight", 100352}, {"fc1.bias", 128}, {"fc2.weight", 1280}, {"fc2.bias", 10}};
+  std::vector<ParamInfo> p = {
+      {"fc1.weight", 100352}, {"fc1.bias", 128}, {"fc2.weight", 1280}, {"fc2.bias", 10}};
   auto a = AssignShards(p, 2);
   EXPECT_EQ(a, (std::vector<int>{0, 1, 1, 1}));
   std::vector<ParamInfo> q = {{"b", 5}, {"a", 5}, {"c", 5}, {"d", 5}};
@@ -67,8 +70,10 @@ TEST(PsSharding, BalancedAndDeterministic) {
 }
 
 // Expected values of w after two identical pushes of g, computed independently.
-std::vector<float> Expected(const OptimizerSpec& s, std::vector<float> w, const std::vector<float>& g, int steps) {
-  std::vector<double> a(w.size(), s.type == "adagrad" ? s.initial_accumulator : 0.0), m(w.size(), 0), v(w.size(), 0);
+std::vector<float> Expected(const OptimizerSpec& s, std::vector<float> w,
+                            const std::vector<float>& g, int steps) {
+  std::vector<double> a(w.size(), s.type == "adagrad" ? s.initial_accumulator : 0.0),
+      m(w.size(), 0), v(w.size(), 0);
   for (int t = 1; t <= steps; ++t) {
     for (size_t i = 0; i < w.size(); ++i) {
       if (s.type == "sgd") w[i] -= s.learning_rate * g[i];
@@ -83,7 +88,8 @@ std::vector<float> Expected(const OptimizerSpec& s, std::vector<float> w, const 
       if (s.type == "adam") {
         m[i] = s.beta1 * m[i] + (1 - s.beta1) * g[i];
         v[i] = s.beta2 * v[i] + (1 - s.beta2) * g[i] * g[i];
-        double lr_t = s.learning_rate * std::sqrt(1 - std::pow(s.beta2, t)) / (1 - std::pow(s.beta1, t));
+        double lr_t =
+            s.learning_rate * std::sqrt(1 - std::pow(s.beta2, t)) / (1 - std::pow(s.beta1, t));
         w[i] -= lr_t * m[i] / (std::sqrt(v[i]) + s.epsilon);
       }
     }
@@ -126,15 +132,16 @@ TEST(PsAuth, WrongSecretIsRejectedNamingTheShard) {
   ASSERT_TRUE(client.ok());
   Status s = (*client)->Initialize(OptimizerSpec{});
   EXPECT_EQ(s.code(), StatusCode::kPermissionDenied) << s.ToString();
-  EXPECT_NE(s.message().find("ps shard 0 (127.0.0.1:" + std::to_string(server->port()) + ")"), std::string::npos)
+  EXPECT_NE(s.message().find("ps shard 0 (127.0.0.1:" + std::to_string(server->port()) + ")"),
+            std::string::npos)
       << s.ToString();
 }
 
 TEST(PsAuth, MissingStaleAndReplayedTokensAreUnauthenticated) {
   auto server = StartServer();
   ASSERT_TRUE(server);
-  auto stub = ps::ParameterServer::NewStub(grpc::CreateChannel("127.0.0.1:" + std::to_string(server->port()),
-                                                               grpc::InsecureChannelCredentials()));
+  auto stub = ps::ParameterServer::NewStub(grpc::CreateChannel(
+      "127.0.0.1:" + std::to_string(server->port()), grpc::InsecureChannelCredentials()));
   ps::PullRequest req;
   ps::PullResponse resp;
   {
@@ -151,9 +158,11 @@ TEST(PsAuth, MissingStaleAndReplayedTokensAreUnauthenticated) {
   };
   const std::string now = std::to_string(std::time(nullptr));
   EXPECT_EQ(call(now, "00112233445566778899aabbccddeeff", method), grpc::StatusCode::OK);
-  EXPECT_EQ(call(now, "00112233445566778899aabbccddeeff", method), grpc::StatusCode::UNAUTHENTICATED);  // replay
+  EXPECT_EQ(call(now, "00112233445566778899aabbccddeeff", method),
+            grpc::StatusCode::UNAUTHENTICATED);  // replay
   const std::string stale = std::to_string(std::time(nullptr) - 3600);
-  EXPECT_EQ(call(stale, "10000000000000000000000000000001", method), grpc::StatusCode::UNAUTHENTICATED);
+  EXPECT_EQ(call(stale, "10000000000000000000000000000001", method),
+            grpc::StatusCode::UNAUTHENTICATED);
   EXPECT_EQ(call(now, "10000000000000000000000000000002", "/tos.ps.ParameterServer/Push"),
             grpc::StatusCode::UNAUTHENTICATED);  // a token for another method
   EXPECT_EQ(call(now, "not-hex", method), grpc::StatusCode::UNAUTHENTICATED);
@@ -192,6 +201,31 @@ TEST(PsHandover, ServerStartedOnReservedSocketServesThatPort) {
   EXPECT_TRUE(torch::equal(w, torch::ones({4})));
 }
 
+TEST(PsServerLifecycle, BadOptionsAndBusyPortAreReported) {
+  PsServerOptions o;
+  o.bind_host = "127.0.0.1";
+  EXPECT_EQ(PsServer::Start(o).status().code(), StatusCode::kInvalidArgument);  // no secret
+  o.secret = kSecret;
+  o.shard = 2;
+  EXPECT_EQ(PsServer::Start(o).status().code(), StatusCode::kInvalidArgument);  // shard 2 of 1
+  o.shard = 0;
+  // A port held by a socket without SO_REUSEPORT cannot be shared.
+  int fd = socket(AF_INET, SOCK_STREAM, 0);
+  sockaddr_in a{};
+  a.sin_family = AF_INET;
+  a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  ASSERT_EQ(bind(fd, reinterpret_cast<sockaddr*>(&a), sizeof a), 0);
+  ASSERT_EQ(listen(fd, 1), 0);
+  socklen_t len = sizeof a;
+  getsockname(fd, reinterpret_cast<sockaddr*>(&a), &len);
+  o.port = ntohs(a.sin_port);
+  auto s = PsServer::Start(o);
+  EXPECT_FALSE(s.ok());
+  EXPECT_NE(s.status().message().find("127.0.0.1:" + std::to_string(o.port)), std::string::npos)
+      << s.status().ToString();
+  close(fd);
+}
+
 TEST(PsServerLifecycle, StopRpcEndsWaitAndWaitTimesOut) {
   auto server = StartServer();
   ASSERT_TRUE(server);
@@ -213,9 +247,36 @@ TEST(PsClientErrors, UnreachablePsNamesAddressAndShard) {
   ASSERT_TRUE(client.ok());
   Status s = (*client)->Pull();
   EXPECT_FALSE(s.ok());
-  EXPECT_NE(s.message().find("ps shard 0 (127.0.0.1:" + std::to_string(reserved->port) + ") Pull"), std::string::npos)
+  EXPECT_NE(s.message().find("ps shard 0 (127.0.0.1:" + std::to_string(reserved->port) + ") Pull"),
+            std::string::npos)
       << s.ToString();
   close(reserved->fd);
+}
+
+TEST(PsInit, FirstInitializeWinsLaterOnesChangeNothing) {
+  auto server = StartServer();
+  ASSERT_TRUE(server);
+  torch::Tensor a = torch::full({3}, 1.0f), b = torch::full({3}, 2.0f);
+  auto ca = PsClient::Create(ClientOptions({server->port()}, 0), {{"w", a}}).value();
+  auto cb = PsClient::Create(ClientOptions({server->port()}, 1), {{"w", b}}).value();
+  ASSERT_TRUE(ca->Initialize(OptimizerSpec{}).ok());
+  ASSERT_TRUE(cb->Initialize(OptimizerSpec{}).ok());
+  ASSERT_TRUE(cb->WaitInitialized(10s).ok());
+  EXPECT_TRUE(torch::equal(b, torch::full({3}, 1.0f)));
+}
+
+TEST(PsInit, PushWithAnotherModelIsRejected) {
+  auto server = StartServer();
+  ASSERT_TRUE(server);
+  torch::Tensor w = torch::ones({3});
+  auto chief = PsClient::Create(ClientOptions({server->port()}), {{"w", w}}).value();
+  ASSERT_TRUE(chief->Initialize(OptimizerSpec{}).ok());
+  torch::Tensor other = torch::ones({4});
+  other.mutable_grad() = torch::ones({4});
+  auto worker = PsClient::Create(ClientOptions({server->port()}), {{"w", other}}).value();
+  Status s = worker->PushGradients();
+  EXPECT_EQ(s.code(), StatusCode::kInvalidArgument) << s.ToString();
+  EXPECT_NE(s.message().find("wrong size"), std::string::npos) << s.ToString();
 }
 
 TEST(PsSync, GradientsOfAllWorkersAppliedOncePerStep) {
@@ -257,6 +318,26 @@ TEST(PsSync, GradientsOfAllWorkersAppliedOncePerStep) {
   EXPECT_TRUE(torch::equal(finals[0], finals[1]));
 }
 
+TEST(PsSync, StopAbortsAPushWaitingForOtherWorkers) {
+  auto server = StartServer(0, 1, /*sync=*/true, /*workers=*/2);
+  ASSERT_TRUE(server);
+  torch::Tensor w = torch::zeros({3});
+  w.mutable_grad() = torch::ones({3});
+  auto client = PsClient::Create(ClientOptions({server->port()}), {{"w", w}}).value();
+  ASSERT_TRUE(client->Initialize(OptimizerSpec{}).ok());
+  Status push;
+  std::thread lonely([&] { push = client->PushGradients(); });  // worker 1 never comes
+  std::this_thread::sleep_for(200ms);
+  auto start = std::chrono::steady_clock::now();
+  server->Stop();
+  lonely.join();
+  EXPECT_LT(std::chrono::steady_clock::now() - start, 10s);
+  EXPECT_FALSE(push.ok());
+  EXPECT_TRUE(push.code() == StatusCode::kAborted || push.code() == StatusCode::kUnavailable)
+      << push.ToString();
+  EXPECT_TRUE(server->Wait(10s).ok());
+}
+
 // A ps node in its own process, on a port reserved by the parent (inherited fd).
 int PsNodeMain() {
   PsServerOptions o;
@@ -275,6 +356,51 @@ int PsNodeMain() {
 }
 testing::RegisterRole ps_node_role("ps_node", &PsNodeMain);
 
+TEST(PsClientErrors, WaitInitializedHonoursItsTimeoutWhenNoPsRuns) {
+  auto reserved = ReservePort("127.0.0.1");  // nobody will ever listen here
+  ASSERT_TRUE(reserved.ok());
+  torch::Tensor w = torch::ones({1});
+  auto opts = ClientOptions({reserved->port});
+  opts.rpc_timeout = std::chrono::minutes(10);
+  auto client = PsClient::Create(opts, {{"w", w}}).value();
+  auto start = std::chrono::steady_clock::now();
+  Status s = client->WaitInitialized(500ms);
+  EXPECT_LT(std::chrono::steady_clock::now() - start, 10s);
+  EXPECT_EQ(s.code(), StatusCode::kTimeout) << s.ToString();
+  EXPECT_NE(s.message().find("127.0.0.1:" + std::to_string(reserved->port)), std::string::npos)
+      << s.ToString();
+  close(reserved->fd);
+}
+
+TEST(PsClientErrors, KilledPsIsReportedAtOnceNamingTheShard) {
+  auto r = ReservePort("127.0.0.1");
+  ASSERT_TRUE(r.ok());
+  int inheritable = dup(r->fd);
+  Child ps("ps_node", {{"SHARD", "0"},
+                       {"NUM_SHARDS", "1"},
+                       {"NUM_WORKERS", "1"},
+                       {"FD", std::to_string(inheritable)},
+                       {"SECRET", kSecret}});
+  close(inheritable);
+  close(r->fd);
+  torch::Tensor w = torch::ones({8});
+  w.mutable_grad() = torch::ones({8});
+  auto opts = ClientOptions({r->port});
+  opts.rpc_timeout = 60s;
+  auto client = PsClient::Create(opts, {{"w", w}}).value();
+  ASSERT_TRUE(client->Initialize(OptimizerSpec{}).ok());
+  ASSERT_TRUE(client->PushGradients().ok());
+  ps.Kill();
+  auto start = std::chrono::steady_clock::now();
+  Status s = client->PushGradients();
+  EXPECT_LT(std::chrono::steady_clock::now() - start, 20s)
+      << "waited for the deadline instead of failing fast";
+  EXPECT_EQ(s.code(), StatusCode::kUnavailable) << s.ToString();
+  EXPECT_NE(s.message().find("ps shard 0 (127.0.0.1:" + std::to_string(r->port) + ") Push"),
+            std::string::npos)
+      << s.ToString();
+}
+
 TEST(PsAsync, TwoPsProcessesTwoWorkersTrainMlp) {
   constexpr int kShards = 2, kWorkers = 2, kSteps = 30;
   std::vector<std::unique_ptr<Child>> ps;
@@ -283,12 +409,12 @@ TEST(PsAsync, TwoPsProcessesTwoWorkersTrainMlp) {
     auto r = ReservePort("127.0.0.1");
     ASSERT_TRUE(r.ok());
     int inheritable = dup(r->fd);  // dup clears FD_CLOEXEC: the child inherits this one
-    ps.push_back(std::make_unique<Child>("ps_node", std::map<std::string, std::string>{
-                                                        {"SHARD", std::to_string(s)},
-                                                        {"NUM_SHARDS", std::to_string(kShards)},
-                                                        {"NUM_WORKERS", std::to_string(kWorkers)},
-                                                        {"FD", std::to_string(inheritable)},
-                                                        {"SECRET", kSecret}}));
+    ps.push_back(std::make_unique<Child>(
+        "ps_node", std::map<std::string, std::string>{{"SHARD", std::to_string(s)},
+                                                      {"NUM_SHARDS", std::to_string(kShards)},
+                                                      {"NUM_WORKERS", std::to_string(kWorkers)},
+                                                      {"FD", std::to_string(inheritable)},
+                                                      {"SECRET", kSecret}}));
     close(inheritable);
     close(r->fd);
     ASSERT_TRUE(ps.back()->started());
@@ -296,7 +422,11 @@ TEST(PsAsync, TwoPsProcessesTwoWorkersTrainMlp) {
   }
   torch::manual_seed(1);
   auto data = torch::randint(0, 256, {200, 784}, torch::kUInt8);
-  auto labels = data.to(torch::kFloat32).slice(1, 0, 392).sum(1).gt(data.to(torch::kFloat32).slice(1, 392).sum(1)).to(torch::kInt64);
+  auto labels = data.to(torch::kFloat32)
+                    .slice(1, 0, 392)
+                    .sum(1)
+                    .gt(data.to(torch::kFloat32).slice(1, 392).sum(1))
+                    .to(torch::kInt64);
   std::vector<float> first_loss(kWorkers), last_loss(kWorkers);
   std::atomic<int> failures{0};
   std::vector<std::thread> workers;
@@ -315,7 +445,8 @@ TEST(PsAsync, TwoPsProcessesTwoWorkersTrainMlp) {
       for (int s = 0; s < kSteps; ++s) {
         auto idx = torch::randint(0, 200, {32}, torch::kInt64);
         model->zero_grad();
-        auto loss = torch::nn::functional::cross_entropy(model->forward(data.index_select(0, idx)), labels.index_select(0, idx));
+        auto loss = torch::nn::functional::cross_entropy(model->forward(data.index_select(0, idx)),
+                                                         labels.index_select(0, idx));
         loss.backward();
         if (s == 0) first_loss[k] = loss.item<float>();
         last_loss[k] = loss.item<float>();

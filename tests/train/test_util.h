@@ -20,7 +20,8 @@ extern char** environ;
 namespace tos::train::testing {
 
 inline std::string MakeTempDir(const std::string& tag) {
-  std::string tmpl = (std::filesystem::temp_directory_path() / ("tos_train_" + tag + "_XXXXXX")).string();
+  std::string tmpl =
+      (std::filesystem::temp_directory_path() / ("tos_train_" + tag + "_XXXXXX")).string();
   std::vector<char> buf(tmpl.begin(), tmpl.end());
   buf.push_back('\0');
   char* d = mkdtemp(buf.data());
@@ -52,6 +53,13 @@ class Child {
     }
   }
   bool started() const { return pid_ > 0; }
+  void Kill() {
+    if (pid_ > 0 && !reaped_) {
+      kill(pid_, SIGKILL);
+      waitpid(pid_, nullptr, 0);
+      reaped_ = true;
+    }
+  }
   // Exit code, or -1 on timeout (the child is then killed), or 128+signal.
   int Wait(std::chrono::milliseconds timeout) {
     auto deadline = std::chrono::steady_clock::now() + timeout;

@@ -11,11 +11,11 @@
 // stay bit-identical across ranks (given the same libtorch build and thread settings).
 #pragma once
 
+#include <torch/types.h>
+
 #include <cstddef>
 #include <memory>
 #include <vector>
-
-#include <torch/types.h>
 
 #include "tos/status.h"
 #include "tos/train/collectives.h"
@@ -48,7 +48,8 @@ class GradientAllreducer {
     std::vector<size_t> members;  // indices into params_
     std::vector<int64_t> offsets;
   };
-  GradientAllreducer(Collectives* c, std::vector<torch::Tensor> params) : coll_(c), params_(std::move(params)) {}
+  GradientAllreducer(Collectives* c, std::vector<torch::Tensor> params)
+      : coll_(c), params_(std::move(params)) {}
 
   Collectives* coll_;
   std::vector<torch::Tensor> params_;

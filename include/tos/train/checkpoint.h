@@ -13,12 +13,12 @@
 // PsClient::Initialize, which restores values, slots and the global step on every shard.
 #pragma once
 
+#include <torch/types.h>
+
 #include <memory>
 #include <string>
 #include <utility>
 #include <vector>
-
-#include <torch/types.h>
 
 #include "tos/status.h"
 #include "tos/train/ps_client.h"
@@ -31,9 +31,9 @@ namespace tos::train {
 
 struct Checkpoint {
   int64_t global_step = 0;
-  std::string model_type;   // e.g. "mlp"
+  std::string model_type;        // e.g. "mlp"
   std::string meta_json = "{}";  // free-form JSON object (e.g. the ps optimizer spec)
-  NamedTensors tensors;     // CPU tensors: float32, float64, int64, int32 or uint8
+  NamedTensors tensors;          // CPU tensors: float32, float64, int64, int32 or uint8
   std::vector<std::pair<std::string, std::string>> blobs;  // opaque bytes
 };
 
@@ -46,7 +46,7 @@ Status WriteFileAtomically(const std::string& path, const std::string& bytes);
 
 struct CheckpointOptions {
   std::string model_dir;
-  int keep_last = 5;  // older checkpoints are deleted after a successful save
+  int keep_last = 5;                // older checkpoints are deleted after a successful save
   int64_t save_every_steps = 1000;  // ShouldSave cadence (0: only when the caller decides)
 };
 
@@ -82,7 +82,8 @@ class CheckpointManager {
 Checkpoint CheckpointFromModel(const torch::nn::Module& model, const std::string& model_type,
                                const torch::optim::Optimizer* optimizer, int64_t global_step);
 // Copies values into the model (names and shapes must match) and, if given, the optimizer.
-Status RestoreModel(const Checkpoint& ckpt, torch::nn::Module* model, torch::optim::Optimizer* optimizer);
+Status RestoreModel(const Checkpoint& ckpt, torch::nn::Module* model,
+                    torch::optim::Optimizer* optimizer);
 
 // Parameter-server mode: "model/<name>", "slot/<name>/<slot>", optimizer spec in meta_json.
 Checkpoint CheckpointFromPsState(const PsState& state, const std::string& model_type);

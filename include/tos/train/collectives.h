@@ -6,9 +6,9 @@
 // out: the timeout is the implementation's, given when it was created). Not thread-safe.
 #pragma once
 
-#include <vector>
-
 #include <torch/types.h>
+
+#include <vector>
 
 #include "tos/status.h"
 

@@ -5,7 +5,6 @@
 #include <chrono>
 #include <memory>
 #include <string>
-
 #include <torch/csrc/distributed/c10d/Store.hpp>
 
 #include "tos/train/collectives.h"
@@ -24,8 +23,9 @@ struct GlooOptions {
 };
 
 // Rendezvous through `store` (c10d::TCPStore, FileStore or the runtime's own store); blocks
-// until all `size` ranks have joined or the timeout passes.
-Result<std::unique_ptr<Collectives>> CreateGlooCollectives(const c10::intrusive_ptr<c10d::Store>& store,
-                                                           const GlooOptions& options);
+// until all `size` ranks have joined or the timeout passes. Sets SIGPIPE to SIG_IGN when it is
+// at its default: Gloo's sockets would otherwise kill the process when a peer dies mid-send.
+Result<std::unique_ptr<Collectives>> CreateGlooCollectives(
+    const c10::intrusive_ptr<c10d::Store>& store, const GlooOptions& options);
 
 }  // namespace tos::train

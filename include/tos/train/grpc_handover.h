@@ -8,11 +8,11 @@
 // bind the port at any time in between (they lack SO_REUSEPORT, or run as another user).
 #pragma once
 
-#include <memory>
-#include <string>
-
 #include <grpcpp/server.h>
 #include <grpcpp/server_builder.h>
+
+#include <memory>
+#include <string>
 
 #include "tos/status.h"
 

@@ -8,12 +8,12 @@
 // (apply log_softmax / cross_entropy outside). Modules are not thread-safe; one per thread.
 #pragma once
 
+#include <torch/nn/module.h>
+#include <torch/types.h>
+
 #include <memory>
 #include <string>
 #include <vector>
-
-#include <torch/nn/module.h>
-#include <torch/types.h>
 
 #include "tos/status.h"
 

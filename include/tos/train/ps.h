@@ -24,10 +24,10 @@ namespace tos::train {
 struct OptimizerSpec {
   std::string type = "adagrad";  // "sgd", "momentum", "adagrad", "adam"
   double learning_rate = 0.01;
-  double momentum = 0.9;          // momentum: accum = momentum*accum + g; w -= lr*accum
-  bool nesterov = false;          // momentum: w -= lr*(g + momentum*accum)
+  double momentum = 0.9;             // momentum: accum = momentum*accum + g; w -= lr*accum
+  bool nesterov = false;             // momentum: w -= lr*(g + momentum*accum)
   double initial_accumulator = 0.1;  // adagrad: accum += g*g; w -= lr*g/sqrt(accum)
-  double beta1 = 0.9;             // adam (TF1 form, bias correction through beta powers)
+  double beta1 = 0.9;                // adam (TF1 form, bias correction through beta powers)
   double beta2 = 0.999;
   double epsilon = 1e-8;
 };
@@ -49,10 +49,10 @@ struct ClusterSpec {
 };
 
 struct PsServerOptions {
-  int shard = 0;           // this node's task index among the ps nodes
-  int num_shards = 1;      // number of ps nodes
-  int num_workers = 1;     // workers pushing (used by synchronous mode)
-  std::string secret;      // job secret for the HMAC tokens; must not be empty
+  int shard = 0;        // this node's task index among the ps nodes
+  int num_shards = 1;   // number of ps nodes
+  int num_workers = 1;  // workers pushing (used by synchronous mode)
+  std::string secret;   // job secret for the HMAC tokens; must not be empty
   bool synchronous = false;
   // Socket already bound (not listening) to this node's reserved port with SO_REUSEPORT set;
   // the server binds the same port and closes this fd once it serves (ownership passes to

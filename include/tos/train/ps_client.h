@@ -7,17 +7,19 @@
 //
 // The client writes pulled values straight into the attached tensors' storage (float32,
 // contiguous, CPU), so the model sees them at once. One thread at a time may use a client.
-// Calls to several ps shards run in parallel; each has a deadline (rpc_timeout) and waits for
-// a ps that is not up yet until then. Failures name the ps shard, its address and the call.
+// Calls to several ps shards run in parallel; each has a deadline (rpc_timeout). Initialize
+// and WaitInitialized wait for a ps that is not up yet (until the deadline); Pull, Push and
+// GetState fail at once when a ps is unreachable (a ps that died is reported immediately).
+// Failures name the ps shard, its address and the call.
 #pragma once
+
+#include <torch/types.h>
 
 #include <chrono>
 #include <memory>
 #include <string>
 #include <utility>
 #include <vector>
-
-#include <torch/types.h>
 
 #include "tos/status.h"
 #include "tos/train/ps.h"
@@ -51,7 +53,8 @@ class PsClient {
  public:
   // `params` must be float32, contiguous, on the CPU, with unique names. The client keeps
   // references to them (shares their storage).
-  static Result<std::unique_ptr<PsClient>> Create(const PsClientOptions& options, NamedTensors params);
+  static Result<std::unique_ptr<PsClient>> Create(const PsClientOptions& options,
+                                                  NamedTensors params);
   virtual ~PsClient() = default;
 
   // Initializes every shard with the attached tensors' current values and `spec`, or with

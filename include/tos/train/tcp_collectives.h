@@ -16,7 +16,6 @@
 #include <chrono>
 #include <memory>
 #include <string>
-
 #include <torch/csrc/distributed/c10d/Store.hpp>
 
 #include "tos/train/collectives.h"
@@ -32,7 +31,7 @@ struct TcpCollectivesOptions {
 };
 
 // Blocks until connected to both ring neighbours or the timeout passes.
-Result<std::unique_ptr<Collectives>> CreateTcpCollectives(const c10::intrusive_ptr<c10d::Store>& store,
-                                                          const TcpCollectivesOptions& options);
+Result<std::unique_ptr<Collectives>> CreateTcpCollectives(
+    const c10::intrusive_ptr<c10d::Store>& store, const TcpCollectivesOptions& options);
 
 }  // namespace tos::train

@@ -12,9 +12,9 @@
 namespace tos::train {
 
 struct ThreadSettings {
-  int intra_op = 0;     // libtorch intra-op threads now in effect
-  int inter_op = 0;     // libtorch inter-op threads now in effect
-  int blas = -1;        // BLAS threads now in effect; -1 when the BLAS has no such control
+  int intra_op = 0;           // libtorch intra-op threads now in effect
+  int inter_op = 0;           // libtorch inter-op threads now in effect
+  int blas = -1;              // BLAS threads now in effect; -1 when the BLAS has no such control
   bool inter_op_set = false;  // false when libtorch refused (inter-op pool already started)
   // OpenBLAS's kernel family (openblas_get_corename), empty for another BLAS. OpenBLAS picks
   // it when loaded; on CPUs it does not recognise (some VMs) it falls back to "Prescott"
