@@ -226,24 +226,31 @@ void TrainAllreduce(const Args& a, tos::Context& ctx) {
   auto coll = ValueOrThrow(tos::train::CreateTcpCollectives(store, co));
   std::vector<torch::Tensor> params;
   for (auto& p : model->parameters()) params.push_back(p);
-  auto allreducer = ValueOrThrow(tos::train::GradientAllreducer::Create(coll.get(), params));
+  // "Every rank still has data" rides in the gradient buckets as one extra value, so ending
+  // together costs no collective of its own.
+  auto has_data = torch::zeros({1}, torch::kFloat32);
+  std::vector<torch::Tensor> exchanged = params;
+  exchanged.push_back(has_data);
+  auto allreducer = ValueOrThrow(tos::train::GradientAllreducer::Create(coll.get(), exchanged));
   ThrowIfError(allreducer->BroadcastParameters(0));
   auto input = TrainingInput(a, ctx);
   Reporter report(a, ctx);
   torch::Tensor images, labels;
-  auto has_data = torch::zeros({1}, torch::kFloat32);
   ctx.SetStatus("training");
+  const float all_have_data = 1.0f - 0.5f / static_cast<float>(co.size);
+  torch::Tensor loss, logits;
   while (step < a.steps) {
-    // All ranks step together: stop as soon as any of them runs out of data.
+    // All ranks step together and stop together as soon as any of them runs out of data.
     bool more = input->Next(static_cast<size_t>(a.batch_size), &images, &labels);
-    has_data.fill_(more ? 1.0f : 0.0f);
-    ThrowIfError(coll->AllreduceSum(has_data));
-    if (has_data.item<float>() < static_cast<float>(co.size)) break;
     opt->zero_grad();
-    auto logits = model->forward(images);
-    auto loss = torch::nn::functional::cross_entropy(logits, labels);
-    loss.backward();
+    if (more) {
+      logits = model->forward(images);
+      loss = torch::nn::functional::cross_entropy(logits, labels);
+      loss.backward();
+    }
+    has_data.mutable_grad() = torch::full({1}, more ? 1.0f : 0.0f);
     ThrowIfError(allreducer->AverageGradients());
+    if (has_data.grad().item<float>() < all_have_data) break;
     opt->step();
     ++step;
     report.Step(step, static_cast<size_t>(images.size(0)), loss, logits, labels);
