@@ -149,7 +149,7 @@ TEST_F(MnistTest, ParameterServerResumeContinuesTheGlobalStep) {
 TEST_F(MnistTest, KilledParameterServerFailsTheJobFast) {
   auto argv = Cat(Train({"--cluster_size", "3", "--num_ps", "1", "--steps", "1000000", "--epochs", "100"}), CsvTrain());
   auto p = testing::StartProcess(argv, dir_ / "train.txt");
-  std::string text = testing::WaitForText(dir_ / "train.txt", "step 100:", seconds(60));
+  std::string text = testing::WaitForText(dir_ / "train.txt", "samples/s on this worker", seconds(60));
   ASSERT_FALSE(text.empty()) << ReadFile(dir_ / "train.txt");
   std::smatch m;
   ASSERT_TRUE(std::regex_search(text, m, std::regex("ps:0 \\(executor 0, pid (\\d+)\\)"))) << text;
