@@ -73,17 +73,10 @@ Status WriteFrameInPlace(const Socket& s, FrameType type, std::string* buffer, D
 }
 
 Result<Frame> ReadFrame(const Socket& s, Deadline deadline, size_t max_bytes) {
-  char header[kFrameHeaderBytes];
-  TOS_RETURN_IF_ERROR(ReadFull(s, header, sizeof(header), deadline));
-  uint32_t len = GetU32(header);
-  if (len == 0 || len - 1 > max_bytes) {
-    return DataLoss("bad frame from " + s.PeerAddress() + ": declared length " +
-                    std::to_string(len) + " (limit " + std::to_string(max_bytes) + " bytes)");
-  }
+  TOS_ASSIGN_OR_RETURN(RawFrame raw, ReadRawFrame(s, deadline, max_bytes));
   Frame f;
-  f.type = static_cast<FrameType>(static_cast<uint8_t>(header[4]));
-  f.payload.resize(len - 1);
-  if (len > 1) TOS_RETURN_IF_ERROR(ReadFull(s, f.payload.data(), len - 1, deadline));
+  f.type = raw.type;
+  f.payload.assign(raw.payload.get(), raw.size);
   return f;
 }
 

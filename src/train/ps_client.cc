@@ -13,6 +13,7 @@
 
 #include "ps.grpc.pb.h"
 #include "train/ps_auth.h"
+#include "train/ps_proto.h"
 
 namespace tos::train {
 namespace {
@@ -50,30 +51,6 @@ torch::Tensor TensorFromProto(const ps::Tensor& t) {
   std::memcpy(out.data_ptr<float>(), t.data().data(),
               std::min<size_t>(t.data().size(), out.numel() * 4));
   return out;
-}
-
-void SpecToProto(const OptimizerSpec& s, ps::OptimizerSpec* p) {
-  p->set_type(s.type);
-  p->set_learning_rate(s.learning_rate);
-  p->set_momentum(s.momentum);
-  p->set_nesterov(s.nesterov);
-  p->set_initial_accumulator(s.initial_accumulator);
-  p->set_beta1(s.beta1);
-  p->set_beta2(s.beta2);
-  p->set_epsilon(s.epsilon);
-}
-
-OptimizerSpec SpecFromProto(const ps::OptimizerSpec& p) {
-  OptimizerSpec s;
-  s.type = p.type();
-  s.learning_rate = p.learning_rate();
-  s.momentum = p.momentum();
-  s.nesterov = p.nesterov();
-  s.initial_accumulator = p.initial_accumulator();
-  s.beta1 = p.beta1();
-  s.beta2 = p.beta2();
-  s.epsilon = p.epsilon();
-  return s;
 }
 
 void WriteTensor(const std::string& name, const torch::Tensor& src, ps::Tensor* t) {

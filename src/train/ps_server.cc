@@ -14,6 +14,7 @@
 #include "tos/train/grpc_handover.h"
 #include "tos/train/ps.h"
 #include "train/ps_auth.h"
+#include "train/ps_proto.h"
 #include "train/ps_optimizer.h"
 
 namespace tos::train {
@@ -47,28 +48,6 @@ int64_t Numel(const ps::Tensor& t) {
 }
 
 grpc::Status Invalid(const std::string& m) { return {grpc::StatusCode::INVALID_ARGUMENT, m}; }
-
-void SpecFromProto(const ps::OptimizerSpec& p, OptimizerSpec* s) {
-  s->type = p.type();
-  s->learning_rate = p.learning_rate();
-  s->momentum = p.momentum();
-  s->nesterov = p.nesterov();
-  s->initial_accumulator = p.initial_accumulator();
-  s->beta1 = p.beta1();
-  s->beta2 = p.beta2();
-  s->epsilon = p.epsilon();
-}
-
-void SpecToProto(const OptimizerSpec& s, ps::OptimizerSpec* p) {
-  p->set_type(s.type);
-  p->set_learning_rate(s.learning_rate);
-  p->set_momentum(s.momentum);
-  p->set_nesterov(s.nesterov);
-  p->set_initial_accumulator(s.initial_accumulator);
-  p->set_beta1(s.beta1);
-  p->set_beta2(s.beta2);
-  p->set_epsilon(s.epsilon);
-}
 
 class PsServerImpl;
 
@@ -209,7 +188,7 @@ grpc::Status PsService::Init(grpc::ServerContext* ctx, const ps::InitRequest* re
                    std::to_string(opts_.num_shards));
   }
   OptimizerSpec spec;
-  SpecFromProto(req->optimizer(), &spec);
+  spec = SpecFromProto(req->optimizer());
   if (Status s = ValidateOptimizerSpec(spec); !s.ok()) return Invalid(s.message());
 
   std::lock_guard<std::mutex> lock(mu_);
