@@ -1,9 +1,9 @@
 // Status and Result<T>: the one error type at every module boundary.
 //
-// Rule (see docs/errors.md): internal modules return Status or Result<T> and never throw.
-// The node-side training API (Context, DataFeed) and the Driver facade convert a failed
-// Status into tos::Error (an exception carrying the Status), because user code calls them
-// from map_fun and an exception there is what the node runner reports to the driver.
+// Rule (see docs/errors.md): internal modules and the driver API (Cluster) return Status or
+// Result<T> and never throw. The node-side training API (Context, DataFeed) throws
+// tos::Error (an exception carrying the Status), because user code calls it from map_fun
+// and an exception there is what the node runner reports to the driver.
 //
 // A Status message is written for the user: it names the file and byte offset, the node's
 // role and id, the peer address, and what was expected. Context is prepended with

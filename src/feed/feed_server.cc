@@ -112,7 +112,7 @@ void FeedServer::Handle(net::Socket& socket) {
   bool ended = false, discarding = false;
   Status error;
   for (;;) {
-    auto f = net::ReadFrame(socket, net::Never(), options_.max_frame_bytes);
+    auto f = net::ReadRawFrame(socket, net::Never(), options_.max_frame_bytes);
     if (!f.ok()) {
       if (!ended && !discarding) {
         error = f.status().WithContext("feed connection from " + who + " broke after " +
@@ -127,8 +127,9 @@ void FeedServer::Handle(net::Socket& socket) {
     chunk->encoding = open->encoding;
     chunk->sender = link;
     if (f->type == net::FrameType::kFeedData) {
+      chunk->bytes = f->size;
       chunk->data = std::move(f->payload);
-      Status st = DecodeRecords(chunk->data, &chunk->records);
+      Status st = DecodeRecords(std::string_view(chunk->data.get(), chunk->bytes), &chunk->records);
       if (!st.ok()) {
         error = st.WithContext("malformed frame " + std::to_string(frames) + " from " + who);
         (void)net::WriteFrame(socket, net::FrameType::kFeedError, error.message(), net::After(kWriteTimeout));
@@ -137,12 +138,12 @@ void FeedServer::Handle(net::Socket& socket) {
       records += chunk->records.size();
       if (open->mode == FeedMode::kInference) link->CountPushed(chunk->records.size());
     } else if (f->type == net::FrameType::kPartitionEnd) {
-      if (f->payload.size() != 8) {
+      if (f->size != 8) {
         error = DataLoss("malformed PARTITION_END from " + who);
         break;
       }
       chunk->kind = Chunk::kPartitionEnd;
-      chunk->partition = net::GetU64(f->payload.data());
+      chunk->partition = net::GetU64(f->payload.get());
     } else if (f->type == net::FrameType::kFeedEnd) {
       if (discarding || open->shared) {
         ended = true;

@@ -98,6 +98,15 @@ class TargetFeeder {
     return terminated_;
   }
 
+  // A node that terminated its feed (or finished and closed it, which terminates it first)
+  // may close the connection while frames are in flight: the reader sees FEED_TERMINATE
+  // before EOF, so wait for it to drain before deciding whether a send error is an error.
+  bool ClosedAfterTerminate() {
+    std::unique_lock<std::mutex> lock(mu_);
+    cv_.wait_for(lock, std::chrono::seconds(2), [&] { return peer_closed_; });
+    return terminated_;
+  }
+
   Status TimeoutError(const Status& st) {
     if (st.code() != StatusCode::kTimeout) {
       Status r = Check();
@@ -122,6 +131,7 @@ class TargetFeeder {
     for (int k = 0; k < 2; ++k)
       for (int b = 0; b < 4; ++b) h[k * 4 + b] = static_cast<char>(vals[k] >> (8 * b));
     Status st = net::WriteFrameInPlace(socket_, FrameType::kFeedData, frame, net::After(job_.feed_timeout));
+    if (!st.ok() && st.code() != StatusCode::kTimeout && ClosedAfterTerminate()) return Status::OK();
     if (!st.ok()) return TimeoutError(st);
     progress_->records_sent += count;
     progress_->bytes_sent += frame->size();
@@ -167,10 +177,12 @@ class TargetFeeder {
       std::string pe;
       net::PutU64(&pe, p);
       Status st = net::WriteFrame(socket_, FrameType::kPartitionEnd, pe, net::After(job_.feed_timeout));
+      if (!st.ok() && st.code() != StatusCode::kTimeout && ClosedAfterTerminate()) break;
       if (!st.ok()) return TimeoutError(st);
       ++progress_->partitions_sent;
     }
     Status st = net::WriteFrame(socket_, FrameType::kFeedEnd, "", net::After(job_.feed_timeout));
+    if (!st.ok() && st.code() != StatusCode::kTimeout && ClosedAfterTerminate()) return Status::OK();
     if (!st.ok()) return TimeoutError(st);
     ::shutdown(socket_.fd(), SHUT_WR);  // the node sees EOF after FEED_END
     return Status::OK();
@@ -318,7 +330,11 @@ Status RunFeed(const RecordSource& source, const std::vector<FeedTarget>& target
     threads.emplace_back([&, t] {
       TargetFeeder f(source, targets[t], job, assigned[t], &progress[t]);
       results[t] = f.Run();
-      if (!results[t].ok() && job.cancel && results[t].code() != StatusCode::kAborted) {
+      // A broken connection usually means the node died: let the job's failure detection
+      // report that root cause (with exit status and log lines) before the other feeds are
+      // cut, instead of cutting them now and blaming their nodes.
+      if (!results[t].ok() && job.cancel && results[t].code() != StatusCode::kAborted &&
+          results[t].code() != StatusCode::kUnavailable) {
         job.cancel->Cancel(results[t]);
       }
     });

@@ -10,7 +10,7 @@ Status FeedQueue::Push(std::shared_ptr<Chunk> chunk) {
   not_full_.wait(lock, [&] { return bytes_ < capacity_bytes_ || terminated_ || shutdown_; });
   if (terminated_) return Aborted("feed '" + name_ + "' was terminated by the consumer");
   if (shutdown_) return Aborted("node is shutting down");
-  bytes_ += chunk->data.size();
+  bytes_ += chunk->bytes;
   queue_.push_back(std::move(chunk));
   not_empty_.notify_all();
   return Status::OK();
@@ -94,7 +94,7 @@ Batch FeedQueue::NextBatch(size_t n) {
     }
     auto chunk = queue_.front();
     queue_.pop_front();
-    bytes_ -= chunk->data.size();
+    bytes_ -= chunk->bytes;
     not_full_.notify_all();
     if (chunk->kind == Chunk::kEnd) {
       ended_ = true;
@@ -108,7 +108,7 @@ Batch FeedQueue::NextBatch(size_t n) {
     if (chunk->mode == FeedMode::kInference && !batch.records_.empty() && chunk->sender != sender) {
       // Nor senders (several Spark tasks may feed one node): results go back to one sender.
       queue_.push_front(chunk);
-      bytes_ += chunk->data.size();
+      bytes_ += chunk->bytes;
       break;
     }
     current_ = chunk;

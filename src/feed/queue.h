@@ -32,7 +32,8 @@ struct Chunk {
   Kind kind = kData;
   FeedMode mode = FeedMode::kTrain;
   std::string encoding = "bytes";
-  std::string data;
+  std::unique_ptr<char[]> data;  // the frame payload, not zero-filled first
+  size_t bytes = 0;
   std::vector<std::string_view> records;
   std::shared_ptr<SenderLink> sender;
   uint64_t partition = 0;

@@ -87,4 +87,20 @@ Result<Frame> ReadFrame(const Socket& s, Deadline deadline, size_t max_bytes) {
   return f;
 }
 
+Result<RawFrame> ReadRawFrame(const Socket& s, Deadline deadline, size_t max_bytes) {
+  char header[kFrameHeaderBytes];
+  TOS_RETURN_IF_ERROR(ReadFull(s, header, sizeof(header), deadline));
+  uint32_t len = GetU32(header);
+  if (len == 0 || len - 1 > max_bytes) {
+    return DataLoss("bad frame from " + s.PeerAddress() + ": declared length " +
+                    std::to_string(len) + " (limit " + std::to_string(max_bytes) + " bytes)");
+  }
+  RawFrame f;
+  f.type = static_cast<FrameType>(static_cast<uint8_t>(header[4]));
+  f.size = len - 1;
+  f.payload.reset(new char[f.size > 0 ? f.size : 1]);
+  if (f.size > 0) TOS_RETURN_IF_ERROR(ReadFull(s, f.payload.get(), f.size, deadline));
+  return f;
+}
+
 }  // namespace tos::net

@@ -1,6 +1,7 @@
 // The node runner: what a process started by a launcher does before, around and after the
 // user's map_fun (docs/protocol.md describes the exchange with the driver).
 #include <pwd.h>
+#include <sys/prctl.h>
 #include <signal.h>
 #include <unistd.h>
 
@@ -49,6 +50,48 @@ std::string CurrentUser() {
   if (!u.empty()) return u;
   if (passwd* pw = ::getpwuid(::getuid())) return pw->pw_name;
   return "root";
+}
+
+// TensorBoard on the chief (or worker 0), when asked for and installed. The process dies with
+// this node (PR_SET_PDEATHSIG).
+void MaybeStartTensorBoard(Context& ctx) {
+  if (Env("TOS_TENSORBOARD") != "1" || !ctx.is_chief()) return;
+  std::string logdir = Env("TOS_TENSORBOARD_LOGDIR", ctx.log_dir());
+  std::string exe;
+  std::string path = Env("PATH");
+  for (size_t start = 0; start <= path.size();) {
+    size_t end = path.find(':', start);
+    if (end == std::string::npos) end = path.size();
+    std::string candidate = path.substr(start, end - start) + "/tensorboard";
+    if (::access(candidate.c_str(), X_OK) == 0) {
+      exe = candidate;
+      break;
+    }
+    start = end + 1;
+  }
+  if (exe.empty()) {
+    LogWarning("TensorBoard was asked for but `tensorboard` is not on PATH; install it (pip install "
+               "tensorboard) or run: tensorboard --logdir " + logdir);
+    ctx.ReportUrl("TensorBoard command", "tensorboard --logdir " + logdir);
+    return;
+  }
+  // TensorBoard binds its own port: pick a free one (a race here only affects TensorBoard).
+  int port = static_cast<int>(EnvLong("TOS_TENSORBOARD_PORT", 0));
+  if (port == 0) {
+    net::ListenOptions lo;
+    auto probe = net::Listen(lo);
+    if (probe.ok()) port = probe->LocalPort();
+  }
+  std::string host = net::AdvertisedHost();
+  pid_t pid = ::fork();
+  if (pid == 0) {
+    ::prctl(PR_SET_PDEATHSIG, SIGTERM);
+    std::string port_s = std::to_string(port);
+    const char* argv[] = {exe.c_str(), "--logdir", logdir.c_str(), "--host", host.c_str(), "--port", port_s.c_str(), nullptr};
+    ::execv(exe.c_str(), const_cast<char* const*>(argv));
+    ::_exit(127);
+  }
+  if (pid > 0) ctx.ReportUrl("TensorBoard", "http://" + host + ":" + std::to_string(port));
 }
 
 int RunNode(MapFun map_fun) {
@@ -194,6 +237,7 @@ int RunNode(MapFun map_fun) {
     state->status = "running map_fun";
   }
   Context ctx(state);
+  MaybeStartTensorBoard(ctx);
   try {
     map_fun(g_args, ctx);
   } catch (const std::exception& e) {
@@ -208,6 +252,14 @@ int RunNode(MapFun map_fun) {
   running = false;
   heartbeat_thread.join();
   if (code == 0) (void)(*control)->SendDone();
+  // map_fun is done with its feeds: tell their senders to stop (not a failure), then close.
+  for (auto& q : registry.All()) {
+    if (code == 0 && !q->ShouldStop()) {
+      LogWarning("map_fun returned before feed '" + q->name() + "' ended (" + q->Describe() +
+                 "); the rest of it is dropped. Call terminate() on a feed you stop reading early");
+    }
+    q->Terminate();
+  }
   registry.ShutdownAll();
   (*feed_server)->Stop();
   (*control)->Close();

@@ -171,8 +171,8 @@ TEST(FeedTest, WrongNumberOfResultsIsAnError) {
 
 TEST(FeedTest, TerminateStopsTheSenderWithoutTimeout) {
   Node node(64 * 1024);
-  // ~40 MB: more than the queue and both socket buffers hold, so terminate() must stop it.
-  VectorRecordSource source({std::vector<std::string>(200000, std::string(200, 'x'))});
+  // ~40 MB: far more than the queue and the socket buffers hold.
+  VectorRecordSource source({std::vector<std::string>(200000, std::string(200, 'r'))});
   DataFeed feed(node.registry.Get("input"));
   std::thread t([&] {
     (void)feed.next_batch(10);

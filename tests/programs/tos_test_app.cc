@@ -10,6 +10,7 @@
 #include <map>
 #include <thread>
 
+#include "tos/shard_reader.h"
 #include "tos/tos.h"
 #include "tos/tuple_record.h"
 
@@ -51,11 +52,19 @@ void MapFun(const std::vector<std::string>& args, tos::Context& ctx) {
     }
   };
   if (scenario == "direct") {
-    auto data = tos::ValueOrThrow(tos::OpenTextDataset(Flag(f, "data")));
-    for (size_t p = wi; p < data->num_partitions(); p += ctx.num_workers()) {
-      auto reader = tos::ValueOrThrow(data->OpenPartition(p));
-      std::string_view rec;
-      while (tos::ValueOrThrow(reader->Next(&rec))) ++count;
+    std::shared_ptr<const tos::RecordSource> data = tos::ValueOrThrow(tos::OpenTextDataset(Flag(f, "data")));
+    tos::ShardReaderOptions so;
+    so.shard_index = wi;
+    so.num_shards = ctx.num_workers();
+    so.readers = std::stoi(Flag(f, "readers", "2"));
+    so.shuffle_buffer = 100;
+    auto reader = tos::ValueOrThrow(tos::ShardReader::Open(data, so));
+    std::vector<std::string> batch;
+    while (tos::ValueOrThrow(reader->NextBatch(64, &batch))) {
+      for (auto& r : batch) {
+        ++count;
+        for (char c : r) checksum += static_cast<unsigned char>(c);
+      }
     }
   } else if (scenario == "inference") {
     auto& feed = ctx.data_feed();

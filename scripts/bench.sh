@@ -1,0 +1,15 @@
+#!/usr/bin/env bash
+# Runs the benchmark programs one after another and prints their tables.
+# Each section is one program; add new sections at the end.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+BIN=build/bin
+
+echo "== formats: IDX -> csv/csv2/tfr conversion and read-back (bench/core/bench_formats.cc) =="
+"$BIN/bench_formats"
+echo
+echo "== feed: records/s into next_batch() with real node processes, and start-up latency (bench/core/bench_feed.cc) =="
+"$BIN/bench_feed" --records 4000000 2>/dev/null | grep -v '^reservation server'
+echo "-- peer: TensorFlowOnSpark-style feeding through a multiprocessing manager queue, one record per put/get"
+python3 bench/peer_tfos_queue.py --records 50000
+echo

@@ -1,0 +1,67 @@
+#include "io/buffered_reader.h"
+
+#include <cstring>
+
+namespace tos {
+
+BufferedReader::BufferedReader(std::unique_ptr<SequentialFile> file, size_t buffer_size)
+    : file_(std::move(file)), buf_(buffer_size < 64 ? 64 : buffer_size) {}
+
+Result<size_t> BufferedReader::ReadMore() {
+  if (eof_) return size_t{0};
+  if (begin_ > 0) {
+    std::memmove(buf_.data(), buf_.data() + begin_, end_ - begin_);
+    end_ -= begin_;
+    begin_ = 0;
+  }
+  if (end_ == buf_.size()) buf_.resize(buf_.size() * 2);
+  TOS_ASSIGN_OR_RETURN(size_t got, file_->Read(buf_.data() + end_, buf_.size() - end_));
+  if (got == 0) eof_ = true;
+  end_ += got;
+  return got;
+}
+
+Result<size_t> BufferedReader::Fill(size_t n) {
+  // ReadMore doubles the buffer only when it is full of unread bytes, so a bogus large n costs
+  // memory in proportion to the bytes the file really holds.
+  while (available() < n) {
+    TOS_ASSIGN_OR_RETURN(size_t got, ReadMore());
+    if (got == 0) break;
+  }
+  return available();
+}
+
+Result<bool> BufferedReader::ReadLine(std::string_view* line) {
+  size_t scanned = 0;
+  for (;;) {
+    const char* start = data();
+    const void* nl = std::memchr(start + scanned, '\n', available() - scanned);
+    if (nl != nullptr) {
+      size_t len = static_cast<const char*>(nl) - start;
+      size_t keep = (len > 0 && start[len - 1] == '\r') ? len - 1 : len;
+      *line = std::string_view(start, keep);
+      Consume(len + 1);
+      ++line_number_;
+      return true;
+    }
+    scanned = available();
+    if (scanned > kMaxLineLength) {
+      return DataLoss(path() + ": line " + std::to_string(line_number_ + 1) + " at byte " +
+                      std::to_string(offset_) + " is longer than " +
+                      std::to_string(kMaxLineLength) + " bytes (not a text file?)");
+    }
+    TOS_ASSIGN_OR_RETURN(size_t got, ReadMore());
+    if (got == 0) {
+      if (available() == 0) return false;
+      size_t len = available();
+      const char* s = data();
+      size_t keep = (s[len - 1] == '\r') ? len - 1 : len;
+      *line = std::string_view(s, keep);
+      Consume(len);
+      ++line_number_;
+      return true;
+    }
+  }
+}
+
+}  // namespace tos
