@@ -13,3 +13,12 @@ echo "== feed: records/s into next_batch() with real node processes, and start-u
 echo "-- peer: TensorFlowOnSpark-style feeding through a multiprocessing manager queue, one record per put/get"
 python3 bench/peer_tfos_queue.py --records 50000
 echo
+echo "== Spark feed path: MNIST-sized csv lines from an RDD into next_batch() on a local standalone cluster (bench/spark/bench_spark_feed.py) =="
+SPARK_LOCAL_IP=127.0.0.1 .venv/bin/python bench/spark/bench_spark_feed.py --records 200000 --executors 2 2>/dev/null | grep '^{'
+if [ -x "$BIN/mnist_spark" ]; then
+  echo "-- the whole MNIST job through spark-submit, next to local mode"
+  bash scripts/spark_demo.sh 2>&1 | grep -E 'accuracy|spark-submit train'
+else
+  echo "-- the whole Spark MNIST job: skipped, $BIN/mnist_spark is not built"
+fi
+echo

@@ -108,6 +108,7 @@ struct Commands {
   std::condition_variable cv;
   std::deque<json> queue;
   std::atomic<Cluster*> cluster{nullptr};
+  std::atomic<bool> shutting_down{false};  // a shutdown command arrived: EOF is expected
 };
 
 void ReadCommands(Commands* c) {
@@ -130,10 +131,12 @@ void ReadCommands(Commands* c) {
       continue;
     }
     if (cmd.value("cmd", "") == "abort") abort(cmd.value("message", "aborted by the Spark driver"));
+    if (cmd.value("cmd", "") == "shutdown") c->shutting_down = true;
     std::lock_guard<std::mutex> lock(c->mu);
     c->queue.push_back(std::move(cmd));
     c->cv.notify_all();
   }
+  if (c->shutting_down) return;
   abort("the Spark driver closed the driver service's input (the application ended)");
   std::lock_guard<std::mutex> lock(c->mu);
   c->queue.push_back({{"cmd", "abort"}});
