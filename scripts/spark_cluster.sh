@@ -26,7 +26,7 @@ our_pids() {
   for p in /proc/[0-9]*; do
     local cwd
     cwd="$(readlink "$p/cwd" 2>/dev/null || true)"
-    case "$cwd" in "$STATE"/*) pids="$pids ${p#/proc/}" ;; esac
+    case "$cwd" in "$STATE" | "$STATE"/*) pids="$pids ${p#/proc/}" ;; esac
   done
   echo $pids
 }
@@ -70,19 +70,20 @@ start() {
   local mport mui
   mport="$(free_port)"
   mui="$(free_port)"
-  (cd "$STATE" && nohup "$SPARK_HOME/bin/spark-class" org.apache.spark.deploy.master.Master \
-    --host 127.0.0.1 --port "$mport" --webui-port "$mui" > "$STATE/logs/master.out" 2>&1 &
-    echo $! > "$STATE/master.pid")
+  # Daemons keep none of this script's descriptors (a caller reading its output gets EOF).
+  (cd "$STATE" && exec nohup "$SPARK_HOME/bin/spark-class" org.apache.spark.deploy.master.Master \
+    --host 127.0.0.1 --port "$mport" --webui-port "$mui" < /dev/null > "$STATE/logs/master.out" 2>&1) &
+  echo $! > "$STATE/master.pid"
   wait_for "$STATE/logs/master.out" "I have been elected leader" 60 || { stop; exit 1; }
   local url="spark://127.0.0.1:$mport"
   for w in 1 2; do
     local wport wui
     wport="$(free_port)"
     wui="$(free_port)"
-    (cd "$STATE/work$w" && nohup "$SPARK_HOME/bin/spark-class" org.apache.spark.deploy.worker.Worker \
+    (cd "$STATE/work$w" && exec nohup "$SPARK_HOME/bin/spark-class" org.apache.spark.deploy.worker.Worker \
       --host 127.0.0.1 --port "$wport" --webui-port "$wui" --cores "$WORKER_CORES" --memory 1200m \
-      --work-dir "$STATE/work$w" "$url" > "$STATE/logs/worker$w.out" 2>&1 &
-      echo $! > "$STATE/worker$w.pid")
+      --work-dir "$STATE/work$w" "$url" < /dev/null > "$STATE/logs/worker$w.out" 2>&1) &
+    echo $! > "$STATE/worker$w.pid"
   done
   for w in 1 2; do
     wait_for "$STATE/logs/worker$w.out" "Successfully registered with master" 60 || { stop; exit 1; }

@@ -385,7 +385,8 @@ class Cluster(object):
                 why = "feeding '%s' failed: %s" % (qname, _first_line(e))
                 self._service.abort(why)
             raise TorchOnSparkError(why) from e
-        ok, message = self._service.call({"cmd": "end_feed", "feed": qname}, feed_timeout + 30)
+        ok, message = self._service.call({"cmd": "end_feed", "feed": qname, "timeout": feed_timeout},
+                                         feed_timeout + 30)
         if not ok:
             raise TorchOnSparkError(message)
 
@@ -405,7 +406,7 @@ class Cluster(object):
         try:
             if not self._service.failure:
                 for q in sorted(self._inference_feeds):
-                    ok, message = self._service.call({"cmd": "end_feed", "feed": q}, 120)
+                    ok, message = self._service.call({"cmd": "end_feed", "feed": q, "timeout": 60}, 120)
                     if not ok:
                         self._service.abort(message)
                         break
@@ -429,7 +430,7 @@ class Cluster(object):
 def _first_line(e):
     text = str(e)
     # Py4J errors carry the whole Java stack; the first cause line is what users need.
-    for marker in ("RuntimeError: ", "TorchOnSparkError: ", "TypeError: "):
+    for marker in ("RuntimeError: ", "TorchOnSparkError: ", "TypeError: ", "SparkException: "):
         i = text.rfind(marker)
         if i >= 0:
             return text[i:].split("\n")[0]

@@ -247,7 +247,8 @@ int RunDriverService(const std::vector<std::string>& args) {
     std::string name = cmd.value("cmd", "");
     if (name == "end_feed") {
       Status st = c.status();
-      if (st.ok()) st = EndFeed(c, opts->secret, cmd.value("feed", "input"), opts->feed_timeout);
+      auto timeout = std::chrono::seconds(cmd.value("timeout", static_cast<int>(opts->feed_timeout.count())));
+      if (st.ok()) st = EndFeed(c, opts->secret, cmd.value("feed", "input"), timeout);
       Emit({{"event", "reply"}, {"id", cmd.value("id", 0)}, {"ok", st.ok()}, {"message", st.message()}});
     } else if (name == "shutdown" || name == "abort") {
       auto grace = std::chrono::seconds(cmd.value("grace", 0));

@@ -207,7 +207,9 @@ int RunFeedClient() {
     job.on_output = [](size_t, std::string text) { return SendMessage('R', text); };
     StdinSource source(job.sender);
     st = feed::RunFeed(source, {t}, job);
-    if (!st.ok() && st.code() != StatusCode::kDataLoss && st.code() != StatusCode::kInvalidArgument) {
+    // A node it cannot reach (connection refused or dropped) may have finished or failed.
+    if (!st.ok() && st.code() != StatusCode::kDataLoss && st.code() != StatusCode::kInvalidArgument &&
+        st.code() != StatusCode::kTimeout) {
       st = Explain(st, t.executor_id, *secret, &status);
     }
   }

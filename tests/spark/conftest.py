@@ -26,15 +26,15 @@ def spark_master():
     env = dict(os.environ, PYTHON=sys.executable)
     url = os.environ.get("TOS_SPARK_MASTER")
     started = False
-    if not url:
-        out = subprocess.run(["bash", script, "start", state, "2"], env=env, check=True,
-                             stdout=subprocess.PIPE, timeout=180)
-        url = out.stdout.decode().strip().splitlines()[-1]
-        started = True
     try:
+        if not url:
+            started = True
+            out = subprocess.run(["bash", script, "start", state, "2"], env=env, check=True,
+                                 stdout=subprocess.PIPE, timeout=180)
+            url = out.stdout.decode().strip().splitlines()[-1]
         yield url
     finally:
-        if started:
+        if started:  # also when the start failed half-way
             subprocess.run(["bash", script, "stop", state], env=env, timeout=120)
 
 

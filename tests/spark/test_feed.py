@@ -142,3 +142,70 @@ def test_a_failing_node_fails_the_job(sc, app, tmp_path, scenario, expect):
 def test_fewer_executors_than_nodes_is_refused(sc, app, tmp_path):
     with pytest.raises(TorchOnSparkError, match="only 3 Spark executors are registered, the cluster needs 4"):
         TFCluster.run(sc, app, ["--out", str(tmp_path)], num_executors=4, num_ps=1, executor_wait=2)
+
+
+def stalling_cluster(sc, app, out, feed_timeout_args=()):
+    # Worker 1 stops consuming after two batches; tiny queues make its feed tasks block.
+    return TFCluster.run(sc, app, ["--out", out, "--scenario", "stall", "--fail_after", "2", "--fail_worker", "1",
+                                   "--batch", "10"], num_executors=2, num_ps=0, reservation_timeout=60,
+                         node_env={"TOS_FEED_QUEUE_BYTES": "65536"})
+
+
+def test_feed_timeout_names_the_stalled_node(sc, app, tmp_path):
+    out = str(tmp_path)
+    cluster = stalling_cluster(sc, app, out)
+    with pytest.raises(TorchOnSparkError) as err:
+        cluster.train(sc.parallelize(lines(200000), 4), feed_timeout=4)
+    assert "feed timeout on 'input': worker:1 (executor 1)" in str(err.value)
+    with pytest.raises(TorchOnSparkError):
+        cluster.shutdown(timeout=30)
+    assert_no_nodes_left(out, 2)
+
+
+def test_cancelling_the_spark_job_ends_every_node(sc, app, tmp_path):
+    import threading
+    out = str(tmp_path)
+    cluster = stalling_cluster(sc, app, out)
+    threading.Timer(4.0, sc.cancelAllJobs).start()
+    start = time.time()
+    with pytest.raises(TorchOnSparkError, match="cancelled"):
+        cluster.train(sc.parallelize(lines(200000), 4), feed_timeout=120)
+    assert time.time() - start < 30
+    with pytest.raises(TorchOnSparkError):
+        cluster.shutdown(timeout=30)
+    assert_no_nodes_left(out, 2)
+
+
+STOP_SCRIPT = r"""
+import os, sys, time
+sys.path.insert(0, sys.argv[3])
+from pyspark import SparkConf, SparkContext
+from torchonspark import TFCluster
+conf = (SparkConf().setMaster(sys.argv[1]).setAppName("torchonspark-stop-test")
+        .set("spark.executor.cores", "1").set("spark.cores.max", "1").set("spark.executor.memory", "512m")
+        .set("spark.driver.memory", "512m").set("spark.pyspark.python", sys.executable)
+        .set("spark.driver.host", "127.0.0.1").set("spark.ui.enabled", "false"))
+sc = SparkContext(conf=conf)
+out = sys.argv[2]
+cluster = TFCluster.run(sc, os.path.join(sys.argv[4], "tos_test_app"), ["--out", out, "--scenario", "lifecycle"],
+                        num_executors=1, num_ps=0, reservation_timeout=60)
+print("NODES UP", flush=True)
+sc.stop()
+time.sleep(3)
+"""
+
+
+def test_stopping_the_spark_context_ends_every_node(spark_master, tmp_path):
+    import subprocess
+    import sys
+    from conftest import BIN, ROOT
+    out = str(tmp_path)
+    script = os.path.join(out, "stop.py")
+    with open(script, "w") as f:
+        f.write(STOP_SCRIPT)
+    r = subprocess.run([sys.executable, script, spark_master, out, os.path.join(ROOT, "python"), BIN],
+                       stdout=subprocess.PIPE, stderr=subprocess.STDOUT, timeout=180)
+    text = r.stdout.decode(errors="replace")
+    assert "NODES UP" in text, text[-3000:]
+    assert os.path.exists(os.path.join(out, "pid-0"))
+    assert_no_nodes_left(out, 1)
