@@ -18,7 +18,7 @@ endif
 SAN_DIR := build-san
 CTEST_FLAGS ?= --output-on-failure --timeout 300
 
-.PHONY: setup spark-setup build test test-core-sanitized demo spark-demo bench clean format
+.PHONY: setup spark-setup build test test-core-sanitized test-deps demo spark-demo bench clean format
 
 setup:
 	@bash scripts/setup.sh
@@ -29,8 +29,12 @@ $(BUILD_DIR)/build.ninja:
 build: setup $(BUILD_DIR)/build.ninja
 	cmake --build $(BUILD_DIR) -j $(JOBS)
 
-test: build spark-setup test-core-sanitized
+test: build spark-setup test-core-sanitized test-deps
 	cd $(BUILD_DIR) && ctest $(CTEST_FLAGS) -j 2
+
+# Python packages the tests use (TensorBoard's event reader); idempotent.
+test-deps:
+	python3 -m pip install -q --disable-pip-version-check -r python/requirements-test.txt
 
 # Core libraries (formats, I/O, networking, runtime) under AddressSanitizer and UBSan.
 test-core-sanitized: setup

@@ -13,6 +13,17 @@ echo "== feed: records/s into next_batch() with real node processes, and start-u
 echo "-- peer: TensorFlowOnSpark-style feeding through a multiprocessing manager queue, one record per put/get"
 python3 bench/peer_tfos_queue.py --records 50000
 echo
+
+if [ -x "$BIN/bench_train_local" ]; then
+  echo "== train: mlp on Fashion-MNIST, local / allreduce (Gloo, TCP) / ps, vs PyTorch DDP (bench/train/bench_train_local.cc) =="
+  "$BIN/bench_train_local"
+  echo
+fi
+if [ -x "$BIN/mnist_spark" ]; then
+  echo "== train: mnist_spark end to end (real nodes) vs PyTorch DDP, same run (bench/bench_mnist_spark.py) =="
+  python3 bench/bench_mnist_spark.py
+  echo
+fi
 echo "== Spark feed path: MNIST-sized csv lines from an RDD into next_batch() on a local standalone cluster (bench/spark/bench_spark_feed.py) =="
 SPARK_LOCAL_IP=127.0.0.1 .venv/bin/python bench/spark/bench_spark_feed.py --records 200000 --executors 2 2>/dev/null | grep '^{'
 if [ -x "$BIN/mnist_spark" ]; then

@@ -20,6 +20,7 @@
 #include "reservation/server.h"
 #include "tos/tos.h"
 #include "util/console.h"
+#include "util/cpu.h"
 #include "util/log.h"
 
 namespace tos {
@@ -496,6 +497,11 @@ Result<std::unique_ptr<Cluster>> Cluster::Run(ClusterOptions opts) {
       {"TOS_TENSORBOARD", opts.tensorboard ? "1" : "0"},
   };
   if (local) ls.env["TOS_HOST"] = "127.0.0.1";
+  // OpenBLAS reads its kernel choice when it loads: name it for the nodes unless the user did.
+  if (std::getenv("OPENBLAS_CORETYPE") == nullptr) {
+    std::string core = OpenBlasCoreTypeForThisCpu();
+    if (!core.empty()) ls.env["OPENBLAS_CORETYPE"] = core;
+  }
   if (!opts.node_port.empty()) ls.env["TOS_NODE_PORT"] = opts.node_port;
   if (!opts.feed_port.empty()) ls.env["TOS_FEED_PORT"] = opts.feed_port;
   for (auto& [k, v] : opts.node_env) ls.env[k] = v;

@@ -1,5 +1,6 @@
 // The node runner: what a process started by a launcher does before, around and after the
 // user's map_fun (docs/protocol.md describes the exchange with the driver).
+#include <malloc.h>
 #include <pwd.h>
 #include <sys/prctl.h>
 #include <signal.h>
@@ -95,6 +96,10 @@ void MaybeStartTensorBoard(Context& ctx) {
 }
 
 int RunNode(MapFun map_fun) {
+  // Training allocates the same large buffers every step; glibc would mmap and unmap each of
+  // them and take fresh page faults every step. Keep them in the heap instead.
+  ::mallopt(M_MMAP_THRESHOLD, 256 << 20);
+  ::mallopt(M_TRIM_THRESHOLD, 512 << 20);
   const int executor_id = static_cast<int>(EnvLong("TOS_EXECUTOR_ID", -1));
   SetLogTag("executor " + std::to_string(executor_id));
   auto secret = net::SecretFromEnv();
@@ -171,6 +176,8 @@ int RunNode(MapFun map_fun) {
   state->num_executors = reply.num_executors;
   const std::string label = RoleLabel({reply.job_name, reply.task_index});
   SetLogTag(label);
+  LogInfo(label + " (executor " + std::to_string(executor_id) + ", pid " + std::to_string(::getpid()) +
+          ") joined the cluster; reserved port " + std::to_string(reserved_port));
   ::setenv("TOS_CLUSTER_SPEC", ClusterSpecToJson(reply.cluster).c_str(), 1);
   ::setenv("TOS_JOB_NAME", reply.job_name.c_str(), 1);
   ::setenv("TOS_TASK_INDEX", std::to_string(reply.task_index).c_str(), 1);

@@ -1,0 +1,347 @@
+// The node side of mnist_spark: parameter servers, training workers (ps or allreduce) and
+// inference workers.
+#include <torch/torch.h>
+
+#include <chrono>
+#include <cstdio>
+#include <fstream>
+
+#include "mnist_args.h"
+#include "mnist_batches.h"
+#include "tos/mnist_dataset.h"
+#include "tos/train/allreduce.h"
+#include "tos/train/checkpoint.h"
+#include "tos/train/event_writer.h"
+#include "tos/train/export.h"
+#include "tos/train/kv_store.h"
+#include "tos/train/models.h"
+#include "tos/train/ps.h"
+#include "tos/train/ps_client.h"
+#include "tos/train/tcp_collectives.h"
+#include "tos/train/threads.h"
+#include "tos/tos.h"
+#include "util/log.h"
+
+namespace mnist {
+namespace {
+
+using Clock = std::chrono::steady_clock;
+using tos::ThrowIfError;
+using tos::ValueOrThrow;
+
+std::vector<std::string> Hosts(const tos::ClusterSpec& spec, const std::string& job) {
+  auto it = spec.find(job);
+  return it == spec.end() ? std::vector<std::string>{} : it->second;
+}
+
+std::string ModelDir(const Args& a, tos::Context& ctx) { return LocalPath(ctx.absolute_path(a.model)); }
+
+tos::MnistDatasetSpec DatasetSpec(const Args& a, tos::Context& ctx) {
+  tos::MnistDatasetSpec spec;
+  spec.format = ValueOrThrow(tos::ParseDataFormat(a.format));
+  spec.images = LocalPath(ctx.absolute_path(a.images));
+  if (!a.labels.empty()) spec.labels = LocalPath(ctx.absolute_path(a.labels));
+  return spec;
+}
+
+std::unique_ptr<BatchSource> TrainingInput(const Args& a, tos::Context& ctx) {
+  if (ctx.input_mode() == tos::InputMode::kSpark) return FeedBatches(ctx.data_feed("input"));
+  std::shared_ptr<const tos::RecordSource> source = ValueOrThrow(tos::OpenMnistRecordSource(DatasetSpec(a, ctx)));
+  tos::ShardReaderOptions o;
+  o.shard_index = ctx.worker_index();
+  o.num_shards = ctx.num_workers();
+  o.readers = a.readers;
+  o.shuffle_buffer = static_cast<size_t>(a.shuffle_buffer);
+  o.epochs = a.epochs;
+  o.seed = 7;
+  return ShardBatches(ValueOrThrow(tos::ShardReader::Open(source, o)));
+}
+
+tos::train::OptimizerSpec Optimizer(const Args& a) {
+  tos::train::OptimizerSpec spec;
+  spec.type = a.optimizer;
+  spec.learning_rate = a.learning_rate;
+  return spec;
+}
+
+// The chief's TensorBoard scalars and progress lines.
+class Reporter {
+ public:
+  Reporter(const Args& a, tos::Context& ctx) : args_(a), ctx_(ctx), start_(Clock::now()), last_(start_) {
+    if (ctx.is_chief()) {
+      auto w = tos::train::EventWriter::Create(LocalPath(ctx.absolute_path(a.log_dir)));
+      if (w.ok()) {
+        events_ = std::move(w).value();
+      } else {
+        tos::LogWarning("no TensorBoard events: " + w.status().message());
+      }
+    }
+  }
+  // Called every step with the step's loss tensor and logits (cheap unless it reports).
+  void Step(int64_t step, size_t batch, const torch::Tensor& loss, const torch::Tensor& logits, const torch::Tensor& labels) {
+    samples_ += batch;
+    ctx_.ReportProgress();
+    if (!ctx_.is_chief() || step - last_step_ < 100) return;
+    auto now = Clock::now();
+    double secs = std::chrono::duration<double>(now - last_).count();
+    double rate = (samples_ - last_samples_) / std::max(secs, 1e-9);
+    float l = loss.item<float>();
+    float acc = logits.argmax(1).eq(labels).to(torch::kFloat32).mean().item<float>();
+    if (events_) {
+      (void)events_->AddScalar("loss", l, step);
+      (void)events_->AddScalar("accuracy", acc, step);
+      (void)events_->AddScalar("samples_per_sec", static_cast<float>(rate), step);
+      (void)events_->AddScalar("learning_rate", static_cast<float>(args_.learning_rate), step);
+      (void)events_->Flush();
+    }
+    std::printf("step %lld: loss %.4f, batch accuracy %.3f, %.0f samples/s on this worker\n",
+                static_cast<long long>(step), l, acc, rate);
+    std::fflush(stdout);
+    ctx_.SetStatus("training, global step " + std::to_string(step));
+    last_ = now;
+    last_samples_ = samples_;
+    last_step_ = step;
+  }
+  void Finish(int64_t step) {
+    double secs = std::chrono::duration<double>(Clock::now() - start_).count();
+    std::printf("worker %d done: global step %lld, %llu samples in %.2f s (%.0f samples/s)\n", ctx_.worker_index(),
+                static_cast<long long>(step), static_cast<unsigned long long>(samples_), secs, samples_ / std::max(secs, 1e-9));
+    std::fflush(stdout);
+    if (events_) (void)events_->Close();
+  }
+
+ private:
+  const Args& args_;
+  tos::Context& ctx_;
+  std::unique_ptr<tos::train::EventWriter> events_;
+  Clock::time_point start_, last_;
+  uint64_t samples_ = 0, last_samples_ = 0;
+  int64_t last_step_ = 0;
+};
+
+void SaveAndExport(tos::train::CheckpointManager& mgr, const tos::train::Checkpoint& ckpt,
+                   const tos::train::Model& model, const std::string& model_dir) {
+  auto path = ValueOrThrow(mgr.Save(ckpt));
+  ThrowIfError(tos::train::ExportModel(model, model_dir + "/export", ckpt.global_step));
+  std::printf("saved %s and exported the model to %s/export\n", path.c_str(), model_dir.c_str());
+}
+
+void RunPs(const Args& a, tos::Context& ctx) {
+  tos::train::PsServerOptions o;
+  o.shard = ctx.task_index();
+  o.num_shards = static_cast<int>(Hosts(ctx.cluster_spec(), "ps").size());
+  o.num_workers = ctx.num_workers();
+  o.secret = ctx.secret();
+  o.synchronous = a.sync;
+  o.reserved_fd = ctx.reserved_port().TakeFd();
+  auto server = ValueOrThrow(tos::train::PsServer::Start(o));
+  ctx.SetStatus("serving parameters (shard " + std::to_string(o.shard) + ")");
+  while (!ctx.WaitForStop(std::chrono::milliseconds(500))) {
+    if (server->Wait(std::chrono::milliseconds(0)).ok()) break;  // stopped by the chief
+  }
+  server->Stop();
+  ThrowIfError(server->Wait(std::chrono::seconds(30)));
+}
+
+void TrainPs(const Args& a, tos::Context& ctx) {
+  auto model = ValueOrThrow(tos::train::MakeModel(a.model_type));
+  tos::train::PsClientOptions co;
+  co.ps_addresses = Hosts(ctx.cluster_spec(), "ps");
+  co.secret = ctx.secret();
+  co.worker_index = ctx.worker_index();
+  auto client = ValueOrThrow(tos::train::PsClient::Create(co, tos::train::NamedParameters(*model)));
+  const std::string model_dir = ModelDir(a, ctx);
+  std::unique_ptr<tos::train::CheckpointManager> mgr;
+  if (ctx.is_chief()) {
+    mgr = std::make_unique<tos::train::CheckpointManager>(
+        ValueOrThrow(tos::train::CheckpointManager::Open({model_dir, 5, a.checkpoint_steps})));
+    std::vector<std::string> skipped;
+    auto latest = mgr->LoadLatest(&skipped);
+    for (auto& s : skipped) tos::LogWarning("skipped unreadable checkpoint " + s);
+    if (latest.ok()) {
+      auto state = ValueOrThrow(tos::train::PsStateFromCheckpoint(*latest));
+      std::printf("resuming from global step %lld in %s\n", static_cast<long long>(state.global_step), model_dir.c_str());
+      ThrowIfError(client->Initialize(Optimizer(a), &state));
+    } else {
+      ThrowIfError(client->Initialize(Optimizer(a)));
+    }
+  }
+  ctx.SetStatus("waiting for the parameter servers to be initialised");
+  ThrowIfError(client->WaitInitialized(std::chrono::minutes(10)));
+  auto input = TrainingInput(a, ctx);
+  Reporter report(a, ctx);
+  torch::Tensor images, labels;
+  int64_t step = client->global_step();
+  ctx.SetStatus("training");
+  while (step < a.steps && input->Next(static_cast<size_t>(a.batch_size), &images, &labels)) {
+    model->zero_grad();
+    auto logits = model->forward(images);
+    auto loss = torch::nn::functional::cross_entropy(logits, labels);
+    loss.backward();
+    ThrowIfError(client->PushGradients(true));
+    step = client->global_step();
+    report.Step(step, static_cast<size_t>(images.size(0)), loss, logits, labels);
+    if (mgr && mgr->ShouldSave(step)) {
+      (void)ValueOrThrow(mgr->Save(tos::train::CheckpointFromPsState(ValueOrThrow(client->GetState()), a.model_type)));
+    }
+  }
+  input->Stop();
+  report.Finish(step);
+  if (mgr) {
+    auto state = ValueOrThrow(client->GetState());
+    ThrowIfError(client->Pull());
+    SaveAndExport(*mgr, tos::train::CheckpointFromPsState(state, a.model_type), *model, model_dir);
+  }
+}
+
+void TrainAllreduce(const Args& a, tos::Context& ctx) {
+  auto model = ValueOrThrow(tos::train::MakeModel(a.model_type));
+  std::unique_ptr<torch::optim::Optimizer> opt;
+  if (a.optimizer == "adagrad") {
+    opt = std::make_unique<torch::optim::Adagrad>(
+        model->parameters(), torch::optim::AdagradOptions(a.learning_rate).initial_accumulator_value(0.1));
+  } else if (a.optimizer == "adam") {
+    opt = std::make_unique<torch::optim::Adam>(model->parameters(), torch::optim::AdamOptions(a.learning_rate));
+  } else {
+    opt = std::make_unique<torch::optim::SGD>(model->parameters(),
+                                              torch::optim::SGDOptions(a.learning_rate).momentum(a.optimizer == "momentum" ? 0.9 : 0.0));
+  }
+  const std::string model_dir = ModelDir(a, ctx);
+  auto mgr = ValueOrThrow(tos::train::CheckpointManager::Open({model_dir, 5, a.checkpoint_steps}));
+  int64_t step = 0;
+  // Every worker restores the same checkpoint, so parameters and optimizer state agree.
+  auto latest = mgr.LoadLatest();
+  if (latest.ok()) {
+    ThrowIfError(tos::train::RestoreModel(*latest, model.get(), opt.get()));
+    step = latest->global_step;
+    if (ctx.is_chief()) std::printf("resuming from global step %lld in %s\n", static_cast<long long>(step), model_dir.c_str());
+  }
+  ctx.SetStatus("allreduce rendezvous");
+  auto store = ValueOrThrow(tos::train::KvStore::Connect(ctx.reservation_address(), ctx.secret(), "allreduce/",
+                                                         std::chrono::minutes(5)));
+  tos::train::TcpCollectivesOptions co;
+  co.rank = ctx.worker_index();
+  co.size = ctx.num_workers();
+  co.host = ctx.reserved_port().host();
+  auto coll = ValueOrThrow(tos::train::CreateTcpCollectives(store, co));
+  std::vector<torch::Tensor> params;
+  for (auto& p : model->parameters()) params.push_back(p);
+  // "Every rank still has data" rides in the gradient buckets as one extra value, so ending
+  // together costs no collective of its own.
+  auto has_data = torch::zeros({1}, torch::kFloat32);
+  std::vector<torch::Tensor> exchanged = params;
+  exchanged.push_back(has_data);
+  auto allreducer = ValueOrThrow(tos::train::GradientAllreducer::Create(coll.get(), exchanged));
+  ThrowIfError(allreducer->BroadcastParameters(0));
+  auto input = TrainingInput(a, ctx);
+  Reporter report(a, ctx);
+  torch::Tensor images, labels;
+  ctx.SetStatus("training");
+  const float all_have_data = 1.0f - 0.5f / static_cast<float>(co.size);
+  torch::Tensor loss, logits;
+  while (step < a.steps) {
+    // All ranks step together and stop together as soon as any of them runs out of data.
+    bool more = input->Next(static_cast<size_t>(a.batch_size), &images, &labels);
+    opt->zero_grad();
+    if (more) {
+      logits = model->forward(images);
+      loss = torch::nn::functional::cross_entropy(logits, labels);
+      loss.backward();
+    }
+    has_data.mutable_grad() = torch::full({1}, more ? 1.0f : 0.0f);
+    ThrowIfError(allreducer->AverageGradients());
+    if (has_data.grad().item<float>() < all_have_data) break;
+    opt->step();
+    ++step;
+    report.Step(step, static_cast<size_t>(images.size(0)), loss, logits, labels);
+    if (ctx.is_chief() && mgr.ShouldSave(step)) {
+      (void)ValueOrThrow(mgr.Save(tos::train::CheckpointFromModel(*model, a.model_type, opt.get(), step)));
+    }
+  }
+  input->Stop();
+  report.Finish(step);
+  // Proof of lockstep training: every worker reports the same parameter checksum.
+  double checksum = 0;
+  for (auto& p : params) checksum += p.to(torch::kFloat64).sum().item<double>();
+  std::printf("parameter checksum %.17g at step %lld\n", checksum, static_cast<long long>(step));
+  if (ctx.is_chief()) SaveAndExport(mgr, tos::train::CheckpointFromModel(*model, a.model_type, opt.get(), step), *model, model_dir);
+}
+
+std::vector<std::string> Predict(tos::train::Model& model, const torch::Tensor& images, const torch::Tensor& labels) {
+  torch::NoGradGuard no_grad;
+  auto pred = model.forward(images).argmax(1);
+  std::vector<std::string> out(static_cast<size_t>(labels.size(0)));
+  auto p = pred.accessor<int64_t, 1>();
+  auto l = labels.accessor<int64_t, 1>();
+  for (int64_t i = 0; i < labels.size(0); ++i) out[i] = std::to_string(l[i]) + " " + std::to_string(p[i]);
+  return out;
+}
+
+void Inference(const Args& a, tos::Context& ctx) {
+  const std::string model_dir = ModelDir(a, ctx);
+  auto exported = ValueOrThrow(tos::train::LoadExportedModel(model_dir + "/export"));
+  auto& model = *exported.model;
+  torch::Tensor images, labels;
+  if (ctx.input_mode() == tos::InputMode::kSpark) {
+    auto& feed = ctx.data_feed("input");
+    for (;;) {
+      auto batch = feed.next_batch(static_cast<size_t>(a.batch_size));
+      if (batch.empty()) break;
+      ToTensors(batch, &images, &labels);
+      feed.batch_results(Predict(model, images, labels));
+      ctx.ReportProgress();
+    }
+    return;
+  }
+  // Direct mode: this worker predicts its shard's partitions and writes their outputs.
+  auto source = ValueOrThrow(tos::OpenMnistRecordSource(DatasetSpec(a, ctx)));
+  const std::string out_dir = LocalPath(ctx.absolute_path(a.output));
+  for (size_t p = ctx.worker_index(); p < source->num_partitions(); p += ctx.num_workers()) {
+    auto reader = ValueOrThrow(source->OpenPartition(p));
+    std::vector<std::string> records;
+    std::string text;
+    std::string_view rec;
+    auto flush = [&] {
+      if (records.empty()) return;
+      std::vector<std::string_view> views(records.begin(), records.end());
+      images = torch::empty({static_cast<int64_t>(views.size()), 784}, torch::kUInt8);
+      labels = torch::empty({static_cast<int64_t>(views.size())}, torch::kInt64);
+      for (size_t i = 0; i < views.size(); ++i) {
+        labels[i] = static_cast<int64_t>(static_cast<uint8_t>(views[i][0]));
+        std::memcpy(images.data_ptr<uint8_t>() + i * 784, views[i].data() + 1, 784);
+      }
+      for (auto& line : Predict(model, images, labels)) text += line + "\n";
+      records.clear();
+    };
+    while (ValueOrThrow(reader->Next(&rec))) {
+      records.emplace_back(rec);
+      if (records.size() == static_cast<size_t>(a.batch_size)) flush();
+    }
+    flush();
+    char name[32];
+    std::snprintf(name, sizeof(name), "part-%05zu", p);
+    std::string tmp = out_dir + "/." + name + ".tmp";
+    std::ofstream(tmp) << text;
+    if (std::rename(tmp.c_str(), (out_dir + "/" + name).c_str()) != 0) {
+      throw tos::Error(tos::Internal("cannot write " + out_dir + "/" + name));
+    }
+    ctx.ReportProgress();
+  }
+}
+
+}  // namespace
+
+void MapFun(const Args& a, tos::Context& ctx) {
+  auto threads = tos::train::ConfigureThreads(ctx.threads());
+  if (!threads.ok()) tos::LogWarning("thread settings: " + threads.status().message());
+  if (ctx.job_name() == "ps") return RunPs(a, ctx);
+  if (ctx.job_name() == "evaluator") {
+    ctx.WaitForStop(std::chrono::hours(72));
+    return;
+  }
+  if (a.mode == "inference") return Inference(a, ctx);
+  if (a.strategy == "allreduce") return TrainAllreduce(a, ctx);
+  TrainPs(a, ctx);
+}
+
+}  // namespace mnist

@@ -1,0 +1,141 @@
+// mnist_spark: TensorFlowOnSpark's MNIST example as one C++ program. Run by a user it is the
+// driver (reserves a cluster of nodes, feeds or points them at the data, collects results);
+// started by a launcher it is a node (see mnist_node.cc).
+//
+//   mnist_spark --cluster_size 3 --images mnist_data/train/images --labels mnist_data/train/labels \
+//       --format csv --mode train --model mnist_model
+//   mnist_spark --cluster_size 3 --images mnist_data/test/images --labels mnist_data/test/labels \
+//       --format csv --mode inference --model mnist_model --output predictions
+#include <dirent.h>
+#include <sys/stat.h>
+
+#include <chrono>
+#include <cstdio>
+#include <fstream>
+#include <iostream>
+
+#include "mnist_args.h"
+#include "tos/mnist_dataset.h"
+#include "tos/tos.h"
+
+namespace mnist {
+void MapFun(const Args& a, tos::Context& ctx);
+}
+
+namespace {
+
+using mnist::Args;
+using mnist::LocalPath;
+
+Args ParseOrExit(const std::vector<std::string>& argv) {
+  bool help = false;
+  std::string usage;
+  auto a = mnist::ParseArgs(argv, &help, &usage);
+  if (help) {
+    std::cout << usage;
+    std::exit(0);
+  }
+  if (!a.ok()) {
+    std::cerr << "mnist_spark: " << a.status().message() << "\n" << usage;
+    std::exit(2);
+  }
+  return std::move(a).value();
+}
+
+void NodeMain(const std::vector<std::string>& argv, tos::Context& ctx) { mnist::MapFun(ParseOrExit(argv), ctx); }
+
+tos::MnistDatasetSpec Spec(const Args& a) {
+  tos::MnistDatasetSpec spec;
+  spec.format = tos::ValueOrThrow(tos::ParseDataFormat(a.format));
+  spec.images = LocalPath(a.images);
+  spec.labels = LocalPath(a.labels);
+  return spec;
+}
+
+// Reads "<label> <prediction>" lines from every part file of the output.
+tos::Status Accuracy(const std::string& dir, uint64_t* correct, uint64_t* total) {
+  DIR* d = ::opendir(dir.c_str());
+  if (!d) return tos::NotFound("no inference output in " + dir);
+  std::vector<std::string> parts;
+  while (dirent* e = ::readdir(d)) {
+    if (std::string(e->d_name).rfind("part-", 0) == 0) parts.push_back(e->d_name);
+  }
+  ::closedir(d);
+  *correct = *total = 0;
+  for (auto& p : parts) {
+    std::ifstream in(dir + "/" + p);
+    long label, pred;
+    while (in >> label >> pred) {
+      ++*total;
+      *correct += label == pred;
+    }
+  }
+  return tos::Status::OK();
+}
+
+int Fail(const tos::Status& st) {
+  std::cerr << "mnist_spark: " << st.ToString() << std::endl;
+  return 1;
+}
+
+int Driver(const std::vector<std::string>& argv) {
+  Args a = ParseOrExit(argv);
+  tos::Status valid = mnist::Validate(a);
+  if (!valid.ok()) return Fail(valid);
+  const bool inference = a.mode == "inference";
+  const bool feed = a.input_mode == "spark";
+
+  tos::ClusterOptions o;
+  o.num_executors = a.cluster_size;
+  o.num_ps = inference ? 0 : a.num_ps;  // inference needs no parameter servers
+  o.input_mode = feed ? tos::InputMode::kSpark : tos::InputMode::kTensorflow;
+  o.tensorboard = a.tensorboard;
+  o.log_dir = LocalPath(a.log_dir);
+  o.reservation_timeout = std::chrono::seconds(a.reservation_timeout);
+  o.feed_timeout = std::chrono::seconds(a.feed_timeout);
+  o.threads_per_node = a.threads;
+  if (inference && a.num_ps > 0 && a.strategy == "ps") {
+    std::printf("inference: %d workers, no parameter servers\n", a.cluster_size);
+  }
+
+  // The data is opened (and checked) before any node starts.
+  std::unique_ptr<tos::RecordSource> source;
+  auto opened = tos::OpenMnistRecordSource(Spec(a));
+  if (!opened.ok()) return Fail(opened.status());
+  source = std::move(opened).value();
+  const std::string output = LocalPath(a.output);
+  if (inference && !feed) {
+    ::mkdir(output.c_str(), 0755);
+    std::remove((output + "/_SUCCESS").c_str());
+  }
+
+  auto start = std::chrono::steady_clock::now();
+  auto cluster = tos::Cluster::Run(o);
+  if (!cluster.ok()) return Fail(cluster.status());
+  tos::Status st;
+  if (feed && inference) {
+    st = (*cluster)->Inference(*source, output, "input", a.overwrite);
+  } else if (feed) {
+    st = (*cluster)->Train(*source, a.epochs, "input");
+  }
+  tos::Status down = (*cluster)->Shutdown();
+  if (!st.ok()) return Fail(st);
+  if (!down.ok()) return Fail(down);
+  double secs = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+  if (!inference) {
+    std::printf("training done in %.2f s; model in %s (export/ for inference)\n", secs, LocalPath(a.model).c_str());
+    return 0;
+  }
+  if (!feed) std::ofstream(output + "/_SUCCESS");
+  uint64_t correct = 0, total = 0;
+  tos::Status acc = Accuracy(output, &correct, &total);
+  if (!acc.ok()) return Fail(acc);
+  std::printf("inference done in %.2f s: %llu predictions in %s\n", secs, static_cast<unsigned long long>(total), output.c_str());
+  std::printf("accuracy: %.4f (%llu of %llu)\n", total ? static_cast<double>(correct) / total : 0.0,
+              static_cast<unsigned long long>(correct), static_cast<unsigned long long>(total));
+  return 0;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) { return tos::Main(argc, argv, NodeMain, Driver); }

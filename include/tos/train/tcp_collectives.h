@@ -1,0 +1,37 @@
+// Collectives over plain TCP, run entirely in the calling thread (no helper threads).
+//
+// Ring allreduce (reduce-scatter then allgather over N chunks): each chunk's sum is computed
+// by exactly one rank and then copied to the others, so every rank ends with bit-identical
+// values. Each rank keeps one connection to its successor and one from its predecessor;
+// sending and receiving progress together through poll(), so no thread hand-off happens on
+// the hot path — on a busy machine (several trainers sharing cores) that is what dominates
+// the cost of a small allreduce. Needs no Gloo headers, so it also builds against libtorch
+// distributions that ship without them.
+//
+// Rendezvous goes through the caller's c10d::Store: rank r publishes "<prefix>/addr/<r>" =
+// "host:port" of its listening socket; connections start with an 8-byte hello (magic, rank)
+// that the acceptor checks. Failures and timeouts name the peer rank and its address.
+#pragma once
+
+#include <chrono>
+#include <memory>
+#include <string>
+#include <torch/csrc/distributed/c10d/Store.hpp>
+
+#include "tos/train/collectives.h"
+
+namespace tos::train {
+
+struct TcpCollectivesOptions {
+  int rank = 0;
+  int size = 1;
+  std::string host = "127.0.0.1";  // address of this node that the other ranks can reach
+  std::chrono::milliseconds timeout{std::chrono::minutes(5)};  // rendezvous and each operation
+  std::string store_prefix = "tos/tcpring";
+};
+
+// Blocks until connected to both ring neighbours or the timeout passes.
+Result<std::unique_ptr<Collectives>> CreateTcpCollectives(
+    const c10::intrusive_ptr<c10d::Store>& store, const TcpCollectivesOptions& options);
+
+}  // namespace tos::train

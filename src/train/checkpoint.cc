@@ -1,0 +1,391 @@
+#include "tos/train/checkpoint.h"
+
+#include <dirent.h>
+#include <fcntl.h>
+#include <openssl/sha.h>
+#include <sys/stat.h>
+#include <torch/nn/module.h>
+#include <torch/optim/optimizer.h>
+#include <torch/serialize/archive.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <cerrno>
+#include <cstring>
+#include <filesystem>
+#include <fstream>
+#include <nlohmann/json.hpp>
+#include <sstream>
+
+namespace tos::train {
+namespace {
+
+constexpr char kMagic[] = "TOSCKPT1";
+constexpr char kEndMagic[] = "TOSCKEND";
+constexpr size_t kMagicLen = 8;
+constexpr size_t kTrailerLen = SHA256_DIGEST_LENGTH + kMagicLen;
+
+const char* DtypeName(torch::ScalarType t) {
+  switch (t) {
+    case torch::kFloat32:
+      return "float32";
+    case torch::kFloat64:
+      return "float64";
+    case torch::kInt64:
+      return "int64";
+    case torch::kInt32:
+      return "int32";
+    case torch::kUInt8:
+      return "uint8";
+    default:
+      return nullptr;
+  }
+}
+
+bool DtypeFromName(const std::string& n, torch::ScalarType* t) {
+  if (n == "float32")
+    *t = torch::kFloat32;
+  else if (n == "float64")
+    *t = torch::kFloat64;
+  else if (n == "int64")
+    *t = torch::kInt64;
+  else if (n == "int32")
+    *t = torch::kInt32;
+  else if (n == "uint8")
+    *t = torch::kUInt8;
+  else
+    return false;
+  return true;
+}
+
+void PutU64(std::string* out, uint64_t v) {
+  for (int i = 0; i < 8; ++i) out->push_back(static_cast<char>((v >> (8 * i)) & 0xff));
+}
+uint64_t GetU64(const char* p) {
+  uint64_t v = 0;
+  for (int i = 7; i >= 0; --i) v = (v << 8) | static_cast<unsigned char>(p[i]);
+  return v;
+}
+
+std::string StepFileName(int64_t step) {
+  char buf[64];
+  std::snprintf(buf, sizeof buf, "ckpt-%012lld.tosckpt", static_cast<long long>(step));
+  return buf;
+}
+
+}  // namespace
+
+std::string SerializeCheckpoint(const Checkpoint& ckpt) {
+  nlohmann::json header;
+  header["format"] = "tos-checkpoint-v1";
+  header["global_step"] = ckpt.global_step;
+  header["model_type"] = ckpt.model_type;
+  auto meta = nlohmann::json::parse(ckpt.meta_json.empty() ? "{}" : ckpt.meta_json, nullptr, false);
+  header["meta"] = meta.is_discarded() ? nlohmann::json::object() : meta;
+  nlohmann::json entries = nlohmann::json::array();
+  std::vector<torch::Tensor> contiguous;
+  uint64_t offset = 0;
+  for (const auto& [name, t] : ckpt.tensors) {
+    torch::Tensor c = t.detach().to(torch::kCPU).contiguous();
+    const char* dt = DtypeName(c.scalar_type());
+    if (dt == nullptr) c = c.to(torch::kFloat32), dt = "float32";
+    uint64_t nbytes = c.numel() * c.element_size();
+    entries.push_back({{"name", name},
+                       {"kind", "tensor"},
+                       {"dtype", dt},
+                       {"shape", c.sizes().vec()},
+                       {"offset", offset},
+                       {"nbytes", nbytes}});
+    offset += nbytes;
+    contiguous.push_back(c);
+  }
+  for (const auto& [name, b] : ckpt.blobs) {
+    entries.push_back({{"name", name}, {"kind", "blob"}, {"offset", offset}, {"nbytes", b.size()}});
+    offset += b.size();
+  }
+  header["entries"] = entries;
+  std::string h = header.dump();
+  std::string out;
+  out.reserve(kMagicLen + 8 + h.size() + offset + kTrailerLen);
+  out.append(kMagic, kMagicLen);
+  PutU64(&out, h.size());
+  out += h;
+  for (const auto& c : contiguous)
+    out.append(static_cast<const char*>(c.data_ptr()), c.numel() * c.element_size());
+  for (const auto& [name, b] : ckpt.blobs) out += b;
+  unsigned char digest[SHA256_DIGEST_LENGTH];
+  SHA256(reinterpret_cast<const unsigned char*>(out.data()), out.size(), digest);
+  out.append(reinterpret_cast<const char*>(digest), sizeof digest);
+  out.append(kEndMagic, kMagicLen);
+  return out;
+}
+
+Result<Checkpoint> ParseCheckpoint(const std::string& bytes, const std::string& what) {
+  auto bad = [&](const std::string& m) { return DataLoss(what + ": " + m); };
+  if (bytes.size() < kMagicLen + 8 + kTrailerLen) {
+    return bad("truncated checkpoint (" + std::to_string(bytes.size()) + " bytes)");
+  }
+  if (std::memcmp(bytes.data(), kMagic, kMagicLen) != 0)
+    return bad("not a tos checkpoint (bad magic)");
+  if (std::memcmp(bytes.data() + bytes.size() - kMagicLen, kEndMagic, kMagicLen) != 0) {
+    return bad("truncated checkpoint (end marker missing)");
+  }
+  const size_t body = bytes.size() - kTrailerLen;
+  unsigned char digest[SHA256_DIGEST_LENGTH];
+  SHA256(reinterpret_cast<const unsigned char*>(bytes.data()), body, digest);
+  if (std::memcmp(digest, bytes.data() + body, sizeof digest) != 0)
+    return bad("SHA-256 mismatch (corrupt checkpoint)");
+  uint64_t hlen = GetU64(bytes.data() + kMagicLen);
+  if (hlen > body - kMagicLen - 8)
+    return bad("header length " + std::to_string(hlen) + " exceeds the file");
+  const size_t payload = kMagicLen + 8 + hlen;
+  auto header =
+      nlohmann::json::parse(bytes.begin() + kMagicLen + 8, bytes.begin() + payload, nullptr, false);
+  if (header.is_discarded() || !header.is_object()) return bad("header is not JSON");
+  Checkpoint ckpt;
+  try {
+    ckpt.global_step = header.at("global_step").get<int64_t>();
+    ckpt.model_type = header.value("model_type", "");
+    ckpt.meta_json = header.value("meta", nlohmann::json::object()).dump();
+    for (const auto& e : header.at("entries")) {
+      const std::string name = e.at("name").get<std::string>();
+      const uint64_t off = e.at("offset").get<uint64_t>(), n = e.at("nbytes").get<uint64_t>();
+      if (off > body - payload || n > body - payload - off)
+        return bad("entry '" + name + "' lies outside the file");
+      const char* src = bytes.data() + payload + off;
+      if (e.at("kind") == "blob") {
+        ckpt.blobs.emplace_back(name, std::string(src, n));
+        continue;
+      }
+      torch::ScalarType dt;
+      if (!DtypeFromName(e.at("dtype").get<std::string>(), &dt))
+        return bad("entry '" + name + "': unknown dtype");
+      auto shape = e.at("shape").get<std::vector<int64_t>>();
+      torch::Tensor t = torch::empty(shape, dt);
+      if (static_cast<uint64_t>(t.numel() * t.element_size()) != n)
+        return bad("entry '" + name + "': size mismatch");
+      std::memcpy(t.data_ptr(), src, n);
+      ckpt.tensors.emplace_back(name, t);
+    }
+  } catch (const std::exception& e) {
+    return bad(std::string("bad header: ") + e.what());
+  }
+  return ckpt;
+}
+
+Result<Checkpoint> ReadCheckpointFile(const std::string& path) {
+  std::ifstream in(path, std::ios::binary);
+  if (!in) return NotFound("cannot open checkpoint " + path);
+  std::string bytes((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+  if (in.bad()) return ErrnoError("reading " + path, errno);
+  return ParseCheckpoint(bytes, path);
+}
+
+Status WriteFileAtomically(const std::string& path, const std::string& bytes) {
+  const std::string tmp = path + ".tmp." + std::to_string(getpid());
+  int fd = open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+  if (fd < 0) return ErrnoError("creating " + tmp, errno);
+  size_t done = 0;
+  while (done < bytes.size()) {
+    ssize_t w = write(fd, bytes.data() + done, bytes.size() - done);
+    if (w < 0 && errno == EINTR) continue;
+    if (w < 0) {
+      int err = errno;
+      close(fd);
+      unlink(tmp.c_str());
+      return ErrnoError("writing " + tmp, err);
+    }
+    done += static_cast<size_t>(w);
+  }
+  if (fsync(fd) != 0) {
+    int err = errno;
+    close(fd);
+    unlink(tmp.c_str());
+    return ErrnoError("fsync " + tmp, err);
+  }
+  close(fd);
+  if (rename(tmp.c_str(), path.c_str()) != 0) {
+    int err = errno;
+    unlink(tmp.c_str());
+    return ErrnoError("renaming " + tmp + " to " + path, err);
+  }
+  std::string dir = std::filesystem::path(path).parent_path().string();
+  int dfd = open(dir.empty() ? "." : dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+  if (dfd >= 0) {
+    fsync(dfd);
+    close(dfd);
+  }
+  return Status::OK();
+}
+
+Result<CheckpointManager> CheckpointManager::Open(const CheckpointOptions& options) {
+  if (options.model_dir.empty()) return InvalidArgument("checkpoint model_dir is empty");
+  if (options.keep_last < 1) return InvalidArgument("checkpoint keep_last must be >= 1");
+  std::error_code ec;
+  std::filesystem::create_directories(options.model_dir, ec);
+  if (ec) return Internal("creating model dir " + options.model_dir + ": " + ec.message());
+  return CheckpointManager(options);
+}
+
+std::vector<std::string> CheckpointManager::List() const {
+  std::vector<std::pair<long long, std::string>> found;
+  std::error_code ec;
+  for (const auto& entry : std::filesystem::directory_iterator(opts_.model_dir, ec)) {
+    const std::string name = entry.path().filename().string();
+    const std::string prefix = "ckpt-", suffix = ".tosckpt";
+    if (name.size() <= prefix.size() + suffix.size() || name.rfind(prefix, 0) != 0 ||
+        name.compare(name.size() - suffix.size(), suffix.size(), suffix) != 0) {
+      continue;
+    }
+    const std::string digits =
+        name.substr(prefix.size(), name.size() - prefix.size() - suffix.size());
+    if (digits.find_first_not_of("0123456789") != std::string::npos) continue;
+    found.emplace_back(std::stoll(digits), entry.path().string());
+  }
+  std::sort(found.begin(), found.end(),
+            [](const auto& a, const auto& b) { return a.first > b.first; });
+  std::vector<std::string> out;
+  for (auto& f : found) out.push_back(std::move(f.second));
+  return out;
+}
+
+Result<std::string> CheckpointManager::Save(const Checkpoint& ckpt) {
+  const std::string path =
+      (std::filesystem::path(opts_.model_dir) / StepFileName(ckpt.global_step)).string();
+  TOS_RETURN_IF_ERROR(
+      WriteFileAtomically(path, SerializeCheckpoint(ckpt)).WithContext("saving checkpoint"));
+  last_saved_step_ = ckpt.global_step;
+  // Newest first. Files with a higher step than the one just saved belong to an abandoned
+  // run (e.g. a corrupt checkpoint that resume skipped): they go, or they would shadow this one.
+  const std::string saved = std::filesystem::path(path).filename().string();
+  int kept = 0;
+  for (const auto& other : List()) {
+    const std::string name = std::filesystem::path(other).filename().string();
+    if (name == saved) {
+      ++kept;
+    } else if (name > saved || kept >= opts_.keep_last) {  // fixed-width names sort by step
+      unlink(other.c_str());
+    } else {
+      ++kept;
+    }
+  }
+  return path;
+}
+
+Result<Checkpoint> CheckpointManager::LoadLatest(std::vector<std::string>* skipped) const {
+  for (const auto& path : List()) {
+    auto c = ReadCheckpointFile(path);
+    if (c.ok()) {
+      last_saved_step_ = c->global_step;
+      return c;
+    }
+    if (skipped != nullptr) skipped->push_back(c.status().ToString());
+  }
+  return NotFound("no valid checkpoint in " + opts_.model_dir);
+}
+
+Checkpoint CheckpointFromModel(const torch::nn::Module& model, const std::string& model_type,
+                               const torch::optim::Optimizer* optimizer, int64_t global_step) {
+  Checkpoint c;
+  c.global_step = global_step;
+  c.model_type = model_type;
+  for (const auto& p : model.named_parameters(true))
+    c.tensors.emplace_back("model/" + p.key(), p.value());
+  for (const auto& b : model.named_buffers(true))
+    c.tensors.emplace_back("model/" + b.key(), b.value());
+  if (optimizer != nullptr) {
+    torch::serialize::OutputArchive archive;
+    optimizer->save(archive);
+    std::ostringstream os;
+    archive.save_to(os);
+    c.blobs.emplace_back("optimizer", os.str());
+  }
+  return c;
+}
+
+Status RestoreModel(const Checkpoint& ckpt, torch::nn::Module* model,
+                    torch::optim::Optimizer* optimizer) {
+  std::unordered_map<std::string, const torch::Tensor*> by_name;
+  for (const auto& [name, t] : ckpt.tensors) by_name[name] = &t;
+  torch::NoGradGuard no_grad;
+  auto restore = [&](const std::string& name, torch::Tensor& dst) -> Status {
+    auto it = by_name.find("model/" + name);
+    if (it == by_name.end())
+      return NotFound("checkpoint at step " + std::to_string(ckpt.global_step) + " lacks '" + name +
+                      "'");
+    if (!it->second->sizes().equals(dst.sizes()))
+      return InvalidArgument("checkpoint '" + name + "' has another shape");
+    dst.copy_(*it->second);
+    return Status::OK();
+  };
+  for (auto& p : model->named_parameters(true)) TOS_RETURN_IF_ERROR(restore(p.key(), p.value()));
+  for (auto& b : model->named_buffers(true)) TOS_RETURN_IF_ERROR(restore(b.key(), b.value()));
+  if (optimizer != nullptr) {
+    for (const auto& [name, blob] : ckpt.blobs) {
+      if (name != "optimizer") continue;
+      try {
+        torch::serialize::InputArchive archive;
+        std::istringstream is(blob);
+        archive.load_from(is);
+        optimizer->load(archive);
+      } catch (const std::exception& e) {
+        return DataLoss(std::string("restoring optimizer state: ") + e.what());
+      }
+      return Status::OK();
+    }
+    return NotFound("checkpoint at step " + std::to_string(ckpt.global_step) +
+                    " has no optimizer state");
+  }
+  return Status::OK();
+}
+
+Checkpoint CheckpointFromPsState(const PsState& state, const std::string& model_type) {
+  Checkpoint c;
+  c.global_step = state.global_step;
+  c.model_type = model_type;
+  const auto& o = state.optimizer;
+  nlohmann::json spec = {{"type", o.type},
+                         {"learning_rate", o.learning_rate},
+                         {"momentum", o.momentum},
+                         {"nesterov", o.nesterov},
+                         {"initial_accumulator", o.initial_accumulator},
+                         {"beta1", o.beta1},
+                         {"beta2", o.beta2},
+                         {"epsilon", o.epsilon}};
+  c.meta_json = nlohmann::json{{"ps_optimizer", spec}}.dump();
+  for (const auto& [name, t] : state.params) c.tensors.emplace_back("model/" + name, t);
+  for (const auto& [name, t] : state.slots) c.tensors.emplace_back("slot/" + name, t);
+  return c;
+}
+
+Result<PsState> PsStateFromCheckpoint(const Checkpoint& ckpt) {
+  PsState s;
+  s.global_step = ckpt.global_step;
+  auto meta = nlohmann::json::parse(ckpt.meta_json, nullptr, false);
+  if (meta.is_discarded() || !meta.contains("ps_optimizer")) {
+    return InvalidArgument("checkpoint at step " + std::to_string(ckpt.global_step) +
+                           " was not written from parameter-server state (no ps_optimizer)");
+  }
+  try {
+    const auto& j = meta.at("ps_optimizer");
+    s.optimizer.type = j.at("type").get<std::string>();
+    s.optimizer.learning_rate = j.at("learning_rate").get<double>();
+    s.optimizer.momentum = j.at("momentum").get<double>();
+    s.optimizer.nesterov = j.at("nesterov").get<bool>();
+    s.optimizer.initial_accumulator = j.at("initial_accumulator").get<double>();
+    s.optimizer.beta1 = j.at("beta1").get<double>();
+    s.optimizer.beta2 = j.at("beta2").get<double>();
+    s.optimizer.epsilon = j.at("epsilon").get<double>();
+  } catch (const std::exception& e) {
+    return InvalidArgument(std::string("checkpoint ps_optimizer: ") + e.what());
+  }
+  for (const auto& [name, t] : ckpt.tensors) {
+    if (name.rfind("model/", 0) == 0)
+      s.params.emplace_back(name.substr(6), t);
+    else if (name.rfind("slot/", 0) == 0)
+      s.slots.emplace_back(name.substr(5), t);
+  }
+  return s;
+}
+
+}  // namespace tos::train

@@ -1,0 +1,187 @@
+// End-to-end runs of build/bin/mnist_spark on Fashion-MNIST with real node processes:
+// parameter servers (async, sync), allreduce, both input modes, inference, resume, failures,
+// TensorBoard event files.
+#include <gtest/gtest.h>
+#include <signal.h>
+
+#include <regex>
+
+#include "test_util.h"
+#include "tos/idx.h"
+
+namespace tos {
+namespace {
+
+using std::chrono::seconds;
+using testing::ReadFile;
+using testing::RunProgram;
+using testing::TempDir;
+
+const std::string kBin = TOS_BIN_DIR;
+const std::string kFashion = "/usr/share/datasets/fashion-mnist";
+
+class MnistTest : public ::testing::Test {
+ protected:
+  static void SetUpTestSuite() {
+    data_ = new TempDir();
+    for (std::string format : {"csv", "tfr"}) {
+      auto r = RunProgram({kBin + "/mnist_data_setup", "--format", format, "--output", (*data_) / format, "--num-partitions", "6"},
+                          (*data_) / ("setup-" + format + ".txt"));
+      ASSERT_EQ(r.code, 0) << r.output;
+    }
+  }
+  static void TearDownTestSuite() { delete data_; }
+
+  std::vector<std::string> Train(const std::vector<std::string>& extra) {
+    std::vector<std::string> argv = {kBin + "/mnist_spark", "--mode", "train", "--model", dir_ / "model",
+                                     "--log_dir", dir_ / "logs", "--batch_size", "100"};
+    argv.insert(argv.end(), extra.begin(), extra.end());
+    return argv;
+  }
+  std::vector<std::string> CsvTrain() {
+    return {"--format", "csv", "--images", (*data_) / "csv/train/images", "--labels", (*data_) / "csv/train/labels"};
+  }
+  std::vector<std::string> TfrTrain() { return {"--format", "tfr", "--images", (*data_) / "tfr/train"}; }
+  std::vector<std::string> Cat(std::vector<std::string> a, const std::vector<std::string>& b) {
+    a.insert(a.end(), b.begin(), b.end());
+    return a;
+  }
+
+  // Runs inference on the test set and checks one "<label> <prediction>" line per test image,
+  // in the test set's order; returns the accuracy.
+  double InferAndCheck(const std::vector<std::string>& extra = {}) {
+    std::vector<std::string> argv = {kBin + "/mnist_spark", "--mode", "inference", "--model", dir_ / "model",
+                                     "--log_dir", dir_ / "logs", "--format", "csv", "--images",
+                                     (*data_) / "csv/test/images", "--labels", (*data_) / "csv/test/labels",
+                                     "--output", dir_ / "predictions", "--cluster_size", "3"};
+    argv.insert(argv.end(), extra.begin(), extra.end());
+    auto r = RunProgram(argv, dir_ / "infer.txt");
+    EXPECT_EQ(r.code, 0) << r.output;
+    auto truth = ReadMnistIdx(kFashion + "/t10k-images-idx3-ubyte.gz", kFashion + "/t10k-labels-idx1-ubyte.gz");
+    EXPECT_TRUE(truth.ok());
+    size_t i = 0, correct = 0;
+    for (int p = 0; p < 6; ++p) {
+      char name[32];
+      std::snprintf(name, sizeof(name), "predictions/part-%05d", p);
+      std::istringstream in(ReadFile(dir_ / name));
+      int label, pred;
+      while (in >> label >> pred) {
+        EXPECT_LT(i, truth->n);
+        if (i < truth->n) EXPECT_EQ(label, truth->labels[i]) << "line " << i << " out of order";
+        correct += label == pred;
+        ++i;
+      }
+    }
+    EXPECT_EQ(i, 10000u);
+    EXPECT_TRUE(testing::FileExists(dir_ / "predictions/_SUCCESS"));
+    return i ? static_cast<double>(correct) / i : 0;
+  }
+
+  static TempDir* data_;
+  TempDir dir_;
+};
+TempDir* MnistTest::data_ = nullptr;
+
+TEST_F(MnistTest, ParameterServerAsyncFeedModeThenInference) {
+  auto r = RunProgram(Cat(Train({"--cluster_size", "3", "--num_ps", "1", "--steps", "300"}), CsvTrain()), dir_ / "train.txt");
+  ASSERT_EQ(r.code, 0) << r.output;
+  EXPECT_NE(r.output.find("training done"), std::string::npos);
+  EXPECT_TRUE(testing::FileExists(dir_ / "model/export"));
+  double acc = InferAndCheck();
+  EXPECT_GT(acc, 0.6) << "300 steps of Adagrad should learn something";
+}
+
+TEST_F(MnistTest, ParameterServerSyncDirectModeStopsAtTheStepLimit) {
+  auto r = RunProgram(Cat(Train({"--cluster_size", "3", "--num_ps", "1", "--sync", "--input_mode", "tensorflow",
+                                 "--steps", "120", "--readers", "2"}),
+                          TfrTrain()),
+                      dir_ / "train.txt");
+  ASSERT_EQ(r.code, 0) << r.output;
+  EXPECT_TRUE(testing::FileExists(dir_ / "model/ckpt-000000000120.tosckpt")) << r.output;
+  // Direct-mode inference: workers read their shards and write their parts themselves.
+  EXPECT_GT(InferAndCheck({"--input_mode", "tensorflow"}), 0.5);
+}
+
+TEST_F(MnistTest, TwoParameterServersShareTheModel) {
+  auto r = RunProgram(Cat(Train({"--cluster_size", "4", "--num_ps", "2", "--steps", "100"}), CsvTrain()), dir_ / "train.txt");
+  ASSERT_EQ(r.code, 0) << r.output;
+  EXPECT_TRUE(testing::FileExists(dir_ / "logs/ps-1.log"));
+}
+
+TEST_F(MnistTest, AllreduceKeepsParametersIdenticalAcrossWorkers) {
+  auto r = RunProgram(Cat(Train({"--cluster_size", "2", "--num_ps", "0", "--strategy", "allreduce", "--steps", "150"}),
+                          CsvTrain()),
+                      dir_ / "train.txt");
+  ASSERT_EQ(r.code, 0) << r.output;
+  std::regex re("parameter checksum (\\S+) at step (\\d+)");
+  std::smatch m0, m1;
+  std::string l0 = ReadFile(dir_ / "logs/worker-0.log"), l1 = ReadFile(dir_ / "logs/worker-1.log");
+  ASSERT_TRUE(std::regex_search(l0, m0, re)) << l0;
+  ASSERT_TRUE(std::regex_search(l1, m1, re)) << l1;
+  EXPECT_EQ(m0[1], m1[1]) << "workers diverged";
+  EXPECT_EQ(m0[2], "150");
+  EXPECT_EQ(m1[2], "150");
+}
+
+TEST_F(MnistTest, AllreduceDirectModeResumesFromTheLatestCheckpoint) {
+  auto first = Cat(Train({"--cluster_size", "2", "--num_ps", "0", "--strategy", "allreduce", "--input_mode",
+                          "tensorflow", "--steps", "80"}),
+                   TfrTrain());
+  ASSERT_EQ(RunProgram(first, dir_ / "train1.txt").code, 0) << ReadFile(dir_ / "train1.txt");
+  auto second = Cat(Train({"--cluster_size", "2", "--num_ps", "0", "--strategy", "allreduce", "--input_mode",
+                           "tensorflow", "--steps", "130"}),
+                    TfrTrain());
+  auto r = RunProgram(second, dir_ / "train2.txt");
+  ASSERT_EQ(r.code, 0) << r.output;
+  EXPECT_NE(r.output.find("resuming from global step 80"), std::string::npos) << r.output;
+  EXPECT_TRUE(testing::FileExists(dir_ / "model/ckpt-000000000130.tosckpt"));
+}
+
+TEST_F(MnistTest, ParameterServerResumeContinuesTheGlobalStep) {
+  ASSERT_EQ(RunProgram(Cat(Train({"--cluster_size", "2", "--num_ps", "1", "--steps", "60"}), CsvTrain()), dir_ / "t1.txt").code, 0)
+      << ReadFile(dir_ / "t1.txt");
+  auto r = RunProgram(Cat(Train({"--cluster_size", "2", "--num_ps", "1", "--steps", "100"}), CsvTrain()), dir_ / "t2.txt");
+  ASSERT_EQ(r.code, 0) << r.output;
+  EXPECT_NE(r.output.find("resuming from global step 60"), std::string::npos) << r.output;
+  EXPECT_TRUE(testing::FileExists(dir_ / "model/ckpt-000000000100.tosckpt")) << r.output;
+}
+
+TEST_F(MnistTest, KilledParameterServerFailsTheJobFast) {
+  auto argv = Cat(Train({"--cluster_size", "3", "--num_ps", "1", "--steps", "1000000", "--epochs", "100"}), CsvTrain());
+  auto p = testing::StartProcess(argv, dir_ / "train.txt");
+  std::string text = testing::WaitForText(dir_ / "train.txt", "step 100:", seconds(60));
+  ASSERT_FALSE(text.empty()) << ReadFile(dir_ / "train.txt");
+  std::smatch m;
+  ASSERT_TRUE(std::regex_search(text, m, std::regex("ps:0 \\(executor 0, pid (\\d+)\\)"))) << text;
+  auto killed_at = std::chrono::steady_clock::now();
+  ::kill(std::stoi(m[1]), SIGKILL);
+  int code = testing::WaitProcess(p, seconds(30));
+  std::string out = ReadFile(dir_ / "train.txt");
+  EXPECT_NE(code, 0) << out;
+  EXPECT_LT(std::chrono::steady_clock::now() - killed_at, seconds(10));
+  EXPECT_NE(out.find("ps:0 (executor 0) on 127.0.0.1 failed (killed by signal 9 (SIGKILL))"), std::string::npos) << out;
+}
+
+TEST_F(MnistTest, TensorBoardReadsTheEventFiles) {
+  auto r = RunProgram(Cat(Train({"--cluster_size", "2", "--num_ps", "1", "--steps", "250"}), CsvTrain()), dir_ / "train.txt");
+  ASSERT_EQ(r.code, 0) << r.output;
+  auto check = RunProgram({"/usr/bin/env", "python3", std::string(TOS_SOURCE_DIR) + "/tests/mnist/check_events.py", dir_ / "logs"},
+                          dir_ / "check.txt");
+  EXPECT_EQ(check.code, 0) << check.output;
+  EXPECT_NE(check.output.find("loss accuracy samples_per_sec learning_rate"), std::string::npos) << check.output;
+}
+
+TEST_F(MnistTest, FlagMistakesGetClearErrors) {
+  auto r = RunProgram(Cat(Train({"--strategy", "allreduce"}), CsvTrain()), dir_ / "a.txt");
+  EXPECT_EQ(r.code, 1);
+  EXPECT_NE(r.output.find("add --num_ps 0"), std::string::npos) << r.output;
+  r = RunProgram(Cat(Train({"--rdma"}), CsvTrain()), dir_ / "b.txt");
+  EXPECT_EQ(r.code, 1);
+  EXPECT_NE(r.output.find("no RDMA transport"), std::string::npos) << r.output;
+  r = RunProgram(Train({"--format", "csv", "--images", dir_ / "nowhere", "--labels", dir_ / "nowhere"}), dir_ / "c.txt");
+  EXPECT_EQ(r.code, 1);
+  EXPECT_NE(r.output.find("nowhere"), std::string::npos) << r.output;
+}
+
+}  // namespace
+}  // namespace tos
