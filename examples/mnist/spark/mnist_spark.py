@@ -87,15 +87,22 @@ def main():
 
     if args.mode == "train" and args.format != "tfr" and not args.labels:
         parser.error("--labels is required for --format %s" % args.format)
+    # Local paths without a scheme are taken from where spark-submit runs (a path every host
+    # shares); nodes would otherwise resolve them against their executor's directory.
+    for flag in ("images", "labels", "model", "output"):
+        value = getattr(args, flag)
+        if value and "://" not in value and not os.path.isabs(value):
+            setattr(args, flag, os.path.abspath(value))
     data = load(sc, args)
     # The nodes get the seed's flags; they read records of the encoding Spark sends: "tuple"
     # (images.zip(labels)) or "bytes" (tf.train.Example) -- docs/spark.md.
+    num_ps = args.num_ps if args.mode == "train" else 0  # inference needs no parameter servers
     program_args = ["--mode", args.mode, "--model", args.model, "--batch_size", str(args.batch_size),
                     "--epochs", str(args.epochs), "--steps", str(args.steps), "--format", args.format,
-                    "--input_mode", "spark"]
+                    "--input_mode", "spark", "--cluster_size", str(args.cluster_size), "--num_ps", str(num_ps)]
     if args.tensorboard:
         program_args.append("--tensorboard")
-    cluster = TFCluster.run(sc, args.program, program_args, args.cluster_size, args.num_ps, args.tensorboard,
+    cluster = TFCluster.run(sc, args.program, program_args, args.cluster_size, num_ps, args.tensorboard,
                             InputMode.SPARK, log_dir=args.model)
     try:
         if args.mode == "train":
