@@ -36,14 +36,14 @@ rm -rf mnist_model predictions
 start=$SECONDS
 "${SUBMIT[@]}" examples/mnist/spark/mnist_spark.py --cluster_size 3 --program "$PROGRAM" \
   --images mnist_data/train/images --labels mnist_data/train/labels --format csv --mode train \
-  --model "$ROOT/mnist_model" --epochs 1 --steps 1000 --batch_size 100 2>&1 | grep -v ' WARN '
+  --model "$ROOT/mnist_model" --epochs 1 --steps 1000 --batch_size 100 2>&1 | grep -v -E ' (INFO|WARN) '
 train_s=$((SECONDS - start))
 
 echo "== 4. inference on the test set =="
 start=$SECONDS
 "${SUBMIT[@]}" examples/mnist/spark/mnist_spark.py --cluster_size 3 --program "$PROGRAM" \
   --images mnist_data/test/images --labels mnist_data/test/labels --format csv --mode inference \
-  --model "$ROOT/mnist_model" --output "$ROOT/predictions" 2>&1 | grep -v ' WARN '
+  --model "$ROOT/mnist_model" --output "$ROOT/predictions" 2>&1 | grep -v -E ' (INFO|WARN) '
 infer_s=$((SECONDS - start))
 
 echo "== 5. accuracy (predictions/part-*: 'label prediction' per test image) =="
