@@ -89,7 +89,7 @@ TEST(PickleTest, TruncatedPickle) {
   std::string full = PickleBatch({});
   auto v = ParsePickle(full.substr(0, full.size() - 1));
   EXPECT_NE(v.status().message().find("ends without STOP"), std::string::npos);
-  auto w = ParsePickle(std::string("\x80\x04X\x10\x00\x00\x00abc", 9));
+  auto w = ParsePickle(std::string("\x80\x04X\x10\x00\x00\x00" "abc", 10));
   EXPECT_NE(w.status().message().find("runs past the end"), std::string::npos) << w.status().message();
 }
 
