@@ -4,6 +4,7 @@
 #   make test               set-up, build, all tests (+ core tests under sanitizers)
 #   make demo               set-up, build, the MNIST pipeline on Fashion-MNIST
 #   make bench              benchmarks, with peers measured in the same run
+#   make spark-demo         the MNIST pipeline through spark-submit on a local standalone cluster
 
 SANITIZE ?=
 JOBS ?= $(shell nproc)
@@ -17,7 +18,7 @@ endif
 SAN_DIR := build-san
 CTEST_FLAGS ?= --output-on-failure --timeout 300
 
-.PHONY: setup build test test-core-sanitized test-deps demo bench clean format
+.PHONY: setup spark-setup build test test-core-sanitized test-deps demo spark-demo bench clean format
 
 setup:
 	@bash scripts/setup.sh
@@ -28,7 +29,7 @@ $(BUILD_DIR)/build.ninja:
 build: setup $(BUILD_DIR)/build.ninja
 	cmake --build $(BUILD_DIR) -j $(JOBS)
 
-test: build test-core-sanitized test-deps
+test: build spark-setup test-core-sanitized test-deps
 	cd $(BUILD_DIR) && ctest $(CTEST_FLAGS) -j 2
 
 # Python packages the tests use (TensorBoard's event reader); idempotent.
@@ -45,7 +46,13 @@ test-core-sanitized: setup
 demo: build
 	@bash scripts/demo.sh
 
-bench: build
+spark-setup:
+	@bash scripts/spark_setup.sh
+
+spark-demo: build spark-setup
+	@bash scripts/spark_demo.sh
+
+bench: build spark-setup
 	@bash scripts/bench.sh
 
 clean:

@@ -24,3 +24,21 @@ if [ -x "$BIN/mnist_spark" ]; then
   python3 bench/bench_mnist_spark.py
   echo
 fi
+echo "== Spark feed path: MNIST-sized csv lines from an RDD into next_batch() on a local standalone cluster (bench/spark/bench_spark_feed.py) =="
+SPARK_LOCAL_IP=127.0.0.1 .venv/bin/python bench/spark/bench_spark_feed.py --records 200000 --executors 2 2>/dev/null | grep '^{'
+if [ -x "$BIN/mnist_spark" ]; then
+  echo "-- the whole MNIST job (1 ps + 2 workers, 1000 steps, then inference) through spark-submit, next to local mode"
+  bash scripts/spark_demo.sh 2>&1 | grep -E 'accuracy|spark-submit train'
+  start=$SECONDS
+  "$BIN/mnist_spark" --cluster_size 3 --images mnist_data/train/images --labels mnist_data/train/labels \
+    --format csv --mode train --model /tmp/tos-bench-local-model > /dev/null 2>&1
+  train_s=$((SECONDS - start))
+  start=$SECONDS
+  "$BIN/mnist_spark" --cluster_size 3 --images mnist_data/test/images --labels mnist_data/test/labels \
+    --format csv --mode inference --model /tmp/tos-bench-local-model --output /tmp/tos-bench-local-pred 2>&1 | grep accuracy
+  echo "local mode (C++ driver) train: ${train_s} s, inference: $((SECONDS - start)) s"
+  rm -rf /tmp/tos-bench-local-model /tmp/tos-bench-local-pred
+else
+  echo "-- the whole Spark MNIST job: skipped, $BIN/mnist_spark is not built"
+fi
+echo

@@ -92,11 +92,11 @@ Status LoadSplits(const std::string& input, std::vector<Split>* splits) {
   return Status::OK();
 }
 
-// Where a split lives: images dir (the dataset dir for csv2/tfr) and labels dir (csv only).
+// Where a split lives: images dir (the dataset dir for csv2/tfr) and labels dir (csv, pickle).
 void SplitDirs(const Options& o, DataFormat f, const std::string& split, std::string* images,
                std::string* labels) {
   std::string root = tos::JoinPath(o.output, split);
-  if (f == DataFormat::kCsv) {
+  if (f == DataFormat::kCsv || f == DataFormat::kPickle) {
     *images = tos::JoinPath(root, "images");
     *labels = tos::JoinPath(root, "labels");
   } else {
@@ -270,8 +270,8 @@ int Fail(const Status& s) {
 
 int main(int argc, char** argv) {
   Options o;
-  CLI::App app{"Converts MNIST-family IDX files to csv, csv2 or tfr partitioned datasets"};
-  app.add_option("-f,--format", o.format, "output format: csv, csv2, tf, tfr (pickle: refused)")
+  CLI::App app{"Converts MNIST-family IDX files to csv, csv2, tfr or pickle partitioned datasets"};
+  app.add_option("-f,--format", o.format, "output format: csv, csv2, tf, tfr, pickle")
       ->check(CLI::IsMember({"csv", "csv2", "tf", "tfr", "pickle"}))
       ->capture_default_str();
   app.add_option("-n,--num-partitions", o.num_partitions, "number of output partitions")
@@ -292,10 +292,6 @@ int main(int argc, char** argv) {
 
   auto format = tos::ParseDataFormat(o.format);
   if (!format.ok()) return Fail(format.status());
-  if (*format == DataFormat::kPickle) {
-    std::fprintf(stderr, "mnist_data_setup: %s\n", tos::kPickleUnsupported);
-    return 2;
-  }
   if (o.gzip && *format != DataFormat::kTfr) {
     std::fprintf(stderr, "mnist_data_setup: --gzip applies to the tfr format only\n");
     return 2;

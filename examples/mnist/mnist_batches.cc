@@ -3,6 +3,7 @@
 #include <cstring>
 
 #include "tos/mnist_dataset.h"
+#include "tos/tuple_record.h"
 
 namespace mnist {
 namespace {
@@ -62,6 +63,51 @@ class ShardSource : public BatchSource {
   std::vector<std::string> records_;
 };
 
+// An (image, label) tuple from Spark (docs/spark.md, "Tuple records"): the seed's
+// images.zip(labels), i.e. 784 pixels (numbers 0..255 of any type) and 10 one-hot numbers
+// or one class number.
+tos::Status DecodeTuple(std::string_view record, uint8_t* out) {
+  TOS_ASSIGN_OR_RETURN(auto fields, tos::DecodeTupleRecord(record));
+  if (fields.size() != 2 || !fields[0].numeric() || !fields[1].numeric()) {
+    return tos::InvalidArgument("expected an (image, label) tuple of numbers, got " + std::to_string(fields.size()) + " fields");
+  }
+  const tos::TupleField& image = fields[0];
+  const tos::TupleField& label = fields[1];
+  if (image.count != tos::kMnistPixels) {
+    return tos::InvalidArgument("image has " + std::to_string(image.count) + " values, expected 784");
+  }
+  if (image.type == tos::TupleType::kUint8) {
+    std::memcpy(out + 1, image.raw.data(), tos::kMnistPixels);
+  } else {
+    for (size_t i = 0; i < tos::kMnistPixels; ++i) {
+      double v = image.at(i);
+      if (!(v >= 0 && v <= 255)) return tos::InvalidArgument("pixel " + std::to_string(i) + " is " + std::to_string(v) + ", expected 0..255");
+      out[1 + i] = static_cast<uint8_t>(v);
+    }
+  }
+  if (label.count == 1) {
+    double c = label.at(0);
+    if (!(c >= 0 && c <= 9)) return tos::InvalidArgument("label " + std::to_string(c) + " is not a class 0..9");
+    out[0] = static_cast<uint8_t>(c);
+    return tos::Status::OK();
+  }
+  if (label.count != tos::kMnistClasses) {
+    return tos::InvalidArgument("label has " + std::to_string(label.count) + " values, expected 10 one-hot or 1 class");
+  }
+  int hot = -1;
+  for (size_t k = 0; k < tos::kMnistClasses; ++k) {
+    double v = label.at(k);
+    if (v == 1 && hot < 0) {
+      hot = static_cast<int>(k);
+    } else if (v != 0) {
+      return tos::InvalidArgument("label is not one-hot (value " + std::to_string(v) + " at index " + std::to_string(k) + ")");
+    }
+  }
+  if (hot < 0) return tos::InvalidArgument("label is not one-hot (all zero)");
+  out[0] = static_cast<uint8_t>(hot);
+  return tos::Status::OK();
+}
+
 }  // namespace
 
 void DecodeRecord(const std::string& encoding, std::string_view record, uint8_t* out) {
@@ -76,6 +122,8 @@ void DecodeRecord(const std::string& encoding, std::string_view record, uint8_t*
     } else {
       st = tos::DecodeMnistCsv2Line(record, out);
     }
+  } else if (encoding == "tuple") {
+    st = DecodeTuple(record, out);
   } else {
     st = tos::Unimplemented("records with encoding '" + encoding + "' are not understood by mnist_spark");
   }

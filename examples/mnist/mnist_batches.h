@@ -15,7 +15,8 @@ namespace mnist {
 
 // Decodes one fed record into the canonical 785 bytes (label, pixels) according to the
 // batch's encoding: "bytes" (785 canonical bytes or a serialized tf.train.Example), "text"
-// (a csv2 line "label|p0,...,p783"). Throws tos::Error naming the record on bad input.
+// (a csv2 line "label|p0,...,p783"), "tuple" (an (image, label) tuple from Spark, e.g. the
+// seed's images.zip(labels)). Throws tos::Error naming the record on bad input.
 void DecodeRecord(const std::string& encoding, std::string_view record, uint8_t* out);
 
 class BatchSource {

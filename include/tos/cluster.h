@@ -83,6 +83,21 @@ class Cluster {
   std::string tensorboard_url() const;
   Status status() const;  // the first failure, or OK
 
+  // Fails the job with `why` (if it has not failed yet): every node is told to stop, and
+  // Shutdown() returns it. For embedders whose own side failed (the Spark bridge).
+  void Abort(const Status& why);
+
+  struct NodeInfo {
+    int executor_id = 0;
+    RoleAssignment role;
+    std::string host;
+    int port = 0;       // reserved (training traffic)
+    int feed_port = 0;  // feed server
+    bool finished = false;  // reported NODE_DONE or exited
+  };
+  // Every registered node, by executor id (after Run returned).
+  std::vector<NodeInfo> nodes() const;
+
  private:
   explicit Cluster(std::unique_ptr<Impl> impl);
   std::unique_ptr<Impl> impl_;

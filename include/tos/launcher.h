@@ -48,10 +48,24 @@ class Launcher {
   // The last lines an executor printed (for failure reports); empty if unknown.
   virtual std::vector<std::string> LastLines(int executor_id) const = 0;
   virtual std::string LogPath(int executor_id) const = 0;
+
+  // For executors started by someone else (the Spark bridge), exits are learnt from the
+  // control channel: the driver calls these when a node registered and when its channel
+  // closed (finished: after NODE_DONE; failed: after it reported an error). Called on
+  // reservation-server threads. Launchers that see their processes ignore them.
+  virtual void NodeConnected(int executor_id) {}
+  virtual void NodeDisconnected(int executor_id, bool finished, bool failed) {}
 };
 
 // Forks/execs executors on this machine. They die with the driver (PR_SET_PDEATHSIG) and
 // their output goes to <log_dir>/<name>.log and, prefixed, to the driver's console.
 std::unique_ptr<Launcher> MakeLocalLauncher();
+
+// Starts nothing: Launch hands the spec (argv, environment, names) to on_launch, whose owner
+// starts the executors (Spark tasks). A node counts as exited when its control channel
+// closes: exit status 0 after NODE_DONE, 1 after an error report; a channel that drops
+// without either is left to the driver's lost-connection check. Signal/SignalAll are no-ops:
+// the driver's JOB_ERROR broadcast stops remote nodes.
+std::unique_ptr<Launcher> MakeExternalLauncher(std::function<void(const LaunchSpec&)> on_launch);
 
 }  // namespace tos

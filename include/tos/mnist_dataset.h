@@ -29,10 +29,6 @@ enum class DataFormat { kCsv, kCsv2, kTfr, kPickle };
 Result<DataFormat> ParseDataFormat(const std::string& name);
 const char* DataFormatName(DataFormat f);  // "csv", "csv2", "tfr", "pickle"
 
-// What reading or writing kPickle answers.
-inline constexpr char kPickleUnsupported[] =
-    "the pickle format needs the Spark bridge; use csv, csv2 or tfr";
-
 constexpr size_t kMnistPixels = 784;
 constexpr size_t kMnistClasses = 10;
 constexpr size_t kMnistRecordBytes = 785;  // canonical record: byte 0 = label 0..9, 1..784 = pixels

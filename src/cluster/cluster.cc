@@ -151,6 +151,21 @@ struct Cluster::Impl {
   }
 
   void OnEvent(const NodeEvent& e) {
+    RecordEvent(e);
+    if (e.kind == NodeEvent::kRegistered) launcher->NodeConnected(e.executor_id);
+    if (e.kind == NodeEvent::kDisconnected) {
+      bool finished, failed;
+      {
+        std::lock_guard<std::mutex> lock(mu);
+        if (e.executor_id < 0 || e.executor_id >= static_cast<int>(nodes.size())) return;
+        finished = nodes[e.executor_id].done;
+        failed = !nodes[e.executor_id].error_message.empty();
+      }
+      launcher->NodeDisconnected(e.executor_id, finished, failed);
+    }
+  }
+
+  void RecordEvent(const NodeEvent& e) {
     std::unique_lock<std::mutex> lock(mu);
     if (e.executor_id < 0 || e.executor_id >= static_cast<int>(nodes.size())) return;
     NodeRecord& n = nodes[e.executor_id];
@@ -620,5 +635,18 @@ std::string Cluster::tensorboard_url() const {
 }
 
 Status Cluster::status() const { return impl_->CurrentFailure(); }
+
+void Cluster::Abort(const Status& why) { impl_->Fail(why.ok() ? Aborted("aborted") : why); }
+
+std::vector<Cluster::NodeInfo> Cluster::nodes() const {
+  std::vector<NodeInfo> out;
+  std::lock_guard<std::mutex> lock(impl_->mu);
+  for (auto& [id, reg] : impl_->regs) {
+    if (id < 0 || id >= static_cast<int>(impl_->nodes.size())) continue;
+    const NodeRecord& n = impl_->nodes[id];
+    out.push_back({id, n.role, reg.host, reg.port, reg.feed_port, n.done || n.exited});
+  }
+  return out;
+}
 
 }  // namespace tos

@@ -11,10 +11,17 @@ constexpr std::chrono::seconds kWriteTimeout{30};
 
 class SocketLink : public SenderLink {
  public:
-  SocketLink(net::Socket* socket, std::string describe) : socket_(socket), describe_(std::move(describe)) {}
+  SocketLink(net::Socket* socket, std::string describe, bool shared)
+      : socket_(socket), describe_(std::move(describe)), shared_(shared) {}
 
   Status SendResults(const std::vector<std::string>& results) override {
     std::lock_guard<std::mutex> lock(mu_);
+    if (!socket_ && shared_) {
+      // A Spark task that went away: its retry gets its own results.
+      if (!dropped_warned_) LogWarning("dropping inference results for " + describe_ + ", which disconnected");
+      dropped_warned_ = true;
+      return Status::OK();
+    }
     if (!socket_) return Unavailable("the sender's connection is closed");
     Status st = net::WriteFrame(*socket_, net::FrameType::kResults, EncodeResults(results), net::After(kWriteTimeout));
     answered_ += results.size();
@@ -50,6 +57,8 @@ class SocketLink : public SenderLink {
   uint64_t pushed_ = 0, answered_ = 0;
   net::Socket* socket_;
   std::string describe_;
+  bool shared_ = false;
+  bool dropped_warned_ = false;
   bool terminate_sent_ = false;
 };
 
@@ -96,7 +105,7 @@ void FeedServer::Handle(net::Socket& socket) {
   }
   auto queue = registry_->Get(open->feed);
   std::string who = "sender " + (open->sender.empty() ? peer : open->sender + " (" + peer + ")");
-  auto link = std::make_shared<SocketLink>(&socket, who);
+  auto link = std::make_shared<SocketLink>(&socket, who, open->shared);
   queue->Attach(link);
 
   uint64_t frames = 0, records = 0;
@@ -136,7 +145,7 @@ void FeedServer::Handle(net::Socket& socket) {
       chunk->kind = Chunk::kPartitionEnd;
       chunk->partition = net::GetU64(f->payload.get());
     } else if (f->type == net::FrameType::kFeedEnd) {
-      if (discarding) {
+      if (discarding || open->shared) {
         ended = true;
         continue;  // keep the connection until the sender closes it
       }
@@ -158,7 +167,7 @@ void FeedServer::Handle(net::Socket& socket) {
   }
   if (!error.ok() && !queue->terminated()) {
     LogWarning("feed server: " + error.message());
-    queue->Fail(error);
+    if (!open->shared) queue->Fail(error);
   }
   link->Disconnect();
   queue->Detach(link);

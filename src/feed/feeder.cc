@@ -71,7 +71,7 @@ class TargetFeeder {
     TOS_RETURN_IF_ERROR(net::ClientHandshake(socket_, job_.secret, net::Channel::kFeed, deadline)
                             .WithContext("feed '" + job_.feed_name + "' to " + target_.label));
     if (job_.cancel && !job_.cancel->Register(&socket_)) return job_.cancel->status();
-    FeedOpen open{job_.feed_name, job_.mode, "driver"};
+    FeedOpen open{job_.feed_name, job_.mode, job_.sender, job_.encoding, job_.shared};
     Status st = net::WriteFrame(socket_, FrameType::kFeedOpen, EncodeFeedOpen(open), deadline);
     if (st.ok()) {
       std::thread reader([this] { ReadLoop(); });
@@ -193,7 +193,11 @@ class TargetFeeder {
     while (out_idx_ < outputs_.size() && outputs_[out_idx_].expected >= 0 &&
            outputs_[out_idx_].written == static_cast<uint64_t>(outputs_[out_idx_].expected)) {
       auto& o = outputs_[out_idx_];
-      TOS_RETURN_IF_ERROR(WriteFileAtomically(job_.output_dir, PartName(o.index), o.text));
+      if (job_.on_output) {
+        TOS_RETURN_IF_ERROR(job_.on_output(o.index, std::move(o.text)));
+      } else {
+        TOS_RETURN_IF_ERROR(WriteFileAtomically(job_.output_dir, PartName(o.index), o.text));
+      }
       o.text.clear();
       o.text.shrink_to_fit();
       ++out_idx_;
@@ -310,7 +314,7 @@ Status RunFeed(const RecordSource& source, const std::vector<FeedTarget>& target
       assigned[t].emplace_back(e, p);
     }
   }
-  if (job.mode == FeedMode::kInference) {
+  if (job.mode == FeedMode::kInference && !job.on_output) {
     if (job.output_dir.empty()) return InvalidArgument("inference needs an output directory");
     if (::mkdir(job.output_dir.c_str(), 0755) != 0 && errno != EEXIST) {
       return ErrnoError("create output directory " + job.output_dir, errno);
@@ -340,7 +344,7 @@ Status RunFeed(const RecordSource& source, const std::vector<FeedTarget>& target
   for (auto& r : results) {
     if (!r.ok()) return r;
   }
-  if (job.mode == FeedMode::kInference) {
+  if (job.mode == FeedMode::kInference && !job.on_output) {
     TOS_RETURN_IF_ERROR(WriteFileAtomically(job.output_dir, "_SUCCESS", ""));
   }
   return Status::OK();

@@ -39,7 +39,13 @@ struct FeedJob {
   int epochs = 1;
   std::chrono::milliseconds feed_timeout{600000};
   size_t frame_bytes = 1024 * 1024;
+  std::string sender = "driver";   // named in the node's messages
+  std::string encoding = "bytes";  // FEED_OPEN encoding: "bytes", "text" or "tuple"
+  bool shared = false;             // FEED_OPEN shared: one of several senders (Spark bridge)
   std::string output_dir;  // inference: where part-NNNNN result files go
+  // Inference: when set, called with each complete output partition (results joined by
+  // '\n', each followed by one) instead of writing output_dir/part-NNNNN and _SUCCESS.
+  std::function<Status(size_t partition, std::string text)> on_output;
   net::CancelToken* cancel = nullptr;  // aborts the feed promptly when the job fails
   std::vector<TargetProgress>* progress = nullptr;  // one per target, optional
   // What the node itself last reported (consumed records, state), for timeout messages.

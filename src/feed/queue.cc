@@ -105,6 +105,12 @@ Batch FeedQueue::NextBatch(size_t n) {
       if (chunk->mode == FeedMode::kInference && !batch.records_.empty()) break;
       continue;
     }
+    if (chunk->mode == FeedMode::kInference && !batch.records_.empty() && chunk->sender != sender) {
+      // Nor senders (several Spark tasks may feed one node): results go back to one sender.
+      queue_.push_front(chunk);
+      bytes_ += chunk->bytes;
+      break;
+    }
     current_ = chunk;
     current_pos_ = 0;
   }

@@ -80,7 +80,8 @@ std::string EncodeFeedOpen(const FeedOpen& o) {
   return nlohmann::json{{"feed", o.feed},
                         {"mode", o.mode == FeedMode::kInference ? "inference" : "train"},
                         {"sender", o.sender},
-                        {"encoding", o.encoding}}
+                        {"encoding", o.encoding},
+                        {"shared", o.shared}}
       .dump();
 }
 
@@ -99,6 +100,7 @@ Result<FeedOpen> DecodeFeedOpen(const std::string& payload) {
     }
     if (j.contains("sender")) o.sender = j["sender"].get<std::string>();
     if (j.contains("encoding")) o.encoding = j["encoding"].get<std::string>();
+    if (j.contains("shared")) o.shared = j["shared"].get<bool>();
     if (o.encoding != "bytes" && o.encoding != "text" && o.encoding != "tuple") {
       return InvalidArgument("FEED_OPEN with unknown encoding '" + o.encoding + "'");
     }

@@ -5,7 +5,8 @@
 //     fixed_size = 0: each record is u32 length | bytes
 //   RESULTS:   u32 count | count x (u32 length | bytes)
 //   FEED_OPEN: JSON {"feed": name, "mode": "train"|"inference", "sender": text,
-//                    "encoding": "bytes"|"text"|"tuple"}  (see docs/protocol.md)
+//                    "encoding": "bytes"|"text"|"tuple", "shared": bool}
+//              (docs/protocol.md; "shared" in docs/spark.md)
 //   PARTITION_END: u64 partition index
 #pragma once
 
@@ -37,6 +38,11 @@ struct FeedOpen {
   // How the sender encoded its records: "bytes" (opaque), "text" (UTF-8 lines without
   // newline) or "tuple" (docs/protocol.md, "Tuple records"). The consumer sees it per batch.
   std::string encoding = "bytes";
+  // One of several senders of this feed (the Spark bridge: one per partition). Its FEED_END
+  // ends only its connection; the feed ends with a FEED_END from a non-shared sender. A
+  // shared connection that breaks is dropped without failing the feed (Spark retries the
+  // task), and the results still due to it are discarded.
+  bool shared = false;
 };
 std::string EncodeFeedOpen(const FeedOpen& open);
 Result<FeedOpen> DecodeFeedOpen(const std::string& payload);

@@ -1,5 +1,7 @@
 #include "tos/mnist_dataset.h"
 
+#include "formats/mnist_pickle.h"
+
 #include "io/buffered_reader.h"
 #include "tos/partitioned_dir.h"
 #include "tos/tfrecord.h"
@@ -114,15 +116,15 @@ const char* DataFormatName(DataFormat f) {
 }
 
 Result<std::unique_ptr<MnistDataset>> MnistDataset::Open(const MnistDatasetSpec& spec) {
-  if (spec.format == DataFormat::kPickle) return Unimplemented(kPickleUnsupported);
   if (spec.images.empty()) return InvalidArgument("MnistDatasetSpec.images is empty");
+  if ((spec.format == DataFormat::kCsv || spec.format == DataFormat::kPickle) && spec.labels.empty()) {
+    return InvalidArgument(std::string("the ") + DataFormatName(spec.format) +
+                           " format needs a labels directory (MnistDatasetSpec.labels)");
+  }
   std::unique_ptr<MnistDataset> ds(new MnistDataset);
   ds->spec_ = spec;
   TOS_ASSIGN_OR_RETURN(ds->images_, ListPartFiles(spec.images, spec.allow_incomplete));
-  if (spec.format == DataFormat::kCsv) {
-    if (spec.labels.empty()) {
-      return InvalidArgument("the csv format needs a labels directory (MnistDatasetSpec.labels)");
-    }
+  if (spec.format == DataFormat::kCsv || spec.format == DataFormat::kPickle) {
     TOS_ASSIGN_OR_RETURN(ds->labels_, ListPartFiles(spec.labels, spec.allow_incomplete));
     if (ds->labels_.size() != ds->images_.size()) {
       return DataLoss("image/label partition mismatch: " + spec.images + " has " +
@@ -163,9 +165,10 @@ Result<std::unique_ptr<MnistPartitionReader>> MnistDataset::OpenPartition(size_t
       TOS_ASSIGN_OR_RETURN(auto in, TfRecordReader::Open(part, CompressionFor(part)));
       return std::unique_ptr<MnistPartitionReader>(new TfrPartitionReader(std::move(in)));
     }
-    case DataFormat::kPickle: break;
+    case DataFormat::kPickle:
+      return OpenMnistPicklePartition(part, labels_[i]);
   }
-  return Unimplemented(kPickleUnsupported);
+  return Internal("unknown data format");
 }
 
 }  // namespace tos

@@ -5,6 +5,7 @@
 #include <mutex>
 #include <thread>
 
+#include "formats/mnist_pickle.h"
 #include "tos/mnist_dataset.h"
 #include "tos/partitioned_dir.h"
 #include "tos/tfrecord.h"
@@ -81,9 +82,13 @@ Status WritePartition(const MnistWriteOptions& o, const IdxRecords& src, size_t 
       }
       return writer.Close();
     }
-    case DataFormat::kPickle: break;
+    case DataFormat::kPickle: {
+      TOS_ASSIGN_OR_RETURN(auto labels, CreatePartFile(o.labels, name));
+      return WriteMnistPicklePartition(std::move(file), std::move(labels), range.begin, range.end,
+                                       [&src](size_t r, uint8_t* buf) { return src.Get(r, buf); });
+    }
   }
-  return Unimplemented(kPickleUnsupported);
+  return Internal("unknown data format");
 }
 
 Result<uint64_t> DatasetBytes(const std::string& dir) {
@@ -114,12 +119,13 @@ Status PrepareDir(const std::string& dir, bool overwrite) {
 
 Result<MnistWriteStats> WriteMnistDataset(const MnistWriteOptions& o, const uint8_t* images,
                                           const uint8_t* labels, size_t n) {
-  if (o.format == DataFormat::kPickle) return Unimplemented(kPickleUnsupported);
   if (o.num_partitions == 0) return InvalidArgument("the number of partitions must be >= 1");
   if (o.images.empty()) return InvalidArgument("MnistWriteOptions.images is empty");
-  const bool csv = o.format == DataFormat::kCsv;
+  // csv and pickle keep labels in a directory of their own.
+  const bool csv = o.format == DataFormat::kCsv || o.format == DataFormat::kPickle;
   if (csv && o.labels.empty()) {
-    return InvalidArgument("the csv format needs a labels directory (MnistWriteOptions.labels)");
+    return InvalidArgument(std::string("the ") + DataFormatName(o.format) +
+                           " format needs a labels directory (MnistWriteOptions.labels)");
   }
   for (size_t r = 0; r < n; ++r) {
     if (labels[r] > 9) {

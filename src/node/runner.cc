@@ -6,6 +6,7 @@
 #include <signal.h>
 #include <unistd.h>
 
+#include <cerrno>
 #include <climits>
 #include <cstdlib>
 #include <iostream>
@@ -16,6 +17,7 @@
 #include "net/auth.h"
 #include "node/node_state.h"
 #include "reservation/client.h"
+#include "spark/bridge.h"
 #include "tos/tos.h"
 #include "util/log.h"
 
@@ -198,6 +200,19 @@ int RunNode(MapFun map_fun) {
       },
   });
 
+  // Started by a Spark task, the node outlives the task; it must not outlive the executor.
+  if (long watch = EnvLong("TOS_WATCH_PID", 0); watch > 0) {
+    std::thread([watch] {
+      for (;;) {
+        std::this_thread::sleep_for(std::chrono::milliseconds(500));
+        if (::kill(static_cast<pid_t>(watch), 0) != 0 && errno == ESRCH) {
+          LogError("the Spark executor (pid " + std::to_string(watch) + ") is gone; exiting");
+          ExitNow(3);
+        }
+      }
+    }).detach();
+  }
+
   std::atomic<bool> running{true};
   std::thread heartbeat_thread([&] {
     while (running) {
@@ -266,6 +281,8 @@ const std::vector<std::string>& ProgramArgs() { return g_args; }
 
 int Main(int argc, char** argv, MapFun map_fun, DriverFun driver_fun) {
   g_args.assign(argv + 1, argv + argc);
+  if (spark::IsFeedClient()) ExitNow(spark::RunFeedClient());
+  if (spark::IsDriverService()) ExitNow(spark::RunDriverService(g_args));
   if (IsNodeProcess()) {
     ::signal(SIGPIPE, SIG_IGN);
     int code = RunNode(std::move(map_fun));

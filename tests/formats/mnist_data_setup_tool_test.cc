@@ -94,12 +94,10 @@ TEST_F(MnistDataSetupTool, ExistingOutputIsRefusedUnlessOverwrite) {
   EXPECT_EQ(over.exit_code, 0) << over.output;
 }
 
-TEST_F(MnistDataSetupTool, PickleIsRefusedWithAClearMessage) {
-  auto r = Tool("-f pickle");
-  EXPECT_NE(r.exit_code, 0);
-  EXPECT_NE(r.output.find("the pickle format needs the Spark bridge; use csv, csv2 or tfr"),
-            std::string::npos)
-      << r.output;
+TEST_F(MnistDataSetupTool, PickleWritesImagesAndLabelsDirectoriesAndVerifies) {
+  auto r = Tool("-f pickle -n 3 --verify");
+  EXPECT_EQ(r.exit_code, 0) << r.output;
+  EXPECT_NE(r.output.find("verified: every record matches the IDX source in order"), std::string::npos) << r.output;
 }
 
 TEST_F(MnistDataSetupTool, GzipOptionIsForTfrOnly) {

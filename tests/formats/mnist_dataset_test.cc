@@ -47,8 +47,9 @@ MnistWriteOptions OptionsFor(const std::string& root, const Case& c, size_t part
   o.format = c.format;
   o.compression = c.compression;
   o.num_partitions = parts;
-  o.images = c.format == DataFormat::kCsv ? root + "/images" : root;
-  o.labels = c.format == DataFormat::kCsv ? root + "/labels" : "";
+  const bool two_dirs = c.format == DataFormat::kCsv || c.format == DataFormat::kPickle;
+  o.images = two_dirs ? root + "/images" : root;
+  o.labels = two_dirs ? root + "/labels" : "";
   return o;
 }
 
@@ -174,7 +175,8 @@ INSTANTIATE_TEST_SUITE_P(
                       Case{DataFormat::kCsv2, Compression::kNone, "csv2"},
                       Case{DataFormat::kTfr, Compression::kNone, "tfr"},
                       Case{DataFormat::kTfr, Compression::kGzip, "tfr_gzip"},
-                      Case{DataFormat::kCsv, Compression::kGzip, "csv_gzip"}),
+                      Case{DataFormat::kCsv, Compression::kGzip, "csv_gzip"},
+                      Case{DataFormat::kPickle, Compression::kNone, "pickle"}),
     [](const ::testing::TestParamInfo<Case>& info) { return std::string(info.param.name); });
 
 TEST(DataFormatTest, NamesParse) {
@@ -188,14 +190,14 @@ TEST(DataFormatTest, NamesParse) {
   EXPECT_NE(bad.status().message().find("csv, csv2, tf, tfr or pickle"), std::string::npos);
 }
 
-TEST(DataFormatTest, PickleIsUnimplementedWithAClearMessage) {
+TEST(DataFormatTest, PickleNeedsALabelsDirectory) {
   MnistDatasetSpec spec;
   spec.format = DataFormat::kPickle;
   spec.images = "/tmp";
   auto ds = MnistDataset::Open(spec);
   ASSERT_FALSE(ds.ok());
-  EXPECT_EQ(ds.status().code(), StatusCode::kUnimplemented);
-  EXPECT_EQ(ds.status().message(), kPickleUnsupported);
+  EXPECT_EQ(ds.status().code(), StatusCode::kInvalidArgument);
+  EXPECT_NE(ds.status().message().find("the pickle format needs a labels directory"), std::string::npos);
 }
 
 // ---- corruption inside a written dataset: the error names the file and line / offset ----

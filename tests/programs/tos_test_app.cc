@@ -12,6 +12,7 @@
 
 #include "tos/shard_reader.h"
 #include "tos/tos.h"
+#include "tos/tuple_record.h"
 
 namespace {
 
@@ -71,7 +72,17 @@ void MapFun(const std::vector<std::string>& args, tos::Context& ctx) {
       auto batch = feed.next_batch(std::stoul(Flag(f, "batch", "7")));
       if (batch.empty()) break;
       std::vector<std::string> results;
-      for (auto r : batch) results.push_back("out:" + std::string(r));
+      for (auto r : batch) {
+        if (batch.encoding() == "tuple") {  // "sum:<sum of every number>|<fields>"
+          auto fields = tos::ValueOrThrow(tos::DecodeTupleRecord(r));
+          double sum = 0;
+          for (auto& fl : fields)
+            for (size_t i = 0; fl.numeric() && i < fl.count; ++i) sum += fl.at(i);
+          results.push_back("sum:" + std::to_string(static_cast<long long>(sum)) + "|" + std::to_string(fields.size()));
+        } else {
+          results.push_back("out:" + std::string(r));
+        }
+      }
       feed.batch_results(results);
     }
   } else if (scenario == "two_feeds") {

@@ -1,0 +1,123 @@
+"""The seed's MNIST example on Apache Spark, with the C++ program doing the training.
+
+    spark-submit --master spark://HOST:7077 --conf spark.executor.cores=1 \\
+        --conf spark.cores.max=3 --conf spark.executor.memory=1g \\
+        examples/mnist/spark/mnist_spark.py --cluster_size 3 \\
+        --images mnist_data/train/images --labels mnist_data/train/labels \\
+        --format csv --mode train --model mnist_model
+
+Data is loaded with Spark as the seed does (csv: sc.textFile + zip, pickle: sc.pickleFile +
+zip, tfr: the TFRecord files' Example records) and fed to the nodes; the C++ program
+(--program, default build/bin/mnist_spark of this checkout) runs on every executor and gets
+this script's flags as its arguments. Inference writes one prediction per test image with
+saveAsTextFile.
+"""
+
+import argparse
+import os
+import struct
+import sys
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+ROOT = os.path.abspath(os.path.join(HERE, "..", "..", ".."))
+sys.path.insert(0, os.path.join(ROOT, "python"))  # a checkout without `pip install ./python`
+
+from pyspark import SparkConf, SparkContext  # noqa: E402
+
+from torchonspark import InputMode, TFCluster  # noqa: E402
+
+
+def tfrecords(path_and_bytes):
+    """The records of one TFRecord file (u64 length, u32 crc, data, u32 crc), CRCs unchecked:
+    the C++ decoder validates each Example."""
+    path, data = path_and_bytes
+    if path.endswith(".gz"):
+        import gzip
+        data = gzip.decompress(data)
+    pos = 0
+    while pos < len(data):
+        if len(data) - pos < 12:
+            raise ValueError("%s: truncated TFRecord header at byte %d" % (path, pos))
+        (length,) = struct.unpack_from("<Q", data, pos)
+        start = pos + 12
+        if start + length + 4 > len(data):
+            raise ValueError("%s: TFRecord at byte %d runs past the end of the file" % (path, pos))
+        yield bytes(data[start:start + length])
+        pos = start + length + 4
+
+
+def load(sc, args):
+    if args.format == "tfr":
+        files = sc.binaryFiles(args.images).sortByKey()
+        return files.flatMap(tfrecords)
+    if args.format == "csv":
+        images = sc.textFile(args.images).map(lambda ln: [int(x) for x in ln.split(",")])
+        labels = sc.textFile(args.labels).map(lambda ln: [float(x) for x in ln.split(",")])
+    else:  # pickle
+        images = sc.pickleFile(args.images)
+        labels = sc.pickleFile(args.labels)
+    return images.zip(labels)
+
+
+def main():
+    sc = SparkContext(conf=SparkConf().setAppName("mnist_spark"))
+    executors = sc.getConf().get("spark.executor.instances")
+    num_executors = int(executors) if executors is not None else 1
+
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--batch_size", help="number of records per batch", type=int, default=100)
+    parser.add_argument("--epochs", help="number of epochs", type=int, default=1)
+    parser.add_argument("--format", help="example format: (csv|pickle|tfr)", choices=["csv", "pickle", "tfr"],
+                        default="csv")
+    parser.add_argument("--images", help="HDFS path to MNIST images in parallelized format")
+    parser.add_argument("--labels", help="HDFS path to MNIST labels in parallelized format")
+    parser.add_argument("--model", help="HDFS path to save/load model during train/inference", default="mnist_model")
+    parser.add_argument("--cluster_size", help="number of nodes in the cluster", type=int, default=num_executors)
+    parser.add_argument("--num_ps", help="number of parameter servers", type=int, default=1)
+    parser.add_argument("--output", help="HDFS path to save test/inference output", default="predictions")
+    parser.add_argument("--readers", help="number of reader/enqueue threads", type=int, default=1)
+    parser.add_argument("--steps", help="maximum number of steps", type=int, default=1000)
+    parser.add_argument("--tensorboard", help="launch tensorboard process", action="store_true")
+    parser.add_argument("--mode", help="train|inference", default="train")
+    parser.add_argument("--rdma", help="use rdma connection", default=False)
+    parser.add_argument("--program", help="the C++ program run on every executor",
+                        default=os.path.join(ROOT, "build", "bin", "mnist_spark"))
+    args = parser.parse_args()
+    print("args:", args)
+
+    if args.mode == "train" and args.format != "tfr" and not args.labels:
+        parser.error("--labels is required for --format %s" % args.format)
+    # Local paths without a scheme are taken from where spark-submit runs (a path every host
+    # shares); nodes would otherwise resolve them against their executor's directory.
+    for flag in ("images", "labels", "model", "output"):
+        value = getattr(args, flag)
+        if value and "://" not in value and not os.path.isabs(value):
+            setattr(args, flag, os.path.abspath(value))
+    data = load(sc, args)
+    # The nodes get the seed's flags; they read records of the encoding Spark sends: "tuple"
+    # (images.zip(labels)) or "bytes" (tf.train.Example) -- docs/spark.md.
+    num_ps = args.num_ps if args.mode == "train" else 0  # inference needs no parameter servers
+    program_args = ["--mode", args.mode, "--model", args.model, "--batch_size", str(args.batch_size),
+                    "--epochs", str(args.epochs), "--steps", str(args.steps), "--format", args.format,
+                    "--input_mode", "spark", "--cluster_size", str(args.cluster_size), "--num_ps", str(num_ps)]
+    if args.tensorboard:
+        program_args.append("--tensorboard")
+    cluster = TFCluster.run(sc, args.program, program_args, args.cluster_size, num_ps, args.tensorboard,
+                            InputMode.SPARK, log_dir=args.model)
+    try:
+        if args.mode == "train":
+            cluster.train(data, args.epochs)
+        else:
+            cluster.inference(data).saveAsTextFile(args.output)
+    except BaseException:
+        try:
+            cluster.shutdown(timeout=30)
+        except Exception:  # the first error is the one to report
+            pass
+        raise
+    cluster.shutdown()
+    sc.stop()
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,442 @@
+"""The driver side: TFoS's TFCluster API over the C++ runtime's driver service.
+
+The user's C++ program runs on the Spark driver as the driver service (reservation server,
+roles, fail-fast monitor, shutdown), in one barrier task per executor as a node, and in
+feed tasks as a feed client. This module starts those processes and relays their status.
+"""
+
+import atexit
+import contextlib
+import json
+import logging
+import os
+import secrets
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+import uuid
+import zipfile
+
+from . import executor
+
+logger = logging.getLogger("torchonspark")
+
+
+class InputMode(object):
+    """Where the nodes' training data comes from (TFoS values)."""
+    TENSORFLOW = 0  # each node reads its own files (direct mode)
+    SPARK = 1       # Spark streams RDD partitions into the nodes' feeds
+
+
+class TorchOnSparkError(RuntimeError):
+    """A cluster failure: the message names the node (id, role, host) and its error."""
+
+
+def _spark_checks(sc, num_executors, wait_secs):
+    """Refuses configurations under which a cluster could half-start, naming the setting."""
+    conf = sc.getConf()
+    master = sc.master or ""
+    if conf.get("spark.dynamicAllocation.enabled", "false").lower() == "true":
+        raise TorchOnSparkError(
+            "spark.dynamicAllocation.enabled is true: executors come and go, but every TorchOnSpark "
+            "node must keep its executor; set spark.dynamicAllocation.enabled=false and a fixed "
+            "number of executors")
+    task_cpus = int(conf.get("spark.task.cpus", "1"))
+    cores = conf.get("spark.executor.cores")
+    if cores is not None and int(cores) // task_cpus > 1:
+        raise TorchOnSparkError(
+            "spark.executor.cores=%s with spark.task.cpus=%d lets %d tasks share an executor; "
+            "TorchOnSpark runs exactly one node per executor: set spark.task.cpus=%s (or "
+            "spark.executor.cores=%d)" % (cores, task_cpus, int(cores) // task_cpus, cores, task_cpus))
+    if master.startswith("local"):
+        if num_executors != 1:
+            raise TorchOnSparkError(
+                "master %s has a single executor but the cluster needs %d; use a Spark cluster "
+                "(standalone, YARN, Kubernetes) with %d executors, or the C++ program's own local "
+                "mode" % (master, num_executors, num_executors))
+        return
+    deadline = time.time() + wait_secs
+    while True:
+        have = sc._jsc.sc().statusTracker().getExecutorInfos()
+        count = len(have) - 1  # the driver is listed too
+        if count >= num_executors:
+            return
+        if time.time() >= deadline:
+            raise TorchOnSparkError(
+                "only %d Spark executors are registered, the cluster needs %d (one per node); "
+                "ask for more: --num-executors / spark.executor.instances on YARN and Kubernetes, "
+                "--total-executor-cores / spark.cores.max with spark.executor.cores on standalone"
+                % (count, num_executors))
+        time.sleep(0.5)
+
+
+def _ship_package(sc):
+    """Makes this package importable in the executors' Python workers (once per context)."""
+    if getattr(sc, "_tos_package_shipped", False):
+        return
+    here = os.path.dirname(os.path.abspath(__file__))
+    zpath = os.path.join(tempfile.mkdtemp(prefix="torchonspark-"), "torchonspark.zip")
+    with zipfile.ZipFile(zpath, "w") as z:
+        for name in sorted(os.listdir(here)):
+            if name.endswith(".py"):
+                z.write(os.path.join(here, name), "torchonspark/" + name)
+    sc.addPyFile(zpath)
+    sc._tos_package_shipped = True
+
+
+class _Service(object):
+    """The driver service process: JSON events from its stdout, JSON commands to its stdin."""
+
+    def __init__(self, program, args, config, secret):
+        env = {k: v for k, v in os.environ.items() if not k.startswith("TOS_")}
+        env["TOS_DRIVER_SERVICE"] = json.dumps(config)
+        env["TOS_SECRET"] = secret
+        self.proc = subprocess.Popen([program] + list(args), env=env, stdin=subprocess.PIPE,
+                                     stdout=subprocess.PIPE, close_fds=True)
+        self.cv = threading.Condition()
+        self.launch = None
+        self.registered = None
+        self.failure = None
+        self.urls = {}
+        self.replies = {}
+        self.shutdown = None
+        self.exited = False
+        self.on_failure = None
+        self._next_id = 0
+        self._write_lock = threading.Lock()
+        self._reader = threading.Thread(target=self._read, name="torchonspark-service", daemon=True)
+        self._reader.start()
+
+    def _read(self):
+        for raw in iter(self.proc.stdout.readline, b""):
+            line = raw.decode("utf-8", "replace").rstrip("\n")
+            if not line.startswith("{"):
+                if line:
+                    sys.stderr.write(line + "\n")
+                continue
+            try:
+                ev = json.loads(line)
+            except ValueError:
+                sys.stderr.write(line + "\n")
+                continue
+            kind = ev.get("event")
+            callback = None
+            with self.cv:
+                if kind == "launch":
+                    self.launch = ev
+                elif kind == "registered":
+                    self.registered = ev
+                elif kind == "failed":
+                    if self.failure is None:
+                        self.failure = ev["message"]
+                        callback = self.on_failure
+                elif kind == "url":
+                    self.urls[ev["name"]] = ev["url"]
+                    logger.info("%s at %s", ev["name"], ev["url"])
+                elif kind == "reply":
+                    self.replies[ev["id"]] = ev
+                elif kind == "shutdown":
+                    self.shutdown = ev
+                self.cv.notify_all()
+            if callback:
+                callback(ev["message"])
+        self.proc.wait()
+        with self.cv:
+            self.exited = True
+            if self.shutdown is None and self.failure is None:
+                self.failure = "the driver service exited with status %s" % self.proc.returncode
+            self.cv.notify_all()
+
+    def wait(self, predicate, timeout):
+        deadline = time.time() + timeout
+        with self.cv:
+            while not predicate():
+                left = deadline - time.time()
+                if left <= 0:
+                    return False
+                self.cv.wait(min(left, 1.0))
+            return True
+
+    def send(self, cmd):
+        with self._write_lock:
+            try:
+                self.proc.stdin.write((json.dumps(cmd) + "\n").encode("utf-8"))
+                self.proc.stdin.flush()
+            except (BrokenPipeError, ValueError, OSError):
+                pass
+
+    def call(self, cmd, timeout):
+        with self.cv:
+            self._next_id += 1
+            cid = self._next_id
+        cmd = dict(cmd, id=cid)
+        self.send(cmd)
+        self.wait(lambda: cid in self.replies or self.exited, timeout)
+        with self.cv:
+            r = self.replies.get(cid)
+        if r is None:
+            return False, self.failure or "no answer from the driver service to %s" % cmd["cmd"]
+        return r["ok"], r["message"]
+
+    def abort(self, message):
+        self.send({"cmd": "abort", "message": message})
+
+    def close(self, timeout=30):
+        try:
+            self.proc.stdin.close()
+        except OSError:
+            pass
+        try:
+            self.proc.wait(timeout)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+            self.proc.wait()
+
+
+class Cluster(object):
+    """A running TorchOnSpark cluster (TFoS's TFCluster)."""
+
+    @staticmethod
+    def run(sc, program, args, num_executors, num_ps, tensorboard=False, input_mode=InputMode.SPARK,
+            log_dir=None, master_node=None, reservation_timeout=600, eval_node=False,
+            ship_program=True, executor_wait=None, node_env=None):
+        """Starts `program` as one node per Spark executor and returns when all registered.
+
+        program: the user's C++ executable (built with tos::Main). Shipped to the executors
+          with SparkContext.addFile unless ship_program=False (then it must exist at the same
+          path on every host). args: its arguments (nodes and driver service get them).
+        Raises TorchOnSparkError naming the Spark setting to change when the cluster cannot
+        start (too few executors, several tasks per executor, dynamic allocation)."""
+        c = Cluster()
+        c._start(sc, program, list(args or []), num_executors, num_ps, tensorboard, input_mode, log_dir,
+                 master_node, reservation_timeout, eval_node, ship_program, executor_wait, node_env or {})
+        return c
+
+    def _start(self, sc, program, args, num_executors, num_ps, tensorboard, input_mode, log_dir,
+               master_node, reservation_timeout, eval_node, ship_program, executor_wait, node_env):
+        self.sc = sc
+        self.num_executors = num_executors
+        self.input_mode = input_mode
+        self.job_id = uuid.uuid4().hex
+        self._group = "torchonspark-" + self.job_id[:12]
+        self._inference_feeds = set()
+        self._done = False
+        program = os.path.abspath(program)
+        if not os.access(program, os.X_OK):
+            raise TorchOnSparkError("program %s does not exist or is not executable" % program)
+        _spark_checks(sc, num_executors, executor_wait if executor_wait is not None else min(60, reservation_timeout))
+        _ship_package(sc)
+        program_name = None
+        if ship_program:
+            shipped = getattr(sc, "_tos_shipped_files", set())
+            if program not in shipped:
+                sc.addFile(program)
+                shipped.add(program)
+                sc._tos_shipped_files = shipped
+            program_name = os.path.basename(program)
+
+        secret = secrets.token_hex(32)
+        config = {
+            "num_executors": num_executors,
+            "num_ps": num_ps,
+            "master_node": bool(master_node),
+            "eval_node": bool(eval_node),
+            "input_mode": "tensorflow" if input_mode == InputMode.TENSORFLOW else "spark",
+            "tensorboard": bool(tensorboard),
+            "log_dir": log_dir or "tos_logs",
+            "reservation_timeout": int(reservation_timeout),
+            "server_host": os.environ.get("TOS_SERVER_HOST") or sc.getConf().get("spark.driver.host", ""),
+            "server_port": os.environ.get("TOS_SERVER_PORT", ""),
+            "node_env": dict(node_env),
+        }
+        self._service = _Service(program, args, config, secret)
+        self._service.on_failure = self._on_failure
+        atexit.register(self._atexit)
+        if not self._service.wait(lambda: self._service.launch or self._service.failure, 60):
+            self._service.close(1)
+            raise TorchOnSparkError("the driver service (%s) did not start within 60 s" % program)
+        if self._service.launch is None:
+            self._service.close()
+            raise TorchOnSparkError(self._service.failure)
+        launch = self._service.launch
+        self._info = executor.JobInfo(self.job_id, secret, program, program_name, args, launch["env"],
+                                      launch["names"], log_dir)
+
+        # The gang start: one barrier task per node, all at once, each on its own executor.
+        self._node_tasks = {}
+        starter = threading.Thread(target=self._start_nodes, name="torchonspark-nodes", daemon=True)
+        starter.start()
+        self._watcher = threading.Thread(target=self._watch_context, name="torchonspark-watch", daemon=True)
+        self._watcher.start()
+        ok = self._service.wait(lambda: self._service.registered or self._service.failure or
+                                "error" in self._node_tasks, reservation_timeout + 60)
+        if not ok or self._service.registered is None:
+            why = (self._service.failure or self._node_tasks.get("error") or
+                   "the nodes did not register within %d s" % reservation_timeout)
+            self._abort_and_close(why)
+            raise TorchOnSparkError(why)
+        self._info.nodes = self._service.registered["nodes"]
+        self.cluster_spec = self._service.registered["cluster_spec"]
+        logger.info("TorchOnSpark cluster of %d nodes: %s", num_executors, json.dumps(self.cluster_spec))
+
+    # ---- background threads ----
+
+    def _start_nodes(self):
+        sc = self.sc
+        n = self.num_executors
+        try:
+            with self._job_group("nodes", "TorchOnSpark: start %d nodes" % n):
+                rdd = sc.parallelize(range(n), n).barrier().mapPartitionsWithIndex(executor.start_node(self._info))
+                started = rdd.collect()
+        except Exception as e:  # noqa: BLE001 (reported through the cluster)
+            self._node_start_failed("starting the nodes failed in Spark: %s" % _first_line(e))
+            return
+        problems = [s["conflict"] for s in started if "conflict" in s]
+        if problems:
+            self._node_start_failed(
+                "several tasks per executor: %s. TorchOnSpark runs exactly one node per executor: set "
+                "spark.task.cpus equal to spark.executor.cores (or give executors one core)" % problems[0])
+            return
+        errors = ["executor %d on %s: %s" % (s["executor_id"], s["host"], s["error"]) for s in started if "error" in s]
+        if errors:
+            self._node_start_failed("a node could not start: " + "; ".join(errors))
+            return
+        with self._service.cv:
+            self._node_tasks["started"] = started
+            self._service.cv.notify_all()
+
+    def _node_start_failed(self, why):
+        with self._service.cv:
+            self._node_tasks["error"] = why
+            self._service.cv.notify_all()
+        self._service.abort(why)
+
+    def _watch_context(self):
+        while not self._done:
+            if self.sc._jsc is None:
+                self._service.abort("the SparkContext was stopped")
+                return
+            time.sleep(0.5)
+
+    def _on_failure(self, message):
+        logger.error("TorchOnSpark job failed: %s", message)
+        try:
+            self.sc.cancelJobGroup(self._group + "-feed")
+        except Exception:  # noqa: BLE001 (the context may be gone)
+            pass
+
+    def _atexit(self):
+        if not self._done:
+            self._abort_and_close("the Spark application exited without Cluster.shutdown()")
+
+    def _abort_and_close(self, why):
+        self._done = True
+        self._service.abort(why)
+        self._service.wait(lambda: self._service.shutdown is not None or self._service.exited, 30)
+        self._service.close()
+
+    @contextlib.contextmanager
+    def _job_group(self, suffix, description):
+        keys = ("spark.jobGroup.id", "spark.job.description", "spark.job.interruptOnCancel")
+        saved = [self.sc.getLocalProperty(k) for k in keys]
+        self.sc.setJobGroup(self._group + "-" + suffix, description, interruptOnCancel=True)
+        try:
+            yield
+        finally:
+            if self.sc._jsc is not None:
+                for k, v in zip(keys, saved):
+                    self.sc.setLocalProperty(k, v)
+
+    def _job_info(self, feed_timeout):
+        info = executor.JobInfo(self.job_id, self._info.secret, self._info.program, self._info.program_name,
+                                self._info.node_args, self._info.launch_env, self._info.names,
+                                self._info.log_dir, feed_timeout, self._info.nodes)
+        return info
+
+    def _check_alive(self):
+        if self._done:
+            raise TorchOnSparkError("the cluster was shut down")
+        if self._service.failure:
+            raise TorchOnSparkError(self._service.failure)
+
+    # ---- the TFCluster API ----
+
+    def train(self, dataRDD, num_epochs=1, feed_timeout=600, qname="input"):
+        """Feeds dataRDD num_epochs times to the trainers' feed `qname`, then ends that feed.
+
+        Each partition goes to the node on the executor that computes it (a partition computed
+        on a ps or evaluator executor goes to a trainer). Raises TorchOnSparkError with the
+        node's id, role and message if a node fails."""
+        self._check_alive()
+        if self.input_mode == InputMode.TENSORFLOW:
+            logger.warning("train() on a cluster in InputMode.TENSORFLOW: feeding anyway")
+        rdd = dataRDD if num_epochs == 1 else self.sc.union([dataRDD] * num_epochs)
+        info = self._job_info(feed_timeout)
+        try:
+            with self._job_group("feed", "TorchOnSpark: feed '%s' (%d epochs)" % (qname, num_epochs)):
+                rdd.foreachPartition(executor.feed_partition(info, qname))
+        except Exception as e:
+            # A node failure usually explains a failed feed task; it arrives within seconds.
+            self._service.wait(lambda: self._service.failure, 5)
+            why = self._service.failure
+            if why is None:
+                why = "feeding '%s' failed: %s" % (qname, _first_line(e))
+                self._service.abort(why)
+            raise TorchOnSparkError(why) from e
+        ok, message = self._service.call({"cmd": "end_feed", "feed": qname, "timeout": feed_timeout},
+                                         feed_timeout + 30)
+        if not ok:
+            raise TorchOnSparkError(message)
+
+    def inference(self, dataRDD, feed_timeout=600, qname="input"):
+        """Returns an RDD of one result string per element of dataRDD, in order (lazy, like
+        TFoS): the trainers' feed `qname` gets each partition and its batch_results(). The
+        feed is ended by shutdown()."""
+        self._check_alive()
+        self._inference_feeds.add(qname)
+        return dataRDD.mapPartitions(executor.infer_partition(self._job_info(feed_timeout), qname))
+
+    def shutdown(self, ssc=None, grace_secs=0, timeout=259200):
+        """Ends the inference feeds, waits for the trainers to finish (up to timeout), waits
+        grace_secs, stops ps and evaluator nodes. Raises TorchOnSparkError if any node failed."""
+        if self._done:
+            return
+        try:
+            if not self._service.failure:
+                for q in sorted(self._inference_feeds):
+                    ok, message = self._service.call({"cmd": "end_feed", "feed": q, "timeout": 60}, 120)
+                    if not ok:
+                        self._service.abort(message)
+                        break
+            self._service.send({"cmd": "shutdown", "grace": int(grace_secs), "timeout": int(timeout)})
+            self._service.wait(lambda: self._service.shutdown is not None or self._service.exited,
+                               timeout + grace_secs + 120)
+        finally:
+            self._done = True
+            self._service.close()
+        result = self._service.shutdown
+        if result is None:
+            raise TorchOnSparkError(self._service.failure or "the driver service ended without a result")
+        if not result["ok"]:
+            raise TorchOnSparkError(result["message"])
+
+    def tensorboard_url(self):
+        """TensorBoard's URL once the chief (or worker 0) started it, else None."""
+        return self._service.urls.get("TensorBoard")
+
+
+def _first_line(e):
+    text = str(e)
+    # Py4J errors carry the whole Java stack; the first cause line is what users need.
+    for marker in ("RuntimeError: ", "TorchOnSparkError: ", "TypeError: ", "SparkException: "):
+        i = text.rfind(marker)
+        if i >= 0:
+            return text[i:].split("\n")[0]
+    return text.strip().split("\n")[0][:2000]
+
+
+# TFoS spelling.
+run = Cluster.run
+TFCluster = Cluster

@@ -1,0 +1,273 @@
+"""What runs inside Spark tasks: starting a node, streaming a partition to a node.
+
+Nothing here speaks the runtime's protocols: the C++ program does (as a node, or as a feed
+client with TOS_FEED_CLIENT=1). Python only starts processes and moves bytes.
+"""
+
+import os
+import socket
+import subprocess
+import threading
+
+from . import records
+
+
+class JobInfo(object):
+    """What tasks need to know about a running cluster (pickled into task closures)."""
+
+    def __init__(self, job_id, secret, program, program_name, node_args, launch_env, names,
+                 log_dir, feed_timeout=600, nodes=None):
+        self.job_id = job_id
+        self.secret = secret
+        self.program = program            # absolute path on the driver (and shared paths)
+        self.program_name = program_name  # name under SparkFiles when shipped
+        self.node_args = list(node_args)
+        self.launch_env = dict(launch_env)
+        self.names = list(names)
+        self.log_dir = log_dir
+        self.feed_timeout = feed_timeout
+        self.nodes = nodes or []          # registered nodes, from the driver service
+
+
+def _program_path(info):
+    if info.program_name:
+        try:
+            from pyspark import SparkFiles
+            p = SparkFiles.get(info.program_name)
+            if os.path.exists(p):
+                if not os.access(p, os.X_OK):
+                    os.chmod(p, 0o755)
+                return p
+        except Exception:
+            pass
+    if os.path.exists(info.program):
+        return info.program
+    raise RuntimeError(
+        "TorchOnSpark program %s is not on executor host %s: ship it with spark-submit --files "
+        "(or Cluster.run(..., ship_program=True)), or put it on a path every host shares"
+        % (info.program, socket.gethostname()))
+
+
+def _marker(job_id):
+    return os.path.join(os.getcwd(), "tos-%s.node" % job_id)
+
+
+def _executor_jvm_pid():
+    """The executor JVM's pid: the first java ancestor of this Python worker (or None)."""
+    pid = os.getpid()
+    for _ in range(8):
+        try:
+            with open("/proc/%d/stat" % pid) as f:
+                stat = f.read()
+        except OSError:
+            return None
+        comm = stat[stat.index("(") + 1:stat.rindex(")")]
+        if comm == "java" and pid != os.getpid():
+            return pid
+        pid = int(stat[stat.rindex(")") + 2:].split()[1])
+        if pid <= 1:
+            return None
+    return None
+
+
+def start_node(info):
+    """mapPartitions function of the barrier stage: starts this executor's node, detached
+    (the task ends at once and frees the core for feed tasks), and reports where it runs."""
+
+    def run(index, _):
+        host = socket.gethostname()
+        where = {"executor_id": index, "host": host, "cwd": os.getcwd(), "pid": os.getpid()}
+        try:
+            fd = os.open(_marker(info.job_id), os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o644)
+        except FileExistsError:
+            with open(_marker(info.job_id)) as f:
+                other = f.read().strip()
+            where["conflict"] = ("executor %s (%s) was given two nodes of this cluster (executor ids %s and %d)"
+                                 % (host, os.getcwd(), other, index))
+            return [where]
+        os.write(fd, str(index).encode())
+        os.close(fd)
+        try:
+            program = _program_path(info)
+            env = dict(os.environ)
+            for k in list(env):
+                if k.startswith("TOS_"):
+                    del env[k]
+            env.update(info.launch_env)
+            env["TOS_SECRET"] = info.secret
+            env["TOS_EXECUTOR_ID"] = str(index)
+            env["TOS_WORKING_DIR"] = os.getcwd()
+            log_dir = info.log_dir or os.path.join(os.getcwd(), "tos_logs")
+            env["TOS_LOG_DIR"] = log_dir
+            if os.environ.get("SPARK_LOCAL_IP"):
+                env["TOS_HOST"] = os.environ["SPARK_LOCAL_IP"]
+            jvm = _executor_jvm_pid()
+            if jvm:
+                env["TOS_WATCH_PID"] = str(jvm)
+            node_logs = os.path.join(os.getcwd(), "tos_logs")
+            os.makedirs(node_logs, exist_ok=True)
+            log = os.path.join(node_logs, "%s-%s.log" % (info.job_id[:8], info.names[index]))
+            env["TOS_NODE_LOG"] = log
+            # sh backgrounds the node and exits: the node is reparented, so it outlives this
+            # task (and is reaped by init); it exits with its job or its executor.
+            p = subprocess.Popen(
+                ["/bin/sh", "-c", 'exec 0</dev/null; "$0" "$@" >>"$TOS_NODE_LOG" 2>&1 & echo $!', program]
+                + info.node_args,
+                env=env, stdout=subprocess.PIPE, start_new_session=True, close_fds=True)
+            out, _ = p.communicate(timeout=30)
+            where["node_pid"] = int(out.strip() or 0)
+            where["log"] = log
+        except Exception as e:  # reported to the driver, which aborts the cluster
+            where["error"] = "%s: %s" % (type(e).__name__, e)
+        return [where]
+
+    return run
+
+
+def local_executor_id(job_id):
+    """This executor's node (its executor id), or None if it runs none of this cluster."""
+    try:
+        with open(_marker(job_id)) as f:
+            return int(f.read().strip())
+    except (OSError, ValueError):
+        return None
+
+
+def _choose_target(info, partition):
+    trainers = [n for n in info.nodes if n["trainer"]]
+    if not trainers:
+        raise RuntimeError("the cluster has no chief or worker to feed")
+    local = local_executor_id(info.job_id)
+    for n in trainers:
+        if n["executor_id"] == local:
+            return n
+    # An executor that runs a ps or evaluator (or no node) forwards its partition to a trainer.
+    return trainers[partition % len(trainers)]
+
+
+def _label(node):
+    return "%s:%d (executor %d)" % (node["job_name"], node["task_index"], node["executor_id"])
+
+
+def _start_client(info, node, feed_name, mode, encoding, partition):
+    from pyspark import TaskContext
+    ctx = TaskContext.get()
+    env = {k: v for k, v in os.environ.items() if not k.startswith("TOS_")}
+    env.update({
+        "TOS_FEED_CLIENT": "1",
+        "TOS_SECRET": info.secret,
+        "TOS_FEED_TARGET": node["feed_address"],
+        "TOS_FEED_TARGET_ID": str(node["executor_id"]),
+        "TOS_FEED_TARGET_LABEL": _label(node),
+        "TOS_FEED_NAME": feed_name,
+        "TOS_FEED_MODE": mode,
+        "TOS_FEED_ENCODING": encoding,
+        "TOS_FEED_TIMEOUT_MS": str(int(info.feed_timeout * 1000)),
+        "TOS_FEED_SENDER": "spark task %s (partition %d, attempt %d) on %s" % (
+            ctx.taskAttemptId() if ctx else "?", partition, ctx.attemptNumber() if ctx else 0,
+            socket.gethostname()),
+        "TOS_FEED_PARENT_PID": str(os.getpid()),
+        "TOS_RESERVATION": info.launch_env.get("TOS_RESERVATION", ""),
+    })
+    return subprocess.Popen([_program_path(info)], env=env, stdin=subprocess.PIPE,
+                            stdout=subprocess.PIPE, close_fds=True)
+
+
+def _finish(proc, node, feed_name):
+    status = None
+    results = []
+    for kind, payload in records.read_messages(proc.stdout):
+        if kind == b"R":
+            results.append(payload)
+        elif kind == b"S":
+            import json
+            status = json.loads(payload.decode("utf-8"))
+    proc.wait()
+    if status is None:
+        raise RuntimeError("the feed client for %s exited with status %s without a report"
+                           % (_label(node), proc.returncode))
+    if not status["ok"]:
+        raise RuntimeError("feeding '%s' to %s failed: %s" % (feed_name, _label(node), status["message"]))
+    return status, results
+
+
+def _write_blocks(proc, first, iterator, encoding):
+    """Writes the partition; returns False if the client stopped reading (terminated feed)."""
+    try:
+        for block in records.blocks(first, iterator, encoding):
+            proc.stdin.write(block)
+        proc.stdin.close()
+        return True
+    except BrokenPipeError:
+        return False
+
+
+def feed_partition(info, feed_name):
+    """foreachPartition function of train(): streams the partition to the local node."""
+
+    def run(iterator):
+        from pyspark import TaskContext
+        partition = TaskContext.get().partitionId()
+        sentinel = object()
+        first = next(iterator, sentinel)
+        if first is sentinel:
+            return
+        encoding = records.encoding_of(first)
+        node = _choose_target(info, partition)
+        proc = _start_client(info, node, feed_name, "train", encoding, partition)
+        try:
+            _write_blocks(proc, first, iterator, encoding)
+            _finish(proc, node, feed_name)
+        finally:
+            if proc.poll() is None:
+                proc.kill()
+                proc.wait()
+
+    return run
+
+
+def infer_partition(info, feed_name):
+    """mapPartitions function of inference(): one result string per element, in order."""
+
+    def run(iterator):
+        from pyspark import TaskContext
+        partition = TaskContext.get().partitionId()
+        sentinel = object()
+        first = next(iterator, sentinel)
+        if first is sentinel:
+            return
+        encoding = records.encoding_of(first)
+        node = _choose_target(info, partition)
+        proc = _start_client(info, node, feed_name, "inference", encoding, partition)
+        failure = []
+
+        def write():
+            try:
+                _write_blocks(proc, first, iterator, encoding)
+            except Exception as e:  # e.g. an element of another kind: stop the client
+                failure.append(e)
+                proc.kill()
+
+        writer = threading.Thread(target=write, daemon=True)
+        writer.start()
+        try:
+            try:
+                _, results = _finish(proc, node, feed_name)
+            except Exception:
+                writer.join()
+                if failure:
+                    raise failure[0]
+                raise
+            writer.join()
+            if failure:
+                raise failure[0]
+            for text in results:
+                lines = text.decode("utf-8").split("\n")
+                for line in lines[:-1]:
+                    yield line
+        finally:
+            if proc.poll() is None:
+                proc.kill()
+                proc.wait()
+
+    return run

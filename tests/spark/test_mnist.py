@@ -1,0 +1,67 @@
+"""The seed's MNIST pipeline on Spark with the C++ mnist_spark: train in feed mode (1 ps + 2
+workers on 3 executors, images.zip(labels) from sc.textFile), then inference returning one
+prediction per test image, as accurate as the same job in local mode (within 0.01)."""
+
+import os
+import re
+import subprocess
+
+import pytest
+
+from conftest import BIN
+from torchonspark import TFCluster
+
+pytestmark = pytest.mark.timeout(900)
+
+MNIST = os.path.join(BIN, "mnist_spark")
+
+
+@pytest.fixture(scope="module")
+def mnist_csv(tmp_path_factory):
+    out = str(tmp_path_factory.mktemp("mnist") / "data")
+    r = subprocess.run([os.path.join(BIN, "mnist_data_setup"), "--format", "csv", "--output", out,
+                        "--num-partitions", "6"], stdout=subprocess.PIPE, stderr=subprocess.STDOUT, timeout=300)
+    assert r.returncode == 0, r.stdout.decode()
+    return out
+
+
+def local_accuracy(data, work):
+    common = ["--cluster_size", "3", "--format", "csv", "--model", os.path.join(work, "model")]
+    for mode, split, extra in (("train", "train", []), ("inference", "test", ["--output", os.path.join(work, "pred")])):
+        r = subprocess.run([MNIST, "--mode", mode, "--images", os.path.join(data, split, "images"),
+                            "--labels", os.path.join(data, split, "labels")] + common + extra,
+                           cwd=work, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, timeout=400)
+        text = r.stdout.decode(errors="replace")
+        assert r.returncode == 0, text[-3000:]
+    return float(re.search(r"accuracy: ([0-9.]+)", text).group(1))
+
+
+def zipped(sc, data, split):
+    images = sc.textFile(os.path.join(data, split, "images")).map(lambda ln: [int(x) for x in ln.split(",")])
+    labels = sc.textFile(os.path.join(data, split, "labels")).map(lambda ln: [float(x) for x in ln.split(",")])
+    return images.zip(labels)
+
+
+@pytest.mark.skipif(not os.path.exists(MNIST), reason="mnist_spark is not built (TOS_WITH_TORCH=OFF)")
+def test_mnist_on_spark_is_as_accurate_as_local_mode(sc, mnist_csv, tmp_path):
+    local = str(tmp_path / "local")
+    os.makedirs(local)
+    want = local_accuracy(mnist_csv, local)
+
+    model = str(tmp_path / "spark_model")
+    common = ["--format", "csv", "--model", model, "--input_mode", "spark", "--cluster_size", "3"]
+    cluster = TFCluster.run(sc, MNIST, common + ["--mode", "train", "--num_ps", "1"], num_executors=3, num_ps=1,
+                            reservation_timeout=120)
+    cluster.train(zipped(sc, mnist_csv, "train"), num_epochs=1)
+    cluster.shutdown(timeout=600)
+    assert os.path.isdir(os.path.join(model, "export"))
+
+    cluster = TFCluster.run(sc, MNIST, common + ["--mode", "inference", "--num_ps", "0"], num_executors=3, num_ps=0,
+                            reservation_timeout=120)
+    predictions = cluster.inference(zipped(sc, mnist_csv, "test")).collect()
+    cluster.shutdown(timeout=300)
+    assert len(predictions) == 10000  # one per test image
+    pairs = [p.split() for p in predictions]
+    got = sum(1 for label, pred in pairs if label == pred) / len(pairs)
+    print("accuracy: spark %.4f, local %.4f" % (got, want))
+    assert got >= want - 0.01
