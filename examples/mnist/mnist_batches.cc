@@ -19,10 +19,11 @@ void Fill(const Records& records, const std::string& encoding, torch::Tensor* im
   uint8_t* img = images->data_ptr<uint8_t>();
   int64_t* lab = labels->data_ptr<int64_t>();
   uint8_t rec[kRecord];
+  const bool raw_bytes = encoding == "bytes";
   for (int64_t i = 0; i < n; ++i) {
     std::string_view r = records[i];
     const uint8_t* canonical;
-    if (encoding == "bytes" && r.size() == kRecord) {
+    if (raw_bytes && r.size() == kRecord) {
       canonical = reinterpret_cast<const uint8_t*>(r.data());
     } else {
       DecodeRecord(encoding, r, rec);
@@ -128,6 +129,11 @@ void DecodeRecord(const std::string& encoding, std::string_view record, uint8_t*
     st = tos::Unimplemented("records with encoding '" + encoding + "' are not understood by mnist_spark");
   }
   if (!st.ok()) throw tos::Error(st.WithContext("decoding a fed MNIST record of " + std::to_string(record.size()) + " bytes"));
+}
+
+void ToTensors(const std::vector<std::string_view>& records, const std::string& encoding,
+               torch::Tensor* images, torch::Tensor* labels) {
+  Fill(records, encoding, images, labels);
 }
 
 void ToTensors(const tos::Batch& batch, torch::Tensor* images, torch::Tensor* labels) {

@@ -31,7 +31,9 @@ class BatchSource {
 std::unique_ptr<BatchSource> FeedBatches(tos::DataFeed& feed);
 std::unique_ptr<BatchSource> ShardBatches(std::unique_ptr<tos::ShardReader> reader);
 
-// Decodes a batch of canonical records (any encoding) into tensors.
+// Decodes a batch of records (any encoding) into tensors.
 void ToTensors(const tos::Batch& batch, torch::Tensor* images, torch::Tensor* labels);
+void ToTensors(const std::vector<std::string_view>& records, const std::string& encoding,
+               torch::Tensor* images, torch::Tensor* labels);
 
 }  // namespace mnist

@@ -4,11 +4,11 @@
 
 #include <chrono>
 #include <cstdio>
-#include <fstream>
 
 #include "mnist_args.h"
 #include "mnist_batches.h"
 #include "tos/mnist_dataset.h"
+#include "tos/partitioned_dir.h"
 #include "tos/train/allreduce.h"
 #include "tos/train/checkpoint.h"
 #include "tos/train/event_writer.h"
@@ -293,38 +293,29 @@ void Inference(const Args& a, tos::Context& ctx) {
     }
     return;
   }
-  // Direct mode: this worker predicts its shard's partitions and writes their outputs.
+  // Direct mode: this worker predicts its shard's partitions and writes their outputs; the
+  // driver writes _SUCCESS once every worker succeeded.
   auto source = ValueOrThrow(tos::OpenMnistRecordSource(DatasetSpec(a, ctx)));
   const std::string out_dir = LocalPath(ctx.absolute_path(a.output));
+  std::vector<std::string> records;
   for (size_t p = ctx.worker_index(); p < source->num_partitions(); p += ctx.num_workers()) {
     auto reader = ValueOrThrow(source->OpenPartition(p));
-    std::vector<std::string> records;
-    std::string text;
-    std::string_view rec;
+    auto part = ValueOrThrow(tos::CreatePartFile(out_dir, tos::PartFileName(p)));
     auto flush = [&] {
       if (records.empty()) return;
-      std::vector<std::string_view> views(records.begin(), records.end());
-      images = torch::empty({static_cast<int64_t>(views.size()), 784}, torch::kUInt8);
-      labels = torch::empty({static_cast<int64_t>(views.size())}, torch::kInt64);
-      for (size_t i = 0; i < views.size(); ++i) {
-        labels[i] = static_cast<int64_t>(static_cast<uint8_t>(views[i][0]));
-        std::memcpy(images.data_ptr<uint8_t>() + i * 784, views[i].data() + 1, 784);
-      }
+      ToTensors(std::vector<std::string_view>(records.begin(), records.end()), "bytes", &images, &labels);
+      std::string text;
       for (auto& line : Predict(model, images, labels)) text += line + "\n";
+      ThrowIfError(part->Append(text));
       records.clear();
     };
+    std::string_view rec;
     while (ValueOrThrow(reader->Next(&rec))) {
       records.emplace_back(rec);
       if (records.size() == static_cast<size_t>(a.batch_size)) flush();
     }
     flush();
-    char name[32];
-    std::snprintf(name, sizeof(name), "part-%05zu", p);
-    std::string tmp = out_dir + "/." + name + ".tmp";
-    std::ofstream(tmp) << text;
-    if (std::rename(tmp.c_str(), (out_dir + "/" + name).c_str()) != 0) {
-      throw tos::Error(tos::Internal("cannot write " + out_dir + "/" + name));
-    }
+    ThrowIfError(part->Close());
     ctx.ReportProgress();
   }
 }

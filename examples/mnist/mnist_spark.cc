@@ -2,20 +2,19 @@
 // driver (reserves a cluster of nodes, feeds or points them at the data, collects results);
 // started by a launcher it is a node (see mnist_node.cc).
 //
-//   mnist_spark --cluster_size 3 --images mnist_data/train/images --labels mnist_data/train/labels \
-//       --format csv --mode train --model mnist_model
-//   mnist_spark --cluster_size 3 --images mnist_data/test/images --labels mnist_data/test/labels \
-//       --format csv --mode inference --model mnist_model --output predictions
-#include <dirent.h>
-#include <sys/stat.h>
-
+//   mnist_spark --cluster_size 3 --images mnist_data/train/images
+//       --labels mnist_data/train/labels --format csv --mode train --model mnist_model
+//   mnist_spark --cluster_size 3 --images mnist_data/test/images
+//       --labels mnist_data/test/labels --format csv --mode inference --model mnist_model
+//       --output predictions
 #include <chrono>
 #include <cstdio>
-#include <fstream>
 #include <iostream>
 
 #include "mnist_args.h"
+#include "tos/fs.h"
 #include "tos/mnist_dataset.h"
+#include "tos/partitioned_dir.h"
 #include "tos/tos.h"
 
 namespace mnist {
@@ -52,22 +51,23 @@ tos::MnistDatasetSpec Spec(const Args& a) {
   return spec;
 }
 
-// Reads "<label> <prediction>" lines from every part file of the output.
+// Reads the "<label> <prediction>" lines of every output partition.
 tos::Status Accuracy(const std::string& dir, uint64_t* correct, uint64_t* total) {
-  DIR* d = ::opendir(dir.c_str());
-  if (!d) return tos::NotFound("no inference output in " + dir);
-  std::vector<std::string> parts;
-  while (dirent* e = ::readdir(d)) {
-    if (std::string(e->d_name).rfind("part-", 0) == 0) parts.push_back(e->d_name);
-  }
-  ::closedir(d);
+  TOS_ASSIGN_OR_RETURN(auto output, tos::OpenTextDataset(dir));
   *correct = *total = 0;
-  for (auto& p : parts) {
-    std::ifstream in(dir + "/" + p);
-    long label, pred;
-    while (in >> label >> pred) {
+  for (size_t p = 0; p < output->num_partitions(); ++p) {
+    TOS_ASSIGN_OR_RETURN(auto part, output->OpenPartition(p));
+    std::string_view line;
+    while (true) {
+      TOS_ASSIGN_OR_RETURN(bool more, part->Next(&line));
+      if (!more) break;
+      auto space = line.find(' ');
+      if (space == std::string_view::npos) {
+        return tos::DataLoss(dir + " partition " + std::to_string(p) + ": expected '<label> <prediction>', got '" +
+                             std::string(line) + "'");
+      }
       ++*total;
-      *correct += label == pred;
+      *correct += line.substr(0, space) == line.substr(space + 1);
     }
   }
   return tos::Status::OK();
@@ -105,8 +105,10 @@ int Driver(const std::vector<std::string>& argv) {
   source = std::move(opened).value();
   const std::string output = LocalPath(a.output);
   if (inference && !feed) {
-    ::mkdir(output.c_str(), 0755);
-    std::remove((output + "/_SUCCESS").c_str());
+    // Workers write the parts themselves: start from an empty output directory.
+    tos::Status ready = tos::RemoveDataset(output);
+    if (ready.ok()) ready = tos::ValueOrThrow(tos::GetFileSystem(output))->CreateDirs(output);
+    if (!ready.ok()) return Fail(ready);
   }
 
   auto start = std::chrono::steady_clock::now();
@@ -126,7 +128,10 @@ int Driver(const std::vector<std::string>& argv) {
     std::printf("training done in %.2f s; model in %s (export/ for inference)\n", secs, LocalPath(a.model).c_str());
     return 0;
   }
-  if (!feed) std::ofstream(output + "/_SUCCESS");
+  if (!feed) {
+    tos::Status marked = tos::WriteSuccessMarker(output);
+    if (!marked.ok()) return Fail(marked);
+  }
   uint64_t correct = 0, total = 0;
   tos::Status acc = Accuracy(output, &correct, &total);
   if (!acc.ok()) return Fail(acc);

@@ -42,7 +42,9 @@ class VectorRecordSource : public RecordSource {
 };
 
 // Each line of each part-NNNNN file of a partitioned text directory is one record (without
-// its newline). A directory without _SUCCESS is refused unless allow_incomplete.
+// its newline); parts ending in .gz are read through gzip. The directory is checked as
+// ListPartFiles does (tos/partitioned_dir.h): no _SUCCESS or a missing part is refused unless
+// allow_incomplete. Any URI a registered FileSystem serves works.
 Result<std::unique_ptr<RecordSource>> OpenTextDataset(const std::string& dir,
                                                       bool allow_incomplete = false);
 

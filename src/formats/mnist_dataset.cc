@@ -17,10 +17,6 @@ Compression CompressionFor(const std::string& part) {
   return EndsWith(part, ".gz") ? Compression::kGzip : Compression::kNone;
 }
 
-Result<std::unique_ptr<BufferedReader>> OpenText(const std::string& part) {
-  TOS_ASSIGN_OR_RETURN(auto file, OpenInputFile(part, CompressionFor(part)));
-  return std::make_unique<BufferedReader>(std::move(file));
-}
 
 std::string LineContext(const BufferedReader& in) {
   return in.path() + ": line " + std::to_string(in.line_number());
@@ -152,13 +148,13 @@ Result<std::unique_ptr<MnistPartitionReader>> MnistDataset::OpenPartition(size_t
   const std::string& part = images_[i];
   switch (spec_.format) {
     case DataFormat::kCsv: {
-      TOS_ASSIGN_OR_RETURN(auto images, OpenText(part));
-      TOS_ASSIGN_OR_RETURN(auto labels, OpenText(labels_[i]));
+      TOS_ASSIGN_OR_RETURN(auto images, OpenBufferedPart(part));
+      TOS_ASSIGN_OR_RETURN(auto labels, OpenBufferedPart(labels_[i]));
       return std::unique_ptr<MnistPartitionReader>(
           new CsvPartitionReader(std::move(images), std::move(labels)));
     }
     case DataFormat::kCsv2: {
-      TOS_ASSIGN_OR_RETURN(auto in, OpenText(part));
+      TOS_ASSIGN_OR_RETURN(auto in, OpenBufferedPart(part));
       return std::unique_ptr<MnistPartitionReader>(new Csv2PartitionReader(std::move(in)));
     }
     case DataFormat::kTfr: {

@@ -1,5 +1,7 @@
 #include "io/buffered_reader.h"
 
+#include "tos/compression.h"
+
 #include <cstring>
 
 namespace tos {
@@ -62,6 +64,12 @@ Result<bool> BufferedReader::ReadLine(std::string_view* line) {
       return true;
     }
   }
+}
+
+Result<std::unique_ptr<BufferedReader>> OpenBufferedPart(const std::string& uri) {
+  const bool gz = uri.size() >= 3 && uri.compare(uri.size() - 3, 3, ".gz") == 0;
+  TOS_ASSIGN_OR_RETURN(auto file, OpenInputFile(uri, gz ? Compression::kGzip : Compression::kNone));
+  return std::make_unique<BufferedReader>(std::move(file));
 }
 
 }  // namespace tos

@@ -55,4 +55,7 @@ class BufferedReader {
   bool eof_ = false;
 };
 
+// Opens a dataset part for buffered reading; a name ending in ".gz" is read through gzip.
+Result<std::unique_ptr<BufferedReader>> OpenBufferedPart(const std::string& uri);
+
 }  // namespace tos
