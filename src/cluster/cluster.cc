@@ -1,6 +1,5 @@
 #include "tos/cluster.h"
 
-#include <dirent.h>
 #include <signal.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -18,6 +17,7 @@
 #include "feed/feeder.h"
 #include "net/auth.h"
 #include "reservation/server.h"
+#include "tos/partitioned_dir.h"
 #include "tos/tos.h"
 #include "util/console.h"
 #include "util/cpu.h"
@@ -104,7 +104,6 @@ struct Cluster::Impl {
   std::shared_ptr<net::CancelToken> active_feed;
   std::vector<feed::TargetProgress>* progress = nullptr;
   std::string progress_name;
-  Clock::time_point feed_started{};
   uint64_t last_records = 0;
   Clock::time_point last_rate_at{};
   std::map<std::string, std::string> urls;
@@ -354,11 +353,10 @@ struct Cluster::Impl {
       active_feed = cancel;
       progress = &prog;
       progress_name = feeds.size() == 1 ? feeds[0].name : std::to_string(feeds.size()) + " feeds";
-      feed_started = last_rate_at = Clock::now();
+      last_rate_at = Clock::now();
       last_records = 0;
     }
     std::vector<Status> results(feeds.size());
-    std::vector<std::vector<feed::TargetProgress>> per_feed(feeds.size());
     std::vector<std::thread> threads;
     for (size_t f = 0; f < feeds.size(); ++f) {
       threads.emplace_back([&, f] {
@@ -374,26 +372,11 @@ struct Cluster::Impl {
           std::lock_guard<std::mutex> lock(mu);
           return std::to_string(nodes[id].progress) + " records consumed and is '" + nodes[id].state + "'";
         };
-        std::vector<feed::TargetProgress> mine(targets.size());
-        job.progress = &mine;
-        // Progress of this feed is mirrored into the shared vector for the status line.
-        std::atomic<bool> done{false};
-        std::thread mirror([&] {
-          while (!done) {
-            for (size_t t = 0; t < targets.size(); ++t) {
-              auto& dst = prog[f * targets.size() + t];
-              dst.records_sent = mine[t].records_sent.load();
-              dst.terminated = mine[t].terminated.load();
-              dst.epoch = mine[t].epoch.load();
-            }
-            std::this_thread::sleep_for(std::chrono::milliseconds(100));
-          }
-        });
+        // This feed's counters are its slice of the vector the status line reads.
+        job.progress = prog.empty() ? nullptr : prog.data() + f * targets.size();
         results[f] = feed::RunFeed(*feeds[f].data, targets, job);
-        done = true;
-        mirror.join();
         uint64_t total = 0;
-        for (auto& m : mine) total += m.records_sent;
+        for (size_t t = 0; job.progress && t < targets.size(); ++t) total += job.progress[t].records_sent;
         LogInfo("feed '" + feeds[f].name + "': " + std::to_string(total) + " records sent to " +
                 std::to_string(targets.size()) + " nodes");
       });
@@ -405,6 +388,14 @@ struct Cluster::Impl {
       progress = nullptr;
     }
     ConsoleStatus("");
+    for (auto& r : results) {
+      // A broken feed connection usually means its node died: give the node's own report
+      // (exit status, signal, log lines) the moment it takes to arrive, and prefer it.
+      if (r.code() == StatusCode::kUnavailable) {
+        std::unique_lock<std::mutex> lock(mu);
+        cv.wait_for(lock, std::chrono::seconds(3), [&] { return !failure.ok(); });
+      }
+    }
     Status fail = CurrentFailure();
     if (!fail.ok()) return fail;
     for (auto& r : results) {
@@ -548,20 +539,12 @@ Status Cluster::TrainFeeds(const std::vector<NamedFeed>& feeds) {
 
 Status Cluster::Inference(const RecordSource& data, const std::string& output_dir, const std::string& feed,
                           bool overwrite) {
-  std::string dir = output_dir.rfind("file://", 0) == 0 ? output_dir.substr(7) : output_dir;
-  if (DIR* d = ::opendir(dir.c_str())) {
-    std::vector<std::string> existing;
-    while (dirent* e = ::readdir(d)) {
-      std::string name = e->d_name;
-      if (name == "_SUCCESS" || name.rfind("part-", 0) == 0) existing.push_back(name);
-    }
-    ::closedir(d);
-    if (!existing.empty() && !overwrite) {
-      return AlreadyExists("output directory " + dir + " already holds a dataset; remove it or overwrite");
-    }
-    for (auto& name : existing) ::unlink((dir + "/" + name).c_str());
+  TOS_ASSIGN_OR_RETURN(bool holds, HoldsDataset(output_dir));
+  if (holds && !overwrite) {
+    return AlreadyExists("output directory " + output_dir + " already holds a dataset; remove it or overwrite");
   }
-  return impl_->RunFeeds({{feed, &data, 1}}, feed::FeedMode::kInference, dir);
+  if (holds) TOS_RETURN_IF_ERROR(RemoveDataset(output_dir));
+  return impl_->RunFeeds({{feed, &data, 1}}, feed::FeedMode::kInference, output_dir);
 }
 
 Status Cluster::Shutdown(std::chrono::seconds grace, std::chrono::seconds timeout) {

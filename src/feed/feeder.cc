@@ -1,17 +1,16 @@
 #include "feed/feeder.h"
 
-#include <fcntl.h>
 #include <sys/socket.h>
-#include <sys/stat.h>
-#include <unistd.h>
 
 #include <condition_variable>
-#include <cstdio>
+#include <memory>
 #include <mutex>
 #include <thread>
 
 #include "net/auth.h"
 #include "net/frame.h"
+#include "tos/fs.h"
+#include "tos/partitioned_dir.h"
 #include "util/log.h"
 
 namespace tos::feed {
@@ -19,31 +18,11 @@ namespace {
 
 using net::FrameType;
 
-Status WriteFileAtomically(const std::string& dir, const std::string& name, const std::string& data) {
-  std::string tmp = dir + "/." + name + ".tmp";
-  std::string final_path = dir + "/" + name;
-  int fd = ::open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
-  if (fd < 0) return ErrnoError("create " + tmp, errno);
-  size_t off = 0;
-  while (off < data.size()) {
-    ssize_t w = ::write(fd, data.data() + off, data.size() - off);
-    if (w < 0) {
-      if (errno == EINTR) continue;
-      int e = errno;
-      ::close(fd);
-      return ErrnoError("write " + tmp, e);
-    }
-    off += static_cast<size_t>(w);
-  }
-  if (::close(fd) != 0) return ErrnoError("close " + tmp, errno);
-  if (::rename(tmp.c_str(), final_path.c_str()) != 0) return ErrnoError("rename " + tmp, errno);
-  return Status::OK();
-}
-
-std::string PartName(size_t index) {
-  char buf[32];
-  std::snprintf(buf, sizeof(buf), "part-%05zu", index);
-  return buf;
+// One output partition, written through a temporary name and renamed into place.
+Status WritePart(const std::string& dir, size_t index, const std::string& text) {
+  TOS_ASSIGN_OR_RETURN(auto file, CreatePartFile(dir, PartFileName(index)));
+  TOS_RETURN_IF_ERROR(file->Append(text));
+  return file->Close();
 }
 
 struct OutputPartition {
@@ -59,7 +38,11 @@ class TargetFeeder {
                std::vector<std::pair<int, size_t>> assigned, TargetProgress* progress)
       : source_(source), target_(target), job_(job), assigned_(std::move(assigned)), progress_(progress) {
     if (job_.mode == FeedMode::kInference) {
-      for (auto& [e, p] : assigned_) outputs_.push_back(OutputPartition{p});
+      for (auto& [e, p] : assigned_) {
+        OutputPartition o;
+        o.index = p;
+        outputs_.push_back(std::move(o));
+      }
     }
   }
 
@@ -196,7 +179,7 @@ class TargetFeeder {
       if (job_.on_output) {
         TOS_RETURN_IF_ERROR(job_.on_output(o.index, std::move(o.text)));
       } else {
-        TOS_RETURN_IF_ERROR(WriteFileAtomically(job_.output_dir, PartName(o.index), o.text));
+        TOS_RETURN_IF_ERROR(WritePart(job_.output_dir, o.index, o.text));
       }
       o.text.clear();
       o.text.shrink_to_fit();
@@ -316,13 +299,11 @@ Status RunFeed(const RecordSource& source, const std::vector<FeedTarget>& target
   }
   if (job.mode == FeedMode::kInference && !job.on_output) {
     if (job.output_dir.empty()) return InvalidArgument("inference needs an output directory");
-    if (::mkdir(job.output_dir.c_str(), 0755) != 0 && errno != EEXIST) {
-      return ErrnoError("create output directory " + job.output_dir, errno);
-    }
+    TOS_ASSIGN_OR_RETURN(FileSystem * fs, GetFileSystem(job.output_dir));
+    TOS_RETURN_IF_ERROR(fs->CreateDirs(job.output_dir).WithContext("creating the inference output directory"));
   }
-  std::vector<TargetProgress> local_progress(job.progress ? 0 : n);
-  std::vector<TargetProgress>& progress = job.progress ? *job.progress : local_progress;
-  if (progress.size() < n) return Internal("progress vector smaller than the target list");
+  std::unique_ptr<TargetProgress[]> local_progress(job.progress ? nullptr : new TargetProgress[n]);
+  TargetProgress* progress = job.progress ? job.progress : local_progress.get();
 
   std::vector<Status> results(n);
   std::vector<std::thread> threads;
@@ -345,7 +326,7 @@ Status RunFeed(const RecordSource& source, const std::vector<FeedTarget>& target
     if (!r.ok()) return r;
   }
   if (job.mode == FeedMode::kInference && !job.on_output) {
-    TOS_RETURN_IF_ERROR(WriteFileAtomically(job.output_dir, "_SUCCESS", ""));
+    TOS_RETURN_IF_ERROR(WriteSuccessMarker(job.output_dir));
   }
   return Status::OK();
 }

@@ -47,7 +47,7 @@ struct FeedJob {
   // '\n', each followed by one) instead of writing output_dir/part-NNNNN and _SUCCESS.
   std::function<Status(size_t partition, std::string text)> on_output;
   net::CancelToken* cancel = nullptr;  // aborts the feed promptly when the job fails
-  std::vector<TargetProgress>* progress = nullptr;  // one per target, optional
+  TargetProgress* progress = nullptr;  // optional: an array of targets.size() counters
   // What the node itself last reported (consumed records, state), for timeout messages.
   std::function<std::string(int executor_id)> describe_node;
 };

@@ -39,7 +39,7 @@ void ConsoleStatus(const std::string& status) {
   std::lock_guard<std::mutex> lock(g_mu);
   if (ConsoleIsTerminal()) {
     g_status = status;
-    WriteAll("\r\033[K" + status + (status.empty() ? "" : ""));
+    WriteAll("\r\033[K" + status);
     return;
   }
   auto now = std::chrono::steady_clock::now();

@@ -117,7 +117,7 @@ TEST(FeedTest, InferenceReturnsOneResultPerRecordInOrderWithEmptyAndUnevenPartit
     std::snprintf(name, sizeof(name), "out/part-%05zu", p);
     std::string expected;
     for (auto& r : parts[p]) expected += "pred(" + r + ")\n";
-    EXPECT_EQ(testing::ReadFile(tmp / name), expected) << name;
+    EXPECT_EQ(testing::ReadAll(tmp / name), expected) << name;
   }
 }
 
@@ -182,7 +182,7 @@ TEST(FeedTest, TerminateStopsTheSenderWithoutTimeout) {
   job.secret = kSecret;
   job.feed_timeout = seconds(20);
   std::vector<TargetProgress> progress(1);
-  job.progress = &progress;
+  job.progress = progress.data();
   auto start = std::chrono::steady_clock::now();
   Status st = RunFeed(source, {node.target(0)}, job);
   t.join();
