@@ -75,19 +75,10 @@ inline CommandResult RunCommand(const std::string& command) {
   return r;
 }
 
-inline std::string ReadFile(const std::string& path) {
-  std::ifstream in(path);
-  std::stringstream ss;
-  ss << in.rdbuf();
-  return ss.str();
-}
-
 inline bool FileExists(const std::string& path) {
   struct stat st;
   return ::stat(path.c_str(), &st) == 0;
 }
-
-inline void WriteFile(const std::string& path, const std::string& text) { std::ofstream(path) << text; }
 
 // A partitioned text dataset: partitions[i] lines go to part-0000i; _SUCCESS last.
 inline void WriteTextDataset(const std::string& dir, const std::vector<std::vector<std::string>>& partitions) {
@@ -98,7 +89,7 @@ inline void WriteTextDataset(const std::string& dir, const std::vector<std::vect
     std::ofstream out(dir + name);
     for (auto& line : partitions[p]) out << line << "\n";
   }
-  WriteFile(dir + "/_SUCCESS", "");
+  WriteAll(dir + "/_SUCCESS", "");
 }
 
 struct Process {
@@ -155,7 +146,7 @@ inline RunResult RunProgram(const std::vector<std::string>& argv, const std::str
   Process p = StartProcess(argv, output_path, extra_env);
   RunResult r;
   r.code = WaitProcess(p, timeout);
-  r.output = ReadFile(output_path);
+  r.output = ReadAll(output_path);
   return r;
 }
 
@@ -163,7 +154,7 @@ inline RunResult RunProgram(const std::vector<std::string>& argv, const std::str
 inline std::string WaitForText(const std::string& path, const std::string& needle, std::chrono::seconds timeout) {
   auto deadline = std::chrono::steady_clock::now() + timeout;
   while (std::chrono::steady_clock::now() < deadline) {
-    std::string text = ReadFile(path);
+    std::string text = ReadAll(path);
     if (text.find(needle) != std::string::npos) return text;
     std::this_thread::sleep_for(std::chrono::milliseconds(20));
   }
@@ -172,7 +163,7 @@ inline std::string WaitForText(const std::string& path, const std::string& needl
 
 // Alive and not a zombie.
 inline bool ProcessAlive(pid_t pid) {
-  std::string stat = ReadFile("/proc/" + std::to_string(pid) + "/stat");
+  std::string stat = ReadAll("/proc/" + std::to_string(pid) + "/stat");
   auto close = stat.rfind(')');
   if (stat.empty() || close == std::string::npos || close + 2 >= stat.size()) return false;
   char state = stat[close + 2];

@@ -202,19 +202,29 @@ def _write_blocks(proc, first, iterator, encoding):
         return False
 
 
+def _open_partition_client(info, feed_name, mode, iterator):
+    """Starts the feed client for this task's partition: (proc, node, first element, encoding),
+    or None for an empty partition."""
+    from pyspark import TaskContext
+    partition = TaskContext.get().partitionId()
+    sentinel = object()
+    first = next(iterator, sentinel)
+    if first is sentinel:
+        return None
+    encoding = records.encoding_of(first)
+    node = _choose_target(info, partition)
+    proc = _start_client(info, node, feed_name, mode, encoding, partition)
+    return proc, node, first, encoding
+
+
 def feed_partition(info, feed_name):
     """foreachPartition function of train(): streams the partition to the local node."""
 
     def run(iterator):
-        from pyspark import TaskContext
-        partition = TaskContext.get().partitionId()
-        sentinel = object()
-        first = next(iterator, sentinel)
-        if first is sentinel:
+        opened = _open_partition_client(info, feed_name, "train", iterator)
+        if opened is None:
             return
-        encoding = records.encoding_of(first)
-        node = _choose_target(info, partition)
-        proc = _start_client(info, node, feed_name, "train", encoding, partition)
+        proc, node, first, encoding = opened
         try:
             _write_blocks(proc, first, iterator, encoding)
             _finish(proc, node, feed_name)
@@ -230,15 +240,10 @@ def infer_partition(info, feed_name):
     """mapPartitions function of inference(): one result string per element, in order."""
 
     def run(iterator):
-        from pyspark import TaskContext
-        partition = TaskContext.get().partitionId()
-        sentinel = object()
-        first = next(iterator, sentinel)
-        if first is sentinel:
+        opened = _open_partition_client(info, feed_name, "inference", iterator)
+        if opened is None:
             return
-        encoding = records.encoding_of(first)
-        node = _choose_target(info, partition)
-        proc = _start_client(info, node, feed_name, "inference", encoding, partition)
+        proc, node, first, encoding = opened
         failure = []
 
         def write():

@@ -11,7 +11,7 @@ namespace tos {
 namespace {
 
 using std::chrono::seconds;
-using testing::ReadFile;
+using testing::ReadAll;
 using testing::RunProgram;
 using testing::TempDir;
 
@@ -36,14 +36,14 @@ std::string MakeData(const TempDir& dir, const std::string& name = "data", std::
 }
 
 uint64_t Count(const TempDir& dir, int worker) {
-  std::string text = ReadFile(dir / ("count-" + std::to_string(worker)));
+  std::string text = ReadAll(dir / ("count-" + std::to_string(worker)));
   return text.empty() ? 0 : std::stoull(text);
 }
 
 // Every node process the job started is gone (they write their pids).
 void ExpectNoOrphans(const TempDir& dir, int n) {
   for (int i = 0; i < n; ++i) {
-    std::string pid = ReadFile(dir / ("pid-" + std::to_string(i)));
+    std::string pid = ReadAll(dir / ("pid-" + std::to_string(i)));
     if (pid.empty()) continue;
     bool alive = true;
     for (int k = 0; k < 100 && alive; ++k) {
@@ -93,7 +93,7 @@ TEST(ClusterTest, InferenceWritesOneLinePerRecordInOrder) {
     std::snprintf(name, sizeof(name), "pred/part-%05zu", p);
     std::string expected;
     for (int i = 0; i < sizes[p]; ++i) expected += "out:line-" + std::to_string(n++) + "\n";
-    EXPECT_EQ(ReadFile(dir / name), expected) << name;
+    EXPECT_EQ(ReadAll(dir / name), expected) << name;
   }
 }
 
@@ -166,7 +166,7 @@ TEST(ClusterTest, TwoNamedFeeds) {
   auto r = RunProgram(App(dir, {"--scenario", "two_feeds", "--data", data, "--validation", validation}), dir / "out.txt");
   ASSERT_EQ(r.code, 0) << r.output;
   EXPECT_EQ(Count(dir, 0) + Count(dir, 1), 5000u);
-  EXPECT_EQ(std::stoi(ReadFile(dir / "validation-0")) + std::stoi(ReadFile(dir / "validation-1")), 31);
+  EXPECT_EQ(std::stoi(ReadAll(dir / "validation-0")) + std::stoi(ReadAll(dir / "validation-1")), 31);
 }
 
 TEST(ClusterTest, IntrudersAreRejectedAndTheJobSucceeds) {
@@ -194,7 +194,7 @@ TEST(ClusterTest, IntrudersAreRejectedAndTheJobSucceeds) {
   char c;
   EXPECT_FALSE(net::ReadFull(*forged, &c, 1, net::After(seconds(5))).ok());  // dropped
   int code = testing::WaitProcess(p, seconds(90));
-  std::string out = ReadFile(dir / "out.txt");
+  std::string out = ReadAll(dir / "out.txt");
   ASSERT_EQ(code, 0) << out;
   EXPECT_NE(out.find("failed authentication"), std::string::npos) << out;
   EXPECT_EQ(Count(dir, 0) + Count(dir, 1), 600000u);
@@ -206,13 +206,13 @@ TEST(ClusterTest, InterruptedDriverLeavesNoNodeBehind) {
   auto p = testing::StartProcess(App(dir, {"--scenario", "stall", "--fail_after", "1", "--data", data}), dir / "out.txt");
   ASSERT_FALSE(testing::WaitForText(dir / "out.txt", "all 3 nodes registered", seconds(30)).empty());
   for (int i = 0; i < 3; ++i) {
-    for (int k = 0; k < 200 && ReadFile(dir / ("pid-" + std::to_string(i))).empty(); ++k)
+    for (int k = 0; k < 200 && ReadAll(dir / ("pid-" + std::to_string(i))).empty(); ++k)
       std::this_thread::sleep_for(std::chrono::milliseconds(25));
   }
   std::this_thread::sleep_for(std::chrono::milliseconds(300));
   ::kill(p.pid, SIGINT);
   int code = testing::WaitProcess(p, seconds(20));
-  EXPECT_EQ(code, 128 + SIGINT) << ReadFile(dir / "out.txt");
+  EXPECT_EQ(code, 128 + SIGINT) << ReadAll(dir / "out.txt");
   ExpectNoOrphans(dir, 3);
 }
 

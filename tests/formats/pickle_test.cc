@@ -140,22 +140,22 @@ TEST_F(PickleFileTest, RoundTripAcrossSyncMarkers) {
   size_t n = 0;
   ASSERT_TRUE(ReadAll(path, &n).ok());
   EXPECT_EQ(n, 50000u);
-  std::string bytes = testing::ReadFile(path);
+  std::string bytes = testing::ReadAll(path);
   EXPECT_NE(bytes.find(std::string("\xff\xff\xff\xff", 4) + bytes.substr(79, 16)), std::string::npos);
 }
 
 TEST_F(PickleFileTest, NotASequenceFile) {
-  testing::WriteFile(dir_ / "x", "hello world");
+  testing::WriteAll(dir_ / "x", "hello world");
   auto r = PySparkPickleReader::Open(dir_ / "x");
   ASSERT_FALSE(r.ok());
   EXPECT_NE(r.status().message().find("not a Hadoop SequenceFile"), std::string::npos);
 }
 
 TEST_F(PickleFileTest, CompressedIsRefused) {
-  std::string bytes = testing::ReadFile(Write(5));
+  std::string bytes = testing::ReadAll(Write(5));
   size_t flags = 4 + 1 + 33 + 1 + 34;  // after "SEQ\6" and the two class names
   bytes[flags] = 1;
-  testing::WriteFile(dir_ / "c", bytes);
+  testing::WriteAll(dir_ / "c", bytes);
   auto r = PySparkPickleReader::Open(dir_ / "c");
   ASSERT_FALSE(r.ok());
   EXPECT_NE(r.status().message().find("compressed SequenceFile"), std::string::npos) << r.status().message();
@@ -163,17 +163,17 @@ TEST_F(PickleFileTest, CompressedIsRefused) {
 }
 
 TEST_F(PickleFileTest, OtherWritablesAreRefused) {
-  std::string bytes = testing::ReadFile(Write(5));
+  std::string bytes = testing::ReadAll(Write(5));
   bytes.replace(bytes.find("NullWritable"), 12, "LongWritable");
-  testing::WriteFile(dir_ / "k", bytes);
+  testing::WriteAll(dir_ / "k", bytes);
   auto r = PySparkPickleReader::Open(dir_ / "k");
   ASSERT_FALSE(r.ok());
   EXPECT_NE(r.status().message().find("org.apache.hadoop.io.LongWritable"), std::string::npos);
 }
 
 TEST_F(PickleFileTest, TruncatedRecordNamesItsOffset) {
-  std::string bytes = testing::ReadFile(Write(25));
-  testing::WriteFile(dir_ / "t", bytes.substr(0, bytes.size() - 10));
+  std::string bytes = testing::ReadAll(Write(25));
+  testing::WriteAll(dir_ / "t", bytes.substr(0, bytes.size() - 10));
   size_t n = 0;
   Status st = ReadAll(dir_ / "t", &n);
   ASSERT_FALSE(st.ok());
@@ -182,9 +182,9 @@ TEST_F(PickleFileTest, TruncatedRecordNamesItsOffset) {
 }
 
 TEST_F(PickleFileTest, CorruptJavaSerialization) {
-  std::string bytes = testing::ReadFile(Write(3));
+  std::string bytes = testing::ReadAll(Write(3));
   bytes[95 + 12] = 'X';  // the 0xACED magic of the first value
-  testing::WriteFile(dir_ / "j", bytes);
+  testing::WriteAll(dir_ / "j", bytes);
   size_t n = 0;
   Status st = ReadAll(dir_ / "j", &n);
   EXPECT_NE(st.message().find("not a Java serialization stream"), std::string::npos) << st.message();
@@ -192,11 +192,11 @@ TEST_F(PickleFileTest, CorruptJavaSerialization) {
 
 TEST_F(PickleFileTest, BadSyncMarker) {
   std::string path = Write(50000, 7);
-  std::string bytes = testing::ReadFile(path);
+  std::string bytes = testing::ReadAll(path);
   size_t at = bytes.find(std::string("\xff\xff\xff\xff", 4), 95);
   ASSERT_NE(at, std::string::npos);
   bytes[at + 4] ^= 1;
-  testing::WriteFile(dir_ / "s", bytes);
+  testing::WriteAll(dir_ / "s", bytes);
   size_t n = 0;
   Status st = ReadAll(dir_ / "s", &n);
   EXPECT_NE(st.message().find("sync marker does not match"), std::string::npos) << st.message();

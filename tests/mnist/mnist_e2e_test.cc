@@ -13,7 +13,7 @@ namespace tos {
 namespace {
 
 using std::chrono::seconds;
-using testing::ReadFile;
+using testing::ReadAll;
 using testing::RunProgram;
 using testing::TempDir;
 
@@ -63,11 +63,13 @@ class MnistTest : public ::testing::Test {
     for (int p = 0; p < 6; ++p) {
       char name[32];
       std::snprintf(name, sizeof(name), "predictions/part-%05d", p);
-      std::istringstream in(ReadFile(dir_ / name));
+      std::istringstream in(ReadAll(dir_ / name));
       int label, pred;
       while (in >> label >> pred) {
         EXPECT_LT(i, truth->n);
-        if (i < truth->n) EXPECT_EQ(label, truth->labels[i]) << "line " << i << " out of order";
+        if (i < truth->n) {
+          EXPECT_EQ(label, truth->labels[i]) << "line " << i << " out of order";
+        }
         correct += label == pred;
         ++i;
       }
@@ -115,7 +117,7 @@ TEST_F(MnistTest, AllreduceKeepsParametersIdenticalAcrossWorkers) {
   ASSERT_EQ(r.code, 0) << r.output;
   std::regex re("parameter checksum (\\S+) at step (\\d+)");
   std::smatch m0, m1;
-  std::string l0 = ReadFile(dir_ / "logs/worker-0.log"), l1 = ReadFile(dir_ / "logs/worker-1.log");
+  std::string l0 = ReadAll(dir_ / "logs/worker-0.log"), l1 = ReadAll(dir_ / "logs/worker-1.log");
   ASSERT_TRUE(std::regex_search(l0, m0, re)) << l0;
   ASSERT_TRUE(std::regex_search(l1, m1, re)) << l1;
   EXPECT_EQ(m0[1], m1[1]) << "workers diverged";
@@ -127,7 +129,7 @@ TEST_F(MnistTest, AllreduceDirectModeResumesFromTheLatestCheckpoint) {
   auto first = Cat(Train({"--cluster_size", "2", "--num_ps", "0", "--strategy", "allreduce", "--input_mode",
                           "tensorflow", "--steps", "80"}),
                    TfrTrain());
-  ASSERT_EQ(RunProgram(first, dir_ / "train1.txt").code, 0) << ReadFile(dir_ / "train1.txt");
+  ASSERT_EQ(RunProgram(first, dir_ / "train1.txt").code, 0) << ReadAll(dir_ / "train1.txt");
   auto second = Cat(Train({"--cluster_size", "2", "--num_ps", "0", "--strategy", "allreduce", "--input_mode",
                            "tensorflow", "--steps", "130"}),
                     TfrTrain());
@@ -139,7 +141,7 @@ TEST_F(MnistTest, AllreduceDirectModeResumesFromTheLatestCheckpoint) {
 
 TEST_F(MnistTest, ParameterServerResumeContinuesTheGlobalStep) {
   ASSERT_EQ(RunProgram(Cat(Train({"--cluster_size", "2", "--num_ps", "1", "--steps", "60"}), CsvTrain()), dir_ / "t1.txt").code, 0)
-      << ReadFile(dir_ / "t1.txt");
+      << ReadAll(dir_ / "t1.txt");
   auto r = RunProgram(Cat(Train({"--cluster_size", "2", "--num_ps", "1", "--steps", "100"}), CsvTrain()), dir_ / "t2.txt");
   ASSERT_EQ(r.code, 0) << r.output;
   EXPECT_NE(r.output.find("resuming from global step 60"), std::string::npos) << r.output;
@@ -150,13 +152,13 @@ TEST_F(MnistTest, KilledParameterServerFailsTheJobFast) {
   auto argv = Cat(Train({"--cluster_size", "3", "--num_ps", "1", "--steps", "1000000", "--epochs", "100"}), CsvTrain());
   auto p = testing::StartProcess(argv, dir_ / "train.txt");
   std::string text = testing::WaitForText(dir_ / "train.txt", "samples/s on this worker", seconds(60));
-  ASSERT_FALSE(text.empty()) << ReadFile(dir_ / "train.txt");
+  ASSERT_FALSE(text.empty()) << ReadAll(dir_ / "train.txt");
   std::smatch m;
   ASSERT_TRUE(std::regex_search(text, m, std::regex("ps:0 \\(executor 0, pid (\\d+)\\)"))) << text;
   auto killed_at = std::chrono::steady_clock::now();
   ::kill(std::stoi(m[1]), SIGKILL);
   int code = testing::WaitProcess(p, seconds(30));
-  std::string out = ReadFile(dir_ / "train.txt");
+  std::string out = ReadAll(dir_ / "train.txt");
   EXPECT_NE(code, 0) << out;
   EXPECT_LT(std::chrono::steady_clock::now() - killed_at, seconds(10));
   EXPECT_NE(out.find("ps:0 (executor 0) on 127.0.0.1 failed (killed by signal 9 (SIGKILL))"), std::string::npos) << out;

@@ -195,11 +195,11 @@ TEST(FeedClientTest, StreamsStdinBlocksToTheNode) {
   }
   block('L', 2, lp);
   block('E', 0, "");
-  testing::WriteFile(dir / "in", in);
+  testing::WriteAll(dir / "in", in);
   std::string cmd = "TOS_FEED_CLIENT=1 TOS_SECRET=" + kSecret + " TOS_FEED_TARGET=127.0.0.1:" +
                     std::to_string(node.server->port()) + " TOS_FEED_NAME=train TOS_FEED_ENCODING=text " +
                     std::string(TOS_BIN_DIR) + "/tos_test_app < " + (dir / "in") + " > " + (dir / "out");
-  ASSERT_EQ(std::system(cmd.c_str()), 0) << testing::ReadFile(dir / "out");
+  ASSERT_EQ(std::system(cmd.c_str()), 0) << testing::ReadAll(dir / "out");
   auto batch = feed.next_batch(5);
   ASSERT_EQ(batch.size(), 5u);
   EXPECT_EQ(batch.encoding(), "text");
@@ -207,7 +207,7 @@ TEST(FeedClientTest, StreamsStdinBlocksToTheNode) {
   EXPECT_EQ(batch[2], "z,3");
   EXPECT_EQ(batch[3], "with\nnewline");
   EXPECT_EQ(batch[4], "");
-  std::string out = testing::ReadFile(dir / "out");
+  std::string out = testing::ReadAll(dir / "out");
   EXPECT_EQ(out[0], 'S');
   EXPECT_NE(out.find("\"ok\":true"), std::string::npos) << out;
   EXPECT_NE(out.find("\"records\":5"), std::string::npos) << out;
@@ -217,12 +217,12 @@ TEST(FeedClientTest, GarbageOnStdinIsReportedWithItsOffset) {
   Node node;
   testing::TempDir dir;
   std::string in = {'N', 1, 0, 0, 0, 2, 0, 0, 0, 'a', 'b', 'Q'};
-  testing::WriteFile(dir / "in", in + std::string(8, '\0'));
+  testing::WriteAll(dir / "in", in + std::string(8, '\0'));
   std::string cmd = "TOS_FEED_CLIENT=1 TOS_SECRET=" + kSecret + " TOS_FEED_TARGET=127.0.0.1:" +
                     std::to_string(node.server->port()) + " " + std::string(TOS_BIN_DIR) + "/tos_test_app < " +
                     (dir / "in") + " > " + (dir / "out") + " 2>&1";
   EXPECT_NE(std::system(cmd.c_str()), 0);
-  std::string out = testing::ReadFile(dir / "out");
+  std::string out = testing::ReadAll(dir / "out");
   EXPECT_NE(out.find("block at offset 11: unknown block kind"), std::string::npos) << out;
 }
 
