@@ -200,6 +200,31 @@ TEST(ClusterTest, IntrudersAreRejectedAndTheJobSucceeds) {
   EXPECT_EQ(Count(dir, 0) + Count(dir, 1), 600000u);
 }
 
+TEST(ClusterTest, TensorBoardStartsOnTheChiefAndItsUrlReachesTheDriver) {
+  // TensorBoard comes from the tests' Python packages (make test-deps).
+  auto which = testing::RunCommand("python3 -c 'import shutil; print(shutil.which(\"tensorboard\") or \"\")'");
+  std::string tb = which.output.substr(0, which.output.find('\n'));
+  ASSERT_FALSE(tb.empty()) << "tensorboard is not installed: " << which.output;
+  std::string bin_dir = tb.substr(0, tb.rfind('/'));
+  TempDir dir;
+  auto data = MakeData(dir);
+  auto r = RunProgram(App(dir, {"--scenario", "lifecycle", "--data", data, "--tensorboard", "1"}), dir / "out.txt",
+                      seconds(90), {"PATH=" + bin_dir + ":/usr/bin:/bin"});
+  ASSERT_EQ(r.code, 0) << r.output;
+  EXPECT_NE(r.output.find("tensorboard_url() = 'http://127.0.0.1:"), std::string::npos) << r.output;
+  EXPECT_NE(r.output.find("TensorBoard at http://127.0.0.1:"), std::string::npos) << r.output;
+}
+
+TEST(ClusterTest, TensorBoardMissingPrintsTheCommandToRun) {
+  TempDir dir;
+  auto data = MakeData(dir);
+  auto r = RunProgram(App(dir, {"--scenario", "lifecycle", "--data", data, "--tensorboard", "1"}), dir / "out.txt",
+                      seconds(90), {"PATH=/nonexistent"});
+  ASSERT_EQ(r.code, 0) << r.output;
+  EXPECT_NE(r.output.find("tensorboard --logdir " + dir.path() + "/logs"), std::string::npos) << r.output;
+  EXPECT_NE(r.output.find("tensorboard_url() = ''"), std::string::npos) << r.output;
+}
+
 TEST(ClusterTest, InterruptedDriverLeavesNoNodeBehind) {
   TempDir dir;
   auto data = MakeData(dir);

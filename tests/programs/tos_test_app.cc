@@ -143,6 +143,7 @@ int Driver(const std::vector<std::string>& args) {
   o.feed_timeout = std::chrono::seconds(std::stoi(Flag(f, "feed_timeout", "30")));
   o.log_dir = Flag(f, "out", ".") + "/logs";
   o.stall_warning = std::chrono::seconds(std::stoi(Flag(f, "stall_warning", "60")));
+  o.tensorboard = Flag(f, "tensorboard", "0") == "1";
   if (f.count("queue_bytes")) o.node_env["TOS_FEED_QUEUE_BYTES"] = Flag(f, "queue_bytes");
   auto cluster = tos::Cluster::Run(o);
   if (!cluster.ok()) {
@@ -173,6 +174,13 @@ int Driver(const std::vector<std::string>& args) {
     std::cerr << "ERROR: " << st.ToString() << std::endl;
     (void)(*cluster)->Shutdown();
     return 1;
+  }
+  if (o.tensorboard) {
+    // Heartbeats carry the chief's TensorBoard URL; wait for it before shutting down.
+    for (int i = 0; i < 30 && (*cluster)->tensorboard_url().empty(); ++i) {
+      std::this_thread::sleep_for(std::chrono::milliseconds(100));
+    }
+    std::cout << "tensorboard_url() = '" << (*cluster)->tensorboard_url() << "'" << std::endl;
   }
   st = (*cluster)->Shutdown(std::chrono::seconds(0), std::chrono::seconds(std::stoi(Flag(f, "timeout", "60"))));
   if (!st.ok()) {
