@@ -213,6 +213,11 @@ int RunNode(MapFun map_fun) {
     }).detach();
   }
 
+  Context ctx(state);
+  // Before the first heartbeat, so the driver learns TensorBoard's URL even from a node that
+  // finishes within a heartbeat interval.
+  MaybeStartTensorBoard(ctx);
+
   std::atomic<bool> running{true};
   std::thread heartbeat_thread([&] {
     while (running) {
@@ -243,8 +248,6 @@ int RunNode(MapFun map_fun) {
     std::lock_guard<std::mutex> lock(state->mu);
     state->status = "running map_fun";
   }
-  Context ctx(state);
-  MaybeStartTensorBoard(ctx);
   try {
     map_fun(g_args, ctx);
   } catch (const std::exception& e) {
