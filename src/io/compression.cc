@@ -29,6 +29,13 @@ class GzipInputFile final : public SequentialFile {
       if (strm_.avail_in == 0) {
         TOS_ASSIGN_OR_RETURN(size_t got, base_->Read(reinterpret_cast<char*>(in_.data()), kChunk));
         if (got == 0) {
+          // A gzip file holds at least one member (header + trailer, 20 bytes even for no
+          // data), so a file with no bytes at all is a lost or unwritten part, not empty data.
+          if (compressed_read_ == 0) {
+            return DataLoss(path() +
+                            ": empty gzip file (0 bytes): not a gzip stream, the part was not "
+                            "written or was truncated; rewrite it or remove it from the dataset");
+          }
           // End of the compressed file: fine between members, truncation inside one.
           if (!in_member_) {
             done_ = true;

@@ -66,11 +66,32 @@ TEST(GzipTest, ConcatenatedMembersReadAsOneStream) {
   EXPECT_EQ(back, "first second");
 }
 
-TEST(GzipTest, EmptyFileIsAnEmptyStream) {
+TEST(GzipTest, EmptyFileIsDataLossNamingTheFile) {
+  // A 0-byte part is a part that was never written: reading it as no records would drop a
+  // partition's data silently.
   TempDir tmp;
-  testing::WriteAll(tmp / "empty.gz", "");
-  TOS_ASSERT_OK_AND_ASSIGN(std::string back, ReadAllThrough(tmp / "empty.gz", Compression::kGzip));
+  testing::WriteAll(tmp / "part-00003.gz", "");
+  auto r = ReadAllThrough(tmp / "part-00003.gz", Compression::kGzip);
+  ASSERT_FALSE(r.ok());
+  EXPECT_EQ(r.status().code(), StatusCode::kDataLoss);
+  EXPECT_NE(r.status().message().find("part-00003.gz"), std::string::npos) << r.status().ToString();
+  EXPECT_NE(r.status().message().find("empty gzip file"), std::string::npos);
+}
+
+TEST(GzipTest, GzipOfNoDataIsAnEmptyStream) {
+  TempDir tmp;
+  testing::WriteAll(tmp / "none.gz", Gzip(""));
+  TOS_ASSERT_OK_AND_ASSIGN(std::string back, ReadAllThrough(tmp / "none.gz", Compression::kGzip));
   EXPECT_EQ(back, "");
+}
+
+TEST(GzipTest, HeaderlessFileIsDataLossNamingTheFile) {
+  TempDir tmp;
+  testing::WriteAll(tmp / "plain.gz", "1,2,3\n4,5,6\n");
+  auto r = ReadAllThrough(tmp / "plain.gz", Compression::kGzip);
+  ASSERT_FALSE(r.ok());
+  EXPECT_EQ(r.status().code(), StatusCode::kDataLoss);
+  EXPECT_NE(r.status().message().find("plain.gz"), std::string::npos) << r.status().ToString();
 }
 
 TEST(GzipTest, TruncatedGzipIsDataLossNamingFileAndOffset) {
