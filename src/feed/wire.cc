@@ -15,15 +15,22 @@ Status DecodeRecords(std::string_view payload, std::vector<std::string_view>* re
   uint32_t fixed = GetU32(payload.data() + 4);
   const char* p = payload.data() + kDataHeaderBytes;
   size_t left = payload.size() - kDataHeaderBytes;
-  records->reserve(records->size() + count);
+  // Every count is checked against the bytes present before anything is allocated: the count
+  // comes from the peer, and reserving for a garbage count would exhaust memory.
   if (fixed > 0) {
     if (static_cast<uint64_t>(count) * fixed != left) {
       return DataLoss("FEED_DATA declares " + std::to_string(count) + " records of " +
                       std::to_string(fixed) + " bytes but carries " + std::to_string(left) + " bytes");
     }
+    records->reserve(records->size() + count);
     for (uint32_t i = 0; i < count; ++i) records->emplace_back(p + static_cast<size_t>(i) * fixed, fixed);
     return Status::OK();
   }
+  if (count > left / 4) {
+    return DataLoss("FEED_DATA declares " + std::to_string(count) + " records but carries only " +
+                    std::to_string(left) + " bytes (each record needs a 4-byte length)");
+  }
+  records->reserve(records->size() + count);
   for (uint32_t i = 0; i < count; ++i) {
     if (left < 4) return DataLoss("FEED_DATA record " + std::to_string(i) + " of " + std::to_string(count) + ": truncated length");
     uint32_t len = GetU32(p);
@@ -62,6 +69,10 @@ Status DecodeResults(std::string_view payload, std::vector<std::string>* results
   uint32_t count = GetU32(payload.data());
   const char* p = payload.data() + 4;
   size_t left = payload.size() - 4;
+  if (count > left / 4) {
+    return DataLoss("RESULTS declares " + std::to_string(count) + " entries but carries only " +
+                    std::to_string(left) + " bytes");
+  }
   for (uint32_t i = 0; i < count; ++i) {
     if (left < 4) return DataLoss("RESULTS entry " + std::to_string(i) + ": truncated length");
     uint32_t len = GetU32(p);

@@ -288,5 +288,47 @@ TEST(FeedWireTest, DecodeRejectsTruncatedAndTrailingBytes) {
   EXPECT_FALSE(DecodeRecords(fixed + "g", &recs).ok());
 }
 
+TEST(FeedWireTest, HugeDeclaredCountIsRefusedBeforeAllocating) {
+  for (uint32_t count : {0xFFFFFFFFu, 0x10000000u}) {
+    std::vector<std::string_view> recs;
+    std::string p;
+    net::PutU32(&p, count);
+    net::PutU32(&p, 0);
+    AppendRecord(&p, "abc");
+    Status st = DecodeRecords(p, &recs);
+    EXPECT_EQ(st.code(), StatusCode::kDataLoss) << st.message();
+    EXPECT_NE(st.message().find("declares"), std::string::npos) << st.message();
+    EXPECT_EQ(recs.capacity(), 0u);
+  }
+  std::vector<std::string> results;
+  std::string r;
+  net::PutU32(&r, 0xFFFFFFFFu);
+  EXPECT_EQ(DecodeResults(r, &results).code(), StatusCode::kDataLoss);
+}
+
+TEST(FeedTest, HugeRecordCountSendsFeedErrorAndFailsTheConsumer) {
+  Node node;
+  DataFeed feed(node.registry.Get("input"));
+  auto s = net::Connect({"127.0.0.1", node.server->port()}, net::After(seconds(5)));
+  ASSERT_TRUE(s.ok());
+  ASSERT_TRUE(net::ClientHandshake(*s, kSecret, net::Channel::kFeed, net::After(seconds(5))).ok());
+  ASSERT_TRUE(net::WriteFrame(*s, net::FrameType::kFeedOpen, EncodeFeedOpen({"input", FeedMode::kTrain, "test"}),
+                              net::After(seconds(5))).ok());
+  std::string bad;
+  net::PutU32(&bad, 0xFFFFFFFFu);
+  net::PutU32(&bad, 0);
+  ASSERT_TRUE(net::WriteFrame(*s, net::FrameType::kFeedData, bad, net::After(seconds(5))).ok());
+  auto reply = net::ReadFrame(*s, net::After(seconds(5)));
+  ASSERT_TRUE(reply.ok()) << reply.status().message();
+  EXPECT_EQ(reply->type, net::FrameType::kFeedError);
+  EXPECT_NE(reply->payload.find("declares 4294967295 records"), std::string::npos) << reply->payload;
+  try {
+    (void)feed.next_batch(10);
+    FAIL() << "expected an error";
+  } catch (const Error& e) {
+    EXPECT_NE(std::string(e.what()).find("malformed frame 1"), std::string::npos) << e.what();
+  }
+}
+
 }  // namespace
 }  // namespace tos::feed
