@@ -1,8 +1,9 @@
 // Export of a trained model for inference: <model_dir>/export/
 //   model.pt    the module's parameters and buffers, torch::save format (torch::load reads it)
-//   model.json  {"format":"tos-export-v1","model_type":"mlp","input_shape":[784],
+//   model.json  {"format":"tos-export-v2","model_type":"mlp","input_shape":[784],
 //                "input_dtype":"uint8","input_scale":0.00392156862745098,"num_classes":10,
-//                "global_step":N}
+//                "global_step":N,
+//                "model_pt_bytes":B,"model_pt_sha256":"<hex>"}
 // Both are written atomically (model.json last, so its presence means the export is whole).
 #pragma once
 
