@@ -11,11 +11,14 @@
 
 #include <algorithm>
 #include <cerrno>
+#include <cstdio>
 #include <cstring>
 #include <filesystem>
 #include <fstream>
 #include <nlohmann/json.hpp>
 #include <sstream>
+
+#include "util/log.h"
 
 namespace tos::train {
 namespace {
@@ -263,7 +266,9 @@ Result<std::string> CheckpointManager::Save(const Checkpoint& ckpt) {
     const std::string name = std::filesystem::path(other).filename().string();
     if (name == saved) {
       ++kept;
-    } else if (name > saved || kept >= opts_.keep_last) {  // fixed-width names sort by step
+    } else if (name > saved) {  // fixed-width names sort by step
+      (void)SetAside(other);    // it did not load (resume skipped it): kept under a new name
+    } else if (kept >= opts_.keep_last) {
       unlink(other.c_str());
     } else {
       ++kept;
@@ -272,16 +277,49 @@ Result<std::string> CheckpointManager::Save(const Checkpoint& ckpt) {
   return path;
 }
 
-Result<Checkpoint> CheckpointManager::LoadLatest(std::vector<std::string>* skipped) const {
+Result<Checkpoint> CheckpointManager::LoadLatest(std::vector<std::string>* skipped,
+                                                 bool set_aside_unreadable) const {
   for (const auto& path : List()) {
     auto c = ReadCheckpointFile(path);
     if (c.ok()) {
       last_saved_step_ = c->global_step;
       return c;
     }
-    if (skipped != nullptr) skipped->push_back(c.status().ToString());
+    std::string what = c.status().ToString();
+    if (set_aside_unreadable) what += "; " + SetAside(path);
+    if (skipped != nullptr) skipped->push_back(what);
   }
-  return NotFound("no valid checkpoint in " + opts_.model_dir);
+  return NotFound("no usable checkpoint in " + opts_.model_dir);
+}
+
+std::optional<Checkpoint> CheckpointManager::Resume(bool set_aside_unreadable) const {
+  std::vector<std::string> skipped;
+  auto latest = LoadLatest(&skipped, set_aside_unreadable);
+  std::string why;
+  for (const auto& s : skipped) why += "\n  unreadable: " + s;
+  if (latest.ok()) {
+    if (!skipped.empty()) {
+      LogWarning("resuming from global step " + std::to_string(latest->global_step) +
+                 ", the newest usable checkpoint in " + opts_.model_dir + "; newer ones did not load:" +
+                 why);
+    }
+    return std::move(latest).value();
+  }
+  if (!skipped.empty()) {
+    LogWarning("NO USABLE CHECKPOINT in " + opts_.model_dir + ": training starts from global step 0." +
+               why + "\n  Restore a good checkpoint into " + opts_.model_dir +
+               " and restart to resume instead.");
+  }
+  return std::nullopt;
+}
+
+std::string CheckpointManager::SetAside(const std::string& path) {
+  // Never deleted: the user may still recover it, or want to know what went wrong.
+  const std::string aside = path + kUnreadableSuffix;
+  if (std::rename(path.c_str(), aside.c_str()) != 0) {
+    return "could not rename it to " + aside + " (" + std::strerror(errno) + "), left in place";
+  }
+  return "kept as " + aside;
 }
 
 Checkpoint CheckpointFromModel(const torch::nn::Module& model, const std::string& model_type,

@@ -136,7 +136,7 @@ TEST(Checkpoint, CorruptLatestIsRejectedAndPreviousUsed) {
   EXPECT_NE(skipped[0].find("ckpt-000000000200"), std::string::npos);
 }
 
-TEST(Checkpoint, SaveAfterFallbackRemovesTheAbandonedNewerCheckpoint) {
+TEST(Checkpoint, SaveAfterFallbackSetsAsideTheUnreadableNewerCheckpoint) {
   const std::string dir = testing::MakeTempDir("ckpt");
   auto mgr = Manager(dir, 1);
   auto model = MakeModel("mlp").value();
@@ -149,8 +149,24 @@ TEST(Checkpoint, SaveAfterFallbackRemovesTheAbandonedNewerCheckpoint) {
   ASSERT_EQ(mgr.LoadLatest()->global_step, 100);
   ASSERT_TRUE(mgr.Save(CheckpointFromModel(*model, "mlp", nullptr, 150)).ok());
   EXPECT_FALSE(std::filesystem::exists(bad));
+  EXPECT_TRUE(std::filesystem::exists(bad + ".unreadable")) << "an unreadable checkpoint is kept";
   ASSERT_EQ(mgr.List().size(), 1u);
   EXPECT_EQ(mgr.LoadLatest()->global_step, 150);
+}
+
+TEST(Checkpoint, ResumeWithOnlyAnUnreadableCheckpointStartsAtZeroAndKeepsTheFile) {
+  const std::string dir = testing::MakeTempDir("ckpt");
+  auto mgr = Manager(dir);
+  auto model = MakeModel("mlp").value();
+  auto only = mgr.Save(CheckpointFromModel(*model, "mlp", nullptr, 300));
+  ASSERT_TRUE(only.ok());
+  Corrupt(*only, /*truncate=*/false);
+  EXPECT_FALSE(mgr.Resume(/*set_aside_unreadable=*/true).has_value());
+  EXPECT_TRUE(std::filesystem::exists(*only + ".unreadable"));
+  // The next save must not delete it either.
+  ASSERT_TRUE(mgr.Save(CheckpointFromModel(*model, "mlp", nullptr, 10)).ok());
+  EXPECT_TRUE(std::filesystem::exists(*only + ".unreadable"));
+  EXPECT_EQ(mgr.LoadLatest()->global_step, 10);
 }
 
 TEST(Checkpoint, TruncatedFileAndLeftoverTemporaryAreNeverLoaded) {
@@ -236,6 +252,27 @@ TEST(Export, LoadedModelPredictsLikeTheOriginal) {
   }
   std::filesystem::remove(dir + "/model.json");
   EXPECT_EQ(LoadExportedModel(dir).status().code(), StatusCode::kNotFound);
+}
+
+TEST(Export, OneChangedByteOfModelPtIsRefusedNamingTheFile) {
+  const std::string dir = testing::MakeTempDir("export") + "/export";
+  auto model = MakeModel("mlp").value();
+  ASSERT_TRUE(ExportModel(*model, dir, 7).ok());
+  std::fstream f(dir + "/model.pt", std::ios::in | std::ios::out | std::ios::binary);
+  f.seekg(0, std::ios::end);
+  const std::streamoff middle = f.tellg() / 2;
+  char c = 0;
+  f.seekg(middle);
+  f.get(c);
+  f.seekp(middle);
+  f.put(static_cast<char>(c ^ 1));
+  f.close();
+  auto loaded = LoadExportedModel(dir);
+  ASSERT_FALSE(loaded.ok());
+  EXPECT_EQ(loaded.status().code(), StatusCode::kDataLoss);
+  EXPECT_NE(loaded.status().message().find(dir + "/model.pt"), std::string::npos)
+      << loaded.status().ToString();
+  EXPECT_NE(loaded.status().message().find("SHA-256"), std::string::npos);
 }
 
 }  // namespace

@@ -16,6 +16,7 @@
 #include <torch/types.h>
 
 #include <memory>
+#include <optional>
 #include <string>
 #include <utility>
 #include <vector>
@@ -55,13 +56,23 @@ class CheckpointManager {
   // Creates model_dir (and parents) if missing.
   static Result<CheckpointManager> Open(const CheckpointOptions& options);
 
-  // Writes ckpt-<global_step>.tosckpt atomically, then deletes checkpoints with a higher step
-  // (left by an abandoned run, e.g. a corrupt one that resume skipped) and all but the
-  // newest keep_last. Returns its path.
+  // Writes ckpt-<global_step>.tosckpt atomically, sets aside (renames to .unreadable) files
+  // with a higher step (left by an abandoned run, e.g. a corrupt one that resume skipped) and
+  // deletes all but the newest keep_last. Returns its path.
   Result<std::string> Save(const Checkpoint& ckpt);
   // The newest checkpoint that verifies. NotFound when there is none; each newer file that
-  // failed to verify is skipped and described in *skipped (may be null).
-  Result<Checkpoint> LoadLatest(std::vector<std::string>* skipped = nullptr) const;
+  // failed to verify is skipped and described in *skipped (may be null). With
+  // set_aside_unreadable (one process per model dir: the chief) each such file is renamed to
+  // <name>.unreadable, never deleted, so it neither shadows later saves nor is lost.
+  Result<Checkpoint> LoadLatest(std::vector<std::string>* skipped = nullptr,
+                                bool set_aside_unreadable = false) const;
+  // LoadLatest for a training start: the checkpoint to resume from, or nullopt to start at
+  // step 0. Unreadable checkpoints are reported as a warning naming each file and the step
+  // training starts from (and set aside when set_aside_unreadable).
+  std::optional<Checkpoint> Resume(bool set_aside_unreadable) const;
+  // Renames an unreadable checkpoint to <path>.unreadable; says what it did.
+  static std::string SetAside(const std::string& path);
+  static constexpr const char* kUnreadableSuffix = ".unreadable";
   // True when global_step is at least save_every_steps past the last Save (or the step the
   // manager was opened/resumed at). The chief calls it every step and saves when it says so,
   // and saves once more at the end of training.
