@@ -26,6 +26,10 @@ namespace mnist {
 namespace {
 
 using Clock = std::chrono::steady_clock;
+
+// How long the chief waits for the slowest trainer after its own data ran out: as long as a
+// training job may run (the slowest one is still making progress; a dead one fails the job).
+constexpr std::chrono::hours kTrainersDoneTimeout{72};
 using tos::ThrowIfError;
 using tos::ValueOrThrow;
 
@@ -155,10 +159,8 @@ void TrainPs(const Args& a, tos::Context& ctx) {
   if (ctx.is_chief()) {
     mgr = std::make_unique<tos::train::CheckpointManager>(
         ValueOrThrow(tos::train::CheckpointManager::Open({model_dir, 5, a.checkpoint_steps})));
-    std::vector<std::string> skipped;
-    auto latest = mgr->LoadLatest(&skipped);
-    for (auto& s : skipped) tos::LogWarning("skipped unreadable checkpoint " + s);
-    if (latest.ok()) {
+    auto latest = mgr->Resume(/*set_aside_unreadable=*/true);
+    if (latest) {
       auto state = ValueOrThrow(tos::train::PsStateFromCheckpoint(*latest));
       std::printf("resuming from global step %lld in %s\n", static_cast<long long>(state.global_step), model_dir.c_str());
       ThrowIfError(client->Initialize(Optimizer(a), &state));
@@ -187,8 +189,13 @@ void TrainPs(const Args& a, tos::Context& ctx) {
   }
   input->Stop();
   report.Finish(step);
+  // The final save must hold every trainer's last update, not only the chief's: trainers run
+  // out of data at different times. A failed trainer fails the job, which ends this wait.
+  ctx.WaitForTrainers("training done", kTrainersDoneTimeout);
   if (mgr) {
     auto state = ValueOrThrow(client->GetState());
+    std::printf("all %d trainers done at global step %lld\n", ctx.num_workers(),
+                static_cast<long long>(state.global_step));
     ThrowIfError(client->Pull());
     SaveAndExport(*mgr, tos::train::CheckpointFromPsState(state, a.model_type), *model, model_dir);
   }
@@ -210,8 +217,9 @@ void TrainAllreduce(const Args& a, tos::Context& ctx) {
   auto mgr = ValueOrThrow(tos::train::CheckpointManager::Open({model_dir, 5, a.checkpoint_steps}));
   int64_t step = 0;
   // Every worker restores the same checkpoint, so parameters and optimizer state agree.
-  auto latest = mgr.LoadLatest();
-  if (latest.ok()) {
+  // Only the chief renames unreadable files, so the workers never race over them.
+  auto latest = mgr.Resume(/*set_aside_unreadable=*/ctx.is_chief());
+  if (latest) {
     ThrowIfError(tos::train::RestoreModel(*latest, model.get(), opt.get()));
     step = latest->global_step;
     if (ctx.is_chief()) std::printf("resuming from global step %lld in %s\n", static_cast<long long>(step), model_dir.c_str());

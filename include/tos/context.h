@@ -81,6 +81,15 @@ class Context {
   // Counts progress for stall detection (next_batch() counts automatically).
   void ReportProgress(uint64_t units = 1);
 
+  // The "all trainers done" barrier. Every trainer (chief and workers) calls it once after its
+  // last update; each call blocks until all num_workers() trainers have called it with the same
+  // name, or `timeout` passes (tos::Error kTimeout saying how many arrived). Typical use: the
+  // chief saves the final checkpoint and export after WaitForTrainers("training done"), so they
+  // hold every trainer's last update, not only its own. Each name is one barrier per job. A
+  // failed trainer fails the job, which ends the wait (kAborted/kUnavailable). ps and evaluator
+  // nodes may not call it (kInvalidArgument). Thread-safe; blocks on the driver's store.
+  void WaitForTrainers(const std::string& name, std::chrono::milliseconds timeout);
+
   // Where the driver's rendezvous store listens, and the job secret (for collectives).
   std::string reservation_address() const;
   const std::string& secret() const;

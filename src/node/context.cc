@@ -1,8 +1,15 @@
 #include <unistd.h>
 
+#include "net/socket.h"
 #include "node/node_state.h"
+#include "reservation/client.h"
 
 namespace tos {
+namespace {
+// Reaching the driver's store is quick when it is up; a driver that does not answer this long
+// is gone.
+constexpr std::chrono::seconds kBarrierConnectTimeout{30};
+}  // namespace
 
 ReservedPort::~ReservedPort() { Release(); }
 
@@ -99,6 +106,37 @@ void Context::SetStatus(const std::string& what) {
 }
 
 void Context::ReportProgress(uint64_t units) { state_->progress += units; }
+
+void Context::WaitForTrainers(const std::string& name, std::chrono::milliseconds timeout) {
+  const int trainers = num_workers();
+  if (worker_index() < 0) {
+    throw Error(InvalidArgument("WaitForTrainers('" + name + "') called on " + job_name() + ":" +
+                                std::to_string(task_index()) +
+                                ": only the chief and the workers take part in it"));
+  }
+  auto addr = net::ParseHostPort(state_->reservation_address);
+  ThrowIfError(addr.status());
+  const auto deadline = net::After(timeout);
+  auto kv = ValueOrThrow(
+      reservation::KvClient::Connect(*addr, state_->secret, net::After(kBarrierConnectTimeout)));
+  const std::string key = "tos/barrier/" + name;
+  SetStatus("waiting for all trainers to reach '" + name + "'");
+  int64_t arrived = ValueOrThrow(kv->Add(key + "/arrived", 1));
+  if (arrived == trainers) {
+    ThrowIfError(kv->Set(key + "/open", "1"));
+    return;
+  }
+  auto left = std::chrono::duration_cast<std::chrono::milliseconds>(deadline - net::Clock::now());
+  auto open = kv->Get(key + "/open", std::max(left, std::chrono::milliseconds(0)));
+  if (open.ok()) return;
+  if (open.status().code() != StatusCode::kTimeout) throw Error(open.status());
+  int64_t now_arrived = ValueOrThrow(kv->Add(key + "/arrived", 0));
+  throw Error(Timeout("waited " + std::to_string(timeout.count() / 1000) +
+                      " s for all trainers to reach '" + name + "': " +
+                      std::to_string(now_arrived) + " of " + std::to_string(trainers) +
+                      " arrived; every trainer must call WaitForTrainers('" + name +
+                      "') once after its last update"));
+}
 
 std::string Context::reservation_address() const { return state_->reservation_address; }
 const std::string& Context::secret() const { return state_->secret; }
