@@ -37,7 +37,7 @@ test-deps:
 	python3 -m pip install -q --disable-pip-version-check -r python/requirements-test.txt
 
 # Core libraries (formats, I/O, networking, runtime) under AddressSanitizer and UBSan.
-test-core-sanitized: setup
+test-core-sanitized: setup test-deps
 	@test -f $(SAN_DIR)/build.ninja || cmake -S . -B $(SAN_DIR) -G Ninja \
 	  -DCMAKE_BUILD_TYPE=RelWithDebInfo -DTOS_SANITIZE=address,undefined -DTOS_WITH_TORCH=OFF
 	cmake --build $(SAN_DIR) -j $(JOBS)
