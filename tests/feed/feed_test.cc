@@ -242,9 +242,9 @@ TEST(FeedTest, MalformedFrameFailsTheConsumerWithAClearError) {
   ASSERT_TRUE(net::WriteFrame(*s, net::FrameType::kFeedOpen, EncodeFeedOpen({"input", FeedMode::kTrain, "test"}),
                               net::After(seconds(5))).ok());
   std::string bad;
-  net::PutU32(&bad, 3);  // three records declared
+  net::PutU32(&bad, 1);  // one record declared
   net::PutU32(&bad, 0);
-  net::PutU32(&bad, 1000);  // first record claims 1000 bytes; only 2 follow
+  net::PutU32(&bad, 1000);  // it claims 1000 bytes; only 2 follow
   bad += "ab";
   ASSERT_TRUE(net::WriteFrame(*s, net::FrameType::kFeedData, bad, net::After(seconds(5))).ok());
   try {
