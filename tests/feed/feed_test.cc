@@ -233,14 +233,20 @@ TEST(FeedTest, QueueMemoryIsBounded) {
   EXPECT_EQ(got.size(), big.size());
 }
 
+// An authenticated feed connection with FEED_OPEN sent, as a sender opens it.
+void OpenRawFeed(Node& node, Result<net::Socket>* s) {
+  *s = net::Connect({"127.0.0.1", node.server->port()}, net::After(seconds(5)));
+  ASSERT_TRUE(s->ok());
+  ASSERT_TRUE(net::ClientHandshake(**s, kSecret, net::Channel::kFeed, net::After(seconds(5))).ok());
+  ASSERT_TRUE(net::WriteFrame(**s, net::FrameType::kFeedOpen, EncodeFeedOpen({"input", FeedMode::kTrain, "test"}),
+                              net::After(seconds(5))).ok());
+}
+
 TEST(FeedTest, MalformedFrameFailsTheConsumerWithAClearError) {
   Node node;
   DataFeed feed(node.registry.Get("input"));
-  auto s = net::Connect({"127.0.0.1", node.server->port()}, net::After(seconds(5)));
-  ASSERT_TRUE(s.ok());
-  ASSERT_TRUE(net::ClientHandshake(*s, kSecret, net::Channel::kFeed, net::After(seconds(5))).ok());
-  ASSERT_TRUE(net::WriteFrame(*s, net::FrameType::kFeedOpen, EncodeFeedOpen({"input", FeedMode::kTrain, "test"}),
-                              net::After(seconds(5))).ok());
+  Result<net::Socket> s = Unavailable("not connected");
+  ASSERT_NO_FATAL_FAILURE(OpenRawFeed(node, &s));
   std::string bad;
   net::PutU32(&bad, 1);  // one record declared
   net::PutU32(&bad, 0);
@@ -309,11 +315,8 @@ TEST(FeedWireTest, HugeDeclaredCountIsRefusedBeforeAllocating) {
 TEST(FeedTest, HugeRecordCountSendsFeedErrorAndFailsTheConsumer) {
   Node node;
   DataFeed feed(node.registry.Get("input"));
-  auto s = net::Connect({"127.0.0.1", node.server->port()}, net::After(seconds(5)));
-  ASSERT_TRUE(s.ok());
-  ASSERT_TRUE(net::ClientHandshake(*s, kSecret, net::Channel::kFeed, net::After(seconds(5))).ok());
-  ASSERT_TRUE(net::WriteFrame(*s, net::FrameType::kFeedOpen, EncodeFeedOpen({"input", FeedMode::kTrain, "test"}),
-                              net::After(seconds(5))).ok());
+  Result<net::Socket> s = Unavailable("not connected");
+  ASSERT_NO_FATAL_FAILURE(OpenRawFeed(node, &s));
   std::string bad;
   net::PutU32(&bad, 0xFFFFFFFFu);
   net::PutU32(&bad, 0);
