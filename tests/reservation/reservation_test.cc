@@ -3,6 +3,7 @@
 #include <thread>
 
 #include "reservation/client.h"
+#include "reservation/messages.h"
 #include "reservation/server.h"
 
 namespace tos::reservation {
@@ -175,6 +176,30 @@ TEST(RolesTest, TfosOrder) {
   EXPECT_EQ(RoleLabel(RoleFor(l, 5)), "worker:1");
   EXPECT_FALSE(ValidateLayout({2, 2, false, false}).ok());
   EXPECT_FALSE(ValidateLayout({2, 1, false, true}).ok());
+}
+
+TEST(MessagesTest, OutOfRangeNumbersAreRefusedNamingTheField) {
+  const std::string base =
+      R"({"executor_id":0,"host":"h","port":1000,"feed_port":1001,"instance":"i","pid":)";
+  for (const char* pid : {"4.2e116", "1e300", "-1", "2147483648", "18446744073709551615", "1.5",
+                          "\"7\"", "null"}) {
+    auto r = DecodeRegistration(base + pid + "}");
+    ASSERT_FALSE(r.ok()) << pid;
+    EXPECT_EQ(r.status().code(), StatusCode::kInvalidArgument) << pid;
+    EXPECT_NE(r.status().message().find("'pid'"), std::string::npos) << r.status().message();
+  }
+  auto ok = DecodeRegistration(base + "2147483647}");
+  ASSERT_TRUE(ok.ok()) << ok.status().message();
+  EXPECT_EQ(ok->pid, 2147483647);
+  auto port = DecodeRegistration(
+      R"({"executor_id":0,"host":"h","port":65536,"feed_port":1,"instance":"i","pid":1})");
+  ASSERT_FALSE(port.ok());
+  EXPECT_NE(port.status().message().find("'port'"), std::string::npos);
+  EXPECT_FALSE(DecodeRegistration("[1,2]").ok());
+  auto reply = DecodeClusterReply(
+      R"({"cluster":{},"job_name":"w","task_index":1e40,"num_executors":1,"feeds":{}})");
+  ASSERT_FALSE(reply.ok());
+  EXPECT_NE(reply.status().message().find("'task_index'"), std::string::npos);
 }
 
 }  // namespace
