@@ -32,6 +32,10 @@ struct ClusterOptions {
   std::chrono::seconds feed_timeout{600};
   std::chrono::seconds stall_warning{60};  // warn when a trainer makes no progress this long
   std::chrono::milliseconds heartbeat_interval{1000};
+  // A node that sends no heartbeat for this long (stopped, frozen, its host unreachable) fails
+  // the job, named with its role and host; a node gives up on a driver silent this long. A
+  // shorter pause (GC, swap, a slow disk) passes without an error.
+  std::chrono::seconds node_timeout{60};
   std::chrono::seconds kill_grace{3};      // after a failure: STOP, then SIGKILL after this
 
   std::string secret;       // empty: a fresh random secret per job

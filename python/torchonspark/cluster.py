@@ -201,21 +201,25 @@ class Cluster(object):
     @staticmethod
     def run(sc, program, args, num_executors, num_ps, tensorboard=False, input_mode=InputMode.SPARK,
             log_dir=None, master_node=None, reservation_timeout=600, eval_node=False,
-            ship_program=True, executor_wait=None, node_env=None):
+            ship_program=True, executor_wait=None, node_env=None, node_timeout=60):
         """Starts `program` as one node per Spark executor and returns when all registered.
 
         program: the user's C++ executable (built with tos::Main). Shipped to the executors
           with SparkContext.addFile unless ship_program=False (then it must exist at the same
           path on every host). args: its arguments (nodes and driver service get them).
         Raises TorchOnSparkError naming the Spark setting to change when the cluster cannot
-        start (too few executors, several tasks per executor, dynamic allocation)."""
+        start (too few executors, several tasks per executor, dynamic allocation).
+        node_timeout: seconds a node may send no heartbeat (stopped, frozen, host lost) before
+          the job fails naming it; nodes likewise give up on a driver silent that long."""
         c = Cluster()
         c._start(sc, program, list(args or []), num_executors, num_ps, tensorboard, input_mode, log_dir,
-                 master_node, reservation_timeout, eval_node, ship_program, executor_wait, node_env or {})
+                 master_node, reservation_timeout, eval_node, ship_program, executor_wait, node_env or {},
+                 node_timeout)
         return c
 
     def _start(self, sc, program, args, num_executors, num_ps, tensorboard, input_mode, log_dir,
-               master_node, reservation_timeout, eval_node, ship_program, executor_wait, node_env):
+               master_node, reservation_timeout, eval_node, ship_program, executor_wait, node_env,
+               node_timeout=60):
         self.sc = sc
         self.num_executors = num_executors
         self.input_mode = input_mode
@@ -247,6 +251,7 @@ class Cluster(object):
             "tensorboard": bool(tensorboard),
             "log_dir": log_dir or "tos_logs",
             "reservation_timeout": int(reservation_timeout),
+            "node_timeout": int(node_timeout),
             "server_host": os.environ.get("TOS_SERVER_HOST") or sc.getConf().get("spark.driver.host", ""),
             "server_port": os.environ.get("TOS_SERVER_PORT", ""),
             "node_env": dict(node_env),

@@ -4,6 +4,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <atomic>
 #include <climits>
 #include <condition_variable>
@@ -106,6 +107,7 @@ struct Cluster::Impl {
   std::string progress_name;
   uint64_t last_records = 0;
   Clock::time_point last_rate_at{};
+  Clock::time_point last_tick{};
   std::map<std::string, std::string> urls;
 
   std::thread monitor;
@@ -238,8 +240,13 @@ struct Cluster::Impl {
     bool do_kill = false;
     {
       std::lock_guard<std::mutex> lock(mu);
+      // The driver itself was paused (stopped, swapping): the nodes' heartbeats wait unread in
+      // its sockets, so their silence is the driver's, not theirs. Start their clocks again.
+      const bool driver_paused = last_tick != Clock::time_point{} && now - last_tick > std::chrono::seconds(2);
+      last_tick = now;
       for (size_t i = 0; i < nodes.size(); ++i) {
         NodeRecord& n = nodes[i];
+        if (driver_paused) n.last_heartbeat = std::max(n.last_heartbeat, now - std::chrono::seconds(1));
         if (!n.error_message.empty() && !n.exited && now - n.error_at > std::chrono::seconds(1) && failure.ok()) {
           failures.push_back(Aborted(Report(static_cast<int>(i), "failed")));
         }
@@ -254,7 +261,18 @@ struct Cluster::Impl {
                              std::to_string(std::chrono::duration_cast<std::chrono::seconds>(now - n.last_progress).count()) +
                              " s; it is: " + n.state);
         }
-        auto silence = std::max<std::chrono::milliseconds>(std::chrono::seconds(15), opts.heartbeat_interval * 10);
+        if (now - n.last_heartbeat > opts.node_timeout && failure.ok()) {
+          failures.push_back(Unavailable(Report(
+              static_cast<int>(i),
+              "sent no heartbeat for " +
+                  std::to_string(std::chrono::duration_cast<std::chrono::seconds>(now - n.last_heartbeat).count()) +
+                  " s (node_timeout " + std::to_string(opts.node_timeout.count()) + " s; last state: " + n.state +
+                  "): the process is stopped or frozen, or its host is unreachable. If pauses this long are "
+                  "expected, raise node_timeout (--node_timeout)")));
+          continue;
+        }
+        auto silence = std::min<std::chrono::milliseconds>(
+            std::max<std::chrono::milliseconds>(std::chrono::seconds(15), opts.heartbeat_interval * 10), opts.node_timeout / 2);
         if (!n.silence_warned && now - n.last_heartbeat > silence) {
           n.silence_warned = true;
           warnings.push_back("no heartbeat from " + n.label + " for " +
@@ -438,6 +456,11 @@ Result<std::unique_ptr<Cluster>> Cluster::Run(ClusterOptions opts) {
   }
   if (opts.node_args.empty()) opts.node_args = ProgramArgs();
   opts.log_dir = AbsolutePath(opts.log_dir);
+  if (opts.node_timeout < std::chrono::seconds(2) || opts.node_timeout < 3 * opts.heartbeat_interval) {
+    return InvalidArgument("node_timeout (" + std::to_string(opts.node_timeout.count()) +
+                           " s) must be at least 2 s and three heartbeat intervals");
+  }
+  net::SetDefaultPeerTimeout(opts.node_timeout);
   impl->opts = opts;
 
   impl->nodes.resize(opts.num_executors);
@@ -454,6 +477,8 @@ Result<std::unique_ptr<Cluster>> Cluster::Run(ClusterOptions opts) {
   ro.port_spec = opts.server_port;
   Impl* raw = impl.get();
   ro.on_event = [raw](const NodeEvent& e) { raw->OnEvent(e); };
+  ro.heartbeat_interval = opts.heartbeat_interval;
+  ro.node_timeout = opts.node_timeout;
   TOS_ASSIGN_OR_RETURN(impl->rs, reservation::ReservationServer::Start(ro));
   std::cout << "reservation server at " << impl->rs->address().ToString() << std::endl;
 
@@ -480,6 +505,7 @@ Result<std::unique_ptr<Cluster>> Cluster::Run(ClusterOptions opts) {
       {"TOS_RESERVATION_TIMEOUT_MS", std::to_string(opts.reservation_timeout.count() * 1000)},
       {"TOS_FEED_TIMEOUT_MS", std::to_string(opts.feed_timeout.count() * 1000)},
       {"TOS_HEARTBEAT_MS", std::to_string(opts.heartbeat_interval.count())},
+      {"TOS_NODE_TIMEOUT_MS", std::to_string(opts.node_timeout.count() * 1000)},
       {"TOS_INPUT_MODE", opts.input_mode == InputMode::kTensorflow ? "tensorflow" : "spark"},
       {"TOS_THREADS", threads},
       {"OMP_NUM_THREADS", threads},

@@ -11,11 +11,35 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include <algorithm>
+#include <atomic>
+#include <cstdint>
 #include <cstdlib>
 #include <cstring>
 
 namespace tos::net {
 namespace {
+
+std::atomic<long long> g_peer_timeout_ms{60000};
+
+Status ApplyPeerTimeout(int fd, std::chrono::milliseconds timeout) {
+  const long long ms = std::max<long long>(timeout.count(), 1000);
+  // Probe an idle connection after a quarter of the timeout, then every eighth: a dead peer is
+  // declared within about the timeout whether or not data is in flight.
+  int idle = static_cast<int>(std::max<long long>(ms / 4000, 1));
+  int interval = static_cast<int>(std::max<long long>(ms / 8000, 1));
+  int count = 4;
+  int one = 1;
+  unsigned int user_timeout = static_cast<unsigned int>(std::min<long long>(ms, UINT32_MAX));
+  if (setsockopt(fd, SOL_SOCKET, SO_KEEPALIVE, &one, sizeof(one)) != 0 ||
+      setsockopt(fd, IPPROTO_TCP, TCP_KEEPIDLE, &idle, sizeof(idle)) != 0 ||
+      setsockopt(fd, IPPROTO_TCP, TCP_KEEPINTVL, &interval, sizeof(interval)) != 0 ||
+      setsockopt(fd, IPPROTO_TCP, TCP_KEEPCNT, &count, sizeof(count)) != 0 ||
+      setsockopt(fd, IPPROTO_TCP, TCP_USER_TIMEOUT, &user_timeout, sizeof(user_timeout)) != 0) {
+    return ErrnoError("setting TCP keepalive and TCP_USER_TIMEOUT", errno);
+  }
+  return Status::OK();
+}
 
 int PollTimeoutMs(Deadline deadline) {
   if (deadline == Deadline::max()) return 1000;  // wake up periodically; callers loop
@@ -170,6 +194,7 @@ Result<Socket> Connect(const HostPort& hp, Deadline deadline) {
   TOS_RETURN_IF_ERROR(SetNonBlocking(s.fd()));
   int one = 1;
   setsockopt(s.fd(), IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+  TOS_RETURN_IF_ERROR(ApplyPeerTimeout(s.fd(), DefaultPeerTimeout()));
   int rc = ::connect(s.fd(), reinterpret_cast<sockaddr*>(&addr), sizeof(addr));
   if (rc != 0 && errno != EINPROGRESS) return ErrnoError("connect to " + hp.ToString(), errno);
   if (rc != 0) {
@@ -183,13 +208,21 @@ Result<Socket> Connect(const HostPort& hp, Deadline deadline) {
   return s;
 }
 
+void SetDefaultPeerTimeout(std::chrono::milliseconds timeout) { g_peer_timeout_ms = timeout.count(); }
+
+std::chrono::milliseconds DefaultPeerTimeout() { return std::chrono::milliseconds(g_peer_timeout_ms.load()); }
+
+Status SetPeerTimeout(const Socket& s, std::chrono::milliseconds timeout) { return ApplyPeerTimeout(s.fd(), timeout); }
+
 Result<Socket> Accept(const Socket& listener, Deadline deadline) {
   for (;;) {
     int fd = ::accept4(listener.fd(), nullptr, nullptr, SOCK_CLOEXEC | SOCK_NONBLOCK);
     if (fd >= 0) {
       int one = 1;
       setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
-      return Socket(fd);
+      Socket s(fd);
+      TOS_RETURN_IF_ERROR(ApplyPeerTimeout(fd, DefaultPeerTimeout()));
+      return s;
     }
     if (errno == EINTR || errno == ECONNABORTED) continue;
     if (errno == EINVAL || errno == EBADF) return Aborted("listener closed");

@@ -68,6 +68,17 @@ Result<std::pair<int, int>> ParsePortRange(const std::string& spec);
 
 Result<Socket> Connect(const HostPort& addr, Deadline deadline);
 
+// Liveness of every connection Connect() opens and Accept() accepts: TCP keepalive probes and
+// TCP_USER_TIMEOUT, so a peer whose host vanished without a FIN or RST (a dropped network) is
+// noticed within the timeout instead of after the kernel's 15 minutes of retransmissions.
+// Default 60 s; nodes and drivers set it to the job's node_timeout.
+void SetDefaultPeerTimeout(std::chrono::milliseconds timeout);
+std::chrono::milliseconds DefaultPeerTimeout();
+// The same on one connection, for one whose reader may rightly pause longer (a feed, whose
+// consumer may stop reading for up to feed_timeout: TCP_USER_TIMEOUT also bounds how long the
+// peer's receive window may stay closed).
+Status SetPeerTimeout(const Socket& s, std::chrono::milliseconds timeout);
+
 // Accepts one connection, or Timeout at the deadline; Aborted if the listener was shut down.
 Result<Socket> Accept(const Socket& listener, Deadline deadline);
 

@@ -114,6 +114,8 @@ int RunNode(MapFun map_fun) {
   const auto reservation_timeout = std::chrono::milliseconds(EnvLong("TOS_RESERVATION_TIMEOUT_MS", 600000));
   const auto feed_timeout = std::chrono::milliseconds(EnvLong("TOS_FEED_TIMEOUT_MS", 600000));
   const auto heartbeat = std::chrono::milliseconds(EnvLong("TOS_HEARTBEAT_MS", 1000));
+  const auto node_timeout = std::chrono::milliseconds(EnvLong("TOS_NODE_TIMEOUT_MS", 60000));
+  net::SetDefaultPeerTimeout(node_timeout);
 
   auto state = std::make_shared<Context::State>();
   state->executor_id = executor_id;
@@ -198,7 +200,7 @@ int RunNode(MapFun map_fun) {
         LogError("lost the driver's control channel (" + why.message() + "); exiting");
         ExitNow(3);
       },
-  });
+  }, node_timeout);
 
   // Started by a Spark task, the node outlives the task; it must not outlive the executor.
   if (long watch = EnvLong("TOS_WATCH_PID", 0); watch > 0) {
@@ -237,6 +239,7 @@ int RunNode(MapFun map_fun) {
       }
       hb["progress"] = progress;
       hb["feeds"] = feeds;
+      // A failed send means the channel is gone: its reader reports that and exits the node.
       (void)(*control)->SendHeartbeat(hb.dump());
       auto until = net::Clock::now() + heartbeat;
       while (running && net::Clock::now() < until) std::this_thread::sleep_for(std::chrono::milliseconds(20));
@@ -248,20 +251,31 @@ int RunNode(MapFun map_fun) {
     std::lock_guard<std::mutex> lock(state->mu);
     state->status = "running map_fun";
   }
+  // The error goes to the driver on the control channel and to this node's log, whose last
+  // lines the driver prints with every failure: if the channel cannot carry it, the log does.
+  auto report = [&](std::string message) {
+    constexpr size_t kMaxReport = 64 << 10;  // well under the control channel's frame limit
+    if (message.size() > kMaxReport) message = message.substr(0, kMaxReport) + " ... (cut at 64 KiB)";
+    Status st = (*control)->SendError(message);
+    if (!st.ok()) LogError("could not report this failure to the driver (" + st.message() + ")");
+  };
   try {
     map_fun(g_args, ctx);
   } catch (const std::exception& e) {
     code = 1;
     LogError(std::string("map_fun failed: ") + e.what());
-    (void)(*control)->SendError(e.what());
+    report(e.what());
   } catch (...) {
     code = 1;
     LogError("map_fun failed with a non-standard exception");
-    (void)(*control)->SendError("map_fun threw a non-standard exception");
+    report("map_fun threw a non-standard exception");
   }
   running = false;
   heartbeat_thread.join();
-  if (code == 0) (void)(*control)->SendDone();
+  if (code == 0) {
+    Status st = (*control)->SendDone();
+    if (!st.ok()) LogError("could not tell the driver that map_fun finished (" + st.message() + ")");
+  }
   // map_fun is done with its feeds: tell their senders to stop (not a failure), then close.
   for (auto& q : registry.All()) {
     if (code == 0 && !q->ShouldStop()) {

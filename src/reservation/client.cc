@@ -47,6 +47,8 @@ Result<std::unique_ptr<ControlChannel>> ControlChannel::Register(const net::Host
                                 net::After(kWriteTimeout));
     if (st.ok()) {
       auto f = net::ReadFrame(ch->socket_, deadline, 1 << 20);
+      // The driver heartbeats registered nodes while the others are still joining.
+      while (f.ok() && f->type == FrameType::kHeartbeat) f = net::ReadFrame(ch->socket_, deadline, 1 << 20);
       if (f.ok() && f->type == FrameType::kClusterSpec) {
         TOS_ASSIGN_OR_RETURN(*reply, DecodeClusterReply(f->payload));
         return ch;
@@ -71,12 +73,18 @@ Result<std::unique_ptr<ControlChannel>> ControlChannel::Register(const net::Host
 
 ControlChannel::~ControlChannel() { Close(); }
 
-void ControlChannel::StartReader(Callbacks cb) {
-  reader_ = std::thread([this, cb = std::move(cb)] {
+void ControlChannel::StartReader(Callbacks cb, std::chrono::milliseconds driver_timeout) {
+  reader_ = std::thread([this, cb = std::move(cb), driver_timeout] {
     for (;;) {
-      auto f = net::ReadFrame(socket_, net::Never(), 1 << 20);
+      auto f = net::ReadFrame(socket_, net::After(driver_timeout), 1 << 20);
       if (!f.ok()) {
-        if (!closing_ && cb.on_disconnect) cb.on_disconnect(f.status());
+        Status why = f.status();
+        if (why.code() == StatusCode::kTimeout) {
+          why = Timeout("no heartbeat from the driver at " + socket_.PeerAddress() + " for " +
+                        std::to_string(driver_timeout.count() / 1000) +
+                        " s (node_timeout): the driver is stopped, frozen or unreachable");
+        }
+        if (!closing_ && cb.on_disconnect) cb.on_disconnect(why);
         return;
       }
       if (f->type == FrameType::kStop) {

@@ -30,7 +30,9 @@ class ControlChannel {
                                                           ClusterReply* reply);
   ~ControlChannel();
 
-  void StartReader(Callbacks callbacks);
+  // Reads the driver's control frames. The driver heartbeats every node: a channel silent for
+  // `driver_timeout` (the driver stopped, frozen or unreachable) ends with on_disconnect.
+  void StartReader(Callbacks callbacks, std::chrono::milliseconds driver_timeout);
 
   Status SendHeartbeat(const std::string& json);
   Status SendError(const std::string& message);

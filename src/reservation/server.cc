@@ -45,6 +45,7 @@ Result<std::unique_ptr<ReservationServer>> ReservationServer::Start(Options opti
                                                              " asked for the wrong channel");
                                                 }
                                               }));
+  rs->heartbeat_thread_ = std::thread([self] { self->HeartbeatLoop(); });
   return rs;
 }
 
@@ -56,7 +57,28 @@ void ReservationServer::Stop() {
     kv_stopping_ = true;
   }
   kv_cv_.notify_all();
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    stopping_ = true;
+  }
+  cv_.notify_all();
+  if (heartbeat_thread_.joinable()) heartbeat_thread_.join();
   if (server_) server_->Stop();
+}
+
+void ReservationServer::HeartbeatLoop() {
+  std::unique_lock<std::mutex> lock(mu_);
+  while (!stopping_) {
+    std::vector<int> ids;
+    for (auto& [id, n] : connections_) ids.push_back(id);
+    lock.unlock();
+    for (int id : ids) {
+      // A node that is gone is reported by its control loop; nothing to do here.
+      (void)SendTo(id, FrameType::kHeartbeat, "");
+    }
+    lock.lock();
+    cv_.wait_for(lock, options_.heartbeat_interval, [&] { return stopping_; });
+  }
 }
 
 void ReservationServer::Emit(NodeEvent e) {
@@ -127,6 +149,7 @@ void ReservationServer::BroadcastJobError(const std::string& message) {
     std::lock_guard<std::mutex> lock(mu_);
     for (auto& [id, n] : connections_) ids.push_back(id);
   }
+  // A node that cannot be told is being killed (local) or ends with its Spark task.
   for (int id : ids) (void)SendTo(id, FrameType::kJobError, message);
 }
 
@@ -146,6 +169,7 @@ void ReservationServer::HandleReservation(net::Socket& socket) {
   const int n = options_.layout.num_executors;
   auto reject = [&](const std::string& why) {
     LogWarning("reservation server: rejected registration from " + peer + ": " + why);
+    // Best effort: a node that does not get the reason times out naming the driver.
     (void)net::WriteFrame(socket, FrameType::kJobError, why, net::After(kWriteTimeout));
   };
   if (!reg.ok()) return reject(reg.status().message());
@@ -169,6 +193,7 @@ void ReservationServer::HandleReservation(net::Socket& socket) {
                         "; each executor must run exactly one node";
       // Unlock happens at scope end; reject writes only to this socket.
       LogWarning("reservation server: " + why);
+      // Best effort, as for any rejected registration.
       (void)net::WriteFrame(socket, FrameType::kJobError, why, net::After(kWriteTimeout));
       return;
     }
@@ -208,12 +233,15 @@ void ReservationServer::HandleReservation(net::Socket& socket) {
     }
   }
 
-  // Control loop: the node's heartbeats, errors and completion.
+  // Control loop: the node's heartbeats, errors and completion. The driver fails a node that
+  // is silent for node_timeout (naming it); the deadline here only frees this thread later.
   Status why_closed;
   for (;;) {
-    auto f = net::ReadFrame(socket, net::Never(), kMaxControlFrame);
+    auto f = net::ReadFrame(socket, net::After(options_.node_timeout + std::chrono::seconds(10)), kMaxControlFrame);
     if (!f.ok()) {
-      why_closed = f.status();
+      why_closed = f.status().code() == StatusCode::kTimeout
+                       ? Timeout("no heartbeat for " + std::to_string(options_.node_timeout.count() / 1000) + " s")
+                       : f.status();
       break;
     }
     switch (f->type) {
@@ -252,6 +280,7 @@ void ReservationServer::HandleKv(net::Socket& socket) {
     if (!f.ok()) return;
     auto zero = f->payload.find('\0');
     if (zero == std::string::npos) {
+      // The connection is closed next either way; the client's call fails with or without it.
       (void)net::WriteFrame(socket, FrameType::kJobError, "malformed KV request", net::After(kWriteTimeout));
       return;
     }
@@ -276,6 +305,7 @@ void ReservationServer::HandleKv(net::Socket& socket) {
       if (kv_stopping_) return;
       if (!found) {
         lock.unlock();
+        // A client that cannot be told times out on its own deadline (KvClient::Get).
         (void)net::WriteFrame(socket, FrameType::kJobError, "key '" + key + "' not set before the timeout",
                               net::After(kWriteTimeout));
         continue;

@@ -13,6 +13,7 @@
 #include <memory>
 #include <mutex>
 #include <set>
+#include <thread>
 
 #include "net/server.h"
 #include "reservation/messages.h"
@@ -35,6 +36,10 @@ class ReservationServer {
     std::string advertise_host;  // what nodes connect to; default net::AdvertisedHost()
     std::string port_spec;       // "", "9997" or "9997-9999" (TFOS_SERVER_PORT style)
     std::function<void(const NodeEvent&)> on_event;  // called from server threads
+    // The driver's heartbeat to every connected node, so a node notices a lost driver; and
+    // how long a node's control channel may stay silent before the server closes it.
+    std::chrono::milliseconds heartbeat_interval{1000};
+    std::chrono::milliseconds node_timeout{60000};
   };
 
   static Result<std::unique_ptr<ReservationServer>> Start(Options options);
@@ -62,6 +67,7 @@ class ReservationServer {
   ReservationServer() = default;
   void HandleReservation(net::Socket& socket);
   void HandleKv(net::Socket& socket);
+  void HeartbeatLoop();
   void Emit(NodeEvent e);
   Status SendTo(int executor_id, net::FrameType type, const std::string& payload);
   std::string MissingList() const;  // requires mu_
@@ -82,6 +88,9 @@ class ReservationServer {
   std::condition_variable kv_cv_;
   std::map<std::string, std::string> kv_;
   bool kv_stopping_ = false;
+
+  std::thread heartbeat_thread_;
+  bool stopping_ = false;  // guarded by mu_
 };
 
 }  // namespace tos::reservation

@@ -59,6 +59,7 @@ Result<ClusterOptions> ParseOptions(const std::string& text) {
     o.log_dir = j.value("log_dir", o.log_dir);
     o.reservation_timeout = std::chrono::seconds(j.value("reservation_timeout", 600));
     o.feed_timeout = std::chrono::seconds(j.value("feed_timeout", 600));
+    o.node_timeout = std::chrono::seconds(j.value("node_timeout", 60));
     o.threads_per_node = j.value("threads_per_node", 1);
     o.server_host = j.value("server_host", "");
     o.server_port = j.value("server_port", "");
@@ -161,11 +162,14 @@ void WatchStatus(Cluster* cluster, const std::string& reservation, const std::st
     Status st = cluster->status();
     if (!st.ok() && !failed) {
       failed = true;
+      // For nodes that poll the store; the failure also reaches them as JOB_ERROR and the
+      // Spark driver through the event below.
       if (kv) (void)kv->Set("tos/job_failure", st.message());
       Emit({{"event", "failed"}, {"message", st.message()}, {"code", StatusCodeName(st.code())}});
     }
     for (auto& n : cluster->nodes()) {
       if (n.finished && finished.insert(n.executor_id).second && kv) {
+        // Best effort: a missing mark only makes WaitForTrainers wait for the node's exit.
         (void)kv->Set("tos/finished/" + std::to_string(n.executor_id), "1");
       }
     }

@@ -149,6 +149,72 @@ TEST(ClusterTest, StalledConsumerGivesFeedTimeoutNamingIt) {
   ExpectNoOrphans(dir, 3);
 }
 
+TEST(ClusterTest, FrozenNodeFailsTheJobWithinNodeTimeoutNamingIt) {
+  TempDir dir;
+  auto data = MakeData(dir);
+  auto start = std::chrono::steady_clock::now();
+  // worker 1 stops itself (SIGSTOP) mid-feed; the feed timeout (30 s) is far off.
+  auto r = RunProgram(App(dir, {"--scenario", "freeze", "--fail_after", "3", "--data", data, "--epochs", "50",
+                                "--node_timeout", "3"}),
+                      dir / "out.txt");
+  EXPECT_EQ(r.code, 1) << r.output;
+  EXPECT_LT(std::chrono::steady_clock::now() - start, seconds(20));
+  EXPECT_NE(r.output.find("ERROR: Unavailable: worker:1 (executor 2) on 127.0.0.1 sent no heartbeat for 3 s (node_timeout 3 s; "
+                          "last state: "),
+            std::string::npos)
+      << r.output;
+  EXPECT_NE(r.output.find("): the process is stopped or frozen, or its host is unreachable. If pauses this long are expected, "
+                          "raise node_timeout (--node_timeout)"),
+            std::string::npos)
+      << r.output;
+  EXPECT_EQ(r.output.find("feed timeout"), std::string::npos) << r.output;
+  ExpectNoOrphans(dir, 3);
+}
+
+TEST(ClusterTest, PauseShorterThanNodeTimeoutPassesWithoutError) {
+  TempDir dir;
+  auto data = MakeData(dir);
+  auto p = testing::StartProcess(App(dir, {"--scenario", "lifecycle", "--data", data, "--epochs", "2", "--batch_sleep_ms", "60",
+                                           "--node_timeout", "8"}),
+                                 dir / "out.txt");
+  std::string worker;
+  for (int k = 0; k < 400 && worker.empty(); ++k) {
+    worker = ReadAll(dir / "pid-2");
+    if (worker.empty()) std::this_thread::sleep_for(std::chrono::milliseconds(25));
+  }
+  ASSERT_FALSE(worker.empty()) << ReadAll(dir / "out.txt");
+  std::this_thread::sleep_for(std::chrono::milliseconds(500));
+  ::kill(std::stoi(worker), SIGSTOP);  // a GC pause, swapping, a slow disk
+  std::this_thread::sleep_for(seconds(4));
+  ::kill(std::stoi(worker), SIGCONT);
+  int code = testing::WaitProcess(p, seconds(90));
+  std::string out = ReadAll(dir / "out.txt");
+  EXPECT_EQ(code, 0) << out;
+  EXPECT_NE(out.find("JOB OK"), std::string::npos) << out;
+  EXPECT_EQ(Count(dir, 0) + Count(dir, 1), 10000u) << out;
+  // The silence was long enough to be worth a warning, never an error.
+  EXPECT_EQ(out.find("sent no heartbeat"), std::string::npos) << out;
+  ExpectNoOrphans(dir, 3);
+}
+
+TEST(ClusterTest, NodesOfAFrozenDriverExitWithinNodeTimeout) {
+  TempDir dir;
+  auto data = MakeData(dir);
+  auto p = testing::StartProcess(App(dir, {"--scenario", "stall", "--fail_after", "1", "--data", data, "--node_timeout", "3"}),
+                                 dir / "out.txt");
+  ASSERT_FALSE(testing::WaitForText(dir / "out.txt", "all 3 nodes registered", seconds(30)).empty());
+  for (int i = 0; i < 3; ++i) {
+    for (int k = 0; k < 200 && ReadAll(dir / ("pid-" + std::to_string(i))).empty(); ++k)
+      std::this_thread::sleep_for(std::chrono::milliseconds(25));
+  }
+  ::kill(p.pid, SIGSTOP);  // the driver freezes: no heartbeats, sockets stay open
+  std::this_thread::sleep_for(seconds(5));
+  ExpectNoOrphans(dir, 3);  // each node gave up on the driver by itself
+  ::kill(p.pid, SIGKILL);
+  ::kill(p.pid, SIGCONT);
+  testing::WaitProcess(p, seconds(20));
+}
+
 TEST(ClusterTest, EarlyTerminateEndsCleanly) {
   TempDir dir;
   auto data = MakeData(dir);

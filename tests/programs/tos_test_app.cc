@@ -114,9 +114,11 @@ void MapFun(const std::vector<std::string>& args, tos::Context& ctx) {
       consume(b);
       ++batches;
       ctx.SetStatus("batch " + std::to_string(batches));
+      if (int ms = std::stoi(Flag(f, "batch_sleep_ms", "0")); ms > 0) std::this_thread::sleep_for(std::chrono::milliseconds(ms));
       if (wi == fail_worker && batches == fail_after) {
         if (scenario == "throw") throw std::runtime_error("simulated failure in batch " + std::to_string(batches));
         if (scenario == "kill") ::raise(SIGKILL);
+        if (scenario == "freeze") ::raise(SIGSTOP);  // every thread stops, sockets stay open
         if (scenario == "stall") {
           ctx.SetStatus("stalled on purpose");
           std::this_thread::sleep_for(std::chrono::seconds(600));
@@ -143,6 +145,7 @@ int Driver(const std::vector<std::string>& args) {
   o.feed_timeout = std::chrono::seconds(std::stoi(Flag(f, "feed_timeout", "30")));
   o.log_dir = Flag(f, "out", ".") + "/logs";
   o.stall_warning = std::chrono::seconds(std::stoi(Flag(f, "stall_warning", "60")));
+  o.node_timeout = std::chrono::seconds(std::stoi(Flag(f, "node_timeout", "60")));
   o.tensorboard = Flag(f, "tensorboard", "0") == "1";
   if (f.count("queue_bytes")) o.node_env["TOS_FEED_QUEUE_BYTES"] = Flag(f, "queue_bytes");
   auto cluster = tos::Cluster::Run(o);

@@ -2,6 +2,7 @@
 
 #include <thread>
 
+#include "net/frame.h"
 #include "reservation/client.h"
 #include "reservation/messages.h"
 #include "reservation/server.h"
@@ -130,7 +131,7 @@ TEST(ReservationTest, ControlChannelCarriesStopAndEvents) {
   auto ch = ControlChannel::Register((*server)->address(), kSecret, Reg(0), net::After(seconds(5)), &reply);
   ASSERT_TRUE(ch.ok());
   std::atomic<bool> stopped{false};
-  (*ch)->StartReader({[&] { stopped = true; }, nullptr, nullptr});
+  (*ch)->StartReader({[&] { stopped = true; }, nullptr, nullptr}, std::chrono::seconds(60));
   ASSERT_TRUE((*ch)->SendHeartbeat("{\"state\":\"x\",\"progress\":1}").ok());
   ASSERT_TRUE((*ch)->SendError("boom").ok());
   ASSERT_TRUE((*server)->SendStop(0).ok());
@@ -145,6 +146,81 @@ TEST(ReservationTest, ControlChannelCarriesStopAndEvents) {
   std::lock_guard<std::mutex> lock(mu);
   EXPECT_EQ(kinds, (std::vector<NodeEvent::Kind>{NodeEvent::kRegistered, NodeEvent::kHeartbeat, NodeEvent::kError,
                                                  NodeEvent::kDisconnected}));
+}
+
+// The driver heartbeats its nodes: a node sees a live driver as live however long it has
+// nothing else to say, and a silent one (stopped, frozen, unreachable) as lost.
+TEST(ReservationTest, NodeNoticesADriverThatStopsHeartbeating) {
+  for (bool silent : {false, true}) {
+    ReservationServer::Options o;
+    o.secret = kSecret;
+    o.layout = {1, 0, false, false};
+    o.bind_host = o.advertise_host = "127.0.0.1";
+    o.heartbeat_interval = silent ? std::chrono::hours(1) : milliseconds(200);
+    auto server = ReservationServer::Start(o);
+    ASSERT_TRUE(server.ok());
+    ClusterReply reply;
+    auto ch = ControlChannel::Register((*server)->address(), kSecret, Reg(0), net::After(seconds(5)), &reply);
+    ASSERT_TRUE(ch.ok()) << ch.status().ToString();
+    std::mutex mu;
+    Status lost;
+    bool disconnected = false;
+    auto start = std::chrono::steady_clock::now();
+    auto lost_at = start;
+    (*ch)->StartReader({nullptr, nullptr,
+                        [&](const Status& why) {
+                          std::lock_guard<std::mutex> lock(mu);
+                          lost = why;
+                          disconnected = true;
+                          lost_at = std::chrono::steady_clock::now();
+                        }},
+                       seconds(2));
+    std::this_thread::sleep_for(seconds(3));
+    std::lock_guard<std::mutex> lock(mu);
+    if (!silent) {
+      EXPECT_FALSE(disconnected) << lost.ToString();
+    } else {
+      ASSERT_TRUE(disconnected);
+      EXPECT_EQ(lost.code(), StatusCode::kTimeout);
+      EXPECT_NE(lost.message().find("no heartbeat from the driver at 127.0.0.1:" + std::to_string((*server)->address().port) +
+                                    " for 2 s (node_timeout): the driver is stopped, frozen or unreachable"),
+                std::string::npos)
+          << lost.ToString();
+      EXPECT_LT(lost_at - start, seconds(3));
+    }
+  }
+}
+
+// A node whose control connection stays open but goes silent is dropped by the server.
+TEST(ReservationTest, ServerClosesTheChannelOfASilentNode) {
+  std::mutex mu;
+  std::vector<NodeEvent> events;
+  ReservationServer::Options o;
+  o.secret = kSecret;
+  o.layout = {2, 0, false, false};
+  o.bind_host = o.advertise_host = "127.0.0.1";
+  o.node_timeout = seconds(1);
+  o.on_event = [&](const NodeEvent& e) {
+    std::lock_guard<std::mutex> lock(mu);
+    events.push_back(e);
+  };
+  auto server = ReservationServer::Start(o);
+  ASSERT_TRUE(server.ok());
+  auto sock = net::Connect((*server)->address(), net::After(seconds(5)));
+  ASSERT_TRUE(sock.ok());
+  ASSERT_TRUE(net::ClientHandshake(*sock, kSecret, net::Channel::kReservation, net::After(seconds(5))).ok());
+  ASSERT_TRUE(net::WriteFrame(*sock, net::FrameType::kRegister, EncodeRegistration(Reg(0)), net::After(seconds(5))).ok());
+  // Registered, then silent: never reads, never writes, never closes.
+  bool gone = false;
+  for (int i = 0; i < 200 && !gone; ++i) {
+    std::this_thread::sleep_for(milliseconds(100));
+    std::lock_guard<std::mutex> lock(mu);
+    for (auto& e : events) gone |= e.kind == NodeEvent::kDisconnected;
+  }
+  ASSERT_TRUE(gone);
+  std::lock_guard<std::mutex> lock(mu);
+  EXPECT_EQ(events.back().kind, NodeEvent::kDisconnected);
+  EXPECT_EQ(events.back().message, "no heartbeat for 1 s");
 }
 
 TEST(KvStoreTest, SetGetAddAndWaitingGet) {
