@@ -100,6 +100,7 @@ void FeedServer::Handle(net::Socket& socket) {
   auto open = DecodeFeedOpen(open_frame->payload);
   if (!open.ok()) {
     LogWarning("feed server: " + peer + ": " + open.status().message());
+    // Best effort: the sender may be gone; the warning above names the fault either way.
     (void)net::WriteFrame(socket, net::FrameType::kFeedError, open.status().message(), net::After(kWriteTimeout));
     return;
   }
@@ -111,8 +112,15 @@ void FeedServer::Handle(net::Socket& socket) {
   uint64_t frames = 0, records = 0;
   bool ended = false, discarding = false;
   Status error;
+  // A feed's reader may rightly pause up to feed_timeout, so a closed receive window may last
+  // that long before the connection is declared dead.
+  const auto feed_timeout = registry_->feed_timeout();
+  if (Status st = net::SetPeerTimeout(socket, feed_timeout); !st.ok()) LogWarning("feed server: " + st.message());
   for (;;) {
-    auto f = net::ReadRawFrame(socket, net::Never(), options_.max_frame_bytes);
+    // A sender that goes silent (its host vanished, its process frozen) for feed_timeout
+    // mid-feed fails the feed; one that ended its feed may keep the connection open.
+    auto f = net::ReadRawFrame(socket, ended || discarding ? net::Never() : net::After(feed_timeout),
+                               options_.max_frame_bytes);
     if (!f.ok()) {
       if (!ended && !discarding) {
         error = f.status().WithContext("feed connection from " + who + " broke after " +
@@ -132,6 +140,7 @@ void FeedServer::Handle(net::Socket& socket) {
       Status st = DecodeRecords(std::string_view(chunk->data.get(), chunk->bytes), &chunk->records);
       if (!st.ok()) {
         error = st.WithContext("malformed frame " + std::to_string(frames) + " from " + who);
+        // Best effort: the sender may be gone; the queue is failed and the fault logged below.
         (void)net::WriteFrame(socket, net::FrameType::kFeedError, error.message(), net::After(kWriteTimeout));
         break;
       }
@@ -156,6 +165,12 @@ void FeedServer::Handle(net::Socket& socket) {
       break;
     }
     Status pushed = queue->Push(std::move(chunk));
+    if (pushed.code() == StatusCode::kTimeout) {
+      error = pushed.WithContext("from " + who);
+      // Best effort, as for a malformed frame: the consumer's queue is failed below either way.
+      (void)net::WriteFrame(socket, net::FrameType::kFeedError, error.message(), net::After(kWriteTimeout));
+      break;
+    }
     if (!pushed.ok()) {
       // Terminated by the consumer (the link already told the sender) or shutting down.
       link->NotifyTerminate();

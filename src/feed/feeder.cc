@@ -51,6 +51,8 @@ class TargetFeeder {
     auto sock = net::Connect(target_.address, deadline);
     if (!sock.ok()) return sock.status().WithContext("feed '" + job_.feed_name + "' to " + target_.label);
     socket_ = std::move(sock).value();
+    // The node may rightly stop reading for up to feed_timeout (a full queue).
+    TOS_RETURN_IF_ERROR(net::SetPeerTimeout(socket_, job_.feed_timeout));
     TOS_RETURN_IF_ERROR(net::ClientHandshake(socket_, job_.secret, net::Channel::kFeed, deadline)
                             .WithContext("feed '" + job_.feed_name + "' to " + target_.label));
     if (job_.cancel && !job_.cancel->Register(&socket_)) return job_.cancel->status();
@@ -208,6 +210,7 @@ class TargetFeeder {
     return AdvanceLocked();
   }
 
+  // Ends when Run() shuts the socket down; Run's own waits are bounded by feed_timeout.
   void ReadLoop() {
     for (;;) {
       auto f = net::ReadFrame(socket_, net::Never(), 256u << 20);

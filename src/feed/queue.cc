@@ -7,7 +7,12 @@ FeedQueue::FeedQueue(std::string name, size_t capacity_bytes, std::chrono::milli
 
 Status FeedQueue::Push(std::shared_ptr<Chunk> chunk) {
   std::unique_lock<std::mutex> lock(mu_);
-  not_full_.wait(lock, [&] { return bytes_ < capacity_bytes_ || terminated_ || shutdown_; });
+  bool room = not_full_.wait_for(lock, feed_timeout_, [&] { return bytes_ < capacity_bytes_ || terminated_ || shutdown_; });
+  if (!room) {
+    return Timeout("feed '" + name_ + "': its consumer read nothing for " +
+                   std::to_string(feed_timeout_.count() / 1000) + " s while the queue was full (" +
+                   std::to_string(bytes_) + " bytes); is map_fun still reading it? (feed_timeout)");
+  }
   if (terminated_) return Aborted("feed '" + name_ + "' was terminated by the consumer");
   if (shutdown_) return Aborted("node is shutting down");
   bytes_ += chunk->bytes;

@@ -96,6 +96,7 @@ class FeedRegistry {
   std::shared_ptr<FeedQueue> Get(const std::string& name);
   std::vector<std::shared_ptr<FeedQueue>> All() const;
   void ShutdownAll();
+  std::chrono::milliseconds feed_timeout() const { return feed_timeout_; }
 
  private:
   const size_t capacity_bytes_;
