@@ -3,6 +3,13 @@
 #include "util/log.h"
 
 namespace tos::net {
+namespace {
+// "10.0.0.7:41234" -> "10.0.0.7": warnings are limited per host, not per connection.
+std::string HostOf(const std::string& peer) {
+  auto colon = peer.rfind(':');
+  return colon == std::string::npos ? peer : peer.substr(0, colon);
+}
+}  // namespace
 
 Result<std::unique_ptr<AuthServer>> AuthServer::Start(Socket listener, Options options,
                                                       Handler handler) {
@@ -12,6 +19,7 @@ Result<std::unique_ptr<AuthServer>> AuthServer::Start(Socket listener, Options o
   server->handler_ = std::move(handler);
   server->port_ = listener.LocalPort();
   server->listener_ = std::move(listener);
+  server->warnings_ = std::make_unique<RateLimitedWarnings>(server->options_.warning_interval);
   server->accept_thread_ = std::thread([s = server.get()] { s->AcceptLoop(); });
   return server;
 }
@@ -58,6 +66,7 @@ void AuthServer::AcceptLoop() {
   while (!stopping_) {
     auto conn = Accept(listener_, After(std::chrono::milliseconds(500)));
     ReapFinished();
+    warnings_->Flush();
     if (!conn.ok()) {
       if (conn.status().code() == StatusCode::kTimeout) continue;
       if (!stopping_) LogWarning(options_.name + ": accept failed: " + conn.status().ToString());
@@ -68,8 +77,8 @@ void AuthServer::AcceptLoop() {
     auto socket = std::make_shared<Socket>(std::move(conn).value());
     std::lock_guard<std::mutex> lock(mu_);
     if (open_.size() >= options_.max_connections) {
-      LogWarning(options_.name + ": refusing " + socket->PeerAddress() + ": " +
-                 std::to_string(open_.size()) + " connections already open");
+      warnings_->Warn(HostOf(socket->PeerAddress()), options_.name + ": refusing " + socket->PeerAddress() + ": " +
+                                                         std::to_string(open_.size()) + " connections already open");
       continue;
     }
     open_.insert(socket);
@@ -82,8 +91,7 @@ void AuthServer::Serve(std::shared_ptr<Socket> socket) {
   auto channel = ServerHandshake(*socket, options_.secret, After(options_.handshake_timeout));
   if (!channel.ok()) {
     if (!stopping_) {
-      LogWarning(options_.name + ": dropped connection from " + peer + ": " +
-                 channel.status().message());
+      warnings_->Warn(HostOf(peer), options_.name + ": dropped connection from " + peer + ": " + channel.status().message());
     }
   } else {
     handler_(*socket, *channel);

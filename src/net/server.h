@@ -13,6 +13,7 @@
 #include <thread>
 
 #include "net/auth.h"
+#include "util/rate_limit.h"
 
 namespace tos::net {
 
@@ -23,6 +24,9 @@ class AuthServer {
     std::string secret;
     std::chrono::milliseconds handshake_timeout{5000};
     size_t max_connections = 256;  // beyond this, new connections are refused
+    // Dropped and refused connections are logged once per source address per interval,
+    // with a count of the others.
+    std::chrono::milliseconds warning_interval{10000};
   };
   // Runs on a per-connection thread. The socket stays registered (Stop() shuts it down)
   // until the handler returns.
@@ -52,6 +56,7 @@ class AuthServer {
   std::set<std::shared_ptr<Socket>> open_;
   std::list<std::thread> threads_;
   std::list<std::thread::id> finished_;
+  std::unique_ptr<RateLimitedWarnings> warnings_;
 };
 
 }  // namespace tos::net

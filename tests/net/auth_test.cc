@@ -18,7 +18,8 @@ const std::string kSecret = "0123456789abcdef0123456789abcdef";
 struct EchoServer {
   std::unique_ptr<AuthServer> server;
   std::atomic<int> served{0};
-  explicit EchoServer(milliseconds handshake_timeout = milliseconds(5000)) {
+  explicit EchoServer(milliseconds handshake_timeout = milliseconds(5000),
+                      milliseconds warning_interval = milliseconds(10000)) {
     ListenOptions lo;
     lo.host = "127.0.0.1";
     auto listener = Listen(lo);
@@ -26,6 +27,7 @@ struct EchoServer {
     AuthServer::Options o;
     o.secret = kSecret;
     o.handshake_timeout = handshake_timeout;
+    o.warning_interval = warning_interval;
     auto s = AuthServer::Start(std::move(listener).value(), o, [this](Socket& s, Channel) {
       ++served;
       for (;;) {
@@ -84,6 +86,35 @@ TEST(AuthTest, GarbageInsteadOfAuthIsDropped) {
   Status st = ReadFull(s, &c, 1, After(seconds(5)));
   EXPECT_EQ(st.code(), StatusCode::kUnavailable) << st.ToString();
   EXPECT_EQ(server.served.load(), 0);
+}
+
+size_t CountOf(const std::string& text, const std::string& what) {
+  size_t n = 0;
+  for (size_t at = text.find(what); at != std::string::npos; at = text.find(what, at + 1)) ++n;
+  return n;
+}
+
+// 300 unauthenticated connections from one host: one warning line, then one line with the
+// count of the rest, not 300.
+TEST(AuthTest, DroppedConnectionWarningsAreLimitedPerSource) {
+  testing::internal::CaptureStderr();
+  {
+    EchoServer server(milliseconds(5000), milliseconds(1500));
+    for (int i = 0; i < 300; ++i) {
+      Socket s = Dial(server.addr());
+      ASSERT_TRUE(ReadFrame(s, After(seconds(5))).ok());  // the server's hello
+      const char garbage[] = "\xff\xff\xff\x7f not a handshake";
+      ASSERT_TRUE(WriteAll(s, garbage, sizeof(garbage) - 1, After(seconds(5))).ok());
+      char c;
+      (void)ReadFull(s, &c, 1, After(seconds(5)));  // the server closes it
+    }
+    std::this_thread::sleep_for(milliseconds(2500));  // the interval ends; the count is flushed
+  }
+  std::string err = testing::internal::GetCapturedStderr();
+  EXPECT_LE(CountOf(err, "dropped connection from 127.0.0.1:"), 4u) << err.substr(0, 3000);
+  EXPECT_GE(CountOf(err, "dropped connection from 127.0.0.1:"), 1u) << err.substr(0, 3000);
+  EXPECT_NE(err.find(" more like this from 127.0.0.1 in the last "), std::string::npos) << err.substr(0, 3000);
+  EXPECT_LE(CountOf(err, "\n"), 10u) << err.substr(0, 3000);
 }
 
 TEST(AuthTest, SilentClientIsDroppedAfterHandshakeTimeout) {
