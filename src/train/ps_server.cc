@@ -4,7 +4,9 @@
 #include <unistd.h>
 
 #include <atomic>
+#include <algorithm>
 #include <condition_variable>
+#include <cstdlib>
 #include <cstring>
 #include <mutex>
 #include <thread>
@@ -51,10 +53,19 @@ grpc::Status Invalid(const std::string& m) { return {grpc::StatusCode::INVALID_A
 
 class PsServerImpl;
 
+int64_t AuthWindowSeconds(const PsServerOptions& o) {
+  if (o.auth_window.count() > 0) return o.auth_window.count();
+  int64_t window = kAuthWindowSeconds;
+  if (const char* t = std::getenv("TOS_NODE_TIMEOUT_MS"); t && *t) {
+    window = std::max<int64_t>(window, std::atoll(t) / 1000 + 60);
+  }
+  return window;
+}
+
 class PsService final : public ps::ParameterServer::Service {
  public:
   PsService(const PsServerOptions& o, PsServerImpl* owner)
-      : opts_(o), auth_(o.secret), owner_(owner) {}
+      : opts_(o), auth_(o.secret, AuthWindowSeconds(o)), owner_(owner) {}
 
   grpc::Status Init(grpc::ServerContext* ctx, const ps::InitRequest* req,
                     ps::InitResponse* resp) override;

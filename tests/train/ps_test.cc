@@ -169,6 +169,37 @@ TEST(PsAuth, MissingStaleAndReplayedTokensAreUnauthenticated) {
   EXPECT_EQ(call(now, "10000000000000000000000000000003", method), grpc::StatusCode::OK);
 }
 
+// A ps paused for less than node_timeout reads calls signed before its pause: their tokens
+// stay valid for node_timeout plus skew (at least 120 s), no longer.
+TEST(PsAuth, TokenWindowCoversTheJobsNodeTimeout) {
+  const std::string method = "/tos.ps.ParameterServer/Pull";
+  auto pull_signed_ago = [&](PsServer& server, int seconds_ago, const std::string& nonce) {
+    auto stub = ps::ParameterServer::NewStub(grpc::CreateChannel(
+        "127.0.0.1:" + std::to_string(server.port()), grpc::InsecureChannelCredentials()));
+    ps::PullRequest req;
+    ps::PullResponse resp;
+    grpc::ClientContext ctx;
+    const std::string ts = std::to_string(std::time(nullptr) - seconds_ago);
+    ctx.AddMetadata(kAuthTsHeader, ts);
+    ctx.AddMetadata(kAuthNonceHeader, nonce);
+    ctx.AddMetadata(kAuthHeader, HmacSha256Hex(kSecret, AuthMessage(method, ts, nonce)));
+    return stub->Pull(&ctx, req, &resp).error_code();
+  };
+  {
+    auto server = StartServer();
+    ASSERT_TRUE(server);
+    EXPECT_EQ(pull_signed_ago(*server, 100, "20000000000000000000000000000001"), grpc::StatusCode::OK);
+    EXPECT_EQ(pull_signed_ago(*server, 200, "20000000000000000000000000000002"), grpc::StatusCode::UNAUTHENTICATED);
+  }
+  ::setenv("TOS_NODE_TIMEOUT_MS", "300000", 1);
+  auto server = StartServer();
+  ::unsetenv("TOS_NODE_TIMEOUT_MS");
+  ASSERT_TRUE(server);
+  EXPECT_EQ(pull_signed_ago(*server, 200, "20000000000000000000000000000003"), grpc::StatusCode::OK);
+  EXPECT_EQ(pull_signed_ago(*server, 340, "20000000000000000000000000000004"), grpc::StatusCode::OK);
+  EXPECT_EQ(pull_signed_ago(*server, 400, "20000000000000000000000000000005"), grpc::StatusCode::UNAUTHENTICATED);
+}
+
 TEST(PsHandover, ServerStartedOnReservedSocketServesThatPort) {
   auto reserved = ReservePort("127.0.0.1");
   ASSERT_TRUE(reserved.ok()) << reserved.status().ToString();

@@ -64,6 +64,11 @@ struct PsServerOptions {
   std::chrono::milliseconds sync_timeout{std::chrono::minutes(10)};
   // How long a Stop lets in-flight calls finish before cancelling them.
   std::chrono::milliseconds stop_grace{std::chrono::seconds(2)};
+  // How old a call's token may be when this server reads it. A call is signed when it is
+  // made; if this ps was paused (GC, swap, SIGSTOP) the call is read that much later, so the
+  // window must exceed the longest pause the job tolerates. 0: the job's node_timeout
+  // ($TOS_NODE_TIMEOUT_MS) plus 60 s for clock skew, and at least 120 s.
+  std::chrono::seconds auth_window{0};
 };
 
 class PsServer {
