@@ -32,6 +32,11 @@ tos::Result<Args> ParseArgs(const std::vector<std::string>& argv, bool* help, st
   app.add_option("--threads", a.threads, "intra-op and BLAS threads per node");
   app.add_option("--shuffle_buffer", a.shuffle_buffer, "records in the shuffle buffer (direct mode)");
   app.add_option("--feed_timeout", a.feed_timeout, "seconds a worker may stop consuming its feed");
+  app.add_option("--node_timeout", a.node_timeout,
+                 "seconds a node (or the driver) may send no heartbeat before the job fails naming it")
+      ->check(CLI::Range(2, 86400));
+  app.add_flag("--allow-incomplete,--allow_incomplete", a.allow_incomplete,
+               "read a dataset without _SUCCESS or with missing parts (the parts present)");
   app.add_option("--reservation_timeout", a.reservation_timeout, "seconds to wait for all nodes");
   // TensorFlowOnSpark spells the TensorBoard flag "-tb".
   std::vector<std::string> args;

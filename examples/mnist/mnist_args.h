@@ -35,6 +35,8 @@ struct Args {
   int threads = 1;
   int shuffle_buffer = 10000;        // direct mode
   int feed_timeout = 600;
+  int node_timeout = 60;
+  bool allow_incomplete = false;
   int reservation_timeout = 600;
   bool overwrite = true;             // replace an existing --output
 };

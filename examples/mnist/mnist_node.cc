@@ -45,6 +45,7 @@ tos::MnistDatasetSpec DatasetSpec(const Args& a, tos::Context& ctx) {
   spec.format = ValueOrThrow(tos::ParseDataFormat(a.format));
   spec.images = LocalPath(ctx.absolute_path(a.images));
   if (!a.labels.empty()) spec.labels = LocalPath(ctx.absolute_path(a.labels));
+  spec.allow_incomplete = a.allow_incomplete;
   return spec;
 }
 

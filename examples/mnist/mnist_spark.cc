@@ -48,6 +48,7 @@ tos::MnistDatasetSpec Spec(const Args& a) {
   spec.format = tos::ValueOrThrow(tos::ParseDataFormat(a.format));
   spec.images = LocalPath(a.images);
   spec.labels = LocalPath(a.labels);
+  spec.allow_incomplete = a.allow_incomplete;
   return spec;
 }
 
@@ -93,6 +94,7 @@ int Driver(const std::vector<std::string>& argv) {
   o.log_dir = LocalPath(a.log_dir);
   o.reservation_timeout = std::chrono::seconds(a.reservation_timeout);
   o.feed_timeout = std::chrono::seconds(a.feed_timeout);
+  o.node_timeout = std::chrono::seconds(a.node_timeout);
   o.threads_per_node = a.threads;
   if (inference && a.num_ps > 0 && a.strategy == "ps") {
     std::printf("inference: %d workers, no parameter servers\n", a.cluster_size);
