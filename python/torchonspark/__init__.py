@@ -10,6 +10,8 @@ training, shutdown); this package starts its processes in Spark and relays their
 """
 
 from .cluster import Cluster, InputMode, TFCluster, TorchOnSparkError, run
+from .datasets import part_files, pickle_parts, text_parts, zip_parts
 
-__all__ = ["Cluster", "InputMode", "TFCluster", "TorchOnSparkError", "run"]
+__all__ = ["Cluster", "InputMode", "TFCluster", "TorchOnSparkError", "run", "part_files", "pickle_parts",
+           "text_parts", "zip_parts"]
 __version__ = "0.1.0"

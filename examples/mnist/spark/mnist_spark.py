@@ -6,8 +6,9 @@
         --images mnist_data/train/images --labels mnist_data/train/labels \\
         --format csv --mode train --model mnist_model
 
-Data is loaded with Spark as the seed does (csv: sc.textFile + zip, pickle: sc.pickleFile +
-zip, tfr: the TFRecord files' Example records) and fed to the nodes; the C++ program
+Data is loaded with Spark as the seed does (csv: text files + zip, pickle: pickle files + zip,
+tfr: the TFRecord files' Example records), with the parts in name order and images paired with
+labels by part name (torchonspark.zip_parts), and fed to the nodes; the C++ program
 (--program, default build/bin/mnist_spark of this checkout) runs on every executor and gets
 this script's flags as its arguments. Inference writes one prediction per test image with
 saveAsTextFile.
@@ -24,7 +25,7 @@ sys.path.insert(0, os.path.join(ROOT, "python"))  # a checkout without `pip inst
 
 from pyspark import SparkConf, SparkContext  # noqa: E402
 
-from torchonspark import InputMode, TFCluster  # noqa: E402
+from torchonspark import InputMode, TFCluster, part_files, pickle_parts, text_parts, zip_parts  # noqa: E402
 
 
 def tfrecords(path_and_bytes):
@@ -47,16 +48,15 @@ def tfrecords(path_and_bytes):
 
 
 def load(sc, args):
+    """Records in dataset order: parts by name, image part k paired with label part k."""
     if args.format == "tfr":
-        files = sc.binaryFiles(args.images).sortByKey()
+        parts = part_files(sc, args.images, args.allow_incomplete)
+        files = sc.binaryFiles(",".join(uri for _, uri in parts)).sortByKey()
         return files.flatMap(tfrecords)
     if args.format == "csv":
-        images = sc.textFile(args.images).map(lambda ln: [int(x) for x in ln.split(",")])
-        labels = sc.textFile(args.labels).map(lambda ln: [float(x) for x in ln.split(",")])
-    else:  # pickle
-        images = sc.pickleFile(args.images)
-        labels = sc.pickleFile(args.labels)
-    return images.zip(labels)
+        pairs = zip_parts(sc, args.images, args.labels, text_parts, args.allow_incomplete)
+        return pairs.map(lambda p: ([int(x) for x in p[0].split(",")], [float(x) for x in p[1].split(",")]))
+    return zip_parts(sc, args.images, args.labels, pickle_parts, args.allow_incomplete)
 
 
 def main():
@@ -80,6 +80,11 @@ def main():
     parser.add_argument("--tensorboard", help="launch tensorboard process", action="store_true")
     parser.add_argument("--mode", help="train|inference", default="train")
     parser.add_argument("--rdma", help="use rdma connection", default=False)
+    parser.add_argument("--allow-incomplete", "--allow_incomplete", dest="allow_incomplete",
+                        action="store_true",
+                        help="read datasets without _SUCCESS or with missing parts (the parts present)")
+    parser.add_argument("--node_timeout", type=int, default=60,
+                        help="seconds a node may send no heartbeat before the job fails naming it")
     parser.add_argument("--program", help="the C++ program run on every executor",
                         default=os.path.join(ROOT, "build", "bin", "mnist_spark"))
     args = parser.parse_args()
@@ -99,11 +104,12 @@ def main():
     num_ps = args.num_ps if args.mode == "train" else 0  # inference needs no parameter servers
     program_args = ["--mode", args.mode, "--model", args.model, "--batch_size", str(args.batch_size),
                     "--epochs", str(args.epochs), "--steps", str(args.steps), "--format", args.format,
-                    "--input_mode", "spark", "--cluster_size", str(args.cluster_size), "--num_ps", str(num_ps)]
+                    "--input_mode", "spark", "--cluster_size", str(args.cluster_size), "--num_ps", str(num_ps),
+                    "--node_timeout", str(args.node_timeout)]
     if args.tensorboard:
         program_args.append("--tensorboard")
     cluster = TFCluster.run(sc, args.program, program_args, args.cluster_size, num_ps, args.tensorboard,
-                            InputMode.SPARK, log_dir=args.model)
+                            InputMode.SPARK, log_dir=args.model, node_timeout=args.node_timeout)
     try:
         if args.mode == "train":
             cluster.train(data, args.epochs)
