@@ -25,6 +25,8 @@ class CommittingFile final : public WritableFile {
 
   ~CommittingFile() override {
     if (!done_) {
+      // Abandoned (never committed): the temporary file is dropped; failing to drop it
+      // leaves only a hidden ".part-*.tmp" file that no reader takes as a part.
       (void)tmp_->Close();
       (void)fs_->DeleteFile(tmp_uri_);
     }
@@ -38,7 +40,7 @@ class CommittingFile final : public WritableFile {
     Status s = tmp_->Close();
     if (s.ok() && !failed_) s = fs_->RenameFile(tmp_uri_, final_uri_);
     if (!s.ok() || failed_) {
-      (void)fs_->DeleteFile(tmp_uri_);
+      (void)fs_->DeleteFile(tmp_uri_);  // the error returned below is the one to report
       return s.ok() ? Internal(final_uri_ + ": close after a failed write") : s;
     }
     return Status::OK();

@@ -40,6 +40,9 @@ TfRecordWriter::TfRecordWriter(std::unique_ptr<WritableFile> file) : file_(std::
 }
 
 TfRecordWriter::~TfRecordWriter() {
+  // Destroyed without Close(): a caller that wanted the data checked Close(). The file layer
+  // underneath commits only on a successful Close (partitioned_dir.cc), so nothing half
+  // written is published here.
   if (!closed_) (void)Close();
 }
 

@@ -89,6 +89,7 @@ class GzipWritableFile final : public WritableFile {
     init_ok_ = deflateInit2(&strm_, level, Z_DEFLATED, 15 + 16, 8, Z_DEFAULT_STRATEGY) == Z_OK;
   }
   ~GzipWritableFile() override {
+    // Destroyed without Close(): the caller gave up on this file (its errors come from Close).
     if (!closed_) (void)Close();
     deflateEnd(&strm_);
   }

@@ -47,6 +47,7 @@ class LocalWritableFile final : public WritableFile {
     buffer_.reserve(kBufferSize);
   }
   ~LocalWritableFile() override {
+    // Destroyed without Close(): the caller gave up on this file (its errors come from Close).
     if (fd_ >= 0) (void)Close();
   }
 

@@ -219,6 +219,7 @@ int RunFeedClient() {
   status["code"] = StatusCodeName(st.code());
   status["records"] = progress[0].records_sent.load();
   status["terminated"] = progress[0].terminated.load();
+  // The exit status says the same if the Spark task can no longer read this message.
   (void)SendMessage('S', status.dump());
   return st.ok() ? 0 : 1;
 }

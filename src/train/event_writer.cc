@@ -90,6 +90,8 @@ Result<std::unique_ptr<EventWriter>> EventWriter::Create(const std::string& log_
   return w;
 }
 
+// Callers that need the events on disk call Close() and check it; at destruction the events
+// are best effort (TensorBoard files are not training results).
 EventWriter::~EventWriter() { (void)Close(); }
 
 Status EventWriter::WriteRecord(const std::string& data) {
