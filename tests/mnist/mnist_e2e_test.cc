@@ -204,6 +204,23 @@ TEST_F(MnistTest, TensorBoardReadsTheEventFiles) {
   EXPECT_NE(check.output.find("loss accuracy samples_per_sec learning_rate"), std::string::npos) << check.output;
 }
 
+// A dataset without _SUCCESS is refused with the flag that reads it anyway, and that flag works.
+TEST_F(MnistTest, IncompleteDatasetIsRefusedAndAllowIncompleteReadsIt) {
+  namespace fs = std::filesystem;
+  fs::copy((*data_) / "tfr/train", dir_ / "incomplete");
+  fs::remove(fs::path(dir_ / "incomplete") / "_SUCCESS");
+  auto argv = Train({"--cluster_size", "2", "--num_ps", "0", "--strategy", "allreduce", "--input_mode", "tensorflow",
+                     "--steps", "20", "--format", "tfr", "--images", dir_ / "incomplete"});
+  auto r = RunProgram(argv, dir_ / "refused.txt");
+  EXPECT_EQ(r.code, 1) << r.output;
+  EXPECT_NE(r.output.find("no _SUCCESS marker"), std::string::npos) << r.output;
+  EXPECT_NE(r.output.find("--allow-incomplete reads the 6 parts present"), std::string::npos) << r.output;
+  argv.push_back("--allow-incomplete");
+  r = RunProgram(argv, dir_ / "allowed.txt");
+  ASSERT_EQ(r.code, 0) << r.output;
+  EXPECT_TRUE(testing::FileExists(dir_ / "model/ckpt-000000000020.tosckpt")) << r.output;
+}
+
 TEST_F(MnistTest, FlagMistakesGetClearErrors) {
   auto r = RunProgram(Cat(Train({"--strategy", "allreduce"}), CsvTrain()), dir_ / "a.txt");
   EXPECT_EQ(r.code, 1);
