@@ -6,6 +6,7 @@
 #pragma once
 
 #include <cstdint>
+#include <chrono>
 #include <memory>
 #include <string>
 #include <vector>
@@ -22,6 +23,9 @@ struct ShardReaderOptions {
   int epochs = 1;
   uint64_t seed = 1;
   size_t queue_records = 8192;
+  // The readers delivering nothing for this long (a hung file system, a stalled remote
+  // read) is a Timeout naming the partitions being read, instead of a wait without end.
+  std::chrono::milliseconds read_timeout{std::chrono::minutes(10)};
 };
 
 class ShardReader {

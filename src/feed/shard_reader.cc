@@ -6,6 +6,7 @@
 #include <deque>
 #include <mutex>
 #include <random>
+#include <set>
 #include <thread>
 
 namespace tos {
@@ -21,6 +22,7 @@ struct ShardReader::Impl {
   std::deque<std::vector<std::string>> blocks;
   size_t queued_records = 0;
   int readers_left = 0;
+  std::multiset<size_t> reading;  // partitions being read now
   bool stopping = false;
   Status error;
   std::vector<std::thread> threads;
@@ -36,7 +38,12 @@ struct ShardReader::Impl {
     for (;;) {
       size_t w = next_work++;
       if (w >= work.size()) break;
-      auto reader = source->OpenPartition(work[w].second);
+      const size_t partition = work[w].second;
+      {
+        std::lock_guard<std::mutex> lock(mu);
+        reading.insert(partition);
+      }
+      auto reader = source->OpenPartition(partition);
       Status st = reader.status();
       std::vector<std::string> block;
       block.reserve(kBlock);
@@ -55,7 +62,9 @@ struct ShardReader::Impl {
         }
         if (!*more) break;
       }
-      if (!st.ok()) return Finish(st.WithContext("partition " + std::to_string(work[w].second) + " of " + source->Describe()));
+      if (!st.ok()) return Finish(st.WithContext("partition " + std::to_string(partition) + " of " + source->Describe()));
+      std::lock_guard<std::mutex> lock(mu);
+      reading.erase(reading.find(partition));
     }
     Finish(Status::OK());
   }
@@ -81,7 +90,15 @@ struct ShardReader::Impl {
   Result<bool> Pull(std::string* out) {
     if (pending_pos >= pending.size()) {
       std::unique_lock<std::mutex> lock(mu);
-      not_empty.wait(lock, [&] { return !blocks.empty() || readers_left == 0 || !error.ok(); });
+      bool ready = not_empty.wait_for(lock, opts.read_timeout,
+                                      [&] { return !blocks.empty() || readers_left == 0 || !error.ok(); });
+      if (!ready) {
+        std::string parts;
+        for (size_t p : reading) parts += (parts.empty() ? "" : ", ") + std::to_string(p);
+        return Timeout("no records from " + source->Describe() + " for " +
+                       std::to_string(opts.read_timeout.count() / 1000) + " s while reading partition(s) " +
+                       (parts.empty() ? std::string("none") : parts) + "; is its file system hung or unreachable?");
+      }
       if (!error.ok()) return error;
       if (blocks.empty()) return false;
       pending = std::move(blocks.front());

@@ -244,6 +244,8 @@ int RunDriverService(const std::vector<std::string>& args) {
     json cmd;
     {
       std::unique_lock<std::mutex> lock(commands.mu);
+      // Bounded by the Spark driver: its commands, or the EOF of its pipe when it ends (which
+      // queues an abort); node failures meanwhile reach it through the status watcher.
       commands.cv.wait(lock, [&] { return !commands.queue.empty(); });
       cmd = std::move(commands.queue.front());
       commands.queue.pop_front();

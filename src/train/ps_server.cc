@@ -170,6 +170,8 @@ class PsServerImpl : public PsServer {
   void StopperLoop() {
     {
       std::unique_lock<std::mutex> lock(mu_);
+      // Serves until asked to stop (a Stop RPC, Stop() on the driver's STOP, or destruction);
+      // a job that fails kills or stops this node through its control channel.
       cv_.wait(lock, [this] { return stop_requested_; });
     }
     service_.Abort();

@@ -1,5 +1,7 @@
 #include <gtest/gtest.h>
 
+#include <thread>
+
 #include <set>
 
 #include "tos/shard_reader.h"
@@ -76,6 +78,33 @@ TEST(ShardReaderTest, ReadErrorsReachTheConsumer) {
   auto st = (*r)->NextBatch(10, &b);
   ASSERT_FALSE(st.ok());
   EXPECT_NE(st.status().message().find("CRC mismatch"), std::string::npos);
+}
+
+// A partition whose file system hangs: the consumer gets a Timeout naming the partition
+// instead of waiting without end.
+TEST(ShardReaderTest, HungReadIsATimeoutNamingThePartition) {
+  class Hung : public RecordSource {
+   public:
+    size_t num_partitions() const override { return 3; }
+    Result<std::unique_ptr<PartitionReader>> OpenPartition(size_t i) const override {
+      if (i == 2) std::this_thread::sleep_for(std::chrono::seconds(2));
+      return data_.OpenPartition(i);
+    }
+    std::string Describe() const override { return "hung-fs://data"; }
+
+   private:
+    VectorRecordSource data_{{{"a"}, {"b"}, {"c"}}};
+  };
+  ShardReaderOptions o;
+  o.read_timeout = std::chrono::milliseconds(300);
+  auto r = ShardReader::Open(std::make_shared<Hung>(), o);
+  ASSERT_TRUE(r.ok());
+  std::vector<std::string> b;
+  Result<bool> st = (*r)->NextBatch(10, &b);
+  ASSERT_FALSE(st.ok()) << "read " << b.size() << " records";
+  EXPECT_EQ(st.status().code(), StatusCode::kTimeout);
+  EXPECT_EQ(st.status().message(),
+            "no records from hung-fs://data for 0 s while reading partition(s) 2; is its file system hung or unreachable?");
 }
 
 }  // namespace
