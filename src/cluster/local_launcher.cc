@@ -155,6 +155,7 @@ class LocalLauncher : public Launcher {
     std::string name, prefix, log_path;
     pid_t pid = -1;
     int out_fd = -1, log_fd = -1;
+    uint64_t lines_logged = 0;
     bool running = false;
     bool output_closed = false;
     std::string partial;
@@ -164,8 +165,25 @@ class LocalLauncher : public Launcher {
   void EmitLine(Exec& e, const std::string& line) {
     if (e.log_fd >= 0) {
       std::string l = line + "\n";
-      ssize_t unused = ::write(e.log_fd, l.data(), l.size());
-      (void)unused;
+      size_t done = 0;
+      while (done < l.size()) {
+        ssize_t w = ::write(e.log_fd, l.data() + done, l.size() - done);
+        if (w > 0) {
+          done += static_cast<size_t>(w);
+        } else if (w < 0 && errno == EINTR) {
+          continue;
+        } else {
+          // Said once: the rest of this node's output still reaches the console and the
+          // failure report's last lines, but not its log file.
+          int err = w < 0 ? errno : ENOSPC;
+          LogWarning("node log " + e.log_path + " is cut short after " + std::to_string(e.lines_logged) +
+                     " lines: " + std::strerror(err) + "; free space there or set another log directory");
+          ::close(e.log_fd);
+          e.log_fd = -1;
+          break;
+        }
+      }
+      if (done == l.size()) ++e.lines_logged;
     }
     if (spec_.echo_output) ConsoleLine(e.prefix + line);
     std::lock_guard<std::mutex> lock(mu_);

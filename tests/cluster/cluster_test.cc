@@ -2,6 +2,8 @@
 // tos_test_app program (tests/programs), run as a user would run it.
 #include <gtest/gtest.h>
 #include <signal.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
 #include "net/frame.h"
 #include "net/socket.h"
@@ -213,6 +215,22 @@ TEST(ClusterTest, NodesOfAFrozenDriverExitWithinNodeTimeout) {
   ::kill(p.pid, SIGKILL);
   ::kill(p.pid, SIGCONT);
   testing::WaitProcess(p, seconds(20));
+}
+
+// A node log on a full disk (its file is /dev/full): the job still runs, and the driver
+// says once that the log is cut short.
+TEST(ClusterTest, NodeLogOnAFullDiskIsReportedOnce) {
+  TempDir dir;
+  auto data = MakeData(dir);
+  ASSERT_EQ(::mkdir((dir / "logs").c_str(), 0755), 0);
+  ASSERT_EQ(::symlink("/dev/full", (dir / "logs/worker-1.log").c_str()), 0);
+  auto r = RunProgram(App(dir, {"--scenario", "lifecycle", "--data", data}), dir / "out.txt");
+  ASSERT_EQ(r.code, 0) << r.output;
+  const std::string said = "node log " + dir.path() + "/logs/worker-1.log is cut short after 0 lines: No space left on device";
+  size_t at = r.output.find(said);
+  EXPECT_NE(at, std::string::npos) << r.output;
+  EXPECT_EQ(r.output.find(said, at + 1), std::string::npos) << "said more than once:\n" << r.output;
+  EXPECT_EQ(r.output.find("logs/worker-0.log is cut short"), std::string::npos) << r.output;
 }
 
 TEST(ClusterTest, EarlyTerminateEndsCleanly) {
