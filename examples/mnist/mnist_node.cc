@@ -189,6 +189,8 @@ void TrainPs(const Args& a, tos::Context& ctx) {
     }
   }
   input->Stop();
+  // In synchronous mode the others' rounds must not wait for this worker any more.
+  ThrowIfError(client->Leave());
   report.Finish(step);
   // The final save must hold every trainer's last update, not only the chief's: trainers run
   // out of data at different times. A failed trainer fails the job, which ends this wait.

@@ -369,6 +369,25 @@ class PsClientImpl : public PsClient {
     return state;
   }
 
+  Status Leave() override {
+    std::vector<ps::LeaveRequest> reqs(shards_.size());
+    std::vector<ps::LeaveResponse> resps(shards_.size());
+    std::vector<ps::LeaveRequest*> rp;
+    std::vector<ps::LeaveResponse*> sp;
+    for (size_t s = 0; s < shards_.size(); ++s) {
+      reqs[s].set_shard(static_cast<int32_t>(s));
+      reqs[s].set_worker(opts_.worker_index);
+      rp.push_back(&reqs[s]);
+      sp.push_back(&resps[s]);
+    }
+    TOS_RETURN_IF_ERROR(CallAll(
+        "/tos.ps.ParameterServer/Leave", "Leave", /*wait_for_ready=*/false, rp, sp,
+        [](ps::ParameterServer::Stub& stub, grpc::ClientContext* c, const ps::LeaveRequest& r,
+           grpc::CompletionQueue* cq) { return stub.AsyncLeave(c, r, cq); }));
+    global_step_ = resps[0].global_step();
+    return Status::OK();
+  }
+
   Status StopServers() override {
     for (size_t s = 0; s < shards_.size(); ++s) {
       auto ctx = NewContext(

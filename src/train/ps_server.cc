@@ -27,6 +27,7 @@ constexpr char kPull[] = "/tos.ps.ParameterServer/Pull";
 constexpr char kPush[] = "/tos.ps.ParameterServer/Push";
 constexpr char kGetState[] = "/tos.ps.ParameterServer/GetState";
 constexpr char kStop[] = "/tos.ps.ParameterServer/Stop";
+constexpr char kLeave[] = "/tos.ps.ParameterServer/Leave";
 
 struct Variable {
   std::string name;
@@ -65,7 +66,8 @@ int64_t AuthWindowSeconds(const PsServerOptions& o) {
 class PsService final : public ps::ParameterServer::Service {
  public:
   PsService(const PsServerOptions& o, PsServerImpl* owner)
-      : opts_(o), auth_(o.secret, AuthWindowSeconds(o)), owner_(owner) {}
+      : opts_(o), auth_(o.secret, AuthWindowSeconds(o)), owner_(owner),
+        worker_in_round_(std::max(o.num_workers, 0), false), departed_(std::max(o.num_workers, 0), false) {}
 
   grpc::Status Init(grpc::ServerContext* ctx, const ps::InitRequest* req,
                     ps::InitResponse* resp) override;
@@ -75,6 +77,7 @@ class PsService final : public ps::ParameterServer::Service {
                     ps::PushResponse* resp) override;
   grpc::Status GetState(grpc::ServerContext* ctx, const ps::GetStateRequest* req,
                         ps::GetStateResponse* resp) override;
+  grpc::Status Leave(grpc::ServerContext* ctx, const ps::LeaveRequest* req, ps::LeaveResponse* resp) override;
   grpc::Status Stop(grpc::ServerContext* ctx, const ps::StopRequest*, ps::StopResponse*) override;
 
   void Abort() {
@@ -95,7 +98,8 @@ class PsService final : public ps::ParameterServer::Service {
   // Returns the index of every grad in vars_, or an error; caller holds mu_.
   grpc::Status MatchGrads(const ps::PushRequest& req, std::vector<const float*>* grads);
   void ApplyAll(const std::vector<const float*>& grads, float scale);
-  void ApplySyncRound();
+  void CompleteRoundLocked();  // applies the averaged gradients of this synchronous round
+  int ActiveWorkers() const;   // workers that have not left; caller holds mu_
   void WriteParams(google::protobuf::RepeatedPtrField<ps::Tensor>* out) const;
 
   const PsServerOptions opts_;
@@ -114,6 +118,7 @@ class PsService final : public ps::ParameterServer::Service {
   int64_t round_ = 0;
   int contributed_ = 0;
   std::vector<bool> worker_in_round_;
+  std::vector<bool> departed_;  // workers that called Leave
 };
 
 class PsServerImpl : public PsServer {
@@ -249,7 +254,6 @@ grpc::Status PsService::Init(grpc::ServerContext* ctx, const ps::InitRequest* re
   vars_ = std::move(vars);
   index_ = std::move(index);
   spec_ = spec;
-  worker_in_round_.assign(opts_.num_workers, false);
   global_step_ = req->global_step();
   initialized_ = true;
   resp->set_initialized_now(true);
@@ -321,6 +325,10 @@ grpc::Status PsService::Push(grpc::ServerContext* ctx, const ps::PushRequest* re
       return Invalid("Push from worker " + std::to_string(w) + ", ps expects " +
                      std::to_string(opts_.num_workers) + " workers");
     }
+    if (departed_[w]) {
+      return {grpc::StatusCode::FAILED_PRECONDITION,
+              "worker " + std::to_string(w) + " pushed after it left the synchronous rounds"};
+    }
     if (worker_in_round_[w]) {
       return {grpc::StatusCode::FAILED_PRECONDITION, "worker " + std::to_string(w) +
                                                          " pushed twice in synchronous step " +
@@ -333,16 +341,8 @@ grpc::Status PsService::Push(grpc::ServerContext* ctx, const ps::PushRequest* re
     }
     worker_in_round_[w] = true;
     const int64_t my_round = round_;
-    if (++contributed_ == opts_.num_workers) {
-      std::vector<const float*> sums(vars_.size());
-      for (size_t i = 0; i < vars_.size(); ++i) sums[i] = vars_[i].sync_sum.data();
-      ApplyAll(sums, 1.0f / static_cast<float>(opts_.num_workers));
-      for (Variable& v : vars_) std::fill(v.sync_sum.begin(), v.sync_sum.end(), 0.0f);
-      std::fill(worker_in_round_.begin(), worker_in_round_.end(), false);
-      contributed_ = 0;
-      ++round_;
-      ++global_step_;
-      round_cv_.notify_all();
+    if (++contributed_ >= ActiveWorkers()) {
+      CompleteRoundLocked();
     } else {
       bool done = round_cv_.wait_for(lock, opts_.sync_timeout,
                                      [&] { return round_ != my_round || stopping_; });
@@ -351,7 +351,7 @@ grpc::Status PsService::Push(grpc::ServerContext* ctx, const ps::PushRequest* re
                 done ? std::string("ps is stopping")
                      : "synchronous step " + std::to_string(my_round) + ": only " +
                            std::to_string(contributed_) + " of " +
-                           std::to_string(opts_.num_workers) +
+                           std::to_string(ActiveWorkers()) +
                            " workers pushed within the sync timeout"};
       }
     }
@@ -379,6 +379,41 @@ grpc::Status PsService::GetState(grpc::ServerContext* ctx, const ps::GetStateReq
               resp->add_slots());
     }
   }
+  return grpc::Status::OK;
+}
+
+int PsService::ActiveWorkers() const {
+  int n = 0;
+  for (bool d : departed_) n += d ? 0 : 1;
+  return n;
+}
+
+void PsService::CompleteRoundLocked() {
+  // The mean over the workers that pushed in this round (fewer once some have left).
+  std::vector<const float*> sums(vars_.size());
+  for (size_t i = 0; i < vars_.size(); ++i) sums[i] = vars_[i].sync_sum.data();
+  ApplyAll(sums, 1.0f / static_cast<float>(contributed_));
+  for (Variable& v : vars_) std::fill(v.sync_sum.begin(), v.sync_sum.end(), 0.0f);
+  std::fill(worker_in_round_.begin(), worker_in_round_.end(), false);
+  contributed_ = 0;
+  ++round_;
+  ++global_step_;
+  round_cv_.notify_all();
+}
+
+grpc::Status PsService::Leave(grpc::ServerContext* ctx, const ps::LeaveRequest* req, ps::LeaveResponse* resp) {
+  if (auto s = auth_.Check(*ctx, kLeave); !s.ok()) return s;
+  if (auto s = CheckShard(req->shard()); !s.ok()) return s;
+  std::lock_guard<std::mutex> lock(mu_);
+  const int w = req->worker();
+  if (w < 0 || w >= opts_.num_workers) {
+    return Invalid("Leave from worker " + std::to_string(w) + ", ps expects " + std::to_string(opts_.num_workers) +
+                   " workers");
+  }
+  departed_[w] = true;
+  // The others may all have pushed already and be waiting for this worker.
+  if (opts_.synchronous && initialized_ && contributed_ > 0 && contributed_ >= ActiveWorkers()) CompleteRoundLocked();
+  resp->set_global_step(global_step_.load());
   return grpc::Status::OK;
 }
 

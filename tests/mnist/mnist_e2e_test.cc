@@ -106,32 +106,51 @@ TEST_F(MnistTest, ParameterServerSyncDirectModeStopsAtTheStepLimit) {
   EXPECT_GT(InferAndCheck({"--input_mode", "tensorflow"}), 0.5);
 }
 
-TEST_F(MnistTest, ParameterServerFinalSaveHoldsEveryTrainersLastUpdate) {
-  // The chief's shard (part 0) holds 10,000 records and worker 1's (part 1) the other 50,000,
-  // so the chief runs out of data long before worker 1. The final checkpoint and export must
-  // still hold all 600 updates (100 + 500 batches of 100), not the global step at the moment
-  // the chief's own data ended.
-  const std::string uneven = dir_ / "uneven";
+// The train split as two parts: the chief's shard (part 0) holds 10,000 records and worker
+// 1's (part 1) the other 50,000, so the chief runs out of data long before worker 1.
+std::string UnevenTfr(const TempDir& data, const TempDir& dir) {
+  const std::string uneven = dir / "uneven";
   std::filesystem::create_directories(uneven);
   std::vector<std::string> parts;
-  for (const auto& e : std::filesystem::directory_iterator((*data_) / "tfr/train")) {
+  for (const auto& e : std::filesystem::directory_iterator(data / "tfr/train")) {
     if (e.path().filename().string().rfind("part-", 0) == 0) parts.push_back(e.path().string());
   }
   std::sort(parts.begin(), parts.end());
-  ASSERT_EQ(parts.size(), 6u);
+  EXPECT_EQ(parts.size(), 6u);
   std::string rest;
   for (size_t i = 1; i < parts.size(); ++i) rest += ReadAll(parts[i]);  // TFRecords concatenate
   testing::WriteAll(uneven + "/part-00000", ReadAll(parts[0]));
   testing::WriteAll(uneven + "/part-00001", rest);
   testing::WriteAll(uneven + "/_SUCCESS", "");
+  return uneven;
+}
+
+TEST_F(MnistTest, ParameterServerFinalSaveHoldsEveryTrainersLastUpdate) {
+  // The final checkpoint and export must hold all 600 updates (100 + 500 batches of 100), not
+  // the global step at the moment the chief's own data ended.
   auto r = RunProgram(Train({"--cluster_size", "3", "--num_ps", "1", "--input_mode", "tensorflow",
                              "--steps", "100000", "--epochs", "1", "--checkpoint_steps", "100000",
-                             "--format", "tfr", "--images", uneven}),
+                             "--format", "tfr", "--images", UnevenTfr(*data_, dir_)}),
                       dir_ / "train.txt");
   ASSERT_EQ(r.code, 0) << r.output;
   EXPECT_NE(r.output.find("all 2 trainers done at global step 600"), std::string::npos) << r.output;
   EXPECT_TRUE(testing::FileExists(dir_ / "model/ckpt-000000000600.tosckpt")) << r.output;
   EXPECT_NE(ReadAll(dir_ / "model/export/model.json").find("\"global_step\": 600"), std::string::npos)
+      << ReadAll(dir_ / "model/export/model.json");
+}
+
+TEST_F(MnistTest, SynchronousParameterServerGoesOnWhenAWorkersDataRunsOut) {
+  // Synchronous rounds: 100 with both trainers, then 400 with worker 1 alone once the chief
+  // has left (without it, worker 1's next round would wait for the chief until sync_timeout).
+  auto start = std::chrono::steady_clock::now();
+  auto r = RunProgram(Train({"--cluster_size", "3", "--num_ps", "1", "--sync", "--input_mode", "tensorflow",
+                             "--steps", "100000", "--epochs", "1", "--checkpoint_steps", "100000",
+                             "--format", "tfr", "--images", UnevenTfr(*data_, dir_)}),
+                      dir_ / "train.txt", seconds(110));
+  ASSERT_EQ(r.code, 0) << r.output;
+  EXPECT_LT(std::chrono::steady_clock::now() - start, seconds(110));
+  EXPECT_NE(r.output.find("all 2 trainers done at global step 500"), std::string::npos) << r.output;
+  EXPECT_NE(ReadAll(dir_ / "model/export/model.json").find("\"global_step\": 500"), std::string::npos)
       << ReadAll(dir_ / "model/export/model.json");
 }
 

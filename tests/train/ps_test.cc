@@ -349,6 +349,46 @@ TEST(PsSync, GradientsOfAllWorkersAppliedOncePerStep) {
   EXPECT_TRUE(torch::equal(finals[0], finals[1]));
 }
 
+// Uneven shards: worker 0 runs out of data after 2 steps and leaves; worker 1's remaining
+// pushes (one already waiting for worker 0) complete at once, each a step of its own.
+TEST(PsSync, AWorkerThatLeavesNoLongerHoldsUpTheRounds) {
+  auto server = StartServer(0, 1, /*sync=*/true, /*workers=*/2);
+  ASSERT_TRUE(server);
+  torch::Tensor w0 = torch::zeros({3}), w1 = torch::zeros({3});
+  auto c0 = PsClient::Create(ClientOptions({server->port()}, 0), {{"w", w0}}).value();
+  auto c1 = PsClient::Create(ClientOptions({server->port()}, 1), {{"w", w1}}).value();
+  OptimizerSpec sgd;
+  sgd.type = "sgd";
+  sgd.learning_rate = 1.0;
+  ASSERT_TRUE(c0->Initialize(sgd).ok());
+  ASSERT_TRUE(c1->WaitInitialized(10s).ok());
+  w0.mutable_grad() = torch::full({3}, 1.0f);
+  w1.mutable_grad() = torch::full({3}, 3.0f);
+  for (int s = 0; s < 2; ++s) {
+    Status p0;
+    std::thread t([&] { p0 = c0->PushGradients(); });
+    ASSERT_TRUE(c1->PushGradients().ok());
+    t.join();
+    ASSERT_TRUE(p0.ok()) << p0.ToString();
+  }
+  EXPECT_EQ(c1->global_step(), 2);
+  Status waiting;
+  auto start = std::chrono::steady_clock::now();
+  std::thread t([&] { waiting = c1->PushGradients(); });  // waits for worker 0 ...
+  std::this_thread::sleep_for(300ms);
+  ASSERT_TRUE(c0->Leave().ok());  // ... which has no more data
+  t.join();
+  ASSERT_TRUE(waiting.ok()) << waiting.ToString();
+  ASSERT_TRUE(c1->PushGradients().ok());
+  EXPECT_LT(std::chrono::steady_clock::now() - start, 10s) << "the rounds waited for the sync timeout";
+  EXPECT_EQ(c1->global_step(), 4);
+  // Steps 1-2 applied the mean (2), steps 3-4 worker 1's own gradient (3).
+  EXPECT_TRUE(torch::equal(w1, torch::full({3}, -2.0f * 2 - 3.0f * 2))) << w1;
+  Status late = c0->PushGradients();
+  EXPECT_EQ(late.code(), StatusCode::kInvalidArgument) << late.ToString();
+  EXPECT_NE(late.message().find("worker 0 pushed after it left"), std::string::npos) << late.ToString();
+}
+
 TEST(PsSync, StopAbortsAPushWaitingForOtherWorkers) {
   auto server = StartServer(0, 1, /*sync=*/true, /*workers=*/2);
   ASSERT_TRUE(server);

@@ -72,6 +72,10 @@ class PsClient {
   virtual int64_t global_step() const = 0;
   // Values and optimizer state of every shard (a consistent snapshot per shard).
   virtual Result<PsState> GetState() = 0;
+  // Tells every shard that this worker pushes no more, so synchronous rounds complete with the
+  // workers that remain instead of waiting for it (call it when a worker's data runs out
+  // before the others'). Harmless in asynchronous mode.
+  virtual Status Leave() = 0;
   // Asks every ps to stop; errors from shards already gone are ignored.
   virtual Status StopServers() = 0;
 };
