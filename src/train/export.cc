@@ -9,6 +9,7 @@
 #include <sstream>
 
 #include "tos/train/checkpoint.h"
+#include "util/log.h"
 
 namespace tos::train {
 namespace {
@@ -27,10 +28,31 @@ std::string Sha256Hex(const std::string& bytes) {
   return hex;
 }
 
+// The global step an existing export records, or -1 when there is none to read.
+int64_t ExistingExportStep(const std::string& export_dir) {
+  std::ifstream in(export_dir + "/model.json");
+  if (!in) return -1;
+  auto meta = nlohmann::json::parse(in, nullptr, false);
+  if (meta.is_discarded() || !meta.is_object() || !meta.contains("global_step") || !meta["global_step"].is_number_integer()) {
+    return -1;
+  }
+  return meta["global_step"].get<int64_t>();
+}
+
 }  // namespace
 
 Status ExportModel(const Model& model, const std::string& export_dir, int64_t global_step) {
   std::error_code ec;
+  // A run that restarted from an earlier step (its checkpoints were unreadable) must not
+  // replace a further-trained export: that one is kept, renamed, for the user.
+  if (int64_t existing = ExistingExportStep(export_dir); existing > global_step) {
+    std::string aside = export_dir + ".step-" + std::to_string(existing);
+    for (int n = 1; std::filesystem::exists(aside); ++n) aside = export_dir + ".step-" + std::to_string(existing) + "." + std::to_string(n);
+    std::filesystem::rename(export_dir, aside, ec);
+    if (ec) return Internal("setting aside the export of step " + std::to_string(existing) + " in " + export_dir + ": " + ec.message());
+    LogWarning("the export in " + export_dir + " is from global step " + std::to_string(existing) +
+               ", further than this one (" + std::to_string(global_step) + "): kept as " + aside);
+  }
   std::filesystem::create_directories(export_dir, ec);
   if (ec) return Internal("creating export dir " + export_dir + ": " + ec.message());
   std::ostringstream os;

@@ -275,5 +275,24 @@ TEST(Export, OneChangedByteOfModelPtIsRefusedNamingTheFile) {
   EXPECT_NE(loaded.status().message().find("SHA-256"), std::string::npos);
 }
 
+// A run that restarted from step 0 (its checkpoints unreadable) exports step 30 where an
+// export of step 500 lies: that one is kept, renamed, never replaced by a less trained model.
+TEST(Export, AFurtherTrainedExportIsKeptNotReplaced) {
+  const std::string dir = testing::MakeTempDir("export") + "/export";
+  auto model = MakeModel("mlp").value();
+  ASSERT_TRUE(ExportModel(*model, dir, 500).ok());
+  ASSERT_TRUE(ExportModel(*model, dir, 30).ok());
+  auto fresh = LoadExportedModel(dir);
+  ASSERT_TRUE(fresh.ok()) << fresh.status().ToString();
+  EXPECT_EQ(fresh->global_step, 30);
+  auto kept = LoadExportedModel(dir + ".step-500");
+  ASSERT_TRUE(kept.ok()) << kept.status().ToString();
+  EXPECT_EQ(kept->global_step, 500);
+  // Later steps replace an export as before.
+  ASSERT_TRUE(ExportModel(*model, dir, 60).ok());
+  EXPECT_EQ(LoadExportedModel(dir)->global_step, 60);
+  EXPECT_FALSE(std::filesystem::exists(dir + ".step-30"));
+}
+
 }  // namespace
 }  // namespace tos::train
