@@ -9,7 +9,7 @@ PACKAGES=(
   libgrpc++-dev protobuf-compiler-grpc libprotobuf-dev protobuf-compiler
   zlib1g-dev libssl-dev libcli11-dev nlohmann-json3-dev libspdlog-dev
   libgtest-dev libgmock-dev libbenchmark-dev
-  dataset-fashion-mnist python3-torch python3-numpy
+  dataset-fashion-mnist python3-torch python3-numpy python3-venv procps
   libopenblas0-pthread
 )
 
