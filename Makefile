@@ -17,6 +17,8 @@ CMAKE_FLAGS ?= -DCMAKE_BUILD_TYPE=RelWithDebInfo -DTOS_SANITIZE=$(SANITIZE) -DTO
 endif
 SAN_DIR := build-san
 CTEST_FLAGS ?= --output-on-failure --timeout 300
+# Tests run with the project's Python environment first on PATH (python3, tensorboard).
+TEST_ENV := env PATH="$(CURDIR)/.venv/bin:$$PATH"
 
 .PHONY: setup spark-setup build test test-core-sanitized test-deps demo spark-demo bench clean format
 
@@ -30,18 +32,21 @@ build: setup $(BUILD_DIR)/build.ninja
 	cmake --build $(BUILD_DIR) -j $(JOBS)
 
 test: build spark-setup test-core-sanitized test-deps
-	cd $(BUILD_DIR) && ctest $(CTEST_FLAGS) -j 2
+	cd $(BUILD_DIR) && $(TEST_ENV) ctest $(CTEST_FLAGS) -j 2
 
-# Python packages the tests use (TensorBoard's event reader); idempotent.
-test-deps:
-	python3 -m pip install -q --disable-pip-version-check -r python/requirements-test.txt
+# Python packages the tests use (TensorBoard and its event reader), in the project's .venv
+# (Debian's own Python refuses pip installs); idempotent.
+test-deps: spark-setup
+	@test -f .venv/.test-deps-$$(sha1sum python/requirements-test.txt | cut -c1-12) || { \
+	  .venv/bin/pip install -q --disable-pip-version-check -r python/requirements-test.txt && \
+	  touch .venv/.test-deps-$$(sha1sum python/requirements-test.txt | cut -c1-12); }
 
 # Core libraries (formats, I/O, networking, runtime) under AddressSanitizer and UBSan.
 test-core-sanitized: setup test-deps
 	@test -f $(SAN_DIR)/build.ninja || cmake -S . -B $(SAN_DIR) -G Ninja \
 	  -DCMAKE_BUILD_TYPE=RelWithDebInfo -DTOS_SANITIZE=address,undefined -DTOS_WITH_TORCH=OFF
 	cmake --build $(SAN_DIR) -j $(JOBS)
-	cd $(SAN_DIR) && ctest $(CTEST_FLAGS) -L core -j 2
+	cd $(SAN_DIR) && $(TEST_ENV) ctest $(CTEST_FLAGS) -L core -j 2
 
 demo: build
 	@bash scripts/demo.sh
