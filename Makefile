@@ -20,7 +20,7 @@ CTEST_FLAGS ?= --output-on-failure --timeout 300
 # Tests run with the project's Python environment first on PATH (python3, tensorboard).
 TEST_ENV := env PATH="$(CURDIR)/.venv/bin:$$PATH"
 
-.PHONY: setup spark-setup build test test-core-sanitized test-deps demo spark-demo bench clean format
+.PHONY: setup spark-setup build test test-core-sanitized test-deps demo spark-demo bench clean clean-room format
 
 setup:
 	@bash scripts/setup.sh
@@ -59,6 +59,10 @@ spark-demo: build spark-setup
 
 bench: build spark-setup
 	@bash scripts/bench.sh
+
+# make demo and make test in a fresh minimal Debian 12 root (scripts/clean_room.sh); slow.
+clean-room:
+	bash scripts/clean_room.sh
 
 clean:
 	rm -rf build build-san
