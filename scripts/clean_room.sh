@@ -59,7 +59,9 @@ debootstrap --variant=minbase bookworm "$ROOT" "$(mirror)" > "$ROOT.debootstrap.
 # What a new machine has configured for reaching its registries: apt sources and settings,
 # DNS, the CA bundle, pip's configuration (and any local paths it names).
 cp -a /etc/apt/sources.list.d/. "$ROOT/etc/apt/sources.list.d/" 2>/dev/null || true
-[ -f /etc/apt/sources.list ] && cp /etc/apt/sources.list "$ROOT/etc/apt/sources.list"
+# debootstrap wrote its own sources.list; the host's sources replace it.
+if [ -f /etc/apt/sources.list ]; then cp /etc/apt/sources.list "$ROOT/etc/apt/sources.list"
+elif compgen -G "/etc/apt/sources.list.d/*.sources" > /dev/null; then : > "$ROOT/etc/apt/sources.list"; fi
 cp -a /etc/apt/apt.conf.d/. "$ROOT/etc/apt/apt.conf.d/" 2>/dev/null || true
 cp -L /etc/resolv.conf "$ROOT/etc/resolv.conf"
 mkdir -p "$ROOT/etc/ssl/certs"
