@@ -117,15 +117,17 @@ class LocalLauncher : public Launcher {
     return Status::OK();
   }
 
+  // A reaped child's pid is free for the system to reuse: never signal it.
   void Signal(int id, int sig) override {
     std::lock_guard<std::mutex> lock(mu_);
-    if (id >= 0 && id < static_cast<int>(execs_.size()) && execs_[id].running) ::kill(execs_[id].pid, sig);
+    if (id >= 0 && id < static_cast<int>(execs_.size()) && execs_[id].running && !execs_[id].reaped)
+      ::kill(execs_[id].pid, sig);
   }
 
   void SignalAll(int sig) override {
     std::lock_guard<std::mutex> lock(mu_);
     for (auto& e : execs_)
-      if (e.running) ::kill(e.pid, sig);
+      if (e.running && !e.reaped) ::kill(e.pid, sig);
   }
 
   bool WaitAll(std::chrono::milliseconds timeout) override {
@@ -156,7 +158,8 @@ class LocalLauncher : public Launcher {
     pid_t pid = -1;
     int out_fd = -1, log_fd = -1;
     uint64_t lines_logged = 0;
-    bool running = false;
+    bool running = false;  // until its exit has been reported (on_exit returned)
+    bool reaped = false;   // waitpid returned it: pid may belong to another process now
     bool output_closed = false;
     std::string partial;
     std::deque<std::string> last;
@@ -236,16 +239,18 @@ class LocalLauncher : public Launcher {
     while (!stop_) {
       bool any = false;
       for (size_t i = 0; i < execs_.size(); ++i) {
-        pid_t pid;
-        {
-          std::lock_guard<std::mutex> lock(mu_);
-          if (!execs_[i].running) continue;
-          pid = execs_[i].pid;
-        }
-        any = true;
         int status = 0;
-        pid_t r = ::waitpid(pid, &status, WNOHANG);
-        if (r != pid) continue;
+        {
+          // Once waitpid returns a child its pid is free for reuse. Reaping under the lock that
+          // Signal/SignalAll hold, and marking it at once (not after the drain below), means a
+          // signal only ever goes to a pid that is still our child (a zombie at worst).
+          std::lock_guard<std::mutex> lock(mu_);
+          if (!execs_[i].running || execs_[i].reaped) continue;
+          any = true;
+          pid_t pid = execs_[i].pid;
+          if (::waitpid(pid, &status, WNOHANG) != pid) continue;
+          execs_[i].reaped = true;
+        }
         ExecutorExit ex;
         ex.executor_id = static_cast<int>(i);
         if (WIFSIGNALED(status)) ex.signal = WTERMSIG(status);
