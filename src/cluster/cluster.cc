@@ -93,9 +93,11 @@ struct Cluster::Impl {
   std::unique_ptr<reservation::ReservationServer> rs;
   std::shared_ptr<Launcher> launcher;
   ClusterSpec spec;
-  std::map<int, reservation::Registration> regs;
 
   mutable std::mutex mu;
+  // Written by Run once every node registered, while the monitor and launcher threads already
+  // run (they read it in failure reports): guarded by mu.
+  std::map<int, reservation::Registration> regs;
   std::condition_variable cv;
   std::vector<NodeRecord> nodes;
   Status failure;
@@ -113,11 +115,13 @@ struct Cluster::Impl {
   std::thread monitor;
   std::atomic<bool> monitor_stop{false};
 
+  // Requires mu held.
   std::string Where(int id) const {
     auto it = regs.find(id);
     return it == regs.end() ? std::string("(unregistered)") : it->second.host;
   }
 
+  // Requires mu held.
   std::string Report(int id, const std::string& what) {
     const NodeRecord& n = nodes[id];
     std::string r = n.label + " on " + Where(id) + " " + what;
@@ -343,6 +347,7 @@ struct Cluster::Impl {
 
   std::vector<feed::FeedTarget> Trainers() const {
     std::vector<std::pair<int, feed::FeedTarget>> t;
+    std::lock_guard<std::mutex> lock(mu);
     for (size_t i = 0; i < nodes.size(); ++i) {
       if (!nodes[i].trainer()) continue;
       auto it = regs.find(static_cast<int>(i));
@@ -545,7 +550,11 @@ Result<std::unique_ptr<Cluster>> Cluster::Run(ClusterOptions opts) {
     return failure;
   }
   raw->spec = *spec;
-  raw->regs = raw->rs->registrations();
+  {
+    auto regs = raw->rs->registrations();
+    std::lock_guard<std::mutex> lock(raw->mu);
+    raw->regs = std::move(regs);
+  }
   LogInfo("all " + std::to_string(opts.num_executors) + " nodes registered: " + ClusterSpecToJson(raw->spec));
   return cluster;
 }
