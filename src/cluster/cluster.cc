@@ -313,7 +313,7 @@ struct Cluster::Impl {
     if (do_kill) launcher->SignalAll(SIGKILL);
     int sig = g_signal.load();
     if (sig != 0) {
-      if (g_signal_count > 1) {
+      if (g_signal_count > 1) {  // a second signal before this tick: exit at once
         launcher->SignalAll(SIGKILL);
         ::_exit(128 + sig);
       }
@@ -323,9 +323,19 @@ struct Cluster::Impl {
       launcher->WaitAll(std::chrono::seconds(5));
       ConsoleStatus("");
       LogError("interrupted; all nodes stopped");
-      std::fflush(nullptr);
-      ::_exit(128 + sig);
+      ExitInterrupted(sig);
     }
+  }
+
+  // An interrupted driver exits from this (the monitor) thread: the main thread is in user
+  // code and may be blocked anywhere. The threads the cluster owns are stopped and joined
+  // first, so none is left running or finished-but-unjoined when the process ends. The other
+  // objects stay alive (the main thread may still hold them) until _exit.
+  [[noreturn]] void ExitInterrupted(int sig) {
+    launcher->Stop();
+    if (rs) rs->Stop();
+    std::fflush(nullptr);
+    ::_exit(128 + sig);
   }
 
   void MonitorLoop() {

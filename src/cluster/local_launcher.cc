@@ -36,12 +36,21 @@ constexpr size_t kKeepLines = 30;
 
 class LocalLauncher : public Launcher {
  public:
-  ~LocalLauncher() override {
+  ~LocalLauncher() override { Stop(); }
+
+  void Stop() override {
+    std::lock_guard<std::mutex> stop_lock(stop_mu_);
     SignalAll(SIGKILL);
     WaitAll(std::chrono::seconds(5));
     stop_ = true;
     if (reaper_.joinable()) reaper_.join();
     if (relay_.joinable()) relay_.join();
+    std::lock_guard<std::mutex> lock(mu_);
+    for (auto& e : execs_) {
+      if (e.out_fd >= 0) ::close(e.out_fd);
+      if (e.log_fd >= 0) ::close(e.log_fd);
+      e.out_fd = e.log_fd = -1;
+    }
   }
 
   Status Launch(const LaunchSpec& spec, std::function<void(const ExecutorExit&)> on_exit) override {
@@ -196,6 +205,7 @@ class LocalLauncher : public Launcher {
 
   void RelayLoop() {
     char buf[65536];
+    std::chrono::steady_clock::time_point stop_seen{};
     for (;;) {
       std::vector<pollfd> fds;
       std::vector<int> ids;
@@ -208,6 +218,13 @@ class LocalLauncher : public Launcher {
       if (fds.empty()) return;
       int rc = ::poll(fds.data(), fds.size(), 200);
       if (rc < 0 && errno != EINTR) return;
+      // Once stopped (every child is reaped), a pipe still open belongs to a child's own
+      // child: relay what is already there, but do not wait on it (1 s at most).
+      if (stop_) {
+        auto now = std::chrono::steady_clock::now();
+        if (stop_seen == std::chrono::steady_clock::time_point{}) stop_seen = now;
+        if (rc <= 0 || now - stop_seen > std::chrono::seconds(1)) return;
+      }
       for (size_t k = 0; k < fds.size(); ++k) {
         if (!(fds[k].revents & (POLLIN | POLLHUP | POLLERR))) continue;
         Exec& e = execs_[ids[k]];
@@ -273,6 +290,7 @@ class LocalLauncher : public Launcher {
   LaunchSpec spec_;
   std::function<void(const ExecutorExit&)> on_exit_;
   mutable std::mutex mu_;
+  std::mutex stop_mu_;  // serializes Stop()
   std::condition_variable cv_;
   std::vector<Exec> execs_;
   std::thread relay_, reaper_;
