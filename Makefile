@@ -1,7 +1,8 @@
 # TorchOnSpark: top-level entry points. Every target does its own set-up.
 #   make build              Release build into build/
 #   make build SANITIZE=address,undefined   sanitizer build into build-san/
-#   make test               set-up, build, all tests (+ core tests under sanitizers)
+#   make build SANITIZE=thread              ThreadSanitizer build into build-tsan/
+#   make test               set-up, build, all tests (+ core tests under ASan/UBSan and TSan)
 #   make demo               set-up, build, the MNIST pipeline on Fashion-MNIST
 #   make bench              benchmarks, with peers measured in the same run
 #   make spark-demo         the MNIST pipeline through spark-submit on a local standalone cluster
@@ -11,16 +12,20 @@ JOBS ?= $(shell nproc)
 ifeq ($(SANITIZE),)
 BUILD_DIR ?= build
 CMAKE_FLAGS ?= -DCMAKE_BUILD_TYPE=Release
+else ifeq ($(SANITIZE),thread)
+BUILD_DIR ?= build-tsan
+CMAKE_FLAGS ?= -DCMAKE_BUILD_TYPE=RelWithDebInfo -DTOS_SANITIZE=thread -DTOS_WITH_TORCH=OFF
 else
 BUILD_DIR ?= build-san
 CMAKE_FLAGS ?= -DCMAKE_BUILD_TYPE=RelWithDebInfo -DTOS_SANITIZE=$(SANITIZE) -DTOS_WITH_TORCH=OFF
 endif
 SAN_DIR := build-san
+TSAN_DIR := build-tsan
 CTEST_FLAGS ?= --output-on-failure --timeout 300
 # Tests run with the project's Python environment first on PATH (python3, tensorboard).
 TEST_ENV := env PATH="$(CURDIR)/.venv/bin:$$PATH"
 
-.PHONY: setup spark-setup build test test-core-sanitized test-deps demo spark-demo bench clean clean-room format
+.PHONY: setup spark-setup build test test-core-sanitized test-core-tsan test-deps demo spark-demo bench clean clean-room format
 
 setup:
 	@bash scripts/setup.sh
@@ -31,7 +36,7 @@ $(BUILD_DIR)/build.ninja:
 build: setup $(BUILD_DIR)/build.ninja
 	cmake --build $(BUILD_DIR) -j $(JOBS)
 
-test: build spark-setup test-core-sanitized test-deps
+test: build spark-setup test-core-sanitized test-core-tsan test-deps
 	cd $(BUILD_DIR) && $(TEST_ENV) ctest $(CTEST_FLAGS) -j 2
 
 # Python packages the tests use (TensorBoard and its event reader), in the project's .venv
@@ -47,6 +52,14 @@ test-core-sanitized: setup test-deps
 	  -DCMAKE_BUILD_TYPE=RelWithDebInfo -DTOS_SANITIZE=address,undefined -DTOS_WITH_TORCH=OFF
 	cmake --build $(SAN_DIR) -j $(JOBS)
 	cd $(SAN_DIR) && $(TEST_ENV) ctest $(CTEST_FLAGS) -L core -j 2
+
+# Core libraries under ThreadSanitizer; any report fails its test (TSAN_OPTIONS is set per test
+# in CMakeLists.txt).
+test-core-tsan: setup test-deps
+	@test -f $(TSAN_DIR)/build.ninja || cmake -S . -B $(TSAN_DIR) -G Ninja \
+	  -DCMAKE_BUILD_TYPE=RelWithDebInfo -DTOS_SANITIZE=thread -DTOS_WITH_TORCH=OFF
+	cmake --build $(TSAN_DIR) -j $(JOBS)
+	cd $(TSAN_DIR) && $(TEST_ENV) ctest $(CTEST_FLAGS) -L core -j 2
 
 demo: build
 	@bash scripts/demo.sh
@@ -65,7 +78,7 @@ clean-room:
 	bash scripts/clean_room.sh
 
 clean:
-	rm -rf build build-san
+	rm -rf build build-san build-tsan
 
 format:
 	find include src tests tools bench examples -name '*.h' -o -name '*.cc' | xargs clang-format -i

@@ -55,6 +55,11 @@ class Launcher {
   // reservation-server threads. Launchers that see their processes ignore them.
   virtual void NodeConnected(int executor_id) {}
   virtual void NodeDisconnected(int executor_id, bool finished, bool failed) {}
+
+  // Kills what is still running and stops and joins the launcher's own threads; afterwards
+  // no callback runs. Idempotent; the destructor does it too. For a driver that exits without
+  // destroying its objects (an interrupted driver calls _exit from a cluster thread).
+  virtual void Stop() {}
 };
 
 // Forks/execs executors on this machine. They die with the driver (PR_SET_PDEATHSIG) and

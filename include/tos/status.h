@@ -70,7 +70,13 @@ inline Status Unimplemented(std::string m) { return {StatusCode::kUnimplemented,
 // errno-based error: "<what>: <strerror(err)>", code chosen from err.
 Status ErrnoError(const std::string& what, int err);
 
-// Result<T>: a value or a non-OK Status.
+namespace internal {
+// Prints "tos::Result accessed without a value: <code>: <message>" to stderr and aborts.
+[[noreturn]] void ResultAccessFailed(const Status& status);
+}  // namespace internal
+
+// Result<T>: a value or a non-OK Status. Reading the value of an error Result (value(), *, ->)
+// is a bug in the caller: it prints the error and aborts, in every build type.
 template <typename T>
 class [[nodiscard]] Result {
  public:
@@ -82,15 +88,24 @@ class [[nodiscard]] Result {
   bool ok() const { return status_.ok(); }
   const Status& status() const { return status_; }
 
-  T& value() & { return *value_; }
-  const T& value() const& { return *value_; }
-  T&& value() && { return std::move(*value_); }
-  T* operator->() { return &*value_; }
-  const T* operator->() const { return &*value_; }
-  T& operator*() & { return *value_; }
-  const T& operator*() const& { return *value_; }
+  T& value() & { return Checked(); }
+  const T& value() const& { return Checked(); }
+  T&& value() && { return std::move(Checked()); }
+  T* operator->() { return &Checked(); }
+  const T* operator->() const { return &Checked(); }
+  T& operator*() & { return Checked(); }
+  const T& operator*() const& { return Checked(); }
 
  private:
+  T& Checked() {
+    if (!value_) internal::ResultAccessFailed(status_);
+    return *value_;
+  }
+  const T& Checked() const {
+    if (!value_) internal::ResultAccessFailed(status_);
+    return *value_;
+  }
+
   Status status_;
   std::optional<T> value_;
 };

@@ -93,9 +93,11 @@ struct Cluster::Impl {
   std::unique_ptr<reservation::ReservationServer> rs;
   std::shared_ptr<Launcher> launcher;
   ClusterSpec spec;
-  std::map<int, reservation::Registration> regs;
 
   mutable std::mutex mu;
+  // Written by Run once every node registered, while the monitor and launcher threads already
+  // run (they read it in failure reports): guarded by mu.
+  std::map<int, reservation::Registration> regs;
   std::condition_variable cv;
   std::vector<NodeRecord> nodes;
   Status failure;
@@ -113,11 +115,13 @@ struct Cluster::Impl {
   std::thread monitor;
   std::atomic<bool> monitor_stop{false};
 
+  // Requires mu held.
   std::string Where(int id) const {
     auto it = regs.find(id);
     return it == regs.end() ? std::string("(unregistered)") : it->second.host;
   }
 
+  // Requires mu held.
   std::string Report(int id, const std::string& what) {
     const NodeRecord& n = nodes[id];
     std::string r = n.label + " on " + Where(id) + " " + what;
@@ -309,7 +313,7 @@ struct Cluster::Impl {
     if (do_kill) launcher->SignalAll(SIGKILL);
     int sig = g_signal.load();
     if (sig != 0) {
-      if (g_signal_count > 1) {
+      if (g_signal_count > 1) {  // a second signal before this tick: exit at once
         launcher->SignalAll(SIGKILL);
         ::_exit(128 + sig);
       }
@@ -319,9 +323,19 @@ struct Cluster::Impl {
       launcher->WaitAll(std::chrono::seconds(5));
       ConsoleStatus("");
       LogError("interrupted; all nodes stopped");
-      std::fflush(nullptr);
-      ::_exit(128 + sig);
+      ExitInterrupted(sig);
     }
+  }
+
+  // An interrupted driver exits from this (the monitor) thread: the main thread is in user
+  // code and may be blocked anywhere. The threads the cluster owns are stopped and joined
+  // first, so none is left running or finished-but-unjoined when the process ends. The other
+  // objects stay alive (the main thread may still hold them) until _exit.
+  [[noreturn]] void ExitInterrupted(int sig) {
+    launcher->Stop();
+    if (rs) rs->Stop();
+    std::fflush(nullptr);
+    ::_exit(128 + sig);
   }
 
   void MonitorLoop() {
@@ -343,6 +357,7 @@ struct Cluster::Impl {
 
   std::vector<feed::FeedTarget> Trainers() const {
     std::vector<std::pair<int, feed::FeedTarget>> t;
+    std::lock_guard<std::mutex> lock(mu);
     for (size_t i = 0; i < nodes.size(); ++i) {
       if (!nodes[i].trainer()) continue;
       auto it = regs.find(static_cast<int>(i));
@@ -545,7 +560,11 @@ Result<std::unique_ptr<Cluster>> Cluster::Run(ClusterOptions opts) {
     return failure;
   }
   raw->spec = *spec;
-  raw->regs = raw->rs->registrations();
+  {
+    auto regs = raw->rs->registrations();
+    std::lock_guard<std::mutex> lock(raw->mu);
+    raw->regs = std::move(regs);
+  }
   LogInfo("all " + std::to_string(opts.num_executors) + " nodes registered: " + ClusterSpecToJson(raw->spec));
   return cluster;
 }

@@ -36,12 +36,21 @@ constexpr size_t kKeepLines = 30;
 
 class LocalLauncher : public Launcher {
  public:
-  ~LocalLauncher() override {
+  ~LocalLauncher() override { Stop(); }
+
+  void Stop() override {
+    std::lock_guard<std::mutex> stop_lock(stop_mu_);
     SignalAll(SIGKILL);
     WaitAll(std::chrono::seconds(5));
     stop_ = true;
     if (reaper_.joinable()) reaper_.join();
     if (relay_.joinable()) relay_.join();
+    std::lock_guard<std::mutex> lock(mu_);
+    for (auto& e : execs_) {
+      if (e.out_fd >= 0) ::close(e.out_fd);
+      if (e.log_fd >= 0) ::close(e.log_fd);
+      e.out_fd = e.log_fd = -1;
+    }
   }
 
   Status Launch(const LaunchSpec& spec, std::function<void(const ExecutorExit&)> on_exit) override {
@@ -117,15 +126,17 @@ class LocalLauncher : public Launcher {
     return Status::OK();
   }
 
+  // A reaped child's pid is free for the system to reuse: never signal it.
   void Signal(int id, int sig) override {
     std::lock_guard<std::mutex> lock(mu_);
-    if (id >= 0 && id < static_cast<int>(execs_.size()) && execs_[id].running) ::kill(execs_[id].pid, sig);
+    if (id >= 0 && id < static_cast<int>(execs_.size()) && execs_[id].running && !execs_[id].reaped)
+      ::kill(execs_[id].pid, sig);
   }
 
   void SignalAll(int sig) override {
     std::lock_guard<std::mutex> lock(mu_);
     for (auto& e : execs_)
-      if (e.running) ::kill(e.pid, sig);
+      if (e.running && !e.reaped) ::kill(e.pid, sig);
   }
 
   bool WaitAll(std::chrono::milliseconds timeout) override {
@@ -156,7 +167,8 @@ class LocalLauncher : public Launcher {
     pid_t pid = -1;
     int out_fd = -1, log_fd = -1;
     uint64_t lines_logged = 0;
-    bool running = false;
+    bool running = false;  // until its exit has been reported (on_exit returned)
+    bool reaped = false;   // waitpid returned it: pid may belong to another process now
     bool output_closed = false;
     std::string partial;
     std::deque<std::string> last;
@@ -193,6 +205,7 @@ class LocalLauncher : public Launcher {
 
   void RelayLoop() {
     char buf[65536];
+    std::chrono::steady_clock::time_point stop_seen{};
     for (;;) {
       std::vector<pollfd> fds;
       std::vector<int> ids;
@@ -205,6 +218,13 @@ class LocalLauncher : public Launcher {
       if (fds.empty()) return;
       int rc = ::poll(fds.data(), fds.size(), 200);
       if (rc < 0 && errno != EINTR) return;
+      // Once stopped (every child is reaped), a pipe still open belongs to a child's own
+      // child: relay what is already there, but do not wait on it (1 s at most).
+      if (stop_) {
+        auto now = std::chrono::steady_clock::now();
+        if (stop_seen == std::chrono::steady_clock::time_point{}) stop_seen = now;
+        if (rc <= 0 || now - stop_seen > std::chrono::seconds(1)) return;
+      }
       for (size_t k = 0; k < fds.size(); ++k) {
         if (!(fds[k].revents & (POLLIN | POLLHUP | POLLERR))) continue;
         Exec& e = execs_[ids[k]];
@@ -236,16 +256,18 @@ class LocalLauncher : public Launcher {
     while (!stop_) {
       bool any = false;
       for (size_t i = 0; i < execs_.size(); ++i) {
-        pid_t pid;
-        {
-          std::lock_guard<std::mutex> lock(mu_);
-          if (!execs_[i].running) continue;
-          pid = execs_[i].pid;
-        }
-        any = true;
         int status = 0;
-        pid_t r = ::waitpid(pid, &status, WNOHANG);
-        if (r != pid) continue;
+        {
+          // Once waitpid returns a child its pid is free for reuse. Reaping under the lock that
+          // Signal/SignalAll hold, and marking it at once (not after the drain below), means a
+          // signal only ever goes to a pid that is still our child (a zombie at worst).
+          std::lock_guard<std::mutex> lock(mu_);
+          if (!execs_[i].running || execs_[i].reaped) continue;
+          any = true;
+          pid_t pid = execs_[i].pid;
+          if (::waitpid(pid, &status, WNOHANG) != pid) continue;
+          execs_[i].reaped = true;
+        }
         ExecutorExit ex;
         ex.executor_id = static_cast<int>(i);
         if (WIFSIGNALED(status)) ex.signal = WTERMSIG(status);
@@ -268,6 +290,7 @@ class LocalLauncher : public Launcher {
   LaunchSpec spec_;
   std::function<void(const ExecutorExit&)> on_exit_;
   mutable std::mutex mu_;
+  std::mutex stop_mu_;  // serializes Stop()
   std::condition_variable cv_;
   std::vector<Exec> execs_;
   std::thread relay_, reaper_;

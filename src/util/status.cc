@@ -1,6 +1,8 @@
 #include "tos/status.h"
 
 #include <cerrno>
+#include <cstdio>
+#include <cstdlib>
 #include <cstring>
 
 namespace tos {
@@ -51,5 +53,15 @@ Status ErrnoError(const std::string& what, int err) {
   }
   return Status(code, what + ": " + std::strerror(err));
 }
+
+namespace internal {
+
+void ResultAccessFailed(const Status& status) {
+  std::fprintf(stderr, "tos::Result accessed without a value: %s\n", status.ToString().c_str());
+  std::fflush(stderr);
+  std::abort();
+}
+
+}  // namespace internal
 
 }  // namespace tos

@@ -325,6 +325,25 @@ TEST(ClusterTest, InterruptedDriverLeavesNoNodeBehind) {
   ExpectNoOrphans(dir, 3);
 }
 
+// Interrupted while the feed is blocked on a stalled node: the feed is cancelled and the
+// driver still exits 128 + SIGINT with every node gone.
+TEST(ClusterTest, DriverInterruptedMidFeedLeavesNoNodeBehind) {
+  TempDir dir;
+  auto data = MakeData(dir, "big", {60000, 60000, 60000, 60000});
+  auto p = testing::StartProcess(App(dir, {"--scenario", "stall", "--fail_after", "2", "--data", data,
+                                           "--feed_timeout", "60", "--stall_warning", "1", "--queue_bytes", "65536"}),
+                                 dir / "out.txt");
+  ASSERT_FALSE(testing::WaitForText(dir / "out.txt", "it is: stalled on purpose", seconds(30)).empty())
+      << ReadAll(dir / "out.txt");
+  std::this_thread::sleep_for(std::chrono::milliseconds(300));
+  ::kill(p.pid, SIGINT);
+  int code = testing::WaitProcess(p, seconds(20));
+  std::string out = ReadAll(dir / "out.txt");
+  EXPECT_EQ(code, 128 + SIGINT) << out;
+  EXPECT_NE(out.find("interrupted; all nodes stopped"), std::string::npos) << out;
+  ExpectNoOrphans(dir, 3);
+}
+
 TEST(ClusterTest, KilledDriverLeavesNoNodeBehind) {
   TempDir dir;
   auto data = MakeData(dir);
