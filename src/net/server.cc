@@ -42,6 +42,7 @@ void AuthServer::Stop() {
     if (t.joinable()) t.join();
   }
   listener_.Close();
+  if (warnings_) warnings_->Flush(/*all=*/true);  // nothing held back is lost at the end
 }
 
 void AuthServer::ReapFinished() {

@@ -40,11 +40,11 @@ void RateLimitedWarnings::Warn(const std::string& source, const std::string& lin
   LogWarning(line);
 }
 
-void RateLimitedWarnings::Flush() {
+void RateLimitedWarnings::Flush(bool all) {
   std::lock_guard<std::mutex> lock(mu_);
   const auto now = Clock::now();
   for (auto& [source, s] : sources_) {
-    if (s.held > 0 && now - s.printed_at >= interval_) ReportHeld(source, s, now);
+    if (s.held > 0 && (all || now - s.printed_at >= interval_)) ReportHeld(source, s, now);
   }
 }
 

@@ -19,8 +19,9 @@ class RateLimitedWarnings {
 
   // Logs `line` now, or counts it if `source` had a line logged less than an interval ago.
   void Warn(const std::string& source, const std::string& line);
-  // Reports the count of held-back lines of every source whose interval is over.
-  void Flush();
+  // Reports the count of held-back lines of every source whose interval is over (all: of
+  // every source, as when the server stops).
+  void Flush(bool all = false);
 
  private:
   struct Source {
