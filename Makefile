@@ -5,6 +5,8 @@
 #   make demo               set-up, build, the MNIST pipeline on Fashion-MNIST
 #   make bench              benchmarks, with peers measured in the same run
 #   make spark-demo         the MNIST pipeline through spark-submit on a local standalone cluster
+#   make fuzz               libFuzzer targets (clang, ASan+UBSan) for FUZZ_SECONDS each
+#   make fuzz-smoke         the same, 20 seconds per target (part of make test)
 
 SANITIZE ?=
 JOBS ?= $(shell nproc)
@@ -17,8 +19,10 @@ CMAKE_FLAGS ?= -DCMAKE_BUILD_TYPE=RelWithDebInfo -DTOS_SANITIZE=$(SANITIZE) -DTO
 endif
 SAN_DIR := build-san
 CTEST_FLAGS ?= --output-on-failure --timeout 300
+FUZZ_SECONDS ?= 300
 
-.PHONY: setup spark-setup build test test-core-sanitized test-deps demo spark-demo bench clean format
+.PHONY: setup spark-setup build test test-core-sanitized test-deps demo spark-demo bench clean format \
+	fuzz fuzz-setup fuzz-smoke
 
 setup:
 	@bash scripts/setup.sh
@@ -29,7 +33,7 @@ $(BUILD_DIR)/build.ninja:
 build: setup $(BUILD_DIR)/build.ninja
 	cmake --build $(BUILD_DIR) -j $(JOBS)
 
-test: build spark-setup test-core-sanitized test-deps
+test: build spark-setup test-core-sanitized test-deps fuzz-smoke
 	cd $(BUILD_DIR) && ctest $(CTEST_FLAGS) -j 2
 
 # Python packages the tests use (TensorBoard's event reader); idempotent.
@@ -42,6 +46,16 @@ test-core-sanitized: setup test-deps
 	  -DCMAKE_BUILD_TYPE=RelWithDebInfo -DTOS_SANITIZE=address,undefined -DTOS_WITH_TORCH=OFF
 	cmake --build $(SAN_DIR) -j $(JOBS)
 	cd $(SAN_DIR) && ctest $(CTEST_FLAGS) -L core -j 2
+
+# Fuzzing (docs/fuzzing.md): clang 14 from Debian, build-fuzz/, every fuzz/*_fuzz.cc target.
+fuzz-setup:
+	@bash scripts/fuzz_setup.sh
+
+fuzz: fuzz-setup
+	FUZZ_SECONDS=$(FUZZ_SECONDS) FUZZ_JOBS=$(JOBS) bash scripts/fuzz.sh
+
+fuzz-smoke: fuzz-setup
+	FUZZ_SECONDS=20 FUZZ_JOBS=$(JOBS) bash scripts/fuzz.sh
 
 demo: build
 	@bash scripts/demo.sh
@@ -56,7 +70,7 @@ bench: build spark-setup
 	@bash scripts/bench.sh
 
 clean:
-	rm -rf build build-san
+	rm -rf build build-san build-fuzz
 
 format:
 	find include src tests tools bench examples -name '*.h' -o -name '*.cc' | xargs clang-format -i
