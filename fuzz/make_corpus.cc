@@ -183,7 +183,7 @@ void Run() {
       Save("pickle_fuzz", "pyspark-" + std::to_string(k), bytes);
     }
     // A shared list: [x, x] with x = [] memoized once (protocol 2).
-    Save("pickle_fuzz", "shared-list", std::string("\x80\x02(]q\x00h\x00l.", 9));
+    Save("pickle_fuzz", "shared-list", std::string("\x80\x02(]q\x00h\x00l.", 10));
   }
 
   // ---- PySpark pickle files ----
