@@ -6,6 +6,8 @@
 #   make demo               set-up, build, the MNIST pipeline on Fashion-MNIST
 #   make bench              benchmarks, with peers measured in the same run
 #   make spark-demo         the MNIST pipeline through spark-submit on a local standalone cluster
+#   make fuzz               libFuzzer targets (clang, ASan+UBSan) for FUZZ_SECONDS each
+#   make fuzz-smoke         the same, 20 seconds per target (part of make test)
 
 SANITIZE ?=
 JOBS ?= $(shell nproc)
@@ -24,8 +26,10 @@ TSAN_DIR := build-tsan
 CTEST_FLAGS ?= --output-on-failure --timeout 300
 # Tests run with the project's Python environment first on PATH (python3, tensorboard).
 TEST_ENV := env PATH="$(CURDIR)/.venv/bin:$$PATH"
+FUZZ_SECONDS ?= 300
 
-.PHONY: setup spark-setup build test test-core-sanitized test-core-tsan test-deps demo spark-demo bench clean clean-room format
+.PHONY: setup spark-setup build test test-core-sanitized test-core-tsan test-deps demo spark-demo bench clean \
+	clean-room format fuzz fuzz-setup fuzz-smoke
 
 setup:
 	@bash scripts/setup.sh
@@ -36,7 +40,7 @@ $(BUILD_DIR)/build.ninja:
 build: setup $(BUILD_DIR)/build.ninja
 	cmake --build $(BUILD_DIR) -j $(JOBS)
 
-test: build spark-setup test-core-sanitized test-core-tsan test-deps
+test: build spark-setup test-core-sanitized test-core-tsan test-deps fuzz-smoke
 	cd $(BUILD_DIR) && $(TEST_ENV) ctest $(CTEST_FLAGS) -j 2
 
 # Python packages the tests use (TensorBoard and its event reader), in the project's .venv
@@ -61,6 +65,16 @@ test-core-tsan: setup test-deps
 	cmake --build $(TSAN_DIR) -j $(JOBS)
 	cd $(TSAN_DIR) && $(TEST_ENV) ctest $(CTEST_FLAGS) -L core -j 2
 
+# Fuzzing (docs/fuzzing.md): clang 14 from Debian, build-fuzz/, every fuzz/*_fuzz.cc target.
+fuzz-setup:
+	@bash scripts/fuzz_setup.sh
+
+fuzz: fuzz-setup
+	FUZZ_SECONDS=$(FUZZ_SECONDS) FUZZ_JOBS=$(JOBS) bash scripts/fuzz.sh
+
+fuzz-smoke: fuzz-setup
+	FUZZ_SECONDS=20 FUZZ_JOBS=$(JOBS) bash scripts/fuzz.sh
+
 demo: build
 	@bash scripts/demo.sh
 
@@ -78,7 +92,7 @@ clean-room:
 	bash scripts/clean_room.sh
 
 clean:
-	rm -rf build build-san build-tsan
+	rm -rf build build-san build-tsan build-fuzz
 
 format:
 	find include src tests tools bench examples -name '*.h' -o -name '*.cc' | xargs clang-format -i

@@ -20,6 +20,13 @@ struct PickleValue;
 using PickleRef = std::shared_ptr<PickleValue>;
 
 struct PickleValue {
+  PickleValue() = default;
+  PickleValue(const PickleValue&) = default;
+  PickleValue(PickleValue&&) = default;
+  PickleValue& operator=(const PickleValue&) = default;
+  PickleValue& operator=(PickleValue&&) = default;
+  ~PickleValue();  // iterative: deep nesting does not recurse
+
   enum Kind { kNone, kBool, kInt, kFloat, kString, kBytes, kList, kTuple, kArray, kGlobal, kDtype };
   Kind kind = kNone;
   int64_t i = 0;                // kBool, kInt

@@ -4,6 +4,7 @@
 
 #include <cstring>
 #include <unordered_map>
+#include <unordered_set>
 
 namespace tos {
 namespace {
@@ -131,7 +132,27 @@ class Unpickler {
   Status Get(uint64_t key) {
     auto it = memo_.find(key);
     if (it == memo_.end()) return Err(op_at_, "memo key " + std::to_string(key) + " is not defined");
+    if (it->second->kind == PickleValue::kList || it->second->kind == PickleValue::kTuple) aliased_ = true;
     Push(it->second);
+    return Status::OK();
+  }
+
+  // Refuses to append `items` to `list` if that would make the list reachable from itself:
+  // shared_ptrs in a cycle are never freed (and consumers walking the value would not end).
+  // Without a memo GET of a container every value is a tree whose root is on the stack, so
+  // only pickles that share containers pay for the search.
+  Status CheckNoCycle(const PickleValue* list, const PickleRef* items, size_t n) {
+    if (!aliased_) return Status::OK();
+    std::unordered_set<const PickleValue*> seen;
+    std::vector<const PickleValue*> todo;
+    for (size_t k = 0; k < n; ++k) todo.push_back(items[k].get());
+    while (!todo.empty()) {
+      const PickleValue* v = todo.back();
+      todo.pop_back();
+      if (v == list) return Err(op_at_, "appending would make a list contain itself (reference cycles are not supported)");
+      if (v->items.empty() || !seen.insert(v).second) continue;
+      for (const auto& c : v->items) todo.push_back(c.get());
+    }
     return Status::OK();
   }
 
@@ -175,12 +196,14 @@ class Unpickler {
       case 'a': {
         TOS_ASSIGN_OR_RETURN(PickleRef v, Pop());
         if (stack_.empty() || stack_.back()->kind != PickleValue::kList) return Err(op_at_, "APPEND to something that is not a list");
+        TOS_RETURN_IF_ERROR(CheckNoCycle(stack_.back().get(), &v, 1));
         stack_.back()->items.push_back(std::move(v));
         return Status::OK();
       }
       case 'e': {
         TOS_ASSIGN_OR_RETURN(auto items, PopMark());
         if (stack_.empty() || stack_.back()->kind != PickleValue::kList) return Err(op_at_, "APPENDS to something that is not a list");
+        TOS_RETURN_IF_ERROR(CheckNoCycle(stack_.back().get(), items.data(), items.size()));
         auto& dst = stack_.back()->items;
         dst.insert(dst.end(), items.begin(), items.end());
         return Status::OK();
@@ -324,9 +347,16 @@ class Unpickler {
   }
 
   Status CheckArray(const PickleValue& a) {
-    uint64_t n = 1;
-    for (int64_t d : a.shape) n *= static_cast<uint64_t>(d);
-    uint64_t want = n * DtypeSize(a.dtype);
+    // The element count may not wrap: shape (2^32, 2^32) would otherwise "need" 0 bytes.
+    uint64_t want = DtypeSize(a.dtype);
+    for (int64_t d : a.shape)
+      if (d == 0) want = 0;
+    for (int64_t d : a.shape) {
+      if (want != 0 && want > d_.size() / static_cast<uint64_t>(d)) {
+        return Err(op_at_, "array of shape " + a.Describe() + " is larger than the whole pickle");
+      }
+      want *= static_cast<uint64_t>(d);
+    }
     if (a.data.size() != want) {
       return Err(op_at_, "array of shape " + a.Describe() + " needs " + std::to_string(want) + " bytes of data, has " + std::to_string(a.data.size()));
     }
@@ -368,8 +398,17 @@ class Unpickler {
       TOS_RETURN_IF_ERROR(CheckArray(arr));
       char k = arr.dtype[1];
       auto r = Make(k == 'f' ? PickleValue::kFloat : k == 'b' ? PickleValue::kBool : PickleValue::kInt);
-      if (k == 'f') r->f = arr.NumericAt(0);
-      else r->i = static_cast<int64_t>(arr.NumericAt(0));
+      if (k == 'f') {
+        r->f = arr.NumericAt(0);
+        return r;
+      }
+      // Integers exactly, not through a double (which rounds above 2^53 and cannot hold 2^63).
+      const size_t n = arr.data.size();
+      uint64_t v = 0;
+      for (size_t b = 0; b < n; ++b) v |= static_cast<uint64_t>(static_cast<unsigned char>(arr.data[b])) << (8 * b);
+      if (k == 'i' && n < 8 && (v >> (8 * n - 1)) & 1) v |= ~uint64_t{0} << (8 * n);  // sign-extend
+      if (k == 'u' && v > static_cast<uint64_t>(INT64_MAX)) return Err(op_at_, "numpy uint64 scalar " + std::to_string(v) + " does not fit 64-bit signed integers");
+      r->i = static_cast<int64_t>(v);
       return r;
     }
     if (IsGlobal(fn, {"_codecs.encode"})) {  // protocol 2 bytes: encode(str, "latin1")
@@ -401,6 +440,9 @@ class Unpickler {
         if (state->items[k]->kind != PickleValue::kNone) return Err(op_at_, "structured or sub-array numpy dtypes are not supported");
       }
       std::string order = state->items[1]->s;
+      if (order != "<" && order != ">" && order != "|" && order != "=") {
+        return Err(op_at_, "numpy dtype byte order '" + order.substr(0, 8) + "' is not one of <, >, |, =");
+      }
       if (order == "=") order = DtypeSize(obj->s) == 1 ? "|" : "<";
       obj->s = order + obj->s.substr(1);
       return Status::OK();
@@ -427,6 +469,7 @@ class Unpickler {
   size_t pos_ = 0;
   size_t op_at_ = 0;
   bool stopped_ = false;
+  bool aliased_ = false;  // a memo GET pushed a list or tuple that may be referenced elsewhere
   std::vector<PickleRef> stack_;
   std::vector<size_t> marks_;
   std::unordered_map<uint64_t, PickleRef> memo_;
@@ -463,6 +506,21 @@ void AppendShortString(std::string* out, const std::string& s) {
 }
 
 }  // namespace
+
+// Nested values are freed with an explicit work list: a pickle of a few bytes per level (a
+// tuple of a tuple of ...) must not overflow the stack through recursive destructors.
+PickleValue::~PickleValue() {
+  std::vector<PickleRef> pending;
+  for (auto& c : items)
+    if (c.use_count() == 1) pending.push_back(std::move(c));
+  while (!pending.empty()) {
+    PickleRef v = std::move(pending.back());
+    pending.pop_back();
+    for (auto& c : v->items)
+      if (c.use_count() == 1) pending.push_back(std::move(c));
+    v->items.clear();  // only children shared elsewhere are left: they do not free here
+  }
+}
 
 bool PickleValue::IsNumeric() const {
   switch (kind) {

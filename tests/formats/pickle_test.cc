@@ -105,6 +105,93 @@ TEST(PickleTest, ArrayDataOfTheWrongSize) {
   EXPECT_NE(v.status().message().find("needs 4 bytes of data, has 3"), std::string::npos) << v.status().message();
 }
 
+// A list that would contain itself (through BINPUT/BINGET and APPEND or APPENDS, directly or
+// through a tuple or another list) is refused, naming the offset of the append: a reference
+// cycle of shared_ptrs would never be freed.
+TEST(PickleTest, ListThatAppendsItselfIsRefused) {
+  struct Case {
+    const char* what;
+    std::string pickle;
+    const char* at;
+  };
+  const Case cases[] = {
+      {"APPEND of itself", std::string("\x80\x02]q\x00h\x00" "a.", 9), "byte 7: "},
+      {"APPENDS of itself", std::string("\x80\x02]q\x00(h\x00" "e.", 10), "byte 8: "},
+      {"through a tuple", std::string("\x80\x02]q\x00h\x00\x85" "a.", 10), "byte 8: "},
+      {"through another list", std::string("\x80\x02]q\x00]q\x01" "ah\x01h\x00" "a.", 15), "byte 13: "},
+  };
+  for (const Case& c : cases) {
+    auto v = ParsePickle(c.pickle);
+    ASSERT_FALSE(v.ok()) << c.what;
+    EXPECT_NE(v.status().message().find(c.at), std::string::npos) << c.what << ": " << v.status().message();
+    EXPECT_NE(v.status().message().find("contain itself"), std::string::npos) << c.what << ": " << v.status().message();
+  }
+}
+
+TEST(PickleTest, SharedReferencesWithoutACycleAreKept) {
+  // [a, a] with a = [] memoized once: two references to one list, no cycle.
+  auto v = ParsePickle(std::string("\x80\x02(]q\x00h\x00l.", 10));
+  ASSERT_TRUE(v.ok()) << v.status().ToString();
+  ASSERT_EQ((*v)->items.size(), 2u);
+  EXPECT_EQ((*v)->items[0], (*v)->items[1]);
+  // A shared list may still grow afterwards: (l, a) with l = [a, a], then a.append(1).
+  auto w = ParsePickle(std::string("\x80\x02(]q\x00h\x00lh\x00K\x01" "a\x86.", 16));
+  ASSERT_TRUE(w.ok()) << w.status().ToString();
+  ASSERT_EQ((*w)->items.size(), 2u);
+  const PickleRef& l = (*w)->items[0];
+  ASSERT_EQ(l->items.size(), 2u);
+  EXPECT_EQ(l->items[1], (*w)->items[1]);
+  EXPECT_EQ(l->items[0]->NumericAt(0), 1.0);
+}
+
+TEST(PickleTest, DeeplyNestedTuplesAreFreedWithoutRecursion) {
+  // (((...(),)...),) two million levels deep: three bytes of pickle per thousand levels of
+  // recursive destructors would overflow the stack.
+  constexpr size_t kDepth = 2000000;
+  std::string p = "\x80\x02)" + std::string(kDepth, '\x85') + ".";
+  auto v = ParsePickle(p);
+  ASSERT_TRUE(v.ok()) << v.status().ToString();
+  EXPECT_EQ((*v)->Describe(), "tuple of 1");
+}
+
+TEST(PickleTest, ArrayShapeWhoseSizeWrapsIsRefused) {
+  // shape (2^32, 2^32) of uint8 with no data: the element count 2^64 must not wrap to 0.
+  std::string e;
+  uint8_t px[1] = {1};
+  AppendPickledArray(&e, PickleDtype::kUint8, px, 0);
+  size_t state = e.find(std::string("(K\x01K\x00\x85", 6));  // BUILD state: version 1, (0,)
+  ASSERT_NE(state, std::string::npos) << "array state not found";
+  std::string big = std::string("\x8a\x05\x00\x00\x00\x00\x01", 7);  // LONG1 2^32
+  e.replace(state + 3, 3, "(" + big + big + "t");
+  auto v = ParsePickle(PickleBatch({e}));
+  ASSERT_FALSE(v.ok());
+  EXPECT_NE(v.status().message().find("larger than the whole pickle"), std::string::npos) << v.status().message();
+}
+
+// numpy.core.multiarray.scalar(numpy.dtype(name), raw) in protocol 2.
+std::string NumpyScalar(const std::string& name, const std::string& raw) {
+  std::string p = "\x80\x02" "cnumpy.core.multiarray\nscalar\n" "cnumpy\ndtype\n";
+  p += "X" + std::string(1, static_cast<char>(name.size())) + std::string(3, '\0') + name;
+  p += "\x85R";
+  p += "C" + std::string(1, static_cast<char>(raw.size())) + raw;
+  p += "\x86R.";
+  return p;
+}
+
+TEST(PickleTest, NumpyIntegerScalarsAreExact) {
+  // int64 max does not survive a double (it rounds to 2^63, which no int64 holds).
+  auto v = ParsePickle(NumpyScalar("i8", std::string("\xff\xff\xff\xff\xff\xff\xff\x7f", 8)));
+  ASSERT_TRUE(v.ok()) << v.status().ToString();
+  EXPECT_EQ((*v)->kind, PickleValue::kInt);
+  EXPECT_EQ((*v)->i, INT64_MAX);
+  auto w = ParsePickle(NumpyScalar("i1", "\xff"));
+  ASSERT_TRUE(w.ok()) << w.status().ToString();
+  EXPECT_EQ((*w)->i, -1);
+  auto u = ParsePickle(NumpyScalar("u8", std::string(8, '\xff')));
+  ASSERT_FALSE(u.ok());
+  EXPECT_NE(u.status().message().find("does not fit 64-bit signed"), std::string::npos) << u.status().message();
+}
+
 class PickleFileTest : public ::testing::Test {
  protected:
   std::string Write(size_t n, size_t batch = 10) {
