@@ -13,21 +13,11 @@ PACKAGES=(
   libopenblas0-pthread
 )
 
+# shellcheck source=apt_missing.sh
+source "$(dirname "$0")/apt_missing.sh"
+apt_install_missing "${PACKAGES[@]}"
 SUDO=""
 if [ "$(id -u)" != "0" ]; then SUDO="sudo"; fi
-
-missing=()
-for p in "${PACKAGES[@]}"; do
-  if ! dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed"; then
-    missing+=("$p")
-  fi
-done
-
-if [ ${#missing[@]} -gt 0 ]; then
-  echo "setup: installing ${missing[*]}"
-  $SUDO env DEBIAN_FRONTEND=noninteractive apt-get update -q
-  $SUDO env DEBIAN_FRONTEND=noninteractive apt-get install -y -q "${missing[@]}"
-fi
 
 # Debian's default BLAS is the reference implementation (about 9x slower for training here).
 blas_alt=libblas.so.3-x86_64-linux-gnu
