@@ -66,6 +66,9 @@ cp -a /etc/apt/apt.conf.d/. "$ROOT/etc/apt/apt.conf.d/" 2>/dev/null || true
 cp -L /etc/resolv.conf "$ROOT/etc/resolv.conf"
 mkdir -p "$ROOT/etc/ssl/certs"
 cp -L /etc/ssl/certs/ca-certificates.crt "$ROOT/etc/ssl/certs/ca-certificates.crt"
+# The root's ca-certificates package rebuilds that bundle from its own list when it is
+# installed; keep the host's under another name for the tools that reach the registries.
+cp -L /etc/ssl/certs/ca-certificates.crt "$ROOT/etc/ssl/host-ca-bundle.crt"
 [ -f /etc/pip.conf ] && cp /etc/pip.conf "$ROOT/etc/pip.conf"
 pip_env=()
 while IFS='=' read -r name value; do
@@ -74,7 +77,8 @@ while IFS='=' read -r name value; do
     mkdir -p "$ROOT$(dirname "$value")"
     cp -a "$value" "$ROOT$value"
   fi
-done < <(env | grep '^PIP_' || true)
+done < <(env | grep '^PIP_' | grep -v '^PIP_CERT=' || true)
+pip_env+=(PIP_CERT=/etc/ssl/host-ca-bundle.crt SSL_CERT_FILE=/etc/ssl/host-ca-bundle.crt)
 
 mount -t proc proc "$ROOT/proc"
 mount --rbind /sys "$ROOT/sys"
