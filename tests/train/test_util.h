@@ -28,7 +28,8 @@ inline std::string MakeTempDir(const std::string& tag) {
   return d ? std::string(d) : std::string();
 }
 
-// A child running `<this binary> --gtest_filter=ChildProcess.Main` with TOS_CHILD_* variables.
+// A child running this binary with TOS_CHILD_* variables: its main() runs the role's code
+// instead of the tests (child_main.cc).
 class Child {
  public:
   Child(const std::string& role, const std::map<std::string, std::string>& args) {
@@ -42,8 +43,7 @@ class Child {
     for (auto& s : env_strings) envp.push_back(s.data());
     envp.push_back(nullptr);
     std::string exe = std::filesystem::read_symlink("/proc/self/exe").string();
-    std::string filter = "--gtest_filter=ChildProcess.Main";
-    char* argv[] = {exe.data(), filter.data(), nullptr};
+    char* argv[] = {exe.data(), nullptr};
     if (posix_spawn(&pid_, exe.c_str(), nullptr, nullptr, argv, envp.data()) != 0) pid_ = -1;
   }
   ~Child() {
