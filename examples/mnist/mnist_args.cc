@@ -37,6 +37,7 @@ tos::Result<Args> ParseArgs(const std::vector<std::string>& argv, bool* help, st
       ->check(CLI::Range(2, 86400));
   app.add_flag("--allow-incomplete,--allow_incomplete", a.allow_incomplete,
                "read a dataset without _SUCCESS or with missing parts (the parts present)");
+  app.add_flag("--check_args", a.check_args, "check the arguments and exit (0 when they are usable)");
   app.add_option("--reservation_timeout", a.reservation_timeout, "seconds to wait for all nodes");
   // TensorFlowOnSpark spells the TensorBoard flag "-tb".
   std::vector<std::string> args;

@@ -37,6 +37,7 @@ struct Args {
   int feed_timeout = 600;
   int node_timeout = 60;
   bool allow_incomplete = false;
+  bool check_args = false;  // validate the arguments and exit (0: usable)
   int reservation_timeout = 600;
   bool overwrite = true;             // replace an existing --output
 };

@@ -83,6 +83,10 @@ int Driver(const std::vector<std::string>& argv) {
   Args a = ParseOrExit(argv);
   tos::Status valid = mnist::Validate(a);
   if (!valid.ok()) return Fail(valid);
+  if (a.check_args) {
+    std::printf("arguments ok\n");
+    return 0;
+  }
   const bool inference = a.mode == "inference";
   const bool feed = a.input_mode == "spark";
 

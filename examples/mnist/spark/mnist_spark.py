@@ -17,6 +17,7 @@ saveAsTextFile.
 import argparse
 import os
 import struct
+import subprocess
 import sys
 
 HERE = os.path.dirname(os.path.abspath(__file__))
@@ -59,12 +60,10 @@ def load(sc, args):
     return zip_parts(sc, args.images, args.labels, pickle_parts, args.allow_incomplete)
 
 
-def main():
-    sc = SparkContext(conf=SparkConf().setAppName("mnist_spark"))
-    executors = sc.getConf().get("spark.executor.instances")
-    num_executors = int(executors) if executors is not None else 1
-
-    parser = argparse.ArgumentParser()
+def make_parser(num_executors=1):
+    parser = argparse.ArgumentParser(
+        epilog="Any other flag of the C++ program (--strategy, --model_type, --optimizer, "
+               "--learning_rate, --log_dir, --threads, ...) is passed to it unchanged.")
     parser.add_argument("--batch_size", help="number of records per batch", type=int, default=100)
     parser.add_argument("--epochs", help="number of epochs", type=int, default=1)
     parser.add_argument("--format", help="example format: (csv|pickle|tfr)", choices=["csv", "pickle", "tfr"],
@@ -87,8 +86,49 @@ def main():
                         help="seconds a node may send no heartbeat before the job fails naming it")
     parser.add_argument("--program", help="the C++ program run on every executor",
                         default=os.path.join(ROOT, "build", "bin", "mnist_spark"))
-    args = parser.parse_args()
-    print("args:", args)
+    return parser
+
+
+def program_args(args, extra):
+    """The C++ program's arguments: this script's flags it shares, then every flag this script
+    does not know (forwarded unchanged). Nodes read the records Spark sends: "tuple"
+    (images.zip(labels)) or "bytes" (tf.train.Example) -- docs/spark.md."""
+    num_ps = args.num_ps if args.mode == "train" else 0  # inference needs no parameter servers
+    out = ["--mode", args.mode, "--model", args.model, "--batch_size", str(args.batch_size),
+           "--epochs", str(args.epochs), "--steps", str(args.steps), "--format", args.format,
+           "--input_mode", "spark", "--cluster_size", str(args.cluster_size), "--num_ps", str(num_ps),
+           "--node_timeout", str(args.node_timeout), "--readers", str(args.readers)]
+    if args.images:
+        out += ["--images", args.images]
+    if args.labels:
+        out += ["--labels", args.labels]
+    if args.tensorboard:
+        out.append("--tensorboard")
+    if args.allow_incomplete:
+        out.append("--allow-incomplete")
+    if str(args.rdma).lower() not in ("false", "0", "no", ""):
+        out.append("--rdma")
+    return out + list(extra)
+
+
+def check_program_args(program, argv):
+    """Runs the program's own argument checks on the driver, before any executor starts.
+    Returns None, or the program's message."""
+    if not os.access(program, os.X_OK):
+        return "--program %s does not exist or is not executable" % program
+    r = subprocess.run([program] + argv + ["--check_args"], stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                       timeout=60)
+    return None if r.returncode == 0 else r.stdout.decode(errors="replace").strip()
+
+
+def main():
+    sc = SparkContext(conf=SparkConf().setAppName("mnist_spark"))
+    executors = sc.getConf().get("spark.executor.instances")
+    num_executors = int(executors) if executors is not None else 1
+
+    parser = make_parser(num_executors)
+    args, extra = parser.parse_known_args()
+    print("args:", args, "forwarded:", extra)
 
     if args.mode == "train" and args.format != "tfr" and not args.labels:
         parser.error("--labels is required for --format %s" % args.format)
@@ -98,17 +138,13 @@ def main():
         value = getattr(args, flag)
         if value and "://" not in value and not os.path.isabs(value):
             setattr(args, flag, os.path.abspath(value))
+    argv = program_args(args, extra)
+    problem = check_program_args(args.program, argv)
+    if problem:
+        parser.error(problem)
+    num_ps = args.num_ps if args.mode == "train" else 0
     data = load(sc, args)
-    # The nodes get the seed's flags; they read records of the encoding Spark sends: "tuple"
-    # (images.zip(labels)) or "bytes" (tf.train.Example) -- docs/spark.md.
-    num_ps = args.num_ps if args.mode == "train" else 0  # inference needs no parameter servers
-    program_args = ["--mode", args.mode, "--model", args.model, "--batch_size", str(args.batch_size),
-                    "--epochs", str(args.epochs), "--steps", str(args.steps), "--format", args.format,
-                    "--input_mode", "spark", "--cluster_size", str(args.cluster_size), "--num_ps", str(num_ps),
-                    "--node_timeout", str(args.node_timeout)]
-    if args.tensorboard:
-        program_args.append("--tensorboard")
-    cluster = TFCluster.run(sc, args.program, program_args, args.cluster_size, num_ps, args.tensorboard,
+    cluster = TFCluster.run(sc, args.program, argv, args.cluster_size, num_ps, args.tensorboard,
                             InputMode.SPARK, log_dir=args.model, node_timeout=args.node_timeout)
     try:
         if args.mode == "train":
