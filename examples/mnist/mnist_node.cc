@@ -107,10 +107,20 @@ class Reporter {
     last_samples_ = samples_;
     last_step_ = step;
   }
+  // Says which limit ended training: TensorFlowOnSpark's rule is whichever of --steps and
+  // --epochs comes first, and a user should not have to guess which one it was.
   void Finish(int64_t step) {
     double secs = std::chrono::duration<double>(Clock::now() - start_).count();
     std::printf("worker %d done: global step %lld, %llu samples in %.2f s (%.0f samples/s)\n", ctx_.worker_index(),
                 static_cast<long long>(step), static_cast<unsigned long long>(samples_), secs, samples_ / std::max(secs, 1e-9));
+    if (step >= args_.steps) {
+      std::printf("worker %d stopped at the step limit (--steps %d) before its data of --epochs %d ran out; raise "
+                  "--steps to train on all of it\n",
+                  ctx_.worker_index(), args_.steps, args_.epochs);
+    } else {
+      std::printf("worker %d stopped when its data ran out (--epochs %d), before the step limit (--steps %d)\n",
+                  ctx_.worker_index(), args_.epochs, args_.steps);
+    }
     std::fflush(stdout);
     if (events_) (void)events_->Close();
   }

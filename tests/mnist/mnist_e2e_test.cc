@@ -90,6 +90,9 @@ TEST_F(MnistTest, ParameterServerAsyncFeedModeThenInference) {
   auto r = RunProgram(Cat(Train({"--cluster_size", "3", "--num_ps", "1", "--steps", "300"}), CsvTrain()), dir_ / "train.txt");
   ASSERT_EQ(r.code, 0) << r.output;
   EXPECT_NE(r.output.find("training done"), std::string::npos);
+  EXPECT_NE(r.output.find("stopped at the step limit (--steps 300) before its data of --epochs 1 ran out"),
+            std::string::npos)
+      << r.output;
   EXPECT_TRUE(testing::FileExists(dir_ / "model/export"));
   double acc = InferAndCheck();
   EXPECT_GT(acc, 0.6) << "300 steps of Adagrad should learn something";
@@ -134,6 +137,9 @@ TEST_F(MnistTest, ParameterServerFinalSaveHoldsEveryTrainersLastUpdate) {
                       dir_ / "train.txt");
   ASSERT_EQ(r.code, 0) << r.output;
   EXPECT_NE(r.output.find("all 2 trainers done at global step 600"), std::string::npos) << r.output;
+  EXPECT_NE(r.output.find("worker 1 stopped when its data ran out (--epochs 1), before the step limit (--steps 100000)"),
+            std::string::npos)
+      << r.output;
   EXPECT_TRUE(testing::FileExists(dir_ / "model/ckpt-000000000600.tosckpt")) << r.output;
   EXPECT_NE(ReadAll(dir_ / "model/export/model.json").find("\"global_step\": 600"), std::string::npos)
       << ReadAll(dir_ / "model/export/model.json");
