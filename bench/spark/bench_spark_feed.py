@@ -13,6 +13,7 @@ import os
 import random
 import subprocess
 import sys
+import shutil
 import tempfile
 import time
 
@@ -75,6 +76,7 @@ def main():
             done = time.time()
             counted = sum(int(open(os.path.join(out_dir, "count-%d" % w)).read().split()[0])
                           for w in range(a.executors))
+            shutil.rmtree(out_dir, ignore_errors=True)
             assert counted == n, "nodes counted %d records of %d" % (counted, n)
             secs = fed - started
             print(json.dumps({

@@ -13,6 +13,7 @@ import os
 import secrets
 import subprocess
 import sys
+import shutil
 import tempfile
 import threading
 import time
@@ -77,7 +78,11 @@ def _ship_package(sc):
     if getattr(sc, "_tos_package_shipped", False):
         return
     here = os.path.dirname(os.path.abspath(__file__))
-    zpath = os.path.join(tempfile.mkdtemp(prefix="torchonspark-"), "torchonspark.zip")
+    zdir = tempfile.mkdtemp(prefix="torchonspark-")
+    # Executors fetch the file from the driver whenever they start a task: it stays until the
+    # driver process ends.
+    atexit.register(shutil.rmtree, zdir, True)
+    zpath = os.path.join(zdir, "torchonspark.zip")
     with zipfile.ZipFile(zpath, "w") as z:
         for name in sorted(os.listdir(here)):
             if name.endswith(".py"):
