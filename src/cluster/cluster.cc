@@ -127,6 +127,11 @@ struct Cluster::Impl {
     std::string r = n.label + " on " + Where(id) + " " + what;
     if (!n.error_message.empty()) r += ": " + n.error_message;
     auto lines = launcher->LastLines(id);
+    if (lines.empty()) {
+      // A node started by a Spark executor: its log lies on that executor's host.
+      auto reg = regs.find(id);
+      if (reg != regs.end() && !reg->second.log.empty()) r += "\n  its log: " + reg->second.log + " on " + reg->second.host;
+    }
     if (!lines.empty()) {
       r += "\n  last lines of " + launcher->LogPath(id) + ":";
       size_t from = lines.size() > 10 ? lines.size() - 10 : 0;

@@ -166,6 +166,7 @@ int RunNode(MapFun map_fun) {
   reg.feed_port = (*feed_server)->port();
   reg.pid = static_cast<int>(::getpid());
   reg.instance = net::GenerateSecret().substr(0, 16);
+  reg.log = Env("TOS_NODE_LOG");  // set by the Spark executor that started this node
   reservation::ClusterReply reply;
   auto control = reservation::ControlChannel::Register(*server, *secret, reg, net::Clock::now() + reservation_timeout, &reply);
   if (!control.ok()) {

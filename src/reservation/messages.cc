@@ -44,7 +44,8 @@ constexpr int64_t kIntMax = std::numeric_limits<int>::max();
 
 std::string EncodeRegistration(const Registration& r) {
   return json{{"executor_id", r.executor_id}, {"host", r.host},   {"port", r.port},
-              {"feed_port", r.feed_port},     {"pid", r.pid},     {"instance", r.instance}}
+              {"feed_port", r.feed_port},     {"pid", r.pid},     {"instance", r.instance},
+              {"log", r.log}}
       .dump();
 }
 
@@ -60,6 +61,8 @@ Result<Registration> DecodeRegistration(const std::string& payload) {
     TOS_RETURN_IF_ERROR(GetInt(j, what, "pid", 0, kIntMax, &r.pid));
     r.host = j.at("host").get<std::string>();
     r.instance = j.at("instance").get<std::string>();
+    if (j.contains("log")) r.log = j.at("log").get<std::string>();
+    if (r.log.size() > 4096) return InvalidArgument("registration field 'log' longer than 4096 bytes");
     if (r.host.empty() || r.host.size() > 255) {
       return InvalidArgument("registration field 'host' empty or longer than 255 bytes");
     }

@@ -15,6 +15,7 @@ struct Registration {
   int feed_port = 0;     // the node's feed server
   int pid = 0;
   std::string instance;  // random per node process; a retried registration repeats it
+  std::string log;       // the node's log file when its launcher keeps none (a Spark task)
 };
 
 std::string EncodeRegistration(const Registration& r);

@@ -1,6 +1,7 @@
 """The bridge on a real Spark cluster, driven through the tos_test_app program."""
 
 import os
+import re
 import time
 
 import pytest
@@ -131,6 +132,8 @@ def test_a_failing_node_fails_the_job(sc, app, tmp_path, scenario, expect):
     took = time.time() - start
     assert "worker:1 (executor 2)" in str(err.value)
     assert expect in str(err.value)
+    # The node log is in the executor's work directory, not on the driver: its path is named.
+    assert re.search(r"its log: \S*/tos_logs/[0-9a-f]{8}-worker-1\.log on 127\.0\.0\.1", str(err.value)), str(err.value)
     assert took < 30
     with pytest.raises(TorchOnSparkError):
         cluster.shutdown(timeout=30)
