@@ -69,13 +69,8 @@ void ReservationServer::Stop() {
 void ReservationServer::HeartbeatLoop() {
   std::unique_lock<std::mutex> lock(mu_);
   while (!stopping_) {
-    std::vector<int> ids;
-    for (auto& [id, n] : connections_) ids.push_back(id);
     lock.unlock();
-    for (int id : ids) {
-      // A node that is gone is reported by its control loop; nothing to do here.
-      (void)SendTo(id, FrameType::kHeartbeat, "");
-    }
+    SendToAll(FrameType::kHeartbeat, "");
     lock.lock();
     cv_.wait_for(lock, options_.heartbeat_interval, [&] { return stopping_; });
   }
@@ -143,15 +138,18 @@ Status ReservationServer::SendTo(int id, FrameType type, const std::string& payl
 
 Status ReservationServer::SendStop(int id) { return SendTo(id, FrameType::kStop, ""); }
 
-void ReservationServer::BroadcastJobError(const std::string& message) {
+void ReservationServer::SendToAll(FrameType type, const std::string& payload) {
   std::vector<int> ids;
   {
     std::lock_guard<std::mutex> lock(mu_);
     for (auto& [id, n] : connections_) ids.push_back(id);
   }
-  // A node that cannot be told is being killed (local) or ends with its Spark task.
-  for (int id : ids) (void)SendTo(id, FrameType::kJobError, message);
+  // A node that cannot be reached is reported by its own control loop (it disconnects), and
+  // after a job error it is being killed (local) or ends with its Spark task.
+  for (int id : ids) (void)SendTo(id, type, payload);
 }
+
+void ReservationServer::BroadcastJobError(const std::string& message) { SendToAll(FrameType::kJobError, message); }
 
 void ReservationServer::HandleReservation(net::Socket& socket) {
   std::string peer = socket.PeerAddress();

@@ -70,6 +70,7 @@ class ReservationServer {
   void HeartbeatLoop();
   void Emit(NodeEvent e);
   Status SendTo(int executor_id, net::FrameType type, const std::string& payload);
+  void SendToAll(net::FrameType type, const std::string& payload);  // every connected node
   std::string MissingList() const;  // requires mu_
 
   Options options_;
