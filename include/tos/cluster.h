@@ -84,7 +84,12 @@ class Cluster {
   Status Shutdown(std::chrono::seconds grace = std::chrono::seconds(0),
                   std::chrono::seconds timeout = std::chrono::hours(72));
 
+  // TensorBoard's URL once the chief (or worker 0) started it, else empty.
   std::string tensorboard_url() const;
+  // Everything the nodes reported by name: "TensorBoard" (its URL), or "TensorBoard command"
+  // (what to run when it could not be started). Heartbeats carry them, so they arrive within
+  // a heartbeat interval of the node's start.
+  std::map<std::string, std::string> urls() const;
   Status status() const;  // the first failure, or OK
 
   // Fails the job with `why` (if it has not failed yet): every node is told to stop, and

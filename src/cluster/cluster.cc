@@ -667,6 +667,11 @@ std::string Cluster::tensorboard_url() const {
   return it == impl_->urls.end() ? "" : it->second;
 }
 
+std::map<std::string, std::string> Cluster::urls() const {
+  std::lock_guard<std::mutex> lock(impl_->mu);
+  return impl_->urls;
+}
+
 Status Cluster::status() const { return impl_->CurrentFailure(); }
 
 void Cluster::Abort(const Status& why) { impl_->Fail(why.ok() ? Aborted("aborted") : why); }

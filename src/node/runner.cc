@@ -2,13 +2,16 @@
 // user's map_fun (docs/protocol.md describes the exchange with the driver).
 #include <malloc.h>
 #include <pwd.h>
+#include <fcntl.h>
 #include <sys/prctl.h>
+#include <sys/wait.h>
 #include <signal.h>
 #include <unistd.h>
 
 #include <cerrno>
 #include <climits>
 #include <cstdlib>
+#include <cstring>
 #include <iostream>
 #include <nlohmann/json.hpp>
 #include <thread>
@@ -84,15 +87,47 @@ void MaybeStartTensorBoard(Context& ctx) {
     if (probe.ok()) port = probe->LocalPort();
   }
   std::string host = net::AdvertisedHost();
+  std::string port_s = std::to_string(port);
+  // Everything the child needs is built before fork: between fork and exec it calls only
+  // async-signal-safe functions (another thread may hold the allocator's lock). A close-on-exec
+  // pipe tells the parent whether exec worked: end of file means it did, four bytes are errno.
+  const char* argv[] = {exe.c_str(), "--logdir", logdir.c_str(), "--host", host.c_str(), "--port", port_s.c_str(), nullptr};
+  int exec_status[2];
+  if (::pipe2(exec_status, O_CLOEXEC) != 0) {
+    LogWarning(std::string("TensorBoard not started: pipe: ") + std::strerror(errno) +
+               "; run: tensorboard --logdir " + logdir);
+    ctx.ReportUrl("TensorBoard command", "tensorboard --logdir " + logdir);
+    return;
+  }
   pid_t pid = ::fork();
   if (pid == 0) {
+    ::close(exec_status[0]);
     ::prctl(PR_SET_PDEATHSIG, SIGTERM);
-    std::string port_s = std::to_string(port);
-    const char* argv[] = {exe.c_str(), "--logdir", logdir.c_str(), "--host", host.c_str(), "--port", port_s.c_str(), nullptr};
     ::execv(exe.c_str(), const_cast<char* const*>(argv));
+    int err = errno;
+    (void)!::write(exec_status[1], &err, sizeof err);  // the parent reports it
     ::_exit(127);
   }
-  if (pid > 0) ctx.ReportUrl("TensorBoard", "http://" + host + ":" + std::to_string(port));
+  ::close(exec_status[1]);
+  int err = 0;
+  if (pid < 0) {
+    err = errno;
+  } else {
+    ssize_t got;
+    do {
+      got = ::read(exec_status[0], &err, sizeof err);
+    } while (got < 0 && errno == EINTR);
+    if (got != static_cast<ssize_t>(sizeof err)) err = 0;  // end of file: exec worked
+    if (err != 0) ::waitpid(pid, nullptr, 0);
+  }
+  ::close(exec_status[0]);
+  if (err != 0) {
+    LogWarning("TensorBoard not started: " + std::string(pid < 0 ? "fork" : "exec " + exe) + ": " +
+               std::strerror(err) + "; run: tensorboard --logdir " + logdir);
+    ctx.ReportUrl("TensorBoard command", "tensorboard --logdir " + logdir);
+    return;
+  }
+  ctx.ReportUrl("TensorBoard", "http://" + host + ":" + port_s);
 }
 
 int RunNode(MapFun map_fun) {

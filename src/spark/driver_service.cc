@@ -150,7 +150,7 @@ void ReadCommands(Commands* c) {
 void WatchStatus(Cluster* cluster, const std::string& reservation, const std::string& secret,
                  std::atomic<bool>* stop) {
   bool failed = false;
-  std::string tensorboard;
+  std::map<std::string, std::string> reported;  // the urls already sent, by name
   std::set<int> finished;
   std::unique_ptr<reservation::KvClient> kv;
   if (auto addr = net::ParseHostPort(reservation); addr.ok()) {
@@ -173,10 +173,10 @@ void WatchStatus(Cluster* cluster, const std::string& reservation, const std::st
         (void)kv->Set("tos/finished/" + std::to_string(n.executor_id), "1");
       }
     }
-    std::string url = cluster->tensorboard_url();
-    if (!url.empty() && url != tensorboard) {
-      tensorboard = url;
-      Emit({{"event", "url"}, {"name", "TensorBoard"}, {"url", url}});
+    for (auto& [name, url] : cluster->urls()) {
+      if (reported[name] == url) continue;
+      reported[name] = url;
+      Emit({{"event", "url"}, {"name", name}, {"url", url}});
     }
     std::this_thread::sleep_for(std::chrono::milliseconds(100));
   }

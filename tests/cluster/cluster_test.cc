@@ -309,6 +309,24 @@ TEST(ClusterTest, TensorBoardMissingPrintsTheCommandToRun) {
   EXPECT_NE(r.output.find("tensorboard_url() = ''"), std::string::npos) << r.output;
 }
 
+// A `tensorboard` on PATH that cannot run (its interpreter is missing) gets no URL: the node
+// says why and the driver gets the command to run instead.
+TEST(ClusterTest, TensorBoardThatCannotRunIsReportedAndGetsNoUrl) {
+  TempDir dir;
+  auto data = MakeData(dir);
+  ASSERT_EQ(::mkdir((dir / "bin").c_str(), 0755), 0);
+  testing::WriteAll(dir / "bin/tensorboard", "#!/nonexistent/python3\n");
+  ASSERT_EQ(::chmod((dir / "bin/tensorboard").c_str(), 0755), 0);
+  auto r = RunProgram(App(dir, {"--scenario", "lifecycle", "--data", data, "--tensorboard", "1"}), dir / "out.txt",
+                      seconds(90), {"PATH=" + dir / "bin"});
+  ASSERT_EQ(r.code, 0) << r.output;
+  EXPECT_NE(r.output.find("TensorBoard not started: exec " + dir / "bin/tensorboard"),
+            std::string::npos) << r.output;
+  EXPECT_NE(r.output.find("tensorboard_url() = ''"), std::string::npos) << r.output;
+  EXPECT_NE(r.output.find("TensorBoard command at tensorboard --logdir " + dir.path() + "/logs"), std::string::npos)
+      << r.output;
+}
+
 TEST(ClusterTest, InterruptedDriverLeavesNoNodeBehind) {
   TempDir dir;
   auto data = MakeData(dir);

@@ -179,8 +179,9 @@ int Driver(const std::vector<std::string>& args) {
     return 1;
   }
   if (o.tensorboard) {
-    // Heartbeats carry the chief's TensorBoard URL; wait for it before shutting down.
-    for (int i = 0; i < 30 && (*cluster)->tensorboard_url().empty(); ++i) {
+    // Heartbeats carry the chief's TensorBoard URL or the command to run; wait for either
+    // before shutting down (a loaded machine can take seconds).
+    for (int i = 0; i < 600 && (*cluster)->urls().empty(); ++i) {
       std::this_thread::sleep_for(std::chrono::milliseconds(100));
     }
     std::cout << "tensorboard_url() = '" << (*cluster)->tensorboard_url() << "'" << std::endl;
