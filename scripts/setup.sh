@@ -10,6 +10,7 @@ PACKAGES=(
   zlib1g-dev libssl-dev libcli11-dev nlohmann-json3-dev libspdlog-dev
   libgtest-dev libgmock-dev libbenchmark-dev
   dataset-fashion-mnist python3-torch python3-numpy python3-venv procps
+  iproute2  # the multi-host tests run hosts as network namespaces
   libopenblas0-pthread
 )
 

@@ -7,6 +7,7 @@
 
 #include "net/frame.h"
 #include "net/socket.h"
+#include "hosts.h"
 #include "test_util.h"
 
 namespace tos {
@@ -371,6 +372,89 @@ TEST(ClusterTest, KilledDriverLeavesNoNodeBehind) {
   ::kill(p.pid, SIGKILL);
   testing::WaitProcess(p, seconds(20));
   ExpectNoOrphans(dir, 3);
+}
+
+// Multi-host: executor 2 (worker:1) runs on a second host, a network namespace, and writes
+// its output there (<dir>/other-host.log), as a remote executor does; the driver and the other
+// executors run on the first. Returns the driver's process.
+testing::Process StartOnTwoHosts(const TempDir& dir, const testing::TwoHosts& hosts, const std::string& data) {
+  testing::WriteAll(dir / "wrap.sh", "#!/bin/sh\nif [ \"$TOS_EXECUTOR_ID\" = 2 ]; then exec " + hosts.OnOtherHost() +
+                                         "\"$@\" >>" + dir / "other-host.log" + " 2>&1; fi\nexec \"$@\"\n");
+  ::chmod((dir / "wrap.sh").c_str(), 0755);
+  std::string command = "exec " + hosts.OnDriverHost();
+  for (auto& a : App(dir, {"--scenario", "lifecycle", "--data", data, "--epochs", "50", "--batch_sleep_ms", "5",
+                           "--node_timeout", "3", "--feed_timeout", "60", "--queue_bytes", "65536", "--node_wrapper",
+                           dir / "wrap.sh"}))
+    command += a + " ";
+  return testing::StartProcess({"/bin/sh", "-c", command}, dir / "out.txt");
+}
+
+pid_t WaitForPid(const TempDir& dir, int executor) {
+  for (int k = 0; k < 400; ++k) {
+    std::string pid = ReadAll(dir / ("pid-" + std::to_string(executor)));
+    if (!pid.empty()) return std::stoi(pid);
+    std::this_thread::sleep_for(std::chrono::milliseconds(25));
+  }
+  return -1;
+}
+
+// A host that drops off the network mid-feed: its link goes down (nothing it sends arrives,
+// no FIN, no RST, no ACK) and its process stops. The driver fails the job within node_timeout,
+// naming the node and its host, and nothing is left running.
+TEST(ClusterHostsTest, ANodeWhoseHostVanishesFailsTheJobNamingIt) {
+  if (!testing::TwoHosts::Possible()) GTEST_SKIP() << "network namespaces need root";
+  testing::TwoHosts hosts;
+  ASSERT_EQ(hosts.Up(), "");
+  TempDir dir;
+  auto data = MakeData(dir, "big", {60000, 60000, 60000, 60000});
+  auto p = StartOnTwoHosts(dir, hosts, data);
+  ASSERT_FALSE(testing::WaitForText(dir / "out.txt", "all 3 nodes registered", seconds(30)).empty()) << ReadAll(dir / "out.txt");
+  pid_t node = WaitForPid(dir, 2);
+  ASSERT_GT(node, 0) << ReadAll(dir / "out.txt");
+  std::this_thread::sleep_for(std::chrono::milliseconds(500));  // the feed is under way
+  auto start = std::chrono::steady_clock::now();
+  EXPECT_EQ(hosts.CutOtherHost(), "");
+  ::kill(node, SIGSTOP);
+  int code = testing::WaitProcess(p, seconds(60));
+  auto took = std::chrono::steady_clock::now() - start;
+  std::string out = ReadAll(dir / "out.txt");
+  EXPECT_EQ(code, 1) << out;
+  EXPECT_LT(took, seconds(25)) << out;  // node_timeout is 3 s; the feed timeout (60 s) is far off
+  EXPECT_NE(out.find(std::string("worker:1 (executor 2) on ") + testing::TwoHosts::kOtherAddress + " sent no heartbeat for"),
+            std::string::npos)
+      << out;
+  ExpectNoOrphans(dir, 3);
+  ::kill(node, SIGKILL);
+}
+
+// The driver's host drops off the network (and the driver stops): the node on the other host
+// gives up on it within node_timeout and exits by itself, saying why in its log.
+TEST(ClusterHostsTest, ANodeWhoseDriverVanishesExitsWithinNodeTimeout) {
+  if (!testing::TwoHosts::Possible()) GTEST_SKIP() << "network namespaces need root";
+  testing::TwoHosts hosts;
+  ASSERT_EQ(hosts.Up(), "");
+  TempDir dir;
+  auto data = MakeData(dir, "big", {60000, 60000, 60000, 60000});
+  auto p = StartOnTwoHosts(dir, hosts, data);
+  ASSERT_FALSE(testing::WaitForText(dir / "out.txt", "all 3 nodes registered", seconds(30)).empty()) << ReadAll(dir / "out.txt");
+  pid_t node = WaitForPid(dir, 2);
+  ASSERT_GT(node, 0) << ReadAll(dir / "out.txt");
+  std::this_thread::sleep_for(std::chrono::milliseconds(500));
+  EXPECT_EQ(hosts.CutDriverHost(), "");
+  ::kill(p.pid, SIGSTOP);
+  bool alive = true;
+  for (int k = 0; k < 500 && alive; ++k) {  // up to 25 s; node_timeout is 3 s
+    alive = testing::ProcessAlive(node);
+    if (alive) std::this_thread::sleep_for(std::chrono::milliseconds(50));
+  }
+  EXPECT_FALSE(alive) << "worker:1 outlived its vanished driver";
+  std::string log = ReadAll(dir / "other-host.log");
+  EXPECT_NE(log.find(std::string("no heartbeat from the driver at ") + testing::TwoHosts::kDriverAddress), std::string::npos)
+      << log;
+  ::kill(node, SIGKILL);
+  ::kill(p.pid, SIGKILL);
+  ::kill(p.pid, SIGCONT);
+  testing::WaitProcess(p, seconds(20));
 }
 
 }  // namespace

@@ -31,6 +31,30 @@ void WriteFile(const std::string& path, const std::string& text) {
   std::ofstream(path) << text;
 }
 
+// The local launcher with every executor started through a wrapper program (argv: wrapper,
+// then the node's own argv): the host tests use one that runs chosen executors in another
+// network namespace. Not being the default launcher, it also makes the driver listen on every
+// address and advertise a routable one, as on a real cluster.
+class WrappingLauncher : public tos::Launcher {
+ public:
+  explicit WrappingLauncher(std::string wrapper) : wrapper_(std::move(wrapper)), inner_(tos::MakeLocalLauncher()) {}
+  tos::Status Launch(const tos::LaunchSpec& spec, std::function<void(const tos::ExecutorExit&)> on_exit) override {
+    tos::LaunchSpec wrapped = spec;
+    wrapped.argv.insert(wrapped.argv.begin(), wrapper_);
+    return inner_->Launch(wrapped, std::move(on_exit));
+  }
+  void Signal(int id, int sig) override { inner_->Signal(id, sig); }
+  void SignalAll(int sig) override { inner_->SignalAll(sig); }
+  bool WaitAll(std::chrono::milliseconds timeout) override { return inner_->WaitAll(timeout); }
+  std::vector<std::string> LastLines(int id) const override { return inner_->LastLines(id); }
+  std::string LogPath(int id) const override { return inner_->LogPath(id); }
+  void Stop() override { inner_->Stop(); }
+
+ private:
+  std::string wrapper_;
+  std::unique_ptr<tos::Launcher> inner_;
+};
+
 void MapFun(const std::vector<std::string>& args, tos::Context& ctx) {
   auto f = ParseFlags(args);
   const std::string scenario = Flag(f, "scenario", "lifecycle");
@@ -148,6 +172,7 @@ int Driver(const std::vector<std::string>& args) {
   o.node_timeout = std::chrono::seconds(std::stoi(Flag(f, "node_timeout", "60")));
   o.tensorboard = Flag(f, "tensorboard", "0") == "1";
   if (f.count("queue_bytes")) o.node_env["TOS_FEED_QUEUE_BYTES"] = Flag(f, "queue_bytes");
+  if (f.count("node_wrapper")) o.launcher = std::make_shared<WrappingLauncher>(Flag(f, "node_wrapper"));
   auto cluster = tos::Cluster::Run(o);
   if (!cluster.ok()) {
     std::cerr << "ERROR: " << cluster.status().ToString() << std::endl;
