@@ -3,9 +3,14 @@
 // running beside these ones keep their network as it was. Needs root and `ip` (iproute2).
 #pragma once
 
+#include <fcntl.h>
+#include <sched.h>
 #include <unistd.h>
 
+#include <cstring>
+#include <functional>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include "test_util.h"
@@ -59,10 +64,30 @@ class TwoHosts {
   std::string CutDriverHost() { return RunCommand("ip -n " + driver_ + " link set " + driver_ + " down").output; }
   std::string CutOtherHost() { return RunCommand("ip -n " + other_ + " link set " + other_ + " down").output; }
 
+  // Runs f on a thread that has entered a host's network namespace: the sockets f creates
+  // live on that host and stay usable from any thread afterwards. "" or what failed.
+  std::string RunOnDriverHost(const std::function<void()>& f) const { return RunIn(driver_, f); }
+  std::string RunOnOtherHost(const std::function<void()>& f) const { return RunIn(other_, f); }
+
   static constexpr const char* kDriverAddress = "10.213.0.1";
   static constexpr const char* kOtherAddress = "10.213.0.2";
 
  private:
+  static std::string RunIn(const std::string& ns, const std::function<void()>& f) {
+    std::string error;
+    std::thread t([&] {
+      int fd = ::open(("/run/netns/" + ns).c_str(), O_RDONLY | O_CLOEXEC);
+      if (fd < 0 || ::setns(fd, CLONE_NEWNET) != 0) {
+        error = "entering network namespace " + ns + ": " + std::strerror(errno);
+      } else {
+        f();
+      }
+      if (fd >= 0) ::close(fd);
+    });
+    t.join();
+    return error;
+  }
+
   std::string driver_, other_;
 };
 
