@@ -238,13 +238,7 @@ void TrainAllreduce(const Args& a, tos::Context& ctx) {
     if (ctx.is_chief()) std::printf("resuming from global step %lld in %s\n", static_cast<long long>(step), model_dir.c_str());
   }
   ctx.SetStatus("allreduce rendezvous");
-  auto store = ValueOrThrow(tos::train::KvStore::Connect(ctx.reservation_address(), ctx.secret(), "allreduce/",
-                                                         std::chrono::minutes(5)));
-  tos::train::TcpCollectivesOptions co;
-  co.rank = ctx.worker_index();
-  co.size = ctx.num_workers();
-  co.host = ctx.reserved_port().host();
-  auto coll = ValueOrThrow(tos::train::CreateTcpCollectives(store, co));
+  auto coll = ValueOrThrow(tos::train::ConnectTrainers(ctx, "allreduce"));
   std::vector<torch::Tensor> params;
   for (auto& p : model->parameters()) params.push_back(p);
   // "Every rank still has data" rides in the gradient buckets as one extra value, so ending
@@ -258,7 +252,7 @@ void TrainAllreduce(const Args& a, tos::Context& ctx) {
   Reporter report(a, ctx);
   torch::Tensor images, labels;
   ctx.SetStatus("training");
-  const float all_have_data = 1.0f - 0.5f / static_cast<float>(co.size);
+  const float all_have_data = 1.0f - 0.5f / static_cast<float>(coll->size());
   torch::Tensor loss, logits;
   while (step < a.steps) {
     // All ranks step together and stop together as soon as any of them runs out of data.

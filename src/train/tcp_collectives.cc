@@ -14,6 +14,8 @@
 #include <thread>
 #include <vector>
 
+#include "tos/train/kv_store.h"
+
 namespace tos::train {
 namespace {
 
@@ -266,6 +268,21 @@ Result<std::unique_ptr<Collectives>> CreateTcpCollectives(
   auto c = std::make_unique<TcpCollectives>(options);
   TOS_RETURN_IF_ERROR(c->Connect(store));
   return std::unique_ptr<Collectives>(std::move(c));
+}
+
+Result<std::unique_ptr<Collectives>> ConnectTrainers(Context& ctx, const std::string& name,
+                                                     std::chrono::milliseconds timeout) {
+  if (ctx.worker_index() < 0) {
+    return InvalidArgument(ctx.job_name() + ":" + std::to_string(ctx.task_index()) +
+                              " is not a trainer: only the chief and workers join the trainers' ring");
+  }
+  TOS_ASSIGN_OR_RETURN(auto store, KvStore::Connect(ctx.reservation_address(), ctx.secret(), name + "/", timeout));
+  TcpCollectivesOptions o;
+  o.rank = ctx.worker_index();
+  o.size = ctx.num_workers();
+  o.host = ctx.reserved_port().host();
+  o.timeout = timeout;
+  return CreateTcpCollectives(store, o);
 }
 
 }  // namespace tos::train

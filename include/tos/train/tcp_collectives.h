@@ -18,6 +18,7 @@
 #include <string>
 #include <torch/csrc/distributed/c10d/Store.hpp>
 
+#include "tos/context.h"
 #include "tos/train/collectives.h"
 
 namespace tos::train {
@@ -33,5 +34,11 @@ struct TcpCollectivesOptions {
 // Blocks until connected to both ring neighbours or the timeout passes.
 Result<std::unique_ptr<Collectives>> CreateTcpCollectives(
     const c10::intrusive_ptr<c10d::Store>& store, const TcpCollectivesOptions& options);
+
+// The easy path: the TCP ring of this job's trainers (chief and workers; rank worker_index(),
+// size num_workers()), met through the driver's key-value store under `name`. Every trainer
+// calls it with the same name; from a ps or evaluator node it is InvalidArgument.
+Result<std::unique_ptr<Collectives>> ConnectTrainers(Context& ctx, const std::string& name = "trainers",
+                                                     std::chrono::milliseconds timeout = std::chrono::minutes(5));
 
 }  // namespace tos::train
