@@ -224,12 +224,22 @@ TEST(FeedTest, QueueMemoryIsBounded) {
     EXPECT_TRUE(RunFeed(source, {node.target(0)}, job).ok());
     done = true;
   });
-  std::this_thread::sleep_for(milliseconds(300));  // let the queue fill while nobody consumes
-  std::string d = queue->Describe();
-  size_t frames = std::stoul(d.substr(d.find("consumed, ") + 10));
+  // Nobody consumes: the queue fills up to its capacity, and then the sender is held back.
+  std::string d;
+  size_t frames = 0;
+  for (int i = 0; i < 1000 && frames * 64 * 1024 < capacity; ++i) {
+    if (i > 0) std::this_thread::sleep_for(milliseconds(10));
+    d = queue->Describe();
+    frames = std::stoul(d.substr(d.find("consumed, ") + 10));
+  }
+  ASSERT_GE(frames * 64 * 1024, capacity) << d;
+  EXPECT_FALSE(done) << "the sender finished 5 MB into a 256 KiB queue nobody reads";
+  d = queue->Describe();
+  frames = std::stoul(d.substr(d.find("consumed, ") + 10));
   EXPECT_LE(frames * 64 * 1024, capacity + 64 * 1024 + 1024) << d;
   auto got = Drain(feed, 1000);
   sender.join();
+  EXPECT_TRUE(done);
   EXPECT_EQ(got.size(), big.size());
 }
 

@@ -98,7 +98,9 @@ TEST(ReservationTest, DuplicateIdFromAnotherProcessIsRejected) {
   std::thread t([&] {
     (void)ControlChannel::Register(server->address(), kSecret, Reg(0, "first"), net::After(seconds(2)), &reply);
   });
-  std::this_thread::sleep_for(milliseconds(200));
+  // The first registration is in before the second arrives.
+  for (int i = 0; i < 500 && server->registrations().empty(); ++i) std::this_thread::sleep_for(milliseconds(10));
+  ASSERT_EQ(server->registrations().size(), 1u);
   auto dup = ControlChannel::Register(server->address(), kSecret, Reg(0, "second"), net::After(seconds(2)), &reply);
   EXPECT_EQ(dup.status().code(), StatusCode::kAborted);
   EXPECT_NE(dup.status().message().find("duplicate executor id 0"), std::string::npos) << dup.status().message();
