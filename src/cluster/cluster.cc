@@ -17,6 +17,7 @@
 
 #include "feed/feeder.h"
 #include "net/auth.h"
+#include "node/node_env.h"
 #include "reservation/server.h"
 #include "tos/partitioned_dir.h"
 #include "tos/tos.h"
@@ -514,33 +515,31 @@ Result<std::unique_ptr<Cluster>> Cluster::Run(ClusterOptions opts) {
   for (auto& a : opts.node_args) ls.argv.push_back(a);
   ls.log_dir = opts.log_dir;
   ls.echo_output = opts.echo_node_output;
+  NodeEnv ne;
+  ne.reservation = impl->rs->address().ToString();
+  ne.secret = impl->secret;
+  ne.num_executors = opts.num_executors;
+  ne.log_dir = opts.log_dir;
   char cwd[PATH_MAX] = {0};
-  std::string threads = std::to_string(opts.threads_per_node);
-  ls.env = {
-      {"TOS_RESERVATION", impl->rs->address().ToString()},
-      {"TOS_SECRET", impl->secret},
-      {"TOS_NUM_EXECUTORS", std::to_string(opts.num_executors)},
-      {"TOS_LOG_DIR", opts.log_dir},
-      {"TOS_WORKING_DIR", ::getcwd(cwd, sizeof(cwd)) ? cwd : "."},
-      {"TOS_RESERVATION_TIMEOUT_MS", std::to_string(opts.reservation_timeout.count() * 1000)},
-      {"TOS_FEED_TIMEOUT_MS", std::to_string(opts.feed_timeout.count() * 1000)},
-      {"TOS_HEARTBEAT_MS", std::to_string(opts.heartbeat_interval.count())},
-      {"TOS_NODE_TIMEOUT_MS", std::to_string(opts.node_timeout.count() * 1000)},
-      {"TOS_INPUT_MODE", opts.input_mode == InputMode::kTensorflow ? "tensorflow" : "spark"},
-      {"TOS_THREADS", threads},
-      {"OMP_NUM_THREADS", threads},
-      {"OPENBLAS_NUM_THREADS", threads},
-      {"MKL_NUM_THREADS", threads},
-      {"TOS_TENSORBOARD", opts.tensorboard ? "1" : "0"},
-  };
-  if (local) ls.env["TOS_HOST"] = "127.0.0.1";
+  ne.working_dir = ::getcwd(cwd, sizeof(cwd)) ? cwd : ".";
+  ne.reservation_timeout = opts.reservation_timeout;
+  ne.feed_timeout = opts.feed_timeout;
+  ne.heartbeat = opts.heartbeat_interval;
+  ne.node_timeout = opts.node_timeout;
+  ne.input_mode = opts.input_mode;
+  ne.threads = opts.threads_per_node;
+  ne.tensorboard = opts.tensorboard;
+  if (local) ne.host = "127.0.0.1";
+  ne.node_port = opts.node_port;
+  ne.feed_port = opts.feed_port;
+  ls.env = ne.ToEnv();
+  const std::string threads = std::to_string(opts.threads_per_node);
+  for (const char* v : {"OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"}) ls.env[v] = threads;
   // OpenBLAS reads its kernel choice when it loads: name it for the nodes unless the user did.
   if (std::getenv("OPENBLAS_CORETYPE") == nullptr) {
     std::string core = OpenBlasCoreTypeForThisCpu();
     if (!core.empty()) ls.env["OPENBLAS_CORETYPE"] = core;
   }
-  if (!opts.node_port.empty()) ls.env["TOS_NODE_PORT"] = opts.node_port;
-  if (!opts.feed_port.empty()) ls.env["TOS_FEED_PORT"] = opts.feed_port;
   for (auto& [k, v] : opts.node_env) ls.env[k] = v;
   ls.executor_env = [](int id) { return std::map<std::string, std::string>{{"TOS_EXECUTOR_ID", std::to_string(id)}}; };
   auto layout = impl->layout;

@@ -18,6 +18,7 @@
 
 #include "feed/feed_server.h"
 #include "net/auth.h"
+#include "node/node_env.h"
 #include "node/node_state.h"
 #include "reservation/client.h"
 #include "spark/bridge.h"
@@ -32,14 +33,6 @@ std::vector<std::string> g_args;
 std::string Env(const char* name, const std::string& fallback = "") {
   const char* v = std::getenv(name);
   return v && *v ? std::string(v) : fallback;
-}
-
-long EnvLong(const char* name, long fallback) {
-  std::string v = Env(name);
-  if (v.empty()) return fallback;
-  char* end = nullptr;
-  long r = std::strtol(v.c_str(), &end, 10);
-  return *end == '\0' ? r : fallback;
 }
 
 [[noreturn]] void ExitNow(int code) {
@@ -58,9 +51,9 @@ std::string CurrentUser() {
 
 // TensorBoard on the chief (or worker 0), when asked for and installed. The process dies with
 // this node (PR_SET_PDEATHSIG).
-void MaybeStartTensorBoard(Context& ctx) {
-  if (Env("TOS_TENSORBOARD") != "1" || !ctx.is_chief()) return;
-  std::string logdir = Env("TOS_TENSORBOARD_LOGDIR", ctx.log_dir());
+void MaybeStartTensorBoard(Context& ctx, const NodeEnv& env) {
+  if (!env.tensorboard || !ctx.is_chief()) return;
+  std::string logdir = env.tensorboard_logdir.empty() ? ctx.log_dir() : env.tensorboard_logdir;
   std::string exe;
   std::string path = Env("PATH");
   for (size_t start = 0; start <= path.size();) {
@@ -80,7 +73,7 @@ void MaybeStartTensorBoard(Context& ctx) {
     return;
   }
   // TensorBoard binds its own port: pick a free one (a race here only affects TensorBoard).
-  int port = static_cast<int>(EnvLong("TOS_TENSORBOARD_PORT", 0));
+  int port = env.tensorboard_port;
   if (port == 0) {
     net::ListenOptions lo;
     auto probe = net::Listen(lo);
@@ -135,39 +128,37 @@ int RunNode(MapFun map_fun) {
   // them and take fresh page faults every step. Keep them in the heap instead.
   ::mallopt(M_MMAP_THRESHOLD, 256 << 20);
   ::mallopt(M_TRIM_THRESHOLD, 512 << 20);
-  const int executor_id = static_cast<int>(EnvLong("TOS_EXECUTOR_ID", -1));
-  SetLogTag("executor " + std::to_string(executor_id));
-  auto secret = net::SecretFromEnv();
-  auto server = net::ParseHostPort(Env("TOS_RESERVATION"));
-  if (!secret.ok() || !server.ok() || executor_id < 0) {
-    LogError("cannot start as a node: " +
-             (!secret.ok() ? secret.status().message()
-                           : !server.ok() ? "TOS_RESERVATION: " + server.status().message()
-                                          : std::string("TOS_EXECUTOR_ID missing")));
+  SetLogTag("executor " + Env("TOS_EXECUTOR_ID", "?"));
+  auto parsed = NodeEnv::FromEnv();
+  auto server = parsed.ok() ? net::ParseHostPort(parsed->reservation) : Result<net::HostPort>(parsed.status());
+  if (!parsed.ok() || !server.ok()) {
+    LogError(std::string("cannot start as a node: ") + (parsed.ok() ? "TOS_RESERVATION: " : "") + server.status().message());
     return 2;
   }
-  const auto reservation_timeout = std::chrono::milliseconds(EnvLong("TOS_RESERVATION_TIMEOUT_MS", 600000));
-  const auto feed_timeout = std::chrono::milliseconds(EnvLong("TOS_FEED_TIMEOUT_MS", 600000));
-  const auto heartbeat = std::chrono::milliseconds(EnvLong("TOS_HEARTBEAT_MS", 1000));
-  const auto node_timeout = std::chrono::milliseconds(EnvLong("TOS_NODE_TIMEOUT_MS", 60000));
+  const NodeEnv& env = *parsed;
+  const int executor_id = env.executor_id;
+  const auto reservation_timeout = env.reservation_timeout;
+  const auto feed_timeout = env.feed_timeout;
+  const auto heartbeat = env.heartbeat;
+  const auto node_timeout = env.node_timeout;
   net::SetDefaultPeerTimeout(node_timeout);
 
   auto state = std::make_shared<Context::State>();
   state->executor_id = executor_id;
-  state->secret = *secret;
+  state->secret = env.secret;
   state->reservation_address = server->ToString();
-  state->input_mode = Env("TOS_INPUT_MODE") == "tensorflow" ? InputMode::kTensorflow : InputMode::kSpark;
-  state->default_fs = Env("TOS_DEFAULT_FS", "file://");
+  state->input_mode = env.input_mode;
+  state->default_fs = env.default_fs;
   char cwd[PATH_MAX] = {0};
-  state->working_dir = Env("TOS_WORKING_DIR", ::getcwd(cwd, sizeof(cwd)) ? cwd : ".");
-  state->log_dir = Env("TOS_LOG_DIR", state->working_dir + "/tos_logs");
+  state->working_dir = !env.working_dir.empty() ? env.working_dir : ::getcwd(cwd, sizeof(cwd)) ? cwd : ".";
+  state->log_dir = !env.log_dir.empty() ? env.log_dir : state->working_dir + "/tos_logs";
   state->user = CurrentUser();
-  state->threads = static_cast<int>(EnvLong("TOS_THREADS", 1));
+  state->threads = env.threads;
   const std::string host = net::AdvertisedHost();
 
   // The reserved port: bound (not listening) with SO_REUSEPORT and held until the training
   // code's server has bound the same port.
-  auto port_range = net::ParsePortRange(Env("TOS_NODE_PORT"));
+  auto port_range = net::ParsePortRange(env.node_port);
   if (!port_range.ok()) {
     LogError("TOS_NODE_PORT: " + port_range.status().message());
     return 2;
@@ -183,11 +174,11 @@ int RunNode(MapFun map_fun) {
   int reserved_port = reserved->LocalPort();
   state->reserved = std::make_unique<ReservedPort>(host, reserved_port, reserved->Release());
 
-  feed::FeedRegistry registry(static_cast<size_t>(EnvLong("TOS_FEED_QUEUE_BYTES", 64l << 20)), feed_timeout);
+  feed::FeedRegistry registry(env.feed_queue_bytes, feed_timeout);
   state->feeds = &registry;
   feed::FeedServer::Options fo;
-  fo.secret = *secret;
-  fo.port_spec = Env("TOS_FEED_PORT");
+  fo.secret = env.secret;
+  fo.port_spec = env.feed_port;
   auto feed_server = feed::FeedServer::Start(fo, &registry);
   if (!feed_server.ok()) {
     LogError("cannot start the feed server: " + feed_server.status().message());
@@ -201,9 +192,9 @@ int RunNode(MapFun map_fun) {
   reg.feed_port = (*feed_server)->port();
   reg.pid = static_cast<int>(::getpid());
   reg.instance = net::GenerateSecret().substr(0, 16);
-  reg.log = Env("TOS_NODE_LOG");  // set by the Spark executor that started this node
+  reg.log = env.node_log;  // set by the Spark executor that started this node
   reservation::ClusterReply reply;
-  auto control = reservation::ControlChannel::Register(*server, *secret, reg, net::Clock::now() + reservation_timeout, &reply);
+  auto control = reservation::ControlChannel::Register(*server, env.secret, reg, net::Clock::now() + reservation_timeout, &reply);
   if (!control.ok()) {
     LogError("could not join the cluster: " + control.status().message());
     return 2;
@@ -239,7 +230,7 @@ int RunNode(MapFun map_fun) {
   }, node_timeout);
 
   // Started by a Spark task, the node outlives the task; it must not outlive the executor.
-  if (long watch = EnvLong("TOS_WATCH_PID", 0); watch > 0) {
+  if (long watch = env.watch_pid; watch > 0) {
     std::thread([watch] {
       for (;;) {
         std::this_thread::sleep_for(std::chrono::milliseconds(500));
@@ -254,29 +245,35 @@ int RunNode(MapFun map_fun) {
   Context ctx(state);
   // Before the first heartbeat, so the driver learns TensorBoard's URL even from a node that
   // finishes within a heartbeat interval.
-  MaybeStartTensorBoard(ctx);
+  MaybeStartTensorBoard(ctx, env);
 
+  // Heartbeats: the node's state, progress and URLs, every interval while map_fun runs, and
+  // once more when it is over, so that what it reported reaches the driver even when map_fun
+  // ends before the heartbeat thread first ran (a loaded machine).
+  auto send_heartbeat = [&] {
+    nlohmann::json hb;
+    uint64_t progress = state->progress;
+    nlohmann::json feeds = nlohmann::json::object();
+    std::string waiting;
+    for (auto& q : registry.All()) {
+      feeds[q->name()] = q->consumed();
+      progress += q->consumed();
+      if (q->consumer_waiting()) waiting += (waiting.empty() ? "" : ", ") + ("'" + q->name() + "'");
+    }
+    {
+      std::lock_guard<std::mutex> lock(state->mu);
+      hb["state"] = state->status + (waiting.empty() ? "" : "; waiting for data on feed " + waiting);
+      hb["urls"] = state->urls;
+    }
+    hb["progress"] = progress;
+    hb["feeds"] = feeds;
+    // A failed send means the channel is gone: its reader reports that and exits the node.
+    (void)(*control)->SendHeartbeat(hb.dump());
+  };
   std::atomic<bool> running{true};
   std::thread heartbeat_thread([&] {
     while (running) {
-      nlohmann::json hb;
-      uint64_t progress = state->progress;
-      nlohmann::json feeds = nlohmann::json::object();
-      std::string waiting;
-      for (auto& q : registry.All()) {
-        feeds[q->name()] = q->consumed();
-        progress += q->consumed();
-        if (q->consumer_waiting()) waiting += (waiting.empty() ? "" : ", ") + ("'" + q->name() + "'");
-      }
-      {
-        std::lock_guard<std::mutex> lock(state->mu);
-        hb["state"] = state->status + (waiting.empty() ? "" : "; waiting for data on feed " + waiting);
-        hb["urls"] = state->urls;
-      }
-      hb["progress"] = progress;
-      hb["feeds"] = feeds;
-      // A failed send means the channel is gone: its reader reports that and exits the node.
-      (void)(*control)->SendHeartbeat(hb.dump());
+      send_heartbeat();
       auto until = net::Clock::now() + heartbeat;
       while (running && net::Clock::now() < until) std::this_thread::sleep_for(std::chrono::milliseconds(20));
     }
@@ -308,6 +305,11 @@ int RunNode(MapFun map_fun) {
   }
   running = false;
   heartbeat_thread.join();
+  {
+    std::lock_guard<std::mutex> lock(state->mu);
+    state->status = code == 0 ? "map_fun finished" : "map_fun failed";
+  }
+  send_heartbeat();
   if (code == 0) {
     Status st = (*control)->SendDone();
     if (!st.ok()) LogError("could not tell the driver that map_fun finished (" + st.message() + ")");
