@@ -8,6 +8,7 @@
 #   make spark-demo         the MNIST pipeline through spark-submit on a local standalone cluster
 #   make fuzz               libFuzzer targets (clang, ASan+UBSan) for FUZZ_SECONDS each
 #   make fuzz-smoke         the same, 20 seconds per target (part of make test)
+#   make format / format-check / tidy / lint   clang-format and clang-tidy (lint: both checks)
 
 SANITIZE ?=
 JOBS ?= $(shell nproc)
@@ -29,7 +30,7 @@ TEST_ENV := env PATH="$(CURDIR)/.venv/bin:$$PATH"
 FUZZ_SECONDS ?= 300
 
 .PHONY: setup spark-setup build test test-core-sanitized test-core-tsan test-deps demo spark-demo bench clean \
-	clean-room format fuzz fuzz-setup fuzz-smoke
+	clean-room format format-check tidy lint fuzz fuzz-setup fuzz-smoke
 
 setup:
 	@bash scripts/setup.sh
@@ -94,5 +95,14 @@ clean-room:
 clean:
 	rm -rf build build-san build-tsan build-fuzz
 
+# Style (docs/style.md): clang-format and clang-tidy 14; .ci/run runs `make lint` before the tests.
 format:
-	find include src tests tools bench examples -name '*.h' -o -name '*.cc' | xargs clang-format -i
+	@bash scripts/lint.sh format
+
+format-check:
+	@bash scripts/lint.sh format-check
+
+tidy: build
+	@bash scripts/lint.sh tidy $(BUILD_DIR)
+
+lint: format-check tidy

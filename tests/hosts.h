@@ -14,6 +14,7 @@
 #include <vector>
 
 #include "test_util.h"
+#include "tos/status.h"
 
 namespace tos::testing {
 
@@ -78,7 +79,7 @@ class TwoHosts {
     std::thread t([&] {
       int fd = ::open(("/run/netns/" + ns).c_str(), O_RDONLY | O_CLOEXEC);
       if (fd < 0 || ::setns(fd, CLONE_NEWNET) != 0) {
-        error = "entering network namespace " + ns + ": " + std::strerror(errno);
+        error = "entering network namespace " + ns + ": " + tos::StrError(errno);
       } else {
         f();
       }

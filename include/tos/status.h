@@ -69,6 +69,8 @@ inline Status Unimplemented(std::string m) { return {StatusCode::kUnimplemented,
 
 // errno-based error: "<what>: <strerror(err)>", code chosen from err.
 Status ErrnoError(const std::string& what, int err);
+// strerror(err), safe to call from any thread.
+std::string StrError(int err);
 
 namespace internal {
 // Prints "tos::Result accessed without a value: <code>: <message>" to stderr and aborts.
@@ -145,7 +147,10 @@ T ValueOrThrow(Result<T> r) {
 // TOS_ASSIGN_OR_RETURN(auto x, MakeX()); returns the Status if MakeX() failed.
 #define TOS_ASSIGN_OR_RETURN(lhs, rexpr) \
   TOS_ASSIGN_OR_RETURN_IMPL_(TOS_CONCAT_(_tos_result_, __LINE__), lhs, rexpr)
+// tmp and lhs are declarations: they cannot be parenthesised.
+// NOLINTBEGIN(bugprone-macro-parentheses)
 #define TOS_ASSIGN_OR_RETURN_IMPL_(tmp, lhs, rexpr) \
   auto tmp = (rexpr);                               \
   if (!tmp.ok()) return tmp.status();               \
   lhs = std::move(tmp).value()
+// NOLINTEND(bugprone-macro-parentheses)

@@ -27,7 +27,7 @@ using DriverFun = std::function<int(const std::vector<std::string>& args)>;
 // Runs map_fun as a node when started by a launcher, driver_fun otherwise. Returns the exit
 // code for main(). As a node: exit 0 if map_fun returned, 1 if it threw (the message is sent
 // to the driver at once), 2 if the node could not join the cluster, 3 if the job was aborted.
-int Main(int argc, char** argv, MapFun map_fun, DriverFun driver_fun);
+int Main(int argc, char** argv, const MapFun& map_fun, const DriverFun& driver_fun);
 
 // True in a process started as a node.
 bool IsNodeProcess();

@@ -203,7 +203,7 @@ struct Cluster::Impl {
               std::string url = v.get<std::string>();
               if (urls[k] != url) {
                 urls[k] = url;
-                ConsoleLine(k + " at " + url + " (on " + n.label + ")");
+                ConsoleLine(k + " at " + url + " (on " + n.label + ")");  // NOLINT(performance-inefficient-string-concatenation): once per URL
               }
             }
           }
@@ -377,6 +377,7 @@ struct Cluster::Impl {
     }
     std::sort(t.begin(), t.end(), [](auto& a, auto& b) { return a.first < b.first; });
     std::vector<feed::FeedTarget> out;
+    out.reserve(t.size());
     for (auto& [o, target] : t) out.push_back(target);
     return out;
   }

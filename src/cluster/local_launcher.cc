@@ -91,7 +91,8 @@ class LocalLauncher : public Launcher {
       if (spec.executor_env)
         for (auto& [k, v] : spec.executor_env(i)) env[k] = v;
       std::vector<std::string> env_strings;
-      for (auto& [k, v] : env) env_strings.push_back(k + "=" + v);
+      env_strings.reserve(env.size());
+      for (auto& [k, v] : env) env_strings.push_back((k + '=').append(v));
       std::vector<char*> envp, argv;
       for (auto& s : env_strings) envp.push_back(const_cast<char*>(s.c_str()));
       envp.push_back(nullptr);
@@ -189,7 +190,7 @@ class LocalLauncher : public Launcher {
           // failure report's last lines, but not its log file.
           int err = w < 0 ? errno : ENOSPC;
           LogWarning("node log " + e.log_path + " is cut short after " + std::to_string(e.lines_logged) +
-                     " lines: " + std::strerror(err) + "; free space there or set another log directory");
+                     " lines: " + StrError(err) + "; free space there or set another log directory");
           ::close(e.log_fd);
           e.log_fd = -1;
           break;

@@ -126,7 +126,7 @@ class TargetFeeder {
   Status SendAll() {
     const size_t header = net::kFrameHeaderBytes + kDataHeaderBytes;
     std::string frame;
-    frame.reserve(job_.frame_bytes + 64 * 1024);
+    frame.reserve(job_.frame_bytes + size_t{64} * 1024);
     for (size_t k = 0; k < assigned_.size(); ++k) {
       auto [epoch, p] = assigned_[k];
       if (job_.cancel && job_.cancel->cancelled()) return job_.cancel->status();

@@ -38,7 +38,7 @@ struct FeedJob {
   FeedMode mode = FeedMode::kTrain;
   int epochs = 1;
   std::chrono::milliseconds feed_timeout{600000};
-  size_t frame_bytes = 1024 * 1024;
+  size_t frame_bytes = size_t{1} << 20;
   std::string sender = "driver";   // named in the node's messages
   std::string encoding = "bytes";  // FEED_OPEN encoding: "bytes", "text" or "tuple"
   bool shared = false;             // FEED_OPEN shared: one of several senders (Spark bridge)

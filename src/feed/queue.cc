@@ -21,7 +21,7 @@ Status FeedQueue::Push(std::shared_ptr<Chunk> chunk) {
   return Status::OK();
 }
 
-void FeedQueue::Attach(std::shared_ptr<SenderLink> link) {
+void FeedQueue::Attach(const std::shared_ptr<SenderLink>& link) {
   bool notify = false;
   {
     std::lock_guard<std::mutex> lock(mu_);

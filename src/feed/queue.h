@@ -48,7 +48,7 @@ class FeedQueue {
   // Producer side. Blocks while the queue is over capacity. Returns Aborted once the consumer
   // terminated the feed (the chunk is dropped), or when the queue is shut down.
   Status Push(std::shared_ptr<Chunk> chunk);
-  void Attach(std::shared_ptr<SenderLink> link);
+  void Attach(const std::shared_ptr<SenderLink>& link);
   void Detach(const std::shared_ptr<SenderLink>& link);
   void Fail(const Status& status);  // the consumer's next call throws with it
   void Shutdown();                  // node exiting: wake everyone

@@ -138,7 +138,7 @@ class LocalFileSystem final : public FileSystem {
         entry.is_dir = true;
       } else if (e->d_type == DT_UNKNOWN || e->d_type == DT_LNK) {
         struct stat st;
-        entry.is_dir = ::stat((dir + "/" + name).c_str(), &st) == 0 && S_ISDIR(st.st_mode);
+        entry.is_dir = ::stat((dir + '/').append(name).c_str(), &st) == 0 && S_ISDIR(st.st_mode);
       }
       out.push_back(std::move(entry));
     }
@@ -155,7 +155,7 @@ class LocalFileSystem final : public FileSystem {
       if (i != path.size() && path[i] != '/') continue;
       std::string prefix = path.substr(0, i);
       if (::mkdir(prefix.c_str(), 0755) == 0 || errno == EEXIST) continue;
-      return ErrnoError(uri + ": mkdir " + prefix, errno);
+      return ErrnoError(uri + ": mkdir " + prefix, errno);  // NOLINT(performance-inefficient-string-concatenation): an error path
     }
     struct stat st;
     if (::stat(path.c_str(), &st) != 0) return ErrnoError(uri, errno);

@@ -87,7 +87,7 @@ void AuthServer::AcceptLoop() {
   }
 }
 
-void AuthServer::Serve(std::shared_ptr<Socket> socket) {
+void AuthServer::Serve(const std::shared_ptr<Socket>& socket) {
   std::string peer = socket->PeerAddress();
   auto channel = ServerHandshake(*socket, options_.secret, After(options_.handshake_timeout));
   if (!channel.ok()) {

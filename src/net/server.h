@@ -43,7 +43,7 @@ class AuthServer {
  private:
   AuthServer() = default;
   void AcceptLoop();
-  void Serve(std::shared_ptr<Socket> socket);
+  void Serve(const std::shared_ptr<Socket>& socket);
   void ReapFinished();
 
   Options options_;

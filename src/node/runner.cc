@@ -45,7 +45,10 @@ std::string Env(const char* name, const std::string& fallback = "") {
 std::string CurrentUser() {
   std::string u = Env("USER");
   if (!u.empty()) return u;
-  if (passwd* pw = ::getpwuid(::getuid())) return pw->pw_name;
+  passwd pw{};
+  passwd* found = nullptr;
+  char buf[4096];
+  if (::getpwuid_r(::getuid(), &pw, buf, sizeof buf, &found) == 0 && found != nullptr) return found->pw_name;
   return "root";
 }
 
@@ -87,7 +90,7 @@ void MaybeStartTensorBoard(Context& ctx, const NodeEnv& env) {
   const char* argv[] = {exe.c_str(), "--logdir", logdir.c_str(), "--host", host.c_str(), "--port", port_s.c_str(), nullptr};
   int exec_status[2];
   if (::pipe2(exec_status, O_CLOEXEC) != 0) {
-    LogWarning(std::string("TensorBoard not started: pipe: ") + std::strerror(errno) +
+    LogWarning(std::string("TensorBoard not started: pipe: ") + StrError(errno) +
                "; run: tensorboard --logdir " + logdir);
     ctx.ReportUrl("TensorBoard command", "tensorboard --logdir " + logdir);
     return;
@@ -116,18 +119,18 @@ void MaybeStartTensorBoard(Context& ctx, const NodeEnv& env) {
   ::close(exec_status[0]);
   if (err != 0) {
     LogWarning("TensorBoard not started: " + std::string(pid < 0 ? "fork" : "exec " + exe) + ": " +
-               std::strerror(err) + "; run: tensorboard --logdir " + logdir);
+               StrError(err) + "; run: tensorboard --logdir " + logdir);
     ctx.ReportUrl("TensorBoard command", "tensorboard --logdir " + logdir);
     return;
   }
   ctx.ReportUrl("TensorBoard", "http://" + host + ":" + port_s);
 }
 
-int RunNode(MapFun map_fun) {
+int RunNode(const MapFun& map_fun) {
   // Training allocates the same large buffers every step; glibc would mmap and unmap each of
   // them and take fresh page faults every step. Keep them in the heap instead.
-  ::mallopt(M_MMAP_THRESHOLD, 256 << 20);
-  ::mallopt(M_TRIM_THRESHOLD, 512 << 20);
+  ::mallopt(M_MMAP_THRESHOLD, 256 << 20);  // NOLINT(concurrency-mt-unsafe): before any thread
+  ::mallopt(M_TRIM_THRESHOLD, 512 << 20);  // NOLINT(concurrency-mt-unsafe)
   SetLogTag("executor " + Env("TOS_EXECUTOR_ID", "?"));
   auto parsed = NodeEnv::FromEnv();
   auto server = parsed.ok() ? net::ParseHostPort(parsed->reservation) : Result<net::HostPort>(parsed.status());
@@ -207,12 +210,14 @@ int RunNode(MapFun map_fun) {
   SetLogTag(label);
   LogInfo(label + " (executor " + std::to_string(executor_id) + ", pid " + std::to_string(::getpid()) +
           ") joined the cluster; reserved port " + std::to_string(reserved_port));
-  ::setenv("TOS_CLUSTER_SPEC", ClusterSpecToJson(reply.cluster).c_str(), 1);
-  ::setenv("TOS_JOB_NAME", reply.job_name.c_str(), 1);
-  ::setenv("TOS_TASK_INDEX", std::to_string(reply.task_index).c_str(), 1);
+  // For map_fun's code that reads the environment. The threads already running (feed server,
+  // their connections) never read it, so setenv races with nothing here.
+  ::setenv("TOS_CLUSTER_SPEC", ClusterSpecToJson(reply.cluster).c_str(), 1);  // NOLINT(concurrency-mt-unsafe)
+  ::setenv("TOS_JOB_NAME", reply.job_name.c_str(), 1);                       // NOLINT(concurrency-mt-unsafe)
+  ::setenv("TOS_TASK_INDEX", std::to_string(reply.task_index).c_str(), 1);   // NOLINT(concurrency-mt-unsafe)
 
   (*control)->StartReader({
-      [state, &registry] {
+      [state] {
         {
           std::lock_guard<std::mutex> lock(state->mu);
           state->stop = true;
@@ -334,13 +339,13 @@ bool IsNodeProcess() { return std::getenv("TOS_EXECUTOR_ID") != nullptr; }
 
 const std::vector<std::string>& ProgramArgs() { return g_args; }
 
-int Main(int argc, char** argv, MapFun map_fun, DriverFun driver_fun) {
+int Main(int argc, char** argv, const MapFun& map_fun, const DriverFun& driver_fun) {
   g_args.assign(argv + 1, argv + argc);
   if (spark::IsFeedClient()) ExitNow(spark::RunFeedClient());
   if (spark::IsDriverService()) ExitNow(spark::RunDriverService(g_args));
   if (IsNodeProcess()) {
     ::signal(SIGPIPE, SIG_IGN);
-    int code = RunNode(std::move(map_fun));
+    int code = RunNode(map_fun);
     ExitNow(code);  // never run static destructors under threads the user may have left
   }
   SetLogTag("driver");

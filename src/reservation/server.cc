@@ -76,7 +76,7 @@ void ReservationServer::HeartbeatLoop() {
   }
 }
 
-void ReservationServer::Emit(NodeEvent e) {
+void ReservationServer::Emit(const NodeEvent& e) {
   if (options_.on_event) options_.on_event(e);
 }
 

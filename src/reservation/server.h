@@ -68,7 +68,7 @@ class ReservationServer {
   void HandleReservation(net::Socket& socket);
   void HandleKv(net::Socket& socket);
   void HeartbeatLoop();
-  void Emit(NodeEvent e);
+  void Emit(const NodeEvent& e);
   Status SendTo(int executor_id, net::FrameType type, const std::string& payload);
   void SendToAll(net::FrameType type, const std::string& payload);  // every connected node
   std::string MissingList() const;  // requires mu_

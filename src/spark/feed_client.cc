@@ -204,7 +204,7 @@ int RunFeedClient() {
     job.sender = Env("TOS_FEED_SENDER", "spark task");
     job.feed_timeout = std::chrono::milliseconds(std::atol(Env("TOS_FEED_TIMEOUT_MS", "600000").c_str()));
     job.progress = progress.data();
-    job.on_output = [](size_t, std::string text) { return SendMessage('R', text); };
+    job.on_output = [](size_t, const std::string& text) { return SendMessage('R', text); };
     StdinSource source(job.sender);
     st = feed::RunFeed(source, {t}, job);
     // A node it cannot reach (connection refused or dropped) may have finished or failed.

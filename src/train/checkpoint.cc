@@ -248,6 +248,7 @@ std::vector<std::string> CheckpointManager::List() const {
   std::sort(found.begin(), found.end(),
             [](const auto& a, const auto& b) { return a.first > b.first; });
   std::vector<std::string> out;
+  out.reserve(found.size());
   for (auto& f : found) out.push_back(std::move(f.second));
   return out;
 }
@@ -264,14 +265,12 @@ Result<std::string> CheckpointManager::Save(const Checkpoint& ckpt) {
   int kept = 0;
   for (const auto& other : List()) {
     const std::string name = std::filesystem::path(other).filename().string();
-    if (name == saved) {
-      ++kept;
-    } else if (name > saved) {  // fixed-width names sort by step
-      (void)SetAside(other);    // it did not load (resume skipped it): kept under a new name
-    } else if (kept >= opts_.keep_last) {
+    if (name > saved) {       // fixed-width names sort by step
+      (void)SetAside(other);  // it did not load (resume skipped it): kept under a new name
+    } else if (name != saved && kept >= opts_.keep_last) {
       unlink(other.c_str());
     } else {
-      ++kept;
+      ++kept;  // the one just saved, or one of the keep_last newest
     }
   }
   return path;
@@ -317,7 +316,7 @@ std::string CheckpointManager::SetAside(const std::string& path) {
   // Never deleted: the user may still recover it, or want to know what went wrong.
   const std::string aside = path + kUnreadableSuffix;
   if (std::rename(path.c_str(), aside.c_str()) != 0) {
-    return "could not rename it to " + aside + " (" + std::strerror(errno) + "), left in place";
+    return "could not rename it to " + aside + " (" + StrError(errno) + "), left in place";
   }
   return "kept as " + aside;
 }

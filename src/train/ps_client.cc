@@ -153,7 +153,8 @@ class PsClientImpl : public PsClient {
     for (size_t s = 0; s < n; ++s) {
       ctxs[s] = NewContext(method, wait_for_ready, timeout);
       readers[s] = start(*shards_[s].stub, ctxs[s].get(), *reqs[s], &cq_);
-      readers[s]->Finish(resps[s], &statuses[s], reinterpret_cast<void*>(s + 1));
+      // The completion queue's tag is the shard number plus one (grpc tags are void*).
+      readers[s]->Finish(resps[s], &statuses[s], reinterpret_cast<void*>(s + 1));  // NOLINT(performance-no-int-to-ptr)
     }
     for (size_t k = 0; k < n; ++k) {
       void* tag = nullptr;

@@ -247,7 +247,7 @@ class TcpCollectives : public Collectives {
   Status PeerError(const char* what, bool sending, int err) {
     std::string peer = sending ? "rank " + std::to_string(Next()) + " at " + next_addr_
                                : "rank " + std::to_string(Prev());
-    std::string why = err == 0 ? "connection closed" : std::strerror(err);
+    std::string why = err == 0 ? "connection closed" : StrError(err);
     return Unavailable(Me() + ": " + what + ": " + peer + " is gone (" + why + ")");
   }
 

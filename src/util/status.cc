@@ -51,7 +51,12 @@ Status ErrnoError(const std::string& what, int err) {
     case EINVAL: code = StatusCode::kInvalidArgument; break;
     default: break;
   }
-  return Status(code, what + ": " + std::strerror(err));
+  return Status(code, what + ": " + StrError(err));
+}
+
+std::string StrError(int err) {
+  char buf[256];
+  return ::strerror_r(err, buf, sizeof buf);  // the GNU form: returns the message
 }
 
 namespace internal {
