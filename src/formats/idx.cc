@@ -10,11 +10,13 @@ namespace {
 
 size_t ElementSize(uint8_t type) {
   switch (type) {
-    case 0x08: return 1;  // unsigned byte
-    case 0x09: return 1;  // signed byte
+    case 0x08:  // unsigned byte
+    case 0x09:  // signed byte
+      return 1;
     case 0x0B: return 2;  // short
-    case 0x0C: return 4;  // int
-    case 0x0D: return 4;  // float
+    case 0x0C:  // int
+    case 0x0D:  // float
+      return 4;
     case 0x0E: return 8;  // double
     default: return 0;
   }

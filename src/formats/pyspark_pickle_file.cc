@@ -13,7 +13,7 @@ namespace {
 constexpr char kNullWritable[] = "org.apache.hadoop.io.NullWritable";
 constexpr char kBytesWritable[] = "org.apache.hadoop.io.BytesWritable";
 constexpr size_t kSyncSize = 16;
-constexpr uint64_t kSyncInterval = 100 * 1024;  // Hadoop's SYNC_INTERVAL
+constexpr uint64_t kSyncInterval = uint64_t{100} * 1024;  // Hadoop's SYNC_INTERVAL
 constexpr uint32_t kMaxRecord = 1u << 30;
 constexpr size_t kPicklesPerRecord = 10;        // Spark's saveAsObjectFile groups 10
 
