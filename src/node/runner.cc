@@ -177,7 +177,10 @@ int RunNode(const MapFun& map_fun) {
   int reserved_port = reserved->LocalPort();
   state->reserved = std::make_unique<ReservedPort>(host, reserved_port, reserved->Release());
 
-  feed::FeedRegistry registry(env.feed_queue_bytes, feed_timeout);
+  // A full queue whose consumer reads nothing fails the feed here only a while after the
+  // senders' own feed_timeout, so their report (it says how far the feed got) comes first.
+  constexpr auto kQueueTimeoutMargin = std::chrono::seconds(5);
+  feed::FeedRegistry registry(env.feed_queue_bytes, feed_timeout + kQueueTimeoutMargin);
   state->feeds = &registry;
   feed::FeedServer::Options fo;
   fo.secret = env.secret;
