@@ -126,30 +126,14 @@ void MaybeStartTensorBoard(Context& ctx, const NodeEnv& env) {
   ctx.ReportUrl("TensorBoard", "http://" + host + ":" + port_s);
 }
 
-int RunNode(const MapFun& map_fun) {
-  // Training allocates the same large buffers every step; glibc would mmap and unmap each of
-  // them and take fresh page faults every step. Keep them in the heap instead.
-  ::mallopt(M_MMAP_THRESHOLD, 256 << 20);  // NOLINT(concurrency-mt-unsafe): before any thread
-  ::mallopt(M_TRIM_THRESHOLD, 512 << 20);  // NOLINT(concurrency-mt-unsafe)
-  SetLogTag("executor " + Env("TOS_EXECUTOR_ID", "?"));
-  auto parsed = NodeEnv::FromEnv();
-  auto server = parsed.ok() ? net::ParseHostPort(parsed->reservation) : Result<net::HostPort>(parsed.status());
-  if (!parsed.ok() || !server.ok()) {
-    LogError(std::string("cannot start as a node: ") + (parsed.ok() ? "TOS_RESERVATION: " : "") + server.status().message());
-    return 2;
-  }
-  const NodeEnv& env = *parsed;
-  const int executor_id = env.executor_id;
-  const auto reservation_timeout = env.reservation_timeout;
-  const auto feed_timeout = env.feed_timeout;
-  const auto heartbeat = env.heartbeat;
-  const auto node_timeout = env.node_timeout;
-  net::SetDefaultPeerTimeout(node_timeout);
-
+// The node's Context state before it joins: paths, threads, and the reserved port (bound
+// with SO_REUSEPORT, not listening, held until the training code's server binds the same port).
+Result<std::shared_ptr<Context::State>> NewState(const NodeEnv& env, const std::string& reservation,
+                                                 const std::string& host) {
   auto state = std::make_shared<Context::State>();
-  state->executor_id = executor_id;
+  state->executor_id = env.executor_id;
   state->secret = env.secret;
-  state->reservation_address = server->ToString();
+  state->reservation_address = reservation;
   state->input_mode = env.input_mode;
   state->default_fs = env.default_fs;
   char cwd[PATH_MAX] = {0};
@@ -157,30 +141,183 @@ int RunNode(const MapFun& map_fun) {
   state->log_dir = !env.log_dir.empty() ? env.log_dir : state->working_dir + "/tos_logs";
   state->user = CurrentUser();
   state->threads = env.threads;
-  const std::string host = net::AdvertisedHost();
-
-  // The reserved port: bound (not listening) with SO_REUSEPORT and held until the training
-  // code's server has bound the same port.
   auto port_range = net::ParsePortRange(env.node_port);
-  if (!port_range.ok()) {
-    LogError("TOS_NODE_PORT: " + port_range.status().message());
-    return 2;
-  }
+  if (!port_range.ok()) return port_range.status().WithContext("TOS_NODE_PORT");
   net::ListenOptions lo;
   lo.reuse_port = true;
   lo.listen = false;
   auto reserved = net::ListenInRange(lo, port_range->first, port_range->second);
-  if (!reserved.ok()) {
-    LogError("cannot reserve a port: " + reserved.status().message());
+  if (!reserved.ok()) return reserved.status().WithContext("cannot reserve a port");
+  const int port = reserved->LocalPort();
+  state->reserved = std::make_unique<ReservedPort>(host, port, reserved->Release());
+  return state;
+}
+
+// The driver's control messages: STOP wakes WaitForStop; a job error or a lost driver ends
+// the node (exit 3).
+void StartControlReader(reservation::ControlChannel& control, const std::shared_ptr<Context::State>& state,
+                        std::chrono::milliseconds node_timeout) {
+  control.StartReader(
+      {
+          [state] {
+            {
+              std::lock_guard<std::mutex> lock(state->mu);
+              state->stop = true;
+            }
+            state->stop_cv.notify_all();
+          },
+          [](const std::string& message) {
+            LogError("job aborted by the driver: " + message.substr(0, message.find('\n')));
+            ExitNow(3);
+          },
+          [](const Status& why) {
+            LogError("lost the driver's control channel (" + why.message() + "); exiting");
+            ExitNow(3);
+          },
+      },
+      node_timeout);
+}
+
+// Started by a Spark task, the node outlives the task; it must not outlive the executor.
+void WatchExecutor(long pid) {
+  if (pid <= 0) return;
+  std::thread([pid] {
+    for (;;) {
+      std::this_thread::sleep_for(std::chrono::milliseconds(500));
+      if (::kill(static_cast<pid_t>(pid), 0) != 0 && errno == ESRCH) {
+        LogError("the Spark executor (pid " + std::to_string(pid) + ") is gone; exiting");
+        ExitNow(3);
+      }
+    }
+  }).detach();
+}
+
+// Heartbeats: the node's state, progress and URLs, every interval while map_fun runs, and once
+// more at Finish, so that what it reported reaches the driver even when map_fun ends before the
+// heartbeat thread first ran (a loaded machine).
+class Heartbeats {
+ public:
+  Heartbeats(reservation::ControlChannel* control, std::shared_ptr<Context::State> state,
+             feed::FeedRegistry* registry, std::chrono::milliseconds interval)
+      : control_(control), state_(std::move(state)), registry_(registry) {
+    thread_ = std::thread([this, interval] {
+      while (running_) {
+        Send();
+        auto until = net::Clock::now() + interval;
+        while (running_ && net::Clock::now() < until) std::this_thread::sleep_for(std::chrono::milliseconds(20));
+      }
+    });
+  }
+  ~Heartbeats() { Stop(); }
+
+  // Stops the thread and sends the last heartbeat, with `status` as the node's state.
+  void Finish(const std::string& status) {
+    Stop();
+    {
+      std::lock_guard<std::mutex> lock(state_->mu);
+      state_->status = status;
+    }
+    Send();
+  }
+
+ private:
+  void Stop() {
+    running_ = false;
+    if (thread_.joinable()) thread_.join();
+  }
+
+  void Send() {
+    nlohmann::json hb;
+    uint64_t progress = state_->progress;
+    nlohmann::json feeds = nlohmann::json::object();
+    std::string waiting;
+    for (auto& q : registry_->All()) {
+      feeds[q->name()] = q->consumed();
+      progress += q->consumed();
+      if (q->consumer_waiting()) waiting += (waiting.empty() ? "" : ", ") + ("'" + q->name() + "'");
+    }
+    {
+      std::lock_guard<std::mutex> lock(state_->mu);
+      hb["state"] = state_->status + (waiting.empty() ? "" : "; waiting for data on feed " + waiting);
+      hb["urls"] = state_->urls;
+    }
+    hb["progress"] = progress;
+    hb["feeds"] = feeds;
+    // A failed send means the channel is gone: its reader reports that and exits the node.
+    (void)control_->SendHeartbeat(hb.dump());
+  }
+
+  reservation::ControlChannel* control_;
+  std::shared_ptr<Context::State> state_;
+  feed::FeedRegistry* registry_;
+  std::atomic<bool> running_{true};
+  std::thread thread_;
+};
+
+// Runs map_fun; 0 if it returned, 1 if it threw. The error goes to the driver on the control
+// channel and to this node's log, whose last lines the driver prints with every failure: if the
+// channel cannot carry it, the log does.
+int RunMapFun(const MapFun& map_fun, Context& ctx, reservation::ControlChannel& control) {
+  auto report = [&](std::string message) {
+    constexpr size_t kMaxReport = 64 << 10;  // well under the control channel's frame limit
+    if (message.size() > kMaxReport) message = message.substr(0, kMaxReport) + " ... (cut at 64 KiB)";
+    Status st = control.SendError(message);
+    if (!st.ok()) LogError("could not report this failure to the driver (" + st.message() + ")");
+  };
+  try {
+    map_fun(g_args, ctx);
+    return 0;
+  } catch (const std::exception& e) {
+    LogError(std::string("map_fun failed: ") + e.what());
+    report(e.what());
+  } catch (...) {
+    LogError("map_fun failed with a non-standard exception");
+    report("map_fun threw a non-standard exception");
+  }
+  return 1;
+}
+
+// map_fun is done with its feeds: their senders are told to stop (not a failure); a feed it
+// left unfinished after success is worth a warning.
+void CloseFeeds(feed::FeedRegistry& registry, bool succeeded) {
+  for (auto& q : registry.All()) {
+    if (succeeded && !q->ShouldStop()) {
+      LogWarning("map_fun returned before feed '" + q->name() + "' ended (" + q->Describe() +
+                 "); the rest of it is dropped. Call terminate() on a feed you stop reading early");
+    }
+    q->Terminate();
+  }
+  registry.ShutdownAll();
+}
+
+int RunNode(const MapFun& map_fun) {
+  // Training allocates the same large buffers every step; glibc would mmap and unmap each of
+  // them and take fresh page faults every step. Keep them in the heap instead.
+  ::mallopt(M_MMAP_THRESHOLD, 256 << 20);  // NOLINT(concurrency-mt-unsafe): before any thread
+  ::mallopt(M_TRIM_THRESHOLD, 512 << 20);  // NOLINT(concurrency-mt-unsafe)
+  SetLogTag("executor " + Env("TOS_EXECUTOR_ID", "?"));
+
+  // 1. The environment the launcher gave, the node's state and reserved port, its feed server.
+  auto parsed = NodeEnv::FromEnv();
+  auto server = parsed.ok() ? net::ParseHostPort(parsed->reservation) : Result<net::HostPort>(parsed.status());
+  if (!parsed.ok() || !server.ok()) {
+    LogError(std::string("cannot start as a node: ") + (parsed.ok() ? "TOS_RESERVATION: " : "") +
+             server.status().message());
     return 2;
   }
-  int reserved_port = reserved->LocalPort();
-  state->reserved = std::make_unique<ReservedPort>(host, reserved_port, reserved->Release());
-
+  const NodeEnv& env = *parsed;
+  net::SetDefaultPeerTimeout(env.node_timeout);
+  const std::string host = net::AdvertisedHost();
+  auto made = NewState(env, server->ToString(), host);
+  if (!made.ok()) {
+    LogError(made.status().message());
+    return 2;
+  }
+  std::shared_ptr<Context::State> state = *made;
   // A full queue whose consumer reads nothing fails the feed here only a while after the
   // senders' own feed_timeout, so their report (it says how far the feed got) comes first.
   constexpr auto kQueueTimeoutMargin = std::chrono::seconds(5);
-  feed::FeedRegistry registry(env.feed_queue_bytes, feed_timeout + kQueueTimeoutMargin);
+  feed::FeedRegistry registry(env.feed_queue_bytes, env.feed_timeout + kQueueTimeoutMargin);
   state->feeds = &registry;
   feed::FeedServer::Options fo;
   fo.secret = env.secret;
@@ -191,16 +328,18 @@ int RunNode(const MapFun& map_fun) {
     return 2;
   }
 
+  // 2. Join: register with the driver and wait for the cluster spec.
   reservation::Registration reg;
-  reg.executor_id = executor_id;
+  reg.executor_id = env.executor_id;
   reg.host = host;
-  reg.port = reserved_port;
+  reg.port = state->reserved->port();
   reg.feed_port = (*feed_server)->port();
   reg.pid = static_cast<int>(::getpid());
   reg.instance = net::GenerateSecret().substr(0, 16);
   reg.log = env.node_log;  // set by the Spark executor that started this node
   reservation::ClusterReply reply;
-  auto control = reservation::ControlChannel::Register(*server, env.secret, reg, net::Clock::now() + reservation_timeout, &reply);
+  auto control = reservation::ControlChannel::Register(*server, env.secret, reg,
+                                                       net::Clock::now() + env.reservation_timeout, &reply);
   if (!control.ok()) {
     LogError("could not join the cluster: " + control.status().message());
     return 2;
@@ -211,126 +350,34 @@ int RunNode(const MapFun& map_fun) {
   state->num_executors = reply.num_executors;
   const std::string label = RoleLabel({reply.job_name, reply.task_index});
   SetLogTag(label);
-  LogInfo(label + " (executor " + std::to_string(executor_id) + ", pid " + std::to_string(::getpid()) +
-          ") joined the cluster; reserved port " + std::to_string(reserved_port));
+  LogInfo(label + " (executor " + std::to_string(env.executor_id) + ", pid " + std::to_string(::getpid()) +
+          ") joined the cluster; reserved port " + std::to_string(reg.port));
   // For map_fun's code that reads the environment. The threads already running (feed server,
   // their connections) never read it, so setenv races with nothing here.
   ::setenv("TOS_CLUSTER_SPEC", ClusterSpecToJson(reply.cluster).c_str(), 1);  // NOLINT(concurrency-mt-unsafe)
   ::setenv("TOS_JOB_NAME", reply.job_name.c_str(), 1);                       // NOLINT(concurrency-mt-unsafe)
   ::setenv("TOS_TASK_INDEX", std::to_string(reply.task_index).c_str(), 1);   // NOLINT(concurrency-mt-unsafe)
+  StartControlReader(**control, state, env.node_timeout);
+  WatchExecutor(env.watch_pid);
 
-  (*control)->StartReader({
-      [state] {
-        {
-          std::lock_guard<std::mutex> lock(state->mu);
-          state->stop = true;
-        }
-        state->stop_cv.notify_all();
-      },
-      [label](const std::string& message) {
-        LogError("job aborted by the driver: " + message.substr(0, message.find('\n')));
-        ExitNow(3);
-      },
-      [label](const Status& why) {
-        LogError("lost the driver's control channel (" + why.message() + "); exiting");
-        ExitNow(3);
-      },
-  }, node_timeout);
-
-  // Started by a Spark task, the node outlives the task; it must not outlive the executor.
-  if (long watch = env.watch_pid; watch > 0) {
-    std::thread([watch] {
-      for (;;) {
-        std::this_thread::sleep_for(std::chrono::milliseconds(500));
-        if (::kill(static_cast<pid_t>(watch), 0) != 0 && errno == ESRCH) {
-          LogError("the Spark executor (pid " + std::to_string(watch) + ") is gone; exiting");
-          ExitNow(3);
-        }
-      }
-    }).detach();
-  }
-
+  // 3. map_fun, with heartbeats around it; then the driver hears how it ended.
   Context ctx(state);
-  // Before the first heartbeat, so the driver learns TensorBoard's URL even from a node that
-  // finishes within a heartbeat interval.
-  MaybeStartTensorBoard(ctx, env);
-
-  // Heartbeats: the node's state, progress and URLs, every interval while map_fun runs, and
-  // once more when it is over, so that what it reported reaches the driver even when map_fun
-  // ends before the heartbeat thread first ran (a loaded machine).
-  auto send_heartbeat = [&] {
-    nlohmann::json hb;
-    uint64_t progress = state->progress;
-    nlohmann::json feeds = nlohmann::json::object();
-    std::string waiting;
-    for (auto& q : registry.All()) {
-      feeds[q->name()] = q->consumed();
-      progress += q->consumed();
-      if (q->consumer_waiting()) waiting += (waiting.empty() ? "" : ", ") + ("'" + q->name() + "'");
-    }
-    {
-      std::lock_guard<std::mutex> lock(state->mu);
-      hb["state"] = state->status + (waiting.empty() ? "" : "; waiting for data on feed " + waiting);
-      hb["urls"] = state->urls;
-    }
-    hb["progress"] = progress;
-    hb["feeds"] = feeds;
-    // A failed send means the channel is gone: its reader reports that and exits the node.
-    (void)(*control)->SendHeartbeat(hb.dump());
-  };
-  std::atomic<bool> running{true};
-  std::thread heartbeat_thread([&] {
-    while (running) {
-      send_heartbeat();
-      auto until = net::Clock::now() + heartbeat;
-      while (running && net::Clock::now() < until) std::this_thread::sleep_for(std::chrono::milliseconds(20));
-    }
-  });
-
+  MaybeStartTensorBoard(ctx, env);  // before the first heartbeat, which carries its URL
   int code = 0;
   {
-    std::lock_guard<std::mutex> lock(state->mu);
-    state->status = "running map_fun";
+    Heartbeats heartbeats(control->get(), state, &registry, env.heartbeat);
+    {
+      std::lock_guard<std::mutex> lock(state->mu);
+      state->status = "running map_fun";
+    }
+    code = RunMapFun(map_fun, ctx, **control);
+    heartbeats.Finish(code == 0 ? "map_fun finished" : "map_fun failed");
   }
-  // The error goes to the driver on the control channel and to this node's log, whose last
-  // lines the driver prints with every failure: if the channel cannot carry it, the log does.
-  auto report = [&](std::string message) {
-    constexpr size_t kMaxReport = 64 << 10;  // well under the control channel's frame limit
-    if (message.size() > kMaxReport) message = message.substr(0, kMaxReport) + " ... (cut at 64 KiB)";
-    Status st = (*control)->SendError(message);
-    if (!st.ok()) LogError("could not report this failure to the driver (" + st.message() + ")");
-  };
-  try {
-    map_fun(g_args, ctx);
-  } catch (const std::exception& e) {
-    code = 1;
-    LogError(std::string("map_fun failed: ") + e.what());
-    report(e.what());
-  } catch (...) {
-    code = 1;
-    LogError("map_fun failed with a non-standard exception");
-    report("map_fun threw a non-standard exception");
-  }
-  running = false;
-  heartbeat_thread.join();
-  {
-    std::lock_guard<std::mutex> lock(state->mu);
-    state->status = code == 0 ? "map_fun finished" : "map_fun failed";
-  }
-  send_heartbeat();
   if (code == 0) {
     Status st = (*control)->SendDone();
     if (!st.ok()) LogError("could not tell the driver that map_fun finished (" + st.message() + ")");
   }
-  // map_fun is done with its feeds: tell their senders to stop (not a failure), then close.
-  for (auto& q : registry.All()) {
-    if (code == 0 && !q->ShouldStop()) {
-      LogWarning("map_fun returned before feed '" + q->name() + "' ended (" + q->Describe() +
-                 "); the rest of it is dropped. Call terminate() on a feed you stop reading early");
-    }
-    q->Terminate();
-  }
-  registry.ShutdownAll();
+  CloseFeeds(registry, code == 0);
   (*feed_server)->Stop();
   (*control)->Close();
   return code;
