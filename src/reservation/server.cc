@@ -15,8 +15,13 @@ struct ReservationServer::Node {
 };
 
 namespace {
-constexpr std::chrono::seconds kWriteTimeout{10};
+constexpr std::chrono::seconds kWriteTimeout{10};  // one control frame to a node
 constexpr size_t kMaxControlFrame = 1 << 20;
+// A connection that authenticated must say REGISTER within this.
+constexpr std::chrono::seconds kRegistrationTimeout{60};
+// The control loop's read deadline is node_timeout plus this: the driver's monitor fails a
+// silent node first, naming it; the deadline only frees the thread.
+constexpr std::chrono::seconds kControlReadSlack{10};
 }  // namespace
 
 Result<std::unique_ptr<ReservationServer>> ReservationServer::Start(Options options) {
@@ -152,68 +157,99 @@ void ReservationServer::SendToAll(FrameType type, const std::string& payload) {
 void ReservationServer::BroadcastJobError(const std::string& message) { SendToAll(FrameType::kJobError, message); }
 
 void ReservationServer::HandleReservation(net::Socket& socket) {
-  std::string peer = socket.PeerAddress();
-  auto frame = net::ReadFrame(socket, net::After(std::chrono::seconds(60)), kMaxControlFrame);
-  if (!frame.ok()) {
-    LogWarning("reservation server: no registration from " + peer + ": " + frame.status().message());
-    return;
-  }
-  if (frame->type != FrameType::kRegister) {
-    LogWarning("reservation server: " + peer + " sent " + net::FrameTypeName(frame->type) +
-               " before REGISTER; dropped");
-    return;
-  }
-  auto reg = DecodeRegistration(frame->payload);
-  const int n = options_.layout.num_executors;
-  auto reject = [&](const std::string& why) {
-    LogWarning("reservation server: rejected registration from " + peer + ": " + why);
-    // Best effort: a node that does not get the reason times out naming the driver.
-    (void)net::WriteFrame(socket, FrameType::kJobError, why, net::After(kWriteTimeout));
-  };
-  if (!reg.ok()) return reject(reg.status().message());
-  if (reg->executor_id >= n) {
-    return reject("executor id " + std::to_string(reg->executor_id) + " is outside the cluster of " +
-                  std::to_string(n) + " executors");
-  }
+  const std::string peer = socket.PeerAddress();
+  auto reg = ReadRegistration(socket, peer);
+  if (!reg.ok()) return;  // told the node why, and logged it
   const int id = reg->executor_id;
   auto node = std::make_shared<Node>();
   node->socket = &socket;
   node->instance = reg->instance;
-  std::vector<std::pair<int, std::shared_ptr<Node>>> to_notify;
+  auto to_notify = Admit(*reg, node, socket);
+  if (!to_notify.ok()) return;
+  Emit({NodeEvent::kRegistered, id, peer});
+  SendClusterSpecs(*to_notify);
+  Status why_closed = ControlLoop(socket, id);
+  bool current = false;
   {
     std::lock_guard<std::mutex> lock(mu_);
-    auto it = registered_.find(id);
-    if (it != registered_.end() && it->second.instance != reg->instance) {
-      auto& first = it->second;
-      std::string why = "duplicate executor id " + std::to_string(id) + ": already registered by " +
-                        first.host + " pid " + std::to_string(first.pid) + ", now claimed by " +
-                        reg->host + " pid " + std::to_string(reg->pid) +
-                        "; each executor must run exactly one node";
-      // Unlock happens at scope end; reject writes only to this socket.
-      LogWarning("reservation server: " + why);
-      // Best effort, as for any rejected registration.
-      (void)net::WriteFrame(socket, FrameType::kJobError, why, net::After(kWriteTimeout));
-      return;
-    }
-    registered_[id] = *reg;
-    connections_[id] = node;
-    if (!complete_ && static_cast<int>(registered_.size()) == n) {
-      complete_ = true;
-      spec_template_.num_executors = n;
-      for (int i = 0; i < n; ++i) {
-        auto role = RoleFor(options_.layout, i);
-        auto& list = spec_template_.cluster[role.job_name];
-        if (static_cast<int>(list.size()) <= role.task_index) list.resize(role.task_index + 1);
-        list[role.task_index] = registered_[i].host + ":" + std::to_string(registered_[i].port);
-        spec_template_.feed_addresses[i] = registered_[i].host + ":" + std::to_string(registered_[i].feed_port);
-      }
-      for (auto& [i, c] : connections_) to_notify.emplace_back(i, c);
-      cv_.notify_all();
-    } else if (complete_) {
-      to_notify.emplace_back(id, node);  // a retried registration after completion
+    auto it = connections_.find(id);
+    if (it != connections_.end() && it->second == node) {
+      connections_.erase(it);
+      current = true;
     }
   }
-  Emit({NodeEvent::kRegistered, id, peer});
+  {
+    std::lock_guard<std::mutex> wl(node->write_mu);
+    node->socket = nullptr;
+  }
+  if (current) Emit({NodeEvent::kDisconnected, id, why_closed.message()});
+}
+
+Result<Registration> ReservationServer::ReadRegistration(net::Socket& socket, const std::string& peer) {
+  auto frame = net::ReadFrame(socket, net::After(kRegistrationTimeout), kMaxControlFrame);
+  if (!frame.ok()) {
+    LogWarning("reservation server: no registration from " + peer + ": " + frame.status().message());
+    return frame.status();
+  }
+  if (frame->type != FrameType::kRegister) {
+    LogWarning("reservation server: " + peer + " sent " + net::FrameTypeName(frame->type) +
+               " before REGISTER; dropped");
+    return DataLoss("no REGISTER");
+  }
+  auto reg = DecodeRegistration(frame->payload);
+  const int n = options_.layout.num_executors;
+  Status why = !reg.ok() ? reg.status()
+               : reg->executor_id >= n
+                   ? InvalidArgument("executor id " + std::to_string(reg->executor_id) +
+                                     " is outside the cluster of " + std::to_string(n) + " executors")
+                   : Status::OK();
+  if (!why.ok()) {
+    LogWarning("reservation server: rejected registration from " + peer + ": " + why.message());
+    // Best effort: a node that does not get the reason times out naming the driver.
+    (void)net::WriteFrame(socket, FrameType::kJobError, why.message(), net::After(kWriteTimeout));
+    return why;
+  }
+  return reg;
+}
+
+Result<std::vector<std::pair<int, std::shared_ptr<ReservationServer::Node>>>> ReservationServer::Admit(
+    const Registration& reg, const std::shared_ptr<Node>& node, net::Socket& socket) {
+  const int id = reg.executor_id;
+  const int n = options_.layout.num_executors;
+  std::vector<std::pair<int, std::shared_ptr<Node>>> to_notify;
+  std::lock_guard<std::mutex> lock(mu_);
+  auto it = registered_.find(id);
+  if (it != registered_.end() && it->second.instance != reg.instance) {
+    auto& first = it->second;
+    std::string why = "duplicate executor id " + std::to_string(id) + ": already registered by " + first.host +
+                      " pid " + std::to_string(first.pid) + ", now claimed by " + reg.host + " pid " +
+                      std::to_string(reg.pid) + "; each executor must run exactly one node";
+    LogWarning("reservation server: " + why);
+    // Best effort, as for any rejected registration; it writes only to this socket.
+    (void)net::WriteFrame(socket, FrameType::kJobError, why, net::After(kWriteTimeout));
+    return Aborted(why);
+  }
+  registered_[id] = reg;
+  connections_[id] = node;
+  if (!complete_ && static_cast<int>(registered_.size()) == n) {
+    complete_ = true;
+    spec_template_.num_executors = n;
+    for (int i = 0; i < n; ++i) {
+      auto role = RoleFor(options_.layout, i);
+      auto& list = spec_template_.cluster[role.job_name];
+      if (static_cast<int>(list.size()) <= role.task_index) list.resize(role.task_index + 1);
+      list[role.task_index] = registered_[i].host + ":" + std::to_string(registered_[i].port);
+      spec_template_.feed_addresses[i] = registered_[i].host + ":" + std::to_string(registered_[i].feed_port);
+    }
+    for (auto& [i, c] : connections_) to_notify.emplace_back(i, c);
+    cv_.notify_all();
+  } else if (complete_) {
+    to_notify.emplace_back(id, node);  // a retried registration after completion
+  }
+  return to_notify;
+}
+
+void ReservationServer::SendClusterSpecs(const std::vector<std::pair<int, std::shared_ptr<Node>>>& to_notify) {
   for (auto& [i, c] : to_notify) {
     ClusterReply reply;
     {
@@ -230,44 +266,28 @@ void ReservationServer::HandleReservation(net::Socket& socket) {
       if (!st.ok()) LogWarning("reservation server: cluster spec to executor " + std::to_string(i) + ": " + st.message());
     }
   }
+}
 
-  // Control loop: the node's heartbeats, errors and completion. The driver fails a node that
-  // is silent for node_timeout (naming it); the deadline here only frees this thread later.
-  Status why_closed;
+// The node's heartbeats, errors and completion. The driver fails a node that is silent for
+// node_timeout (naming it); the deadline here only frees this thread later.
+Status ReservationServer::ControlLoop(net::Socket& socket, int id) {
   for (;;) {
-    auto f = net::ReadFrame(socket, net::After(options_.node_timeout + std::chrono::seconds(10)), kMaxControlFrame);
+    auto f = net::ReadFrame(socket, net::After(options_.node_timeout + kControlReadSlack), kMaxControlFrame);
     if (!f.ok()) {
-      why_closed = f.status().code() == StatusCode::kTimeout
-                       ? Timeout("no heartbeat for " + std::to_string(options_.node_timeout.count() / 1000) + " s")
-                       : f.status();
-      break;
+      return f.status().code() == StatusCode::kTimeout
+                 ? Timeout("no heartbeat for " + std::to_string(options_.node_timeout.count() / 1000) + " s")
+                 : f.status();
     }
     switch (f->type) {
       case FrameType::kHeartbeat: Emit({NodeEvent::kHeartbeat, id, f->payload}); break;
       case FrameType::kNodeError: Emit({NodeEvent::kError, id, f->payload}); break;
       case FrameType::kNodeDone: Emit({NodeEvent::kDone, id, ""}); break;
       default:
-        why_closed = DataLoss(std::string("unexpected ") + net::FrameTypeName(f->type) + " frame");
         LogWarning("reservation server: executor " + std::to_string(id) + " sent an unexpected " +
                    net::FrameTypeName(f->type) + " frame; closing its control channel");
-        break;
-    }
-    if (!why_closed.ok()) break;
-  }
-  bool current = false;
-  {
-    std::lock_guard<std::mutex> lock(mu_);
-    auto it = connections_.find(id);
-    if (it != connections_.end() && it->second == node) {
-      connections_.erase(it);
-      current = true;
+        return DataLoss(std::string("unexpected ") + net::FrameTypeName(f->type) + " frame");
     }
   }
-  {
-    std::lock_guard<std::mutex> wl(node->write_mu);
-    node->socket = nullptr;
-  }
-  if (current) Emit({NodeEvent::kDisconnected, id, why_closed.message()});
 }
 
 // KV store: KV_SET key\0value -> KV_VALUE ""; KV_GET key\0timeout_ms -> KV_VALUE value (waits);

@@ -65,7 +65,18 @@ class ReservationServer {
  private:
   struct Node;
   ReservationServer() = default;
+  // One node's connection: ReadRegistration, Admit, SendClusterSpecs (to everyone once the
+  // last node is in), then ControlLoop until the connection ends.
   void HandleReservation(net::Socket& socket);
+  Result<Registration> ReadRegistration(net::Socket& socket, const std::string& peer);
+  // Records the registration; the nodes to send the cluster spec to now (all of them when this
+  // one completes the cluster). Aborted for a second claim of an executor id.
+  Result<std::vector<std::pair<int, std::shared_ptr<Node>>>> Admit(const Registration& reg,
+                                                                   const std::shared_ptr<Node>& node,
+                                                                   net::Socket& socket);
+  void SendClusterSpecs(const std::vector<std::pair<int, std::shared_ptr<Node>>>& to_notify);
+  // Why the connection ended.
+  Status ControlLoop(net::Socket& socket, int id);
   void HandleKv(net::Socket& socket);
   void HeartbeatLoop();
   void Emit(const NodeEvent& e);
