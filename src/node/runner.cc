@@ -19,9 +19,9 @@
 #include "feed/feed_server.h"
 #include "net/auth.h"
 #include "node/node_env.h"
+#include "node/runner.h"
 #include "node/node_state.h"
 #include "reservation/client.h"
-#include "spark/bridge.h"
 #include "tos/tos.h"
 #include "util/log.h"
 
@@ -35,12 +35,16 @@ std::string Env(const char* name, const std::string& fallback = "") {
   return v && *v ? std::string(v) : fallback;
 }
 
+}  // namespace
+
 [[noreturn]] void ExitNow(int code) {
   std::cout.flush();
   std::cerr.flush();
   std::fflush(nullptr);
   ::_exit(code);
 }
+
+namespace {
 
 std::string CurrentUser() {
   std::string u = Env("USER");
@@ -290,6 +294,8 @@ void CloseFeeds(feed::FeedRegistry& registry, bool succeeded) {
   registry.ShutdownAll();
 }
 
+}  // namespace
+
 int RunNode(const MapFun& map_fun) {
   // Training allocates the same large buffers every step; glibc would mmap and unmap each of
   // them and take fresh page faults every step. Keep them in the heap instead.
@@ -383,24 +389,11 @@ int RunNode(const MapFun& map_fun) {
   return code;
 }
 
-}  // namespace
 
 bool IsNodeProcess() { return std::getenv("TOS_EXECUTOR_ID") != nullptr; }
 
 const std::vector<std::string>& ProgramArgs() { return g_args; }
 
-int Main(int argc, char** argv, const MapFun& map_fun, const DriverFun& driver_fun) {
-  g_args.assign(argv + 1, argv + argc);
-  if (spark::IsFeedClient()) ExitNow(spark::RunFeedClient());
-  if (spark::IsDriverService()) ExitNow(spark::RunDriverService(g_args));
-  if (IsNodeProcess()) {
-    ::signal(SIGPIPE, SIG_IGN);
-    int code = RunNode(map_fun);
-    ExitNow(code);  // never run static destructors under threads the user may have left
-  }
-  SetLogTag("driver");
-  ::signal(SIGPIPE, SIG_IGN);
-  return driver_fun(g_args);
-}
+void SetProgramArgs(std::vector<std::string> args) { g_args = std::move(args); }
 
 }  // namespace tos
