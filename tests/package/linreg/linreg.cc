@@ -13,10 +13,10 @@
 #include <cstdio>
 #include <fstream>
 #include <iostream>
-#include <sstream>
 #include <string>
 #include <vector>
 
+#include "tos/csv.h"
 #include "tos/tos.h"
 #include "tos/train.h"
 
@@ -28,12 +28,19 @@ std::string Flag(const std::vector<std::string>& args, const std::string& name, 
   return fallback;
 }
 
+// "y,x1,x2": the layout that every record has.
+const tos::CsvLayout& Layout() {
+  static const tos::CsvLayout layout = tos::CsvLayout::FromSpec("y:float,x:float[2]").value();
+  return layout;
+}
+
+// y, then the features, from one record; an error names the field.
 std::vector<float> ParseCsv(std::string_view line) {
-  std::vector<float> v;
-  std::string s(line);
-  std::stringstream in(s);
-  std::string field;
-  while (std::getline(in, field, ',')) v.push_back(std::stof(field));
+  tos::Example row;
+  tos::ThrowIfError(Layout().Decode(line, &row));
+  std::vector<float> v = **row.Floats("y");
+  auto x = **row.Floats("x");
+  v.insert(v.end(), x.begin(), x.end());
   return v;
 }
 
