@@ -1,5 +1,5 @@
-// MNIST csv and csv2 lines (src/formats/mnist_codec.cc) and the fast csv pixel parser
-// (src/formats/mnist_fast.cc). The first byte picks the form; for csv the rest is split at the
+// MNIST csv and csv2 lines (examples/mnist/data/mnist_codec.cc) and the fast csv pixel parser
+// (examples/mnist/data/mnist_fast.cc). The first byte picks the form; for csv the rest is split at the
 // first newline into an image line and a label line. Whatever the fast pixel parser accepts
 // must be exactly 784 decimal ints 0..255 (1-3 digits, comma-separated) with the same values.
 #include <cstdlib>
@@ -7,9 +7,9 @@
 #include <string>
 #include <string_view>
 
-#include "formats/mnist_fast.h"
+#include "mnist_fast.h"
 #include "fuzz_util.h"
-#include "tos/mnist_dataset.h"
+#include "mnist_dataset.h"
 
 namespace {
 

@@ -1,13 +1,13 @@
-// tf.train.Example decoding (DecodeMnistExample, src/formats/mnist_codec.cc), including the
-// fast packed-pixel path (src/formats/mnist_fast.cc). The fast and scalar pixel decoders must
+// tf.train.Example decoding (DecodeMnistExample, examples/mnist/data/mnist_codec.cc), including the
+// fast packed-pixel path (examples/mnist/data/mnist_fast.cc). The fast and scalar pixel decoders must
 // agree with each other on every input (the exact decoder reports the errors).
 #include <cstdlib>
 #include <cstring>
 #include <string_view>
 
-#include "formats/mnist_fast.h"
+#include "mnist_fast.h"
 #include "fuzz_util.h"
-#include "tos/mnist_dataset.h"
+#include "mnist_dataset.h"
 
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   std::string_view in(reinterpret_cast<const char*>(data), size);

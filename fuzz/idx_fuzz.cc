@@ -1,11 +1,11 @@
-// IDX files (src/formats/idx.cc), raw or gzip (detected from the magic bytes): ReadIdx on the
+// IDX files (examples/mnist/data/idx.cc), raw or gzip (detected from the magic bytes): ReadIdx on the
 // input after its first two bytes, and ReadMnistIdx on that rest split at the offset the two
 // bytes give (little-endian) into an images and a labels file (cross-checks of magic, shape,
 // count and label range).
 #include <string>
 
 #include "fuzz_util.h"
-#include "tos/idx.h"
+#include "idx.h"
 
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   if (size < 2) return 0;

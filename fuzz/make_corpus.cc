@@ -11,14 +11,14 @@
 #include <vector>
 
 #include "feed/wire.h"
-#include "formats/mnist_pickle.h"
+#include "mnist_pickle.h"
 #include "io/memory_fs.h"
 #include "net/frame.h"
 #include "reservation/messages.h"
 #include "tos/cluster_spec.h"
 #include "tos/compression.h"
-#include "tos/idx.h"
-#include "tos/mnist_dataset.h"
+#include "idx.h"
+#include "mnist_dataset.h"
 #include "tos/pickle.h"
 #include "tos/pyspark_pickle_file.h"
 #include "tos/tfrecord.h"

@@ -1,4 +1,4 @@
-// MNIST datasets as partitioned directories (src/formats/mnist_dataset.cc, mnist_codec.cc,
+// MNIST datasets as partitioned directories (examples/mnist/data/mnist_dataset.cc, mnist_codec.cc,
 // mnist_pickle.cc): one part of each format read record by record through MnistDataset.
 //   byte 0: format (csv, csv2, tfr, pickle) and whether the part is gzip-compressed (the
 //           target compresses it, so the decoders see the fuzzed bytes through gzip)
@@ -8,7 +8,7 @@
 
 #include "fuzz_util.h"
 #include "tos/compression.h"
-#include "tos/mnist_dataset.h"
+#include "mnist_dataset.h"
 #include "tos/partitioned_dir.h"
 
 namespace {

@@ -4,7 +4,7 @@
 
 #include "fuzz_util.h"
 #include "net/socket.h"
-#include "tos/mnist_dataset.h"
+#include "mnist_dataset.h"
 
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   std::string text(reinterpret_cast<const char*>(data), size);

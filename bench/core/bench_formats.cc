@@ -16,8 +16,8 @@
 #include <vector>
 
 #include "tos/fs.h"
-#include "tos/idx.h"
-#include "tos/mnist_dataset.h"
+#include "idx.h"
+#include "mnist_dataset.h"
 #include "tos/partitioned_dir.h"
 #include "tos/tfrecord.h"
 

@@ -2,7 +2,7 @@
 
 #include <cstring>
 
-#include "tos/mnist_dataset.h"
+#include "mnist_dataset.h"
 #include "tos/tuple_record.h"
 
 namespace mnist {

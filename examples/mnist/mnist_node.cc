@@ -7,7 +7,7 @@
 
 #include "mnist_args.h"
 #include "mnist_batches.h"
-#include "tos/mnist_dataset.h"
+#include "mnist_dataset.h"
 #include "tos/partitioned_dir.h"
 #include "tos/train/allreduce.h"
 #include "tos/train/checkpoint.h"

@@ -13,7 +13,7 @@
 
 #include "mnist_args.h"
 #include "tos/fs.h"
-#include "tos/mnist_dataset.h"
+#include "mnist_dataset.h"
 #include "tos/partitioned_dir.h"
 #include "tos/tos.h"
 

@@ -9,7 +9,7 @@
 #include <regex>
 
 #include "test_util.h"
-#include "tos/idx.h"
+#include "idx.h"
 
 namespace tos {
 namespace {

@@ -1,7 +1,7 @@
 // The fast decoding kernels against straightforward reference decoders, on valid records and on
 // thousands of randomly damaged ones: the fast path may decline, but never accept a wrong input
 // or decode a value differently.
-#include "formats/mnist_fast.h"
+#include "mnist_fast.h"
 
 #include <gtest/gtest.h>
 
@@ -10,7 +10,7 @@
 #include <string>
 #include <vector>
 
-#include "tos/mnist_dataset.h"
+#include "mnist_dataset.h"
 
 namespace tos {
 namespace {

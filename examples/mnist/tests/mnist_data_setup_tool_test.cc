@@ -5,7 +5,7 @@
 #include <sys/stat.h>
 
 #include "test_util.h"
-#include "tos/idx.h"
+#include "idx.h"
 
 namespace tos {
 namespace {

@@ -5,7 +5,7 @@
 #include <cstring>
 
 #include "test_util.h"
-#include "tos/mnist_dataset.h"
+#include "mnist_dataset.h"
 #include "tos/tfrecord.h"
 
 namespace tos {

@@ -1,4 +1,4 @@
-#include "formats/mnist_pickle.h"
+#include "mnist_pickle.h"
 
 #include <cmath>
 #include <cstring>

@@ -8,7 +8,7 @@
 #include <string>
 
 #include "tos/fs.h"
-#include "tos/mnist_dataset.h"
+#include "mnist_dataset.h"
 
 namespace tos {
 

@@ -3,8 +3,8 @@
 #include <cstdlib>
 #include <cstring>
 
-#include "formats/mnist_fast.h"
-#include "tos/mnist_dataset.h"
+#include "mnist_fast.h"
+#include "mnist_dataset.h"
 
 namespace tos {
 namespace {

@@ -1,4 +1,4 @@
-#include "tos/idx.h"
+#include "idx.h"
 
 #include <cstdio>
 

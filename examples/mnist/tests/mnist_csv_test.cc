@@ -4,7 +4,7 @@
 #include <cstring>
 
 #include "test_util.h"
-#include "tos/mnist_dataset.h"
+#include "mnist_dataset.h"
 
 namespace tos {
 namespace {

@@ -1,4 +1,4 @@
-#include "tos/mnist_dataset.h"
+#include "mnist_dataset.h"
 
 namespace tos {
 namespace {

@@ -6,7 +6,7 @@
 //
 // CSV pixels: commas are found 16 bytes at a time; tokens between them are converted with a
 // SWAR multiply, so the loop carries no data-dependent branches.
-#include "formats/mnist_fast.h"
+#include "mnist_fast.h"
 
 #include <cstring>
 

@@ -1,5 +1,5 @@
 // Writing and reading whole MNIST datasets in every format, and each corruption a reader meets.
-#include "tos/mnist_dataset.h"
+#include "mnist_dataset.h"
 
 #include <gtest/gtest.h>
 

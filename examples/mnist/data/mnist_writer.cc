@@ -5,8 +5,8 @@
 #include <mutex>
 #include <thread>
 
-#include "formats/mnist_pickle.h"
-#include "tos/mnist_dataset.h"
+#include "mnist_pickle.h"
+#include "mnist_dataset.h"
 #include "tos/partitioned_dir.h"
 #include "tos/tfrecord.h"
 

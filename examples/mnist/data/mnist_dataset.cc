@@ -1,6 +1,6 @@
-#include "tos/mnist_dataset.h"
+#include "mnist_dataset.h"
 
-#include "formats/mnist_pickle.h"
+#include "mnist_pickle.h"
 
 #include "io/buffered_reader.h"
 #include "tos/partitioned_dir.h"
