@@ -25,7 +25,7 @@ class RecordSource {
   virtual size_t num_partitions() const = 0;
   // Thread-safe: different partitions may be opened and read from different threads at once.
   virtual Result<std::unique_ptr<PartitionReader>> OpenPartition(size_t index) const = 0;
-  virtual std::string Describe() const = 0;  // for messages: "mnist_data/train (csv, 10 parts)"
+  virtual std::string Describe() const = 0;  // for messages: "data/train (csv, 10 parts)"
 };
 
 // Records held in memory, one vector per partition (tests, small inputs).

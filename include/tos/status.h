@@ -44,7 +44,7 @@ class [[nodiscard]] Status {
   StatusCode code() const { return code_; }
   const std::string& message() const { return message_; }
 
-  // "DataLoss: mnist/train/part-00003: offset 1234: CRC mismatch"
+  // "DataLoss: data/train/part-00003: offset 1234: CRC mismatch"
   std::string ToString() const;
 
   // Prefixes context: Status(kDataLoss, "bad CRC").WithContext("part-00003") ->
