@@ -18,7 +18,7 @@ namespace tos {
 class BufferedReader {
  public:
   static constexpr size_t kDefaultBufferSize = 1 << 18;
-  static constexpr size_t kInitialBufferSize = 64 << 10;
+  static constexpr size_t kInitialBufferSize = 4 << 10;
   // Lines longer than this are refused as DataLoss (a binary file read as text).
   static constexpr size_t kMaxLineLength = 64 << 20;
 

@@ -11,7 +11,7 @@ namespace {
 // Compressed bytes move in chunks of up to kChunk. A file starts with kFirstChunk and doubles
 // toward kChunk only while the chunks come back full, so a small part costs no large buffer.
 constexpr size_t kChunk = 1 << 18;
-constexpr size_t kFirstChunk = 1 << 16;
+constexpr size_t kFirstChunk = 1 << 12;
 
 class GzipInputFile final : public SequentialFile {
  public:
