@@ -267,6 +267,12 @@ void Run() {
     Save("frame_fuzz", "frames", std::string(1, '\2') + two);
     Save("frame_fuzz", "frames-raw", std::string(1, '\3') + two);
     Save("frame_fuzz", "frames-small-limit", std::string(1, '\4') + hello);
+    // A payload past kFrameProbeBytes: read in two parts.
+    std::string large;
+    net::PutU32(&large, 1);
+    net::PutU32(&large, 0);
+    feed::AppendRecord(&large, std::string(net::kFrameProbeBytes + 1000, 'r'));
+    Save("frame_fuzz", "frames-large", std::string(1, '\3') + Frame(net::FrameType::kFeedData, large));
   }
 
   // ---- handshake: side byte (0 client, 1 server), then what the peer sends ----

@@ -2,23 +2,39 @@
 
 #include "tos/compression.h"
 
+#include <algorithm>
 #include <cstring>
 
 namespace tos {
 
 BufferedReader::BufferedReader(std::unique_ptr<SequentialFile> file, size_t buffer_size)
-    : file_(std::move(file)), buf_(buffer_size < 64 ? 64 : buffer_size) {}
+    : file_(std::move(file)),
+      target_capacity_(std::max<size_t>(buffer_size, 64)) {
+  capacity_ = std::min(target_capacity_, kInitialBufferSize);
+  buf_.reset(new char[capacity_]);
+}
 
 Result<size_t> BufferedReader::ReadMore() {
   if (eof_) return size_t{0};
   if (begin_ > 0) {
-    std::memmove(buf_.data(), buf_.data() + begin_, end_ - begin_);
+    std::memmove(buf_.get(), buf_.get() + begin_, end_ - begin_);
     end_ -= begin_;
     begin_ = 0;
   }
-  if (end_ == buf_.size()) buf_.resize(buf_.size() * 2);
-  TOS_ASSIGN_OR_RETURN(size_t got, file_->Read(buf_.data() + end_, buf_.size() - end_));
+  // Double when the buffer is full of unread bytes (a record or line longer than it), or on the
+  // way to the size asked for while each read fills all the room it is given.
+  if (end_ == capacity_ || (last_read_filled_ && capacity_ < target_capacity_)) {
+    size_t grown = capacity_ * 2;
+    if (end_ < capacity_) grown = std::min(grown, target_capacity_);
+    std::unique_ptr<char[]> bigger(new char[grown]);
+    std::memcpy(bigger.get(), buf_.get(), end_);
+    buf_ = std::move(bigger);
+    capacity_ = grown;
+  }
+  const size_t room = capacity_ - end_;
+  TOS_ASSIGN_OR_RETURN(size_t got, file_->Read(buf_.get() + end_, room));
   if (got == 0) eof_ = true;
+  last_read_filled_ = got == room;
   end_ += got;
   return got;
 }

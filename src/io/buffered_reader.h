@@ -1,6 +1,8 @@
 // BufferedReader: a window over a SequentialFile for parsers that look ahead a few bytes
 // (TFRecord headers) or a line at a time (CSV). Memory is the buffer, grown only as far as the
-// longest record or line asked for, never the file.
+// longest record or line asked for, never the file. The buffer starts at kInitialBufferSize
+// and reaches the size asked for only while the file keeps filling it, so a small file never
+// costs a large buffer.
 #pragma once
 
 #include <cstdint>
@@ -16,6 +18,7 @@ namespace tos {
 class BufferedReader {
  public:
   static constexpr size_t kDefaultBufferSize = 1 << 18;
+  static constexpr size_t kInitialBufferSize = 4 << 10;
   // Lines longer than this are refused as DataLoss (a binary file read as text).
   static constexpr size_t kMaxLineLength = 64 << 20;
 
@@ -25,7 +28,7 @@ class BufferedReader {
   // Makes at least n bytes available at data() unless the file ends first. Returns how many
   // are available (less than n only at end of file).
   Result<size_t> Fill(size_t n);
-  const char* data() const { return buf_.data() + begin_; }
+  const char* data() const { return buf_.get() + begin_; }
   size_t available() const { return end_ - begin_; }
   void Consume(size_t n) {
     begin_ += n;
@@ -47,7 +50,11 @@ class BufferedReader {
   Result<size_t> ReadMore();
 
   std::unique_ptr<SequentialFile> file_;
-  std::vector<char> buf_;
+  // Not zero-filled: only the bytes the file put there ([begin_, end_)) are ever read.
+  std::unique_ptr<char[]> buf_;
+  size_t capacity_;         // of buf_
+  size_t target_capacity_;  // the buffer size asked for
+  bool last_read_filled_ = false;
   size_t begin_ = 0;
   size_t end_ = 0;
   uint64_t offset_ = 0;

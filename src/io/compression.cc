@@ -3,17 +3,20 @@
 #include <zlib.h>
 
 #include <cstring>
-#include <vector>
+#include <memory>
 
 namespace tos {
 namespace {
 
+// Compressed bytes move in chunks of up to kChunk. A file starts with kFirstChunk and doubles
+// toward kChunk only while the chunks come back full, so a small part costs no large buffer.
 constexpr size_t kChunk = 1 << 18;
+constexpr size_t kFirstChunk = 1 << 12;
 
 class GzipInputFile final : public SequentialFile {
  public:
   explicit GzipInputFile(std::unique_ptr<SequentialFile> base)
-      : base_(std::move(base)), in_(kChunk) {
+      : base_(std::move(base)), in_(new Bytef[kFirstChunk]) {
     std::memset(&strm_, 0, sizeof(strm_));
     init_ok_ = inflateInit2(&strm_, 15 + 32) == Z_OK;  // +32: gzip or zlib header
   }
@@ -27,7 +30,12 @@ class GzipInputFile final : public SequentialFile {
     const uInt want = strm_.avail_out;
     while (strm_.avail_out == want) {
       if (strm_.avail_in == 0) {
-        TOS_ASSIGN_OR_RETURN(size_t got, base_->Read(reinterpret_cast<char*>(in_.data()), kChunk));
+        if (last_read_filled_ && in_size_ < kChunk) {  // nothing unread is lost: avail_in is 0
+          in_size_ *= 2;
+          in_.reset(new Bytef[in_size_]);
+        }
+        TOS_ASSIGN_OR_RETURN(size_t got, base_->Read(reinterpret_cast<char*>(in_.get()), in_size_));
+        last_read_filled_ = got == in_size_;
         if (got == 0) {
           // A gzip file holds at least one member (header + trailer, 20 bytes even for no
           // data), so a file with no bytes at all is a lost or unwritten part, not empty data.
@@ -47,7 +55,7 @@ class GzipInputFile final : public SequentialFile {
                           " bytes decompressed)");
         }
         compressed_read_ += got;
-        strm_.next_in = in_.data();
+        strm_.next_in = in_.get();
         strm_.avail_in = static_cast<uInt>(got);
       }
       if (!in_member_) {
@@ -72,7 +80,9 @@ class GzipInputFile final : public SequentialFile {
 
  private:
   std::unique_ptr<SequentialFile> base_;
-  std::vector<Bytef> in_;
+  std::unique_ptr<Bytef[]> in_;  // not zero-filled: only what base_ read is used
+  size_t in_size_ = kFirstChunk;
+  bool last_read_filled_ = false;
   z_stream strm_;
   bool init_ok_ = false;
   bool in_member_ = false;
@@ -84,7 +94,7 @@ class GzipInputFile final : public SequentialFile {
 class GzipWritableFile final : public WritableFile {
  public:
   GzipWritableFile(std::unique_ptr<WritableFile> base, int level)
-      : base_(std::move(base)), out_(kChunk) {
+      : base_(std::move(base)), out_(new Bytef[kFirstChunk]) {
     std::memset(&strm_, 0, sizeof(strm_));
     init_ok_ = deflateInit2(&strm_, level, Z_DEFLATED, 15 + 16, 8, Z_DEFAULT_STRATEGY) == Z_OK;
   }
@@ -126,14 +136,18 @@ class GzipWritableFile final : public WritableFile {
  private:
   Status Deflate(int flush) {
     for (;;) {
-      strm_.next_out = out_.data();
-      strm_.avail_out = static_cast<uInt>(out_.size());
+      strm_.next_out = out_.get();
+      strm_.avail_out = static_cast<uInt>(out_size_);
       int rc = deflate(&strm_, flush);
       if (rc == Z_STREAM_ERROR) return Internal(path() + ": deflate failed");
-      size_t have = out_.size() - strm_.avail_out;
+      size_t have = out_size_ - strm_.avail_out;
       if (have > 0) {
         TOS_RETURN_IF_ERROR(
-            base_->Append(std::string_view(reinterpret_cast<const char*>(out_.data()), have)));
+            base_->Append(std::string_view(reinterpret_cast<const char*>(out_.get()), have)));
+      }
+      if (strm_.avail_out == 0 && out_size_ < kChunk) {  // the chunk came back full: grow it
+        out_size_ *= 2;
+        out_.reset(new Bytef[out_size_]);
       }
       if (flush == Z_FINISH) {
         if (rc == Z_STREAM_END) return Status::OK();
@@ -144,7 +158,8 @@ class GzipWritableFile final : public WritableFile {
   }
 
   std::unique_ptr<WritableFile> base_;
-  std::vector<Bytef> out_;
+  std::unique_ptr<Bytef[]> out_;  // not zero-filled: only what deflate wrote is used
+  size_t out_size_ = kFirstChunk;
   z_stream strm_;
   bool init_ok_ = false;
   bool closed_ = false;

@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <cstring>
+#include <type_traits>
 
 namespace tos {
 
@@ -107,17 +108,44 @@ Status MemoryFileSystem::RenameFile(const std::string& from, const std::string& 
   return Status::OK();
 }
 
+namespace {
+
+// Calls f(path) for each key of the sorted container `c` whose parent is `dir` (normalized):
+// the keys that start with dir + "/" (dir itself for a root "scheme://") and have no further
+// "/". They lie in one contiguous run from lower_bound(prefix), so nothing else is looked at
+// beyond the descendants of `dir`.
+template <typename Container, typename F>
+void ForEachChild(const Container& c, const std::string& dir, F f) {
+  const bool root = dir.size() >= 3 && dir.compare(dir.size() - 3, 3, "://") == 0;
+  const std::string prefix = root ? dir : dir + "/";
+  for (auto it = c.lower_bound(prefix); it != c.end(); ++it) {
+    const std::string& path = [&]() -> const std::string& {
+      if constexpr (std::is_same_v<typename Container::key_type, typename Container::value_type>) {
+        return *it;
+      } else {
+        return it->first;
+      }
+    }();
+    if (path.compare(0, prefix.size(), prefix) != 0) break;
+    if (path.find('/', prefix.size()) != std::string::npos) continue;  // deeper down
+    if (path.size() == prefix.size() && !root) continue;
+    f(path);
+  }
+}
+
+}  // namespace
+
 Result<std::vector<DirEntry>> MemoryFileSystem::ListDir(const std::string& uri) {
   std::string dir = Normalize(uri);
   std::lock_guard<std::mutex> lock(mu_);
   if (!DirExistsLocked(dir)) return NotFound(uri + ": No such directory");
   std::vector<DirEntry> out;
-  for (const auto& [path, node] : files_) {
-    if (Parent(path) == dir) out.push_back({std::string(Basename(path)), false});
-  }
-  for (const auto& path : dirs_) {
-    if (Parent(path) == dir) out.push_back({std::string(Basename(path)), true});
-  }
+  ForEachChild(files_, dir, [&](const std::string& path) {
+    out.push_back({std::string(Basename(path)), false});
+  });
+  ForEachChild(dirs_, dir, [&](const std::string& path) {
+    out.push_back({std::string(Basename(path)), true});
+  });
   std::sort(out.begin(), out.end(),
             [](const DirEntry& a, const DirEntry& b) { return a.name < b.name; });
   return out;

@@ -91,8 +91,19 @@ Result<RawFrame> ReadRawFrame(const Socket& s, Deadline deadline, size_t max_byt
   RawFrame f;
   f.type = static_cast<FrameType>(static_cast<uint8_t>(header[4]));
   f.size = len - 1;
-  f.payload.reset(new char[f.size > 0 ? f.size : 1]);
-  if (f.size > 0) TOS_RETURN_IF_ERROR(ReadFull(s, f.payload.get(), f.size, deadline));
+  if (f.size <= kFrameProbeBytes) {
+    f.payload.reset(new char[f.size > 0 ? f.size : 1]);
+    if (f.size > 0) TOS_RETURN_IF_ERROR(ReadFull(s, f.payload.get(), f.size, deadline));
+    return f;
+  }
+  // The declared length is only the peer's claim: the payload buffer is allocated once the
+  // first kFrameProbeBytes of it have arrived, not on the strength of a 5-byte header.
+  char probe[kFrameProbeBytes];
+  TOS_RETURN_IF_ERROR(ReadFullPart(s, probe, sizeof(probe), 0, f.size, deadline));
+  f.payload.reset(new char[f.size]);
+  std::memcpy(f.payload.get(), probe, sizeof(probe));
+  TOS_RETURN_IF_ERROR(ReadFullPart(s, f.payload.get() + sizeof(probe), f.size - sizeof(probe),
+                                   sizeof(probe), f.size, deadline));
   return f;
 }
 

@@ -1,6 +1,7 @@
 // Length-prefixed binary frames, the unit of every TorchOnSpark wire protocol
 // (docs/protocol.md): u32 little-endian length of what follows, u8 type, payload.
-// Readers enforce a size limit before allocating, so a garbage length cannot exhaust memory.
+// Readers enforce a size limit before allocating, so a garbage length cannot exhaust memory,
+// and allocate a large payload only once its first kFrameProbeBytes have arrived.
 #pragma once
 
 #include <cstdint>
@@ -45,6 +46,8 @@ const char* FrameTypeName(FrameType t);
 
 constexpr size_t kFrameHeaderBytes = 5;
 constexpr size_t kDefaultMaxFrameBytes = 64u << 20;
+// A payload longer than this is read into its own buffer only after this much of it arrived.
+constexpr size_t kFrameProbeBytes = 4096;
 
 struct Frame {
   FrameType type{};

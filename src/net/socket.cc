@@ -254,6 +254,11 @@ Status WriteAll(const Socket& s, const void* data, size_t n, Deadline deadline) 
 }
 
 Status ReadFull(const Socket& s, void* data, size_t n, Deadline deadline) {
+  return ReadFullPart(s, data, n, 0, n, deadline);
+}
+
+Status ReadFullPart(const Socket& s, void* data, size_t n, size_t offset, size_t total,
+                    Deadline deadline) {
   char* p = static_cast<char*>(data);
   size_t got = 0;
   while (got < n) {
@@ -263,8 +268,8 @@ Status ReadFull(const Socket& s, void* data, size_t n, Deadline deadline) {
       continue;
     }
     if (r == 0) {
-      return Unavailable("connection closed by peer after " + std::to_string(got) + " of " +
-                         std::to_string(n) + " bytes");
+      return Unavailable("connection closed by peer after " + std::to_string(offset + got) +
+                         " of " + std::to_string(total) + " bytes");
     }
     if (errno == EINTR) continue;
     if (errno == EAGAIN || errno == EWOULDBLOCK) {

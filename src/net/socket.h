@@ -84,6 +84,10 @@ Result<Socket> Accept(const Socket& listener, Deadline deadline);
 
 Status WriteAll(const Socket& s, const void* data, size_t n, Deadline deadline);
 Status ReadFull(const Socket& s, void* data, size_t n, Deadline deadline);
+// ReadFull of bytes [offset, offset + n) of a message of `total` bytes that is read in parts:
+// a closed connection is reported as after (offset + bytes read) of `total` bytes.
+Status ReadFullPart(const Socket& s, void* data, size_t n, size_t offset, size_t total,
+                    Deadline deadline);
 // Waits until readable or the deadline. OK when readable (or closed), Timeout otherwise.
 Status WaitReadable(const Socket& s, Deadline deadline);
 

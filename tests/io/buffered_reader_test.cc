@@ -2,6 +2,10 @@
 
 #include <gtest/gtest.h>
 
+#include <algorithm>
+#include <cstring>
+#include <vector>
+
 #include "io/memory_fs.h"
 #include "test_util.h"
 
@@ -76,6 +80,55 @@ TEST(BufferedReaderTest, FillGrowsTheBufferForALargeRequest) {
   auto r = ReaderOver(data, 64);
   TOS_ASSERT_OK_AND_ASSIGN(size_t n, r->Fill(9000));
   EXPECT_GE(n, 9000u);
+}
+
+// Serves `data` and records how many bytes each Read asked for.
+class RecordingFile final : public SequentialFile {
+ public:
+  RecordingFile(std::string data, std::vector<size_t>* asked)
+      : data_(std::move(data)), asked_(asked) {}
+  Result<size_t> Read(char* buf, size_t n) override {
+    asked_->push_back(n);
+    size_t k = std::min(n, data_.size() - pos_);
+    std::memcpy(buf, data_.data() + pos_, k);
+    pos_ += k;
+    return k;
+  }
+  const std::string& path() const override { return path_; }
+
+ private:
+  std::string data_;
+  std::vector<size_t>* asked_;
+  size_t pos_ = 0;
+  std::string path_ = "recording";
+};
+
+TEST(BufferedReaderTest, SmallFileIsReadWithTheInitialBufferOnly) {
+  std::vector<size_t> asked;
+  BufferedReader r(std::make_unique<RecordingFile>("tiny", &asked), 1 << 20);
+  TOS_ASSERT_OK_AND_ASSIGN(size_t n, r.Fill(100));
+  EXPECT_EQ(std::string(r.data(), n), "tiny");
+  ASSERT_FALSE(asked.empty());
+  for (size_t a : asked) EXPECT_LE(a, BufferedReader::kInitialBufferSize);
+}
+
+TEST(BufferedReaderTest, BufferGrowsToTheAskedSizeWhileTheFileFillsIt) {
+  std::string data(3 << 20, '\0');
+  for (size_t i = 0; i < data.size(); ++i) data[i] = static_cast<char>(i * 7 + i / 4096);
+  std::vector<size_t> asked;
+  BufferedReader r(std::make_unique<RecordingFile>(data, &asked), 1 << 20);
+  std::string got;
+  for (;;) {
+    TOS_ASSERT_OK_AND_ASSIGN(size_t n, r.Fill(1000));
+    if (n == 0) break;
+    size_t take = std::min<size_t>(n, 1000);
+    got.append(r.data(), take);
+    r.Consume(take);
+  }
+  EXPECT_EQ(got, data);
+  EXPECT_EQ(asked.front(), BufferedReader::kInitialBufferSize);
+  EXPECT_GT(*std::max_element(asked.begin(), asked.end()), (1u << 20) / 2);
+  for (size_t a : asked) EXPECT_LE(a, 1u << 20);
 }
 
 }  // namespace

@@ -59,6 +59,23 @@ TEST(GzipTest, RoundTripIsExactAndReadableByZlib) {
   EXPECT_TRUE(z == data);
 }
 
+TEST(GzipTest, IncompressibleDataRoundTripsThroughGrowingChunks) {
+  // More compressed bytes than the largest chunk several times over, so the reader's and the
+  // writer's chunks grow from their first size to the largest and are refilled after that.
+  TempDir tmp;
+  std::string data(3 << 20, '\0');
+  uint64_t x = 88172645463325252ull;
+  for (char& c : data) {
+    x ^= x << 13, x ^= x >> 7, x ^= x << 17;
+    c = static_cast<char>(x);
+  }
+  std::string gz = Gzip(data);
+  EXPECT_GT(gz.size(), data.size());
+  testing::WriteAll(tmp / "r.gz", gz);
+  TOS_ASSERT_OK_AND_ASSIGN(std::string back, ReadAllThrough(tmp / "r.gz", Compression::kGzip));
+  EXPECT_TRUE(back == data);
+}
+
 TEST(GzipTest, ConcatenatedMembersReadAsOneStream) {
   TempDir tmp;
   testing::WriteAll(tmp / "cat.gz", Gzip("first ") + Gzip("second"));

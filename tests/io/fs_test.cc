@@ -110,7 +110,47 @@ TEST_P(FileSystemContract, LargeAppendsArriveIntact) {
   EXPECT_TRUE(got == data);
 }
 
+TEST_P(FileSystemContract, ListDirNamesOnlyDirectChildren) {
+  TOS_ASSERT_OK_AND_ASSIGN(FileSystem * fs, GetFileSystem(root_));
+  const std::string d = JoinPath(root_, "d");
+  TOS_ASSERT_OK(fs->CreateDirs(JoinPath(d, "sub/deeper")));
+  TOS_ASSERT_OK(fs->CreateDirs(JoinPath(root_, "d2")));
+  TOS_ASSERT_OK(WriteStringToFile(JoinPath(d, "x"), "1"));
+  TOS_ASSERT_OK(WriteStringToFile(JoinPath(d, "sub/y"), "2"));
+  TOS_ASSERT_OK(WriteStringToFile(JoinPath(d, "sub/deeper/z"), "3"));
+  TOS_ASSERT_OK(WriteStringToFile(JoinPath(root_, "d2/w"), "4"));
+  TOS_ASSERT_OK(WriteStringToFile(JoinPath(root_, "d.txt"), "5"));
+  TOS_ASSERT_OK(WriteStringToFile(JoinPath(root_, "dd"), "6"));
+  auto names = [&](const std::string& dir) {
+    std::vector<std::string> out;
+    auto entries = fs->ListDir(dir);
+    EXPECT_TRUE(entries.ok()) << entries.status().ToString();
+    if (entries.ok()) {
+      for (const auto& e : *entries) out.push_back(e.name + (e.is_dir ? "/" : ""));
+    }
+    return out;
+  };
+  EXPECT_EQ(names(d), (std::vector<std::string>{"sub/", "x"}));
+  EXPECT_EQ(names(d + "/"), (std::vector<std::string>{"sub/", "x"}));
+  EXPECT_EQ(names(JoinPath(d, "sub")), (std::vector<std::string>{"deeper/", "y"}));
+  EXPECT_EQ(names(root_), (std::vector<std::string>{"d/", "d.txt", "d2/", "dd"}));
+}
+
 INSTANTIATE_TEST_SUITE_P(Schemes, FileSystemContract, ::testing::Values("local", "file", "mem"));
+
+TEST(MemoryFileSystemTest, RootListsTopLevelEntries) {
+  auto m = std::make_shared<MemoryFileSystem>();
+  RegisterFileSystem("memroot", m);
+  TOS_ASSERT_OK(m->CreateDirs("memroot://a/b"));
+  m->SetContents("memroot://f", "x");
+  m->SetContents("memroot://a/g", "y");
+  TOS_ASSERT_OK_AND_ASSIGN(auto entries, m->ListDir("memroot://"));
+  ASSERT_EQ(entries.size(), 2u);
+  EXPECT_EQ(entries[0].name, "a");
+  EXPECT_TRUE(entries[0].is_dir);
+  EXPECT_EQ(entries[1].name, "f");
+  EXPECT_FALSE(entries[1].is_dir);
+}
 
 TEST(LocalFileSystemTest, OpeningADirectoryAsAFileIsRefused) {
   TempDir tmp;

@@ -1,9 +1,11 @@
 #include <gtest/gtest.h>
+#include <sys/socket.h>
 
 #include <atomic>
 #include <thread>
 
 #include "net/auth.h"
+#include "net/frame.h"
 #include "net/server.h"
 
 namespace tos::net {
@@ -159,6 +161,55 @@ TEST(FrameTest, OversizedDeclaredLengthIsDataLoss) {
   ASSERT_TRUE(WriteFrame(s, FrameType::kHeartbeat, big, After(seconds(5))).ok());
   auto f = ReadFrame(s, After(seconds(5)));
   EXPECT_FALSE(f.ok());
+}
+
+// A connected pair of local sockets: what is written to .second is read from .first.
+std::pair<Socket, Socket> LocalPair() {
+  int fds[2];
+  EXPECT_EQ(::socketpair(AF_UNIX, SOCK_STREAM, 0, fds), 0);
+  return {Socket(fds[0]), Socket(fds[1])};
+}
+
+TEST(FrameTest, PayloadsAroundTheProbeSizeArriveWhole) {
+  for (size_t n : {size_t{0}, size_t{1}, kFrameProbeBytes - 1, kFrameProbeBytes,
+                   kFrameProbeBytes + 1, size_t{3} << 20}) {
+    auto [ours, peer] = LocalPair();
+    std::string payload(n, '\0');
+    for (size_t i = 0; i < n; ++i) payload[i] = static_cast<char>(i * 131 + i / 977);
+    std::thread writer([&, &peer = peer] {
+      EXPECT_TRUE(WriteFrame(peer, FrameType::kFeedData, payload, After(seconds(10))).ok());
+      EXPECT_TRUE(WriteFrame(peer, FrameType::kFeedData, payload, After(seconds(10))).ok());
+    });
+    auto raw = ReadRawFrame(ours, After(seconds(10)));
+    ASSERT_TRUE(raw.ok()) << n << ": " << raw.status().ToString();
+    EXPECT_EQ(raw->type, FrameType::kFeedData);
+    ASSERT_EQ(raw->size, n);
+    EXPECT_TRUE(std::string(raw->payload.get(), raw->size) == payload) << n;
+    auto f = ReadFrame(ours, After(seconds(10)));
+    ASSERT_TRUE(f.ok()) << n << ": " << f.status().ToString();
+    EXPECT_TRUE(f->payload == payload) << n;
+    writer.join();
+  }
+}
+
+TEST(FrameTest, TruncatedLargeFrameCountsFromTheStartOfThePayload) {
+  // A header declaring 50 MiB, then fewer bytes than the probe, or more, then the end.
+  for (size_t sent : {size_t{100}, kFrameProbeBytes + 904}) {
+    auto [ours, peer] = LocalPair();
+    std::string bytes;
+    PutU32(&bytes, (50u << 20) + 1);
+    bytes.push_back(static_cast<char>(FrameType::kFeedData));
+    bytes.append(sent, 'x');
+    ASSERT_TRUE(WriteAll(peer, bytes.data(), bytes.size(), After(seconds(5))).ok());
+    peer.Close();
+    auto f = ReadRawFrame(ours, After(seconds(5)));
+    ASSERT_FALSE(f.ok());
+    EXPECT_EQ(f.status().code(), StatusCode::kUnavailable);
+    EXPECT_NE(f.status().message().find("after " + std::to_string(sent) + " of " +
+                                        std::to_string(50u << 20) + " bytes"),
+              std::string::npos)
+        << f.status().ToString();
+  }
 }
 
 TEST(FrameTest, ReadTimesOut) {
