@@ -9,6 +9,9 @@
 //       --output predictions
 #include <chrono>
 #include <cstdio>
+#include <algorithm>
+#include <thread>
+#include <atomic>
 #include <iostream>
 
 #include "mnist_args.h"
@@ -74,6 +77,47 @@ tos::Status Accuracy(const std::string& dir, uint64_t* correct, uint64_t* total)
   return tos::Status::OK();
 }
 
+// TensorFlowOnSpark's rule: training stops at --steps or after --epochs, whichever comes
+// first. Counts the records (one pass over the data, in parallel) and warns before any node
+// starts when --steps will end training before the asked epochs.
+void WarnIfStepsEndTrainingEarly(const Args& a, const tos::RecordSource& source) {
+  const size_t parts = source.num_partitions();
+  std::vector<uint64_t> counts(parts, 0);
+  std::vector<std::thread> threads;
+  std::atomic<size_t> next{0};
+  const unsigned n = std::max(1u, std::min<unsigned>(std::thread::hardware_concurrency(), static_cast<unsigned>(parts)));
+  for (unsigned t = 0; t < n; ++t) {
+    threads.emplace_back([&] {
+      for (size_t p; (p = next++) < parts;) {
+        auto reader = source.OpenPartition(p);
+        if (!reader.ok()) return;  // the feed reports it, naming the file
+        std::string_view record;
+        while (true) {
+          auto more = (*reader)->Next(&record);
+          if (!more.ok() || !*more) break;
+          ++counts[p];
+        }
+      }
+    });
+  }
+  for (auto& t : threads) t.join();
+  uint64_t records = 0;
+  for (uint64_t c : counts) records += c;
+  // A global step is one batch of one worker (asynchronous ps) or one batch of every worker
+  // (allreduce, synchronous ps).
+  const int workers = std::max(1, a.cluster_size - (a.strategy == "ps" ? a.num_ps : 0));
+  const bool lockstep = a.strategy == "allreduce" || a.sync;
+  const uint64_t per_step = static_cast<uint64_t>(a.batch_size) * (lockstep ? workers : 1);
+  const uint64_t needed = (static_cast<uint64_t>(a.epochs) * records + per_step - 1) / per_step;
+  if (needed > static_cast<uint64_t>(a.steps)) {
+    std::printf("warning: --steps %d will end training before --epochs %d: the %llu records need about %llu global "
+                "steps at --batch_size %d; training stops at whichever comes first. Raise --steps to train every "
+                "epoch\n",
+                a.steps, a.epochs, static_cast<unsigned long long>(records), static_cast<unsigned long long>(needed),
+                a.batch_size);
+  }
+}
+
 int Fail(const tos::Status& st) {
   std::cerr << "mnist_spark: " << st.ToString() << std::endl;
   return 1;
@@ -109,6 +153,7 @@ int Driver(const std::vector<std::string>& argv) {
   auto opened = tos::OpenMnistRecordSource(Spec(a));
   if (!opened.ok()) return Fail(opened.status());
   source = std::move(opened).value();
+  if (!inference) WarnIfStepsEndTrainingEarly(a, *source);
   const std::string output = LocalPath(a.output);
   if (inference && !feed) {
     // Workers write the parts themselves: start from an empty output directory.

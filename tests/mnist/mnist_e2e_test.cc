@@ -93,6 +93,11 @@ TEST_F(MnistTest, ParameterServerAsyncFeedModeThenInference) {
   EXPECT_NE(r.output.find("stopped at the step limit (--steps 300) before its data of --epochs 1 ran out"),
             std::string::npos)
       << r.output;
+  // Said before training started, with the count of records and the steps they need.
+  EXPECT_NE(r.output.find("warning: --steps 300 will end training before --epochs 1: the 60000 records need about "
+                          "600 global steps at --batch_size 100"),
+            std::string::npos)
+      << r.output;
   EXPECT_TRUE(testing::FileExists(dir_ / "model/export"));
   double acc = InferAndCheck();
   EXPECT_GT(acc, 0.6) << "300 steps of Adagrad should learn something";
@@ -137,6 +142,7 @@ TEST_F(MnistTest, ParameterServerFinalSaveHoldsEveryTrainersLastUpdate) {
                       dir_ / "train.txt");
   ASSERT_EQ(r.code, 0) << r.output;
   EXPECT_NE(r.output.find("all 2 trainers done at global step 600"), std::string::npos) << r.output;
+  EXPECT_EQ(r.output.find("warning: --steps"), std::string::npos) << "no warning when --steps is enough";
   EXPECT_NE(r.output.find("worker 1 stopped when its data ran out (--epochs 1), before the step limit (--steps 100000)"),
             std::string::npos)
       << r.output;
