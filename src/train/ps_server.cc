@@ -86,6 +86,12 @@ class PsService final : public ps::ParameterServer::Service {
     round_cv_.notify_all();
   }
   int64_t global_step() const { return global_step_.load(); }
+  int pushes_waiting() const {
+    std::lock_guard<std::mutex> lock(mu_);
+    int n = 0;
+    for (bool in : worker_in_round_) n += in ? 1 : 0;
+    return n;
+  }
 
  private:
   grpc::Status CheckShard(int32_t shard) const {
@@ -170,6 +176,7 @@ class PsServerImpl : public PsServer {
     return Status::OK();
   }
   int64_t global_step() const override { return service_.global_step(); }
+  int pushes_waiting() const override { return service_.pushes_waiting(); }
 
  private:
   void StopperLoop() {

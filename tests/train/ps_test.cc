@@ -45,6 +45,15 @@ std::unique_ptr<PsServer> StartServer(int shard = 0, int num_shards = 1, bool sy
   return s.ok() ? std::move(s).value() : nullptr;
 }
 
+// Synchronous mode: waits (up to 10 s) until n pushes of the current round are in.
+bool WaitForPushes(const PsServer& server, int n) {
+  for (int i = 0; i < 1000; ++i) {
+    if (server.pushes_waiting() >= n) return true;
+    std::this_thread::sleep_for(10ms);
+  }
+  return false;
+}
+
 PsClientOptions ClientOptions(const std::vector<int>& ports, int worker = 0,
                               const std::string& secret = kSecret) {
   PsClientOptions o;
@@ -375,7 +384,7 @@ TEST(PsSync, AWorkerThatLeavesNoLongerHoldsUpTheRounds) {
   Status waiting;
   auto start = std::chrono::steady_clock::now();
   std::thread t([&] { waiting = c1->PushGradients(); });  // waits for worker 0 ...
-  std::this_thread::sleep_for(300ms);
+  ASSERT_TRUE(WaitForPushes(*server, 1)) << "worker 1's push never arrived";
   ASSERT_TRUE(c0->Leave().ok());  // ... which has no more data
   t.join();
   ASSERT_TRUE(waiting.ok()) << waiting.ToString();
@@ -398,7 +407,7 @@ TEST(PsSync, StopAbortsAPushWaitingForOtherWorkers) {
   ASSERT_TRUE(client->Initialize(OptimizerSpec{}).ok());
   Status push;
   std::thread lonely([&] { push = client->PushGradients(); });  // worker 1 never comes
-  std::this_thread::sleep_for(200ms);
+  ASSERT_TRUE(WaitForPushes(*server, 1)) << "the push never arrived";
   auto start = std::chrono::steady_clock::now();
   server->Stop();
   lonely.join();

@@ -85,6 +85,9 @@ class PsServer {
   // Blocks until the server has stopped: OK, or Timeout after `timeout`.
   virtual Status Wait(std::chrono::milliseconds timeout) = 0;
   virtual int64_t global_step() const = 0;
+  // Synchronous mode: the workers whose push of the current round is in (waiting for the
+  // others'); 0 in asynchronous mode.
+  virtual int pushes_waiting() const = 0;
 };
 
 }  // namespace tos::train
