@@ -1,15 +1,15 @@
 // MNIST csv and csv2 lines (examples/mnist/data/mnist_codec.cc) and the fast csv pixel parser
-// (examples/mnist/data/mnist_fast.cc). The first byte picks the form; for csv the rest is split at the
-// first newline into an image line and a label line. Whatever the fast pixel parser accepts
+// (examples/mnist/data/mnist_fast.cc). The first byte picks the form; for csv the rest is split at
+// the first newline into an image line and a label line. Whatever the fast pixel parser accepts
 // must be exactly 784 decimal ints 0..255 (1-3 digits, comma-separated) with the same values.
 #include <cstdlib>
 #include <cstring>
 #include <string>
 #include <string_view>
 
-#include "mnist_fast.h"
 #include "fuzz_util.h"
 #include "mnist_dataset.h"
+#include "mnist_fast.h"
 
 namespace {
 

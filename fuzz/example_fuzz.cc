@@ -1,13 +1,13 @@
 // tf.train.Example decoding (DecodeMnistExample, examples/mnist/data/mnist_codec.cc), including the
-// fast packed-pixel path (examples/mnist/data/mnist_fast.cc). The fast and scalar pixel decoders must
-// agree with each other on every input (the exact decoder reports the errors).
+// fast packed-pixel path (examples/mnist/data/mnist_fast.cc). The fast and scalar pixel decoders
+// must agree with each other on every input (the exact decoder reports the errors).
 #include <cstdlib>
 #include <cstring>
 #include <string_view>
 
-#include "mnist_fast.h"
 #include "fuzz_util.h"
 #include "mnist_dataset.h"
+#include "mnist_fast.h"
 
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   std::string_view in(reinterpret_cast<const char*>(data), size);

@@ -1,5 +1,5 @@
-// IDX files (examples/mnist/data/idx.cc), raw or gzip (detected from the magic bytes): ReadIdx on the
-// input after its first two bytes, and ReadMnistIdx on that rest split at the offset the two
+// IDX files (examples/mnist/data/idx.cc), raw or gzip (detected from the magic bytes): ReadIdx on
+// the input after its first two bytes, and ReadMnistIdx on that rest split at the offset the two
 // bytes give (little-endian) into an images and a labels file (cross-checks of magic, shape,
 // count and label range).
 #include <string>

@@ -11,14 +11,14 @@
 #include <vector>
 
 #include "feed/wire.h"
-#include "mnist_pickle.h"
+#include "idx.h"
 #include "io/memory_fs.h"
+#include "mnist_dataset.h"
+#include "mnist_pickle.h"
 #include "net/frame.h"
 #include "reservation/messages.h"
 #include "tos/cluster_spec.h"
 #include "tos/compression.h"
-#include "idx.h"
-#include "mnist_dataset.h"
 #include "tos/pickle.h"
 #include "tos/pyspark_pickle_file.h"
 #include "tos/tfrecord.h"
@@ -82,7 +82,9 @@ std::string Example(size_t r) {
   return e;
 }
 
-std::string U16(size_t v) { return std::string{static_cast<char>(v & 0xff), static_cast<char>(v >> 8)}; }
+std::string U16(size_t v) {
+  return std::string{static_cast<char>(v & 0xff), static_cast<char>(v >> 8)};
+}
 
 void PickleFilePair(size_t n, std::string* images, std::string* labels) {
   auto fi = mem->NewWritableFile("gen://pi");
@@ -90,11 +92,10 @@ void PickleFilePair(size_t n, std::string* images, std::string* labels) {
   Check(fi.status());
   Check(fl.status());
   std::vector<uint8_t> buf;
-  Check(WriteMnistPicklePartition(std::move(*fi), std::move(*fl), 0, n,
-                                  [&](size_t r, uint8_t*) {
-                                    buf = Record(r);
-                                    return buf.data();
-                                  }));
+  Check(WriteMnistPicklePartition(std::move(*fi), std::move(*fl), 0, n, [&](size_t r, uint8_t*) {
+    buf = Record(r);
+    return buf.data();
+  }));
   *images = mem->Contents("gen://pi");
   *labels = mem->Contents("gen://pl");
 }
@@ -145,7 +146,8 @@ void Run() {
     Check(WriteIdx("gen://images.idx.gz", images, Compression::kGzip));
     Check(WriteIdx("gen://labels.idx.gz", labels, Compression::kGzip));
     std::string i = mem->Contents("gen://images.idx"), l = mem->Contents("gen://labels.idx");
-    std::string ig = mem->Contents("gen://images.idx.gz"), lg = mem->Contents("gen://labels.idx.gz");
+    std::string ig = mem->Contents("gen://images.idx.gz"),
+                lg = mem->Contents("gen://labels.idx.gz");
     Save("idx_fuzz", "mnist-one", U16(i.size()) + i + l);
     Save("idx_fuzz", "mnist-one-gzip", U16(ig.size()) + ig + lg);
     Save("idx_fuzz", "labels-only", U16(0) + l);
@@ -179,7 +181,8 @@ void Run() {
     };
     for (size_t k = 0; k < 2; ++k) {
       std::string bytes, h = hex[k];
-      for (size_t i = 0; i + 1 < h.size(); i += 2) bytes.push_back(static_cast<char>(std::stoi(h.substr(i, 2), nullptr, 16)));
+      for (size_t i = 0; i + 1 < h.size(); i += 2)
+        bytes.push_back(static_cast<char>(std::stoi(h.substr(i, 2), nullptr, 16)));
       Save("pickle_fuzz", "pyspark-" + std::to_string(k), bytes);
     }
     // A shared list: [x, x] with x = [] memoized once (protocol 2).
@@ -199,7 +202,8 @@ void Run() {
       Check((*w)->Add(e));
     }
     Check((*w)->Close());
-    Save("pyspark_pickle_file_fuzz", "elements-" + std::to_string(n), mem->Contents("gen://pyspark"));
+    Save("pyspark_pickle_file_fuzz", "elements-" + std::to_string(n),
+         mem->Contents("gen://pyspark"));
   }
 
   // ---- tuple records ----
@@ -226,7 +230,8 @@ void Run() {
 
   // ---- gzip: one byte of read size, then the compressed part ----
   Save("gzip_fuzz", "one-member", std::string(1, '\3') + Gzip("hello, gzip\n", "a.gz"));
-  Save("gzip_fuzz", "two-members", std::string(1, '\0') + Gzip("first\n", "b.gz") + Gzip("second\n", "c.gz"));
+  Save("gzip_fuzz", "two-members",
+       std::string(1, '\0') + Gzip("first\n", "b.gz") + Gzip("second\n", "c.gz"));
   Save("gzip_fuzz", "empty-member", std::string(1, '\1') + Gzip("", "d.gz"));
   Save("gzip_fuzz", "repetitive", std::string(1, '\xff') + Gzip(std::string(3000, 'z'), "e.gz"));
 
@@ -263,7 +268,8 @@ void Run() {
     net::PutU32(&data, 0);
     feed::AppendRecord(&data, "abc");
     feed::AppendRecord(&data, "");
-    std::string two = hello + Frame(net::FrameType::kFeedData, data) + Frame(net::FrameType::kFeedEnd, "");
+    std::string two =
+        hello + Frame(net::FrameType::kFeedData, data) + Frame(net::FrameType::kFeedEnd, "");
     Save("frame_fuzz", "frames", std::string(1, '\2') + two);
     Save("frame_fuzz", "frames-raw", std::string(1, '\3') + two);
     Save("frame_fuzz", "frames-small-limit", std::string(1, '\4') + hello);
@@ -272,7 +278,8 @@ void Run() {
     net::PutU32(&large, 1);
     net::PutU32(&large, 0);
     feed::AppendRecord(&large, std::string(net::kFrameProbeBytes + 1000, 'r'));
-    Save("frame_fuzz", "frames-large", std::string(1, '\3') + Frame(net::FrameType::kFeedData, large));
+    Save("frame_fuzz", "frames-large",
+         std::string(1, '\3') + Frame(net::FrameType::kFeedData, large));
   }
 
   // ---- handshake: side byte (0 client, 1 server), then what the peer sends ----
@@ -294,14 +301,18 @@ void Run() {
     reg.pid = 4242;
     reg.instance = "a1b2c3";
     reservation::ClusterReply reply;
-    reply.cluster = {{"chief", {"10.0.0.5:40001"}}, {"worker", {"10.0.0.6:40001", "10.0.0.7:40001"}}};
+    reply.cluster = {{"chief", {"10.0.0.5:40001"}},
+                     {"worker", {"10.0.0.6:40001", "10.0.0.7:40001"}}};
     reply.job_name = "worker";
     reply.task_index = 1;
     reply.num_executors = 3;
     reply.feed_addresses = {{0, "10.0.0.5:40002"}, {2, "10.0.0.7:40002"}};
-    Save("reservation_messages_fuzz", "registration", std::string(1, '\0') + reservation::EncodeRegistration(reg));
-    Save("reservation_messages_fuzz", "cluster-reply", std::string(1, '\1') + reservation::EncodeClusterReply(reply));
-    Save("reservation_messages_fuzz", "cluster-spec", std::string(1, '\2') + ClusterSpecToJson(reply.cluster));
+    Save("reservation_messages_fuzz", "registration",
+         std::string(1, '\0') + reservation::EncodeRegistration(reg));
+    Save("reservation_messages_fuzz", "cluster-reply",
+         std::string(1, '\1') + reservation::EncodeClusterReply(reply));
+    Save("reservation_messages_fuzz", "cluster-spec",
+         std::string(1, '\2') + ClusterSpecToJson(reply.cluster));
   }
 
   // ---- feed wire: decoder byte, then the payload ----
@@ -322,7 +333,8 @@ void Run() {
     open.shared = true;
     Save("feed_wire_fuzz", "data-fixed", std::string(1, '\0') + fixed);
     Save("feed_wire_fuzz", "data-variable", std::string(1, '\0') + var);
-    Save("feed_wire_fuzz", "results", std::string(1, '\1') + feed::EncodeResults({"0.5", "", "label 3"}));
+    Save("feed_wire_fuzz", "results",
+         std::string(1, '\1') + feed::EncodeResults({"0.5", "", "label 3"}));
     Save("feed_wire_fuzz", "feed-open", std::string(1, '\2') + feed::EncodeFeedOpen(open));
   }
 

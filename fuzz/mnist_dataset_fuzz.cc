@@ -7,8 +7,8 @@
 #include <string>
 
 #include "fuzz_util.h"
-#include "tos/compression.h"
 #include "mnist_dataset.h"
+#include "tos/compression.h"
 #include "tos/partitioned_dir.h"
 
 namespace {
@@ -32,7 +32,8 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   const tos::DataFormat format = static_cast<tos::DataFormat>(data[0] % 4);
   const bool gzip = (data[0] >> 2) & 1;
   std::string_view rest(reinterpret_cast<const char*>(data) + 3, size - 3);
-  const std::string base = std::string("fuzz://ds/") + tos::DataFormatName(format) + (gzip ? "-gz" : "");
+  const std::string base =
+      std::string("fuzz://ds/") + tos::DataFormatName(format) + (gzip ? "-gz" : "");
 
   tos::MnistDatasetSpec spec;
   spec.format = format;

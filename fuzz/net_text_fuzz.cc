@@ -3,8 +3,8 @@
 #include <string>
 
 #include "fuzz_util.h"
-#include "net/socket.h"
 #include "mnist_dataset.h"
+#include "net/socket.h"
 
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   std::string text(reinterpret_cast<const char*>(data), size);

@@ -6,8 +6,8 @@
 #include "tos/pyspark_pickle_file.h"
 
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
-  std::string uri = tos::fuzz::PutFile(
-      "pyspark/part-00000", std::string_view(reinterpret_cast<const char*>(data), size));
+  std::string uri = tos::fuzz::PutFile("pyspark/part-00000",
+                                       std::string_view(reinterpret_cast<const char*>(data), size));
   auto r = tos::PySparkPickleReader::Open(uri);
   if (!r.ok()) return 0;
   tos::PickleRef element;

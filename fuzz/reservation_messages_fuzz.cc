@@ -28,7 +28,8 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
       if (r.ok()) {
         auto again = tos::reservation::DecodeClusterReply(tos::reservation::EncodeClusterReply(*r));
         if (!again.ok() || again->job_name != r->job_name || again->task_index != r->task_index ||
-            again->num_executors != r->num_executors || again->feed_addresses != r->feed_addresses) {
+            again->num_executors != r->num_executors ||
+            again->feed_addresses != r->feed_addresses) {
           __builtin_trap();
         }
       }

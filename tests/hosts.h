@@ -37,7 +37,8 @@ class TwoHosts {
 
   // Creates both hosts and their link; "" on success, else what failed.
   std::string Up() {
-    if (RunCommand("command -v ip").exit_code != 0) return "`ip` (iproute2) is not installed; run scripts/setup.sh";
+    if (RunCommand("command -v ip").exit_code != 0)
+      return "`ip` (iproute2) is not installed; run scripts/setup.sh";
     const std::string d = driver_, h = other_;
     for (const std::string& c : {
              "ip netns add " + d,
@@ -62,8 +63,12 @@ class TwoHosts {
 
   // The host drops off the network: its link goes down, so nothing it sends (FIN, RST,
   // ACK) arrives any more and what is sent to it is lost without an answer.
-  std::string CutDriverHost() { return RunCommand("ip -n " + driver_ + " link set " + driver_ + " down").output; }
-  std::string CutOtherHost() { return RunCommand("ip -n " + other_ + " link set " + other_ + " down").output; }
+  std::string CutDriverHost() {
+    return RunCommand("ip -n " + driver_ + " link set " + driver_ + " down").output;
+  }
+  std::string CutOtherHost() {
+    return RunCommand("ip -n " + other_ + " link set " + other_ + " down").output;
+  }
 
   // Runs f on a thread that has entered a host's network namespace: the sockets f creates
   // live on that host and stay usable from any thread afterwards. "" or what failed.

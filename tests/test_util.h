@@ -4,21 +4,20 @@
 #include <dirent.h>
 #include <fcntl.h>
 #include <ftw.h>
+#include <gtest/gtest.h>
 #include <signal.h>
-#include <sys/stat.h>
 #include <stdlib.h>
+#include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
 #include <chrono>
 #include <cstdio>
-#include <thread>
-#include <vector>
 #include <fstream>
 #include <sstream>
 #include <string>
-
-#include <gtest/gtest.h>
+#include <thread>
+#include <vector>
 
 namespace tos::testing {
 
@@ -81,7 +80,8 @@ inline bool FileExists(const std::string& path) {
 }
 
 // A partitioned text dataset: partitions[i] lines go to part-0000i; _SUCCESS last.
-inline void WriteTextDataset(const std::string& dir, const std::vector<std::vector<std::string>>& partitions) {
+inline void WriteTextDataset(const std::string& dir,
+                             const std::vector<std::vector<std::string>>& partitions) {
   ::mkdir(dir.c_str(), 0755);
   for (size_t p = 0; p < partitions.size(); ++p) {
     char name[32];
@@ -141,8 +141,8 @@ struct RunResult {
 };
 
 inline RunResult RunProgram(const std::vector<std::string>& argv, const std::string& output_path,
-                     std::chrono::seconds timeout = std::chrono::seconds(90),
-                     const std::vector<std::string>& extra_env = {}) {
+                            std::chrono::seconds timeout = std::chrono::seconds(90),
+                            const std::vector<std::string>& extra_env = {}) {
   Process p = StartProcess(argv, output_path, extra_env);
   RunResult r;
   r.code = WaitProcess(p, timeout);
@@ -151,7 +151,8 @@ inline RunResult RunProgram(const std::vector<std::string>& argv, const std::str
 }
 
 // Waits until `path` contains `needle`; returns the file's text then, or "" at the timeout.
-inline std::string WaitForText(const std::string& path, const std::string& needle, std::chrono::seconds timeout) {
+inline std::string WaitForText(const std::string& path, const std::string& needle,
+                               std::chrono::seconds timeout) {
   auto deadline = std::chrono::steady_clock::now() + timeout;
   while (std::chrono::steady_clock::now() < deadline) {
     std::string text = ReadAll(path);
@@ -172,21 +173,21 @@ inline bool ProcessAlive(pid_t pid) {
 
 }  // namespace tos::testing
 
-#define TOS_ASSERT_OK(expr)                              \
-  do {                                                   \
-    ::tos::Status _s = (expr);                           \
-    ASSERT_TRUE(_s.ok()) << _s.ToString();               \
+#define TOS_ASSERT_OK(expr)                \
+  do {                                     \
+    ::tos::Status _s = (expr);             \
+    ASSERT_TRUE(_s.ok()) << _s.ToString(); \
   } while (0)
 
-#define TOS_EXPECT_OK(expr)                              \
-  do {                                                   \
-    ::tos::Status _s = (expr);                           \
-    EXPECT_TRUE(_s.ok()) << _s.ToString();               \
+#define TOS_EXPECT_OK(expr)                \
+  do {                                     \
+    ::tos::Status _s = (expr);             \
+    EXPECT_TRUE(_s.ok()) << _s.ToString(); \
   } while (0)
 
 // Assigns the value of a Result or fails the test.
-#define TOS_ASSERT_OK_AND_ASSIGN(lhs, rexpr)                                          \
-  auto TOS_CONCAT_(_tos_r_, __LINE__) = (rexpr);                                      \
-  ASSERT_TRUE(TOS_CONCAT_(_tos_r_, __LINE__).ok())                                    \
-      << TOS_CONCAT_(_tos_r_, __LINE__).status().ToString();                          \
+#define TOS_ASSERT_OK_AND_ASSIGN(lhs, rexpr)                 \
+  auto TOS_CONCAT_(_tos_r_, __LINE__) = (rexpr);             \
+  ASSERT_TRUE(TOS_CONCAT_(_tos_r_, __LINE__).ok())           \
+      << TOS_CONCAT_(_tos_r_, __LINE__).status().ToString(); \
   lhs = std::move(TOS_CONCAT_(_tos_r_, __LINE__)).value()

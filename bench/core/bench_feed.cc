@@ -62,8 +62,8 @@ void MapFun(const std::vector<std::string>& args, tos::Context& ctx) {
     n += b.size();
   }
   double secs = std::chrono::duration<double>(Clock::now() - start).count();
-  std::printf("consumed %llu records in %.3f s (checksum %llu)\n", static_cast<unsigned long long>(n), secs,
-              static_cast<unsigned long long>(sum));
+  std::printf("consumed %llu records in %.3f s (checksum %llu)\n",
+              static_cast<unsigned long long>(n), secs, static_cast<unsigned long long>(sum));
 }
 
 struct FeedResult {
@@ -105,19 +105,22 @@ double StartupSeconds(int nodes) {
 int Driver(const std::vector<std::string>& args) {
   const size_t records = std::stoul(Arg(args, "--records", "2000000"));
   const size_t bytes = std::stoul(Arg(args, "--record_bytes", "784"));
-  std::printf("== feed throughput: %zu records of %zu bytes into next_batch(%s), real node processes\n", records, bytes,
-              Arg(args, "--batch", "100").c_str());
+  std::printf(
+      "== feed throughput: %zu records of %zu bytes into next_batch(%s), real node processes\n",
+      records, bytes, Arg(args, "--batch", "100").c_str());
   std::printf("%-10s %16s %16s %10s\n", "workers", "records/s", "per worker", "MB/s");
   for (int w : {1, 2}) {
     auto r = RunFeed(w, records, bytes);
-    std::printf("%-10d %16.0f %16.0f %10.1f\n", w, r.records_per_s, r.records_per_s / w, r.mb_per_s);
+    std::printf("%-10d %16.0f %16.0f %10.1f\n", w, r.records_per_s, r.records_per_s / w,
+                r.mb_per_s);
     std::fflush(stdout);
   }
   std::vector<double> lat;
   for (int i = 0; i < 5; ++i) lat.push_back(StartupSeconds(3));
   std::sort(lat.begin(), lat.end());
-  std::printf("== start-up latency, launch -> all 3 nodes registered: median %.3f s (min %.3f, max %.3f)\n", lat[2],
-              lat[0], lat[4]);
+  std::printf(
+      "== start-up latency, launch -> all 3 nodes registered: median %.3f s (min %.3f, max %.3f)\n",
+      lat[2], lat[0], lat[4]);
   return 0;
 }
 

@@ -15,9 +15,9 @@
 #include <thread>
 #include <vector>
 
-#include "tos/fs.h"
 #include "idx.h"
 #include "mnist_dataset.h"
+#include "tos/fs.h"
 #include "tos/partitioned_dir.h"
 #include "tos/tfrecord.h"
 
@@ -95,8 +95,8 @@ ReadResult ReadBack(const std::string& root, const Variant& v, const std::vector
 
 void Row(const char* what, uint64_t records, uint64_t bytes, double secs, const char* note = "") {
   std::printf("%-34s %9llu %8.3f %12.0f %9.1f  %s\n", what,
-              static_cast<unsigned long long>(records), secs, records / secs,
-              bytes / secs / 1e6, note);
+              static_cast<unsigned long long>(records), secs, records / secs, bytes / secs / 1e6,
+              note);
 }
 
 // ---- the naive reference: what a straightforward iostream program does ----
@@ -144,9 +144,12 @@ int main(int argc, char** argv) {
   int reps = 3;
   for (int i = 1; i < argc; ++i) {
     std::string a = argv[i];
-    if (a == "--input" && i + 1 < argc) input = argv[++i];
-    else if (a == "--dir" && i + 1 < argc) scratch = argv[++i];
-    else if (a == "--reps" && i + 1 < argc) reps = std::max(1, std::atoi(argv[++i]));
+    if (a == "--input" && i + 1 < argc)
+      input = argv[++i];
+    else if (a == "--dir" && i + 1 < argc)
+      scratch = argv[++i];
+    else if (a == "--reps" && i + 1 < argc)
+      reps = std::max(1, std::atoi(argv[++i]));
     else {
       std::fprintf(stderr, "usage: bench_formats [--input DIR] [--dir SCRATCH] [--reps N]\n");
       return 2;
@@ -178,8 +181,7 @@ int main(int argc, char** argv) {
 
   std::printf("bench_formats: %llu images (train+test) from %s, %zu cores, best of %d\n\n",
               static_cast<unsigned long long>(total), input.c_str(), cores, reps);
-  std::printf("%-34s %9s %8s %12s %9s\n", "operation", "records", "seconds", "records/s",
-              "MB/s");
+  std::printf("%-34s %9s %8s %12s %9s\n", "operation", "records", "seconds", "records/s", "MB/s");
   Row("IDX gunzip+parse (1 thread)", total, idx_bytes, load_best, "MB/s of decoded IDX");
 
   const Variant variants[] = {
@@ -206,14 +208,14 @@ int main(int argc, char** argv) {
         o.num_partitions = 10;
         o.overwrite = true;
         Dirs(scratch, v, s.name, &o.images, &o.labels);
-        auto stats = Check(tos::WriteMnistDataset(o, s.data.images.data(), s.data.labels.data(),
-                                                  s.data.n));
+        auto stats =
+            Check(tos::WriteMnistDataset(o, s.data.images.data(), s.data.labels.data(), s.data.n));
         bytes += stats.bytes;
       }
       best = std::min(best, Since(start));
     }
-    std::string what = std::string("write ") + v.label + " (10 parts, " + std::to_string(cores) +
-                       " threads)";
+    std::string what =
+        std::string("write ") + v.label + " (10 parts, " + std::to_string(cores) + " threads)";
     Row(what.c_str(), total, bytes, best, "MB/s written");
     double r1 = 1e9, rn = 1e9;
     for (int r = 0; r < reps; ++r) {
@@ -316,7 +318,8 @@ int main(int argc, char** argv) {
     std::vector<Split> train_only(1);
     train_only[0].name = "train";
     double ours_r = 1e9;
-    for (int r = 0; r < reps; ++r) ours_r = std::min(ours_r, ReadBack(scratch, one, train_only, 1).seconds);
+    for (int r = 0; r < reps; ++r)
+      ours_r = std::min(ours_r, ReadBack(scratch, one, train_only, 1).seconds);
     std::printf("\nreference: train split as csv2 in one file, one thread\n");
     Row("naive iostream write", d.n, naive_bytes, naive_w);
     Row("tos write", d.n, naive_bytes, ours_w);
@@ -333,7 +336,8 @@ int main(int argc, char** argv) {
 
   if (own_scratch) {
     std::string cmd = "rm -rf '" + scratch + "'";
-    if (std::system(cmd.c_str()) != 0) std::fprintf(stderr, "could not remove %s\n", scratch.c_str());
+    if (std::system(cmd.c_str()) != 0)
+      std::fprintf(stderr, "could not remove %s\n", scratch.c_str());
   }
   return 0;
 }

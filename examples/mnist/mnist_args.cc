@@ -10,7 +10,8 @@ tos::Result<Args> ParseArgs(const std::vector<std::string>& argv, bool* help, st
   app.add_option("-b,--batch_size", a.batch_size, "records per batch per worker");
   app.add_option("-e,--epochs", a.epochs, "passes over the training data");
   app.add_option("-f,--format", a.format, "csv, csv2, tfr or tf");
-  app.add_option("-i,--images", a.images, "images directory (csv) or dataset directory (csv2, tfr)");
+  app.add_option("-i,--images", a.images,
+                 "images directory (csv) or dataset directory (csv2, tfr)");
   app.add_option("-l,--labels", a.labels, "labels directory (csv only)");
   app.add_option("-m,--model", a.model, "model directory: checkpoints and export/");
   app.add_option("-n,--cluster_size", a.cluster_size, "number of executors (nodes)");
@@ -21,23 +22,28 @@ tos::Result<Args> ParseArgs(const std::vector<std::string>& argv, bool* help, st
   app.add_option("-X,--mode", a.mode, "train or inference");
   app.add_flag("-c,--rdma", a.rdma, "use RDMA (not available in this build)");
   app.add_option("--num_ps", a.num_ps, "parameter server nodes (0 with --strategy allreduce)");
-  app.add_option("--input_mode", a.input_mode, "spark (the driver feeds) or tensorflow (nodes read files)");
+  app.add_option("--input_mode", a.input_mode,
+                 "spark (the driver feeds) or tensorflow (nodes read files)");
   app.add_option("--strategy", a.strategy, "ps or allreduce");
   app.add_option("--model_type", a.model_type, "mlp or cnn");
   app.add_option("--optimizer", a.optimizer, "adagrad, sgd, momentum or adam");
   app.add_option("--learning_rate", a.learning_rate, "learning rate");
-  app.add_option("--log_dir", a.log_dir, "TensorBoard and node log directory (default <model>/logs)");
+  app.add_option("--log_dir", a.log_dir,
+                 "TensorBoard and node log directory (default <model>/logs)");
   app.add_flag("--sync", a.sync, "synchronous parameter-server updates");
   app.add_option("--checkpoint_steps", a.checkpoint_steps, "checkpoint every N global steps");
   app.add_option("--threads", a.threads, "intra-op and BLAS threads per node");
-  app.add_option("--shuffle_buffer", a.shuffle_buffer, "records in the shuffle buffer (direct mode)");
+  app.add_option("--shuffle_buffer", a.shuffle_buffer,
+                 "records in the shuffle buffer (direct mode)");
   app.add_option("--feed_timeout", a.feed_timeout, "seconds a worker may stop consuming its feed");
-  app.add_option("--node_timeout", a.node_timeout,
-                 "seconds a node (or the driver) may send no heartbeat before the job fails naming it")
+  app.add_option(
+         "--node_timeout", a.node_timeout,
+         "seconds a node (or the driver) may send no heartbeat before the job fails naming it")
       ->check(CLI::Range(2, 86400));
   app.add_flag("--allow-incomplete,--allow_incomplete", a.allow_incomplete,
                "read a dataset without _SUCCESS or with missing parts (the parts present)");
-  app.add_flag("--check_args", a.check_args, "check the arguments and exit (0 when they are usable)");
+  app.add_flag("--check_args", a.check_args,
+               "check the arguments and exit (0 when they are usable)");
   app.add_option("--reservation_timeout", a.reservation_timeout, "seconds to wait for all nodes");
   // TensorFlowOnSpark spells the TensorBoard flag "-tb".
   std::vector<std::string> args;
@@ -60,25 +66,33 @@ tos::Result<Args> ParseArgs(const std::vector<std::string>& argv, bool* help, st
 
 tos::Status Validate(const Args& a) {
   if (a.rdma) {
-    return tos::Unimplemented("--rdma: this build has no RDMA transport; TorchOnSpark uses TCP. Drop --rdma");
+    return tos::Unimplemented(
+        "--rdma: this build has no RDMA transport; TorchOnSpark uses TCP. Drop --rdma");
   }
-  if (a.mode != "train" && a.mode != "inference") return tos::InvalidArgument("--mode must be train or inference");
-  if (a.strategy != "ps" && a.strategy != "allreduce") return tos::InvalidArgument("--strategy must be ps or allreduce");
+  if (a.mode != "train" && a.mode != "inference")
+    return tos::InvalidArgument("--mode must be train or inference");
+  if (a.strategy != "ps" && a.strategy != "allreduce")
+    return tos::InvalidArgument("--strategy must be ps or allreduce");
   if (a.input_mode != "spark" && a.input_mode != "tensorflow") {
-    return tos::InvalidArgument("--input_mode must be spark (the driver feeds) or tensorflow (nodes read files)");
+    return tos::InvalidArgument(
+        "--input_mode must be spark (the driver feeds) or tensorflow (nodes read files)");
   }
   if (a.mode == "train" && a.strategy == "allreduce" && a.num_ps != 0) {
     return tos::InvalidArgument("--strategy allreduce uses no parameter servers: add --num_ps 0");
   }
   if (a.mode == "train" && a.strategy == "ps" && a.num_ps < 1) {
-    return tos::InvalidArgument("--strategy ps needs --num_ps 1 or more (or use --strategy allreduce)");
+    return tos::InvalidArgument(
+        "--strategy ps needs --num_ps 1 or more (or use --strategy allreduce)");
   }
   if (a.images.empty()) return tos::InvalidArgument("--images is required (the dataset directory)");
-  if (a.format == "csv" && a.labels.empty()) return tos::InvalidArgument("--format csv needs --labels (the labels directory)");
+  if (a.format == "csv" && a.labels.empty())
+    return tos::InvalidArgument("--format csv needs --labels (the labels directory)");
   if (a.batch_size < 1 || a.steps < 1 || a.epochs < 1 || a.cluster_size < 1 || a.readers < 1) {
-    return tos::InvalidArgument("--batch_size, --steps, --epochs, --cluster_size and --readers must be positive");
+    return tos::InvalidArgument(
+        "--batch_size, --steps, --epochs, --cluster_size and --readers must be positive");
   }
-  if (a.model_type != "mlp" && a.model_type != "cnn") return tos::InvalidArgument("--model_type must be mlp or cnn");
+  if (a.model_type != "mlp" && a.model_type != "cnn")
+    return tos::InvalidArgument("--model_type must be mlp or cnn");
   return tos::Status::OK();
 }
 

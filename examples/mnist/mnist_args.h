@@ -24,22 +24,22 @@ struct Args {
   std::string mode = "train";  // train | inference
   bool rdma = false;
   int num_ps = 1;
-  std::string input_mode = "spark";  // spark (feed) | tensorflow (direct)
-  std::string strategy = "ps";       // ps | allreduce
-  std::string model_type = "mlp";    // mlp | cnn
-  std::string optimizer = "adagrad"; // adagrad | sgd | momentum | adam
+  std::string input_mode = "spark";   // spark (feed) | tensorflow (direct)
+  std::string strategy = "ps";        // ps | allreduce
+  std::string model_type = "mlp";     // mlp | cnn
+  std::string optimizer = "adagrad";  // adagrad | sgd | momentum | adam
   double learning_rate = 0.01;
-  std::string log_dir;               // default: <model>/logs
-  bool sync = false;                 // synchronous ps updates
+  std::string log_dir;  // default: <model>/logs
+  bool sync = false;    // synchronous ps updates
   int checkpoint_steps = 500;
   int threads = 1;
-  int shuffle_buffer = 10000;        // direct mode
+  int shuffle_buffer = 10000;  // direct mode
   int feed_timeout = 600;
   int node_timeout = 60;
   bool allow_incomplete = false;
   bool check_args = false;  // validate the arguments and exit (0: usable)
   int reservation_timeout = 600;
-  bool overwrite = true;             // replace an existing --output
+  bool overwrite = true;  // replace an existing --output
 };
 
 // Parses argv (without the program name). InvalidArgument with the usage problem; `help` is

@@ -12,7 +12,8 @@ constexpr size_t kPixels = tos::kMnistPixels;
 constexpr size_t kRecord = tos::kMnistRecordBytes;
 
 template <typename Records>
-void Fill(const Records& records, const std::string& encoding, torch::Tensor* images, torch::Tensor* labels) {
+void Fill(const Records& records, const std::string& encoding, torch::Tensor* images,
+          torch::Tensor* labels) {
   const int64_t n = static_cast<int64_t>(records.size());
   *images = torch::empty({n, static_cast<int64_t>(kPixels)}, torch::kUInt8);
   *labels = torch::empty({n}, torch::kInt64);
@@ -70,30 +71,36 @@ class ShardSource : public BatchSource {
 tos::Status DecodeTuple(std::string_view record, uint8_t* out) {
   TOS_ASSIGN_OR_RETURN(auto fields, tos::DecodeTupleRecord(record));
   if (fields.size() != 2 || !fields[0].numeric() || !fields[1].numeric()) {
-    return tos::InvalidArgument("expected an (image, label) tuple of numbers, got " + std::to_string(fields.size()) + " fields");
+    return tos::InvalidArgument("expected an (image, label) tuple of numbers, got " +
+                                std::to_string(fields.size()) + " fields");
   }
   const tos::TupleField& image = fields[0];
   const tos::TupleField& label = fields[1];
   if (image.count != tos::kMnistPixels) {
-    return tos::InvalidArgument("image has " + std::to_string(image.count) + " values, expected 784");
+    return tos::InvalidArgument("image has " + std::to_string(image.count) +
+                                " values, expected 784");
   }
   if (image.type == tos::TupleType::kUint8) {
     std::memcpy(out + 1, image.raw.data(), tos::kMnistPixels);
   } else {
     for (size_t i = 0; i < tos::kMnistPixels; ++i) {
       double v = image.at(i);
-      if (!(v >= 0 && v <= 255)) return tos::InvalidArgument("pixel " + std::to_string(i) + " is " + std::to_string(v) + ", expected 0..255");
+      if (!(v >= 0 && v <= 255))
+        return tos::InvalidArgument("pixel " + std::to_string(i) + " is " + std::to_string(v) +
+                                    ", expected 0..255");
       out[1 + i] = static_cast<uint8_t>(v);
     }
   }
   if (label.count == 1) {
     double c = label.at(0);
-    if (!(c >= 0 && c <= 9)) return tos::InvalidArgument("label " + std::to_string(c) + " is not a class 0..9");
+    if (!(c >= 0 && c <= 9))
+      return tos::InvalidArgument("label " + std::to_string(c) + " is not a class 0..9");
     out[0] = static_cast<uint8_t>(c);
     return tos::Status::OK();
   }
   if (label.count != tos::kMnistClasses) {
-    return tos::InvalidArgument("label has " + std::to_string(label.count) + " values, expected 10 one-hot or 1 class");
+    return tos::InvalidArgument("label has " + std::to_string(label.count) +
+                                " values, expected 10 one-hot or 1 class");
   }
   int hot = -1;
   for (size_t k = 0; k < tos::kMnistClasses; ++k) {
@@ -101,7 +108,8 @@ tos::Status DecodeTuple(std::string_view record, uint8_t* out) {
     if (v == 1 && hot < 0) {
       hot = static_cast<int>(k);
     } else if (v != 0) {
-      return tos::InvalidArgument("label is not one-hot (value " + std::to_string(v) + " at index " + std::to_string(k) + ")");
+      return tos::InvalidArgument("label is not one-hot (value " + std::to_string(v) +
+                                  " at index " + std::to_string(k) + ")");
     }
   }
   if (hot < 0) return tos::InvalidArgument("label is not one-hot (all zero)");
@@ -118,17 +126,21 @@ void DecodeRecord(const std::string& encoding, std::string_view record, uint8_t*
                                   : tos::DecodeMnistExample(record, out);
   } else if (encoding == "text") {
     if (record.find('|') == std::string_view::npos) {
-      st = tos::InvalidArgument("a text record without '|': csv image lines need their labels; feed csv2 lines "
-                                "(label|pixels) or (image, label) tuples");
+      st = tos::InvalidArgument(
+          "a text record without '|': csv image lines need their labels; feed csv2 lines "
+          "(label|pixels) or (image, label) tuples");
     } else {
       st = tos::DecodeMnistCsv2Line(record, out);
     }
   } else if (encoding == "tuple") {
     st = DecodeTuple(record, out);
   } else {
-    st = tos::Unimplemented("records with encoding '" + encoding + "' are not understood by mnist_spark");
+    st = tos::Unimplemented("records with encoding '" + encoding +
+                            "' are not understood by mnist_spark");
   }
-  if (!st.ok()) throw tos::Error(st.WithContext("decoding a fed MNIST record of " + std::to_string(record.size()) + " bytes"));
+  if (!st.ok())
+    throw tos::Error(st.WithContext("decoding a fed MNIST record of " +
+                                    std::to_string(record.size()) + " bytes"));
 }
 
 void ToTensors(const std::vector<std::string_view>& records, const std::string& encoding,
@@ -140,7 +152,9 @@ void ToTensors(const tos::Batch& batch, torch::Tensor* images, torch::Tensor* la
   Fill(batch.records(), batch.encoding(), images, labels);
 }
 
-std::unique_ptr<BatchSource> FeedBatches(tos::DataFeed& feed) { return std::make_unique<FeedSource>(feed); }
+std::unique_ptr<BatchSource> FeedBatches(tos::DataFeed& feed) {
+  return std::make_unique<FeedSource>(feed);
+}
 
 std::unique_ptr<BatchSource> ShardBatches(std::unique_ptr<tos::ShardReader> reader) {
   return std::make_unique<ShardSource>(std::move(reader));

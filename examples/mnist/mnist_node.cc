@@ -9,6 +9,7 @@
 #include "mnist_batches.h"
 #include "mnist_dataset.h"
 #include "tos/partitioned_dir.h"
+#include "tos/tos.h"
 #include "tos/train/allreduce.h"
 #include "tos/train/checkpoint.h"
 #include "tos/train/event_writer.h"
@@ -19,7 +20,6 @@
 #include "tos/train/ps_client.h"
 #include "tos/train/tcp_collectives.h"
 #include "tos/train/threads.h"
-#include "tos/tos.h"
 #include "util/log.h"
 
 namespace mnist {
@@ -38,7 +38,9 @@ std::vector<std::string> Hosts(const tos::ClusterSpec& spec, const std::string& 
   return it == spec.end() ? std::vector<std::string>{} : it->second;
 }
 
-std::string ModelDir(const Args& a, tos::Context& ctx) { return LocalPath(ctx.absolute_path(a.model)); }
+std::string ModelDir(const Args& a, tos::Context& ctx) {
+  return LocalPath(ctx.absolute_path(a.model));
+}
 
 tos::MnistDatasetSpec DatasetSpec(const Args& a, tos::Context& ctx) {
   tos::MnistDatasetSpec spec;
@@ -51,7 +53,8 @@ tos::MnistDatasetSpec DatasetSpec(const Args& a, tos::Context& ctx) {
 
 std::unique_ptr<BatchSource> TrainingInput(const Args& a, tos::Context& ctx) {
   if (ctx.input_mode() == tos::InputMode::kSpark) return FeedBatches(ctx.data_feed("input"));
-  std::shared_ptr<const tos::RecordSource> source = ValueOrThrow(tos::OpenMnistRecordSource(DatasetSpec(a, ctx)));
+  std::shared_ptr<const tos::RecordSource> source =
+      ValueOrThrow(tos::OpenMnistRecordSource(DatasetSpec(a, ctx)));
   tos::ShardReaderOptions o;
   o.shard_index = ctx.worker_index();
   o.num_shards = ctx.num_workers();
@@ -72,7 +75,8 @@ tos::train::OptimizerSpec Optimizer(const Args& a) {
 // The chief's TensorBoard scalars and progress lines.
 class Reporter {
  public:
-  Reporter(const Args& a, tos::Context& ctx) : args_(a), ctx_(ctx), start_(Clock::now()), last_(start_) {
+  Reporter(const Args& a, tos::Context& ctx)
+      : args_(a), ctx_(ctx), start_(Clock::now()), last_(start_) {
     if (ctx.is_chief()) {
       auto w = tos::train::EventWriter::Create(LocalPath(ctx.absolute_path(a.log_dir)));
       if (w.ok()) {
@@ -83,7 +87,8 @@ class Reporter {
     }
   }
   // Called every step with the step's loss tensor and logits (cheap unless it reports).
-  void Step(int64_t step, size_t batch, const torch::Tensor& loss, const torch::Tensor& logits, const torch::Tensor& labels) {
+  void Step(int64_t step, size_t batch, const torch::Tensor& loss, const torch::Tensor& logits,
+            const torch::Tensor& labels) {
     samples_ += batch;
     ctx_.ReportProgress();
     if (!ctx_.is_chief() || step - last_step_ < 100) return;
@@ -111,15 +116,20 @@ class Reporter {
   // --epochs comes first, and a user should not have to guess which one it was.
   void Finish(int64_t step) {
     double secs = std::chrono::duration<double>(Clock::now() - start_).count();
-    std::printf("worker %d done: global step %lld, %llu samples in %.2f s (%.0f samples/s)\n", ctx_.worker_index(),
-                static_cast<long long>(step), static_cast<unsigned long long>(samples_), secs, samples_ / std::max(secs, 1e-9));
+    std::printf("worker %d done: global step %lld, %llu samples in %.2f s (%.0f samples/s)\n",
+                ctx_.worker_index(), static_cast<long long>(step),
+                static_cast<unsigned long long>(samples_), secs, samples_ / std::max(secs, 1e-9));
     if (step >= args_.steps) {
-      std::printf("worker %d stopped at the step limit (--steps %d) before its data of --epochs %d ran out; raise "
-                  "--steps to train on all of it\n",
-                  ctx_.worker_index(), args_.steps, args_.epochs);
+      std::printf(
+          "worker %d stopped at the step limit (--steps %d) before its data of --epochs %d ran "
+          "out; raise "
+          "--steps to train on all of it\n",
+          ctx_.worker_index(), args_.steps, args_.epochs);
     } else {
-      std::printf("worker %d stopped when its data ran out (--epochs %d), before the step limit (--steps %d)\n",
-                  ctx_.worker_index(), args_.epochs, args_.steps);
+      std::printf(
+          "worker %d stopped when its data ran out (--epochs %d), before the step limit (--steps "
+          "%d)\n",
+          ctx_.worker_index(), args_.epochs, args_.steps);
     }
     std::fflush(stdout);
     if (events_) (void)events_->Close();
@@ -173,7 +183,8 @@ void TrainPs(const Args& a, tos::Context& ctx) {
     auto latest = mgr->Resume(/*set_aside_unreadable=*/true);
     if (latest) {
       auto state = ValueOrThrow(tos::train::PsStateFromCheckpoint(*latest));
-      std::printf("resuming from global step %lld in %s\n", static_cast<long long>(state.global_step), model_dir.c_str());
+      std::printf("resuming from global step %lld in %s\n",
+                  static_cast<long long>(state.global_step), model_dir.c_str());
       ThrowIfError(client->Initialize(Optimizer(a), &state));
     } else {
       ThrowIfError(client->Initialize(Optimizer(a)));
@@ -195,7 +206,8 @@ void TrainPs(const Args& a, tos::Context& ctx) {
     step = client->global_step();
     report.Step(step, static_cast<size_t>(images.size(0)), loss, logits, labels);
     if (mgr && mgr->ShouldSave(step)) {
-      (void)ValueOrThrow(mgr->Save(tos::train::CheckpointFromPsState(ValueOrThrow(client->GetState()), a.model_type)));
+      (void)ValueOrThrow(mgr->Save(
+          tos::train::CheckpointFromPsState(ValueOrThrow(client->GetState()), a.model_type)));
     }
   }
   input->Stop();
@@ -219,12 +231,15 @@ void TrainAllreduce(const Args& a, tos::Context& ctx) {
   std::unique_ptr<torch::optim::Optimizer> opt;
   if (a.optimizer == "adagrad") {
     opt = std::make_unique<torch::optim::Adagrad>(
-        model->parameters(), torch::optim::AdagradOptions(a.learning_rate).initial_accumulator_value(0.1));
+        model->parameters(),
+        torch::optim::AdagradOptions(a.learning_rate).initial_accumulator_value(0.1));
   } else if (a.optimizer == "adam") {
-    opt = std::make_unique<torch::optim::Adam>(model->parameters(), torch::optim::AdamOptions(a.learning_rate));
+    opt = std::make_unique<torch::optim::Adam>(model->parameters(),
+                                               torch::optim::AdamOptions(a.learning_rate));
   } else {
-    opt = std::make_unique<torch::optim::SGD>(model->parameters(),
-                                              torch::optim::SGDOptions(a.learning_rate).momentum(a.optimizer == "momentum" ? 0.9 : 0.0));
+    opt = std::make_unique<torch::optim::SGD>(
+        model->parameters(),
+        torch::optim::SGDOptions(a.learning_rate).momentum(a.optimizer == "momentum" ? 0.9 : 0.0));
   }
   const std::string model_dir = ModelDir(a, ctx);
   auto mgr = ValueOrThrow(tos::train::CheckpointManager::Open({model_dir, 5, a.checkpoint_steps}));
@@ -235,7 +250,9 @@ void TrainAllreduce(const Args& a, tos::Context& ctx) {
   if (latest) {
     ThrowIfError(tos::train::RestoreModel(*latest, model.get(), opt.get()));
     step = latest->global_step;
-    if (ctx.is_chief()) std::printf("resuming from global step %lld in %s\n", static_cast<long long>(step), model_dir.c_str());
+    if (ctx.is_chief())
+      std::printf("resuming from global step %lld in %s\n", static_cast<long long>(step),
+                  model_dir.c_str());
   }
   ctx.SetStatus("allreduce rendezvous");
   auto coll = ValueOrThrow(tos::train::ConnectTrainers(ctx, "allreduce"));
@@ -270,7 +287,8 @@ void TrainAllreduce(const Args& a, tos::Context& ctx) {
     ++step;
     report.Step(step, static_cast<size_t>(images.size(0)), loss, logits, labels);
     if (ctx.is_chief() && mgr.ShouldSave(step)) {
-      (void)ValueOrThrow(mgr.Save(tos::train::CheckpointFromModel(*model, a.model_type, opt.get(), step)));
+      (void)ValueOrThrow(
+          mgr.Save(tos::train::CheckpointFromModel(*model, a.model_type, opt.get(), step)));
     }
   }
   input->Stop();
@@ -279,16 +297,20 @@ void TrainAllreduce(const Args& a, tos::Context& ctx) {
   double checksum = 0;
   for (auto& p : params) checksum += p.to(torch::kFloat64).sum().item<double>();
   std::printf("parameter checksum %.17g at step %lld\n", checksum, static_cast<long long>(step));
-  if (ctx.is_chief()) SaveAndExport(mgr, tos::train::CheckpointFromModel(*model, a.model_type, opt.get(), step), *model, model_dir);
+  if (ctx.is_chief())
+    SaveAndExport(mgr, tos::train::CheckpointFromModel(*model, a.model_type, opt.get(), step),
+                  *model, model_dir);
 }
 
-std::vector<std::string> Predict(tos::train::Model& model, const torch::Tensor& images, const torch::Tensor& labels) {
+std::vector<std::string> Predict(tos::train::Model& model, const torch::Tensor& images,
+                                 const torch::Tensor& labels) {
   torch::NoGradGuard no_grad;
   auto pred = model.forward(images).argmax(1);
   std::vector<std::string> out(static_cast<size_t>(labels.size(0)));
   auto p = pred.accessor<int64_t, 1>();
   auto l = labels.accessor<int64_t, 1>();
-  for (int64_t i = 0; i < labels.size(0); ++i) out[i] = std::to_string(l[i]) + " " + std::to_string(p[i]);
+  for (int64_t i = 0; i < labels.size(0); ++i)
+    out[i] = std::to_string(l[i]) + " " + std::to_string(p[i]);
   return out;
 }
 
@@ -318,7 +340,8 @@ void Inference(const Args& a, tos::Context& ctx) {
     auto part = ValueOrThrow(tos::CreatePartFile(out_dir, tos::PartFileName(p)));
     auto flush = [&] {
       if (records.empty()) return;
-      ToTensors(std::vector<std::string_view>(records.begin(), records.end()), "bytes", &images, &labels);
+      ToTensors(std::vector<std::string_view>(records.begin(), records.end()), "bytes", &images,
+                &labels);
       std::string text;
       for (auto& line : Predict(model, images, labels)) text += line + "\n";
       ThrowIfError(part->Append(text));

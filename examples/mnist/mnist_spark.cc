@@ -7,16 +7,16 @@
 //   mnist_spark --cluster_size 3 --images mnist_data/test/images
 //       --labels mnist_data/test/labels --format csv --mode inference --model mnist_model
 //       --output predictions
+#include <algorithm>
+#include <atomic>
 #include <chrono>
 #include <cstdio>
-#include <algorithm>
-#include <thread>
-#include <atomic>
 #include <iostream>
+#include <thread>
 
 #include "mnist_args.h"
-#include "tos/fs.h"
 #include "mnist_dataset.h"
+#include "tos/fs.h"
 #include "tos/partitioned_dir.h"
 #include "tos/tos.h"
 
@@ -44,7 +44,9 @@ Args ParseOrExit(const std::vector<std::string>& argv) {
   return std::move(a).value();
 }
 
-void NodeMain(const std::vector<std::string>& argv, tos::Context& ctx) { mnist::MapFun(ParseOrExit(argv), ctx); }
+void NodeMain(const std::vector<std::string>& argv, tos::Context& ctx) {
+  mnist::MapFun(ParseOrExit(argv), ctx);
+}
 
 tos::MnistDatasetSpec Spec(const Args& a) {
   tos::MnistDatasetSpec spec;
@@ -67,8 +69,8 @@ tos::Status Accuracy(const std::string& dir, uint64_t* correct, uint64_t* total)
       if (!more) break;
       auto space = line.find(' ');
       if (space == std::string_view::npos) {
-        return tos::DataLoss(dir + " partition " + std::to_string(p) + ": expected '<label> <prediction>', got '" +
-                             std::string(line) + "'");
+        return tos::DataLoss(dir + " partition " + std::to_string(p) +
+                             ": expected '<label> <prediction>', got '" + std::string(line) + "'");
       }
       ++*total;
       *correct += line.substr(0, space) == line.substr(space + 1);
@@ -85,7 +87,8 @@ void WarnIfStepsEndTrainingEarly(const Args& a, const tos::RecordSource& source)
   std::vector<uint64_t> counts(parts, 0);
   std::vector<std::thread> threads;
   std::atomic<size_t> next{0};
-  const unsigned n = std::max(1u, std::min<unsigned>(std::thread::hardware_concurrency(), static_cast<unsigned>(parts)));
+  const unsigned n = std::max(
+      1u, std::min<unsigned>(std::thread::hardware_concurrency(), static_cast<unsigned>(parts)));
   for (unsigned t = 0; t < n; ++t) {
     threads.emplace_back([&] {
       for (size_t p; (p = next++) < parts;) {
@@ -110,11 +113,14 @@ void WarnIfStepsEndTrainingEarly(const Args& a, const tos::RecordSource& source)
   const uint64_t per_step = static_cast<uint64_t>(a.batch_size) * (lockstep ? workers : 1);
   const uint64_t needed = (static_cast<uint64_t>(a.epochs) * records + per_step - 1) / per_step;
   if (needed > static_cast<uint64_t>(a.steps)) {
-    std::printf("warning: --steps %d will end training before --epochs %d: the %llu records need about %llu global "
-                "steps at --batch_size %d; training stops at whichever comes first. Raise --steps to train every "
-                "epoch\n",
-                a.steps, a.epochs, static_cast<unsigned long long>(records), static_cast<unsigned long long>(needed),
-                a.batch_size);
+    std::printf(
+        "warning: --steps %d will end training before --epochs %d: the %llu records need about "
+        "%llu global "
+        "steps at --batch_size %d; training stops at whichever comes first. Raise --steps to train "
+        "every "
+        "epoch\n",
+        a.steps, a.epochs, static_cast<unsigned long long>(records),
+        static_cast<unsigned long long>(needed), a.batch_size);
   }
 }
 
@@ -176,7 +182,8 @@ int Driver(const std::vector<std::string>& argv) {
   if (!down.ok()) return Fail(down);
   double secs = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
   if (!inference) {
-    std::printf("training done in %.2f s; model in %s (export/ for inference)\n", secs, LocalPath(a.model).c_str());
+    std::printf("training done in %.2f s; model in %s (export/ for inference)\n", secs,
+                LocalPath(a.model).c_str());
     return 0;
   }
   if (!feed) {
@@ -186,7 +193,8 @@ int Driver(const std::vector<std::string>& argv) {
   uint64_t correct = 0, total = 0;
   tos::Status acc = Accuracy(output, &correct, &total);
   if (!acc.ok()) return Fail(acc);
-  std::printf("inference done in %.2f s: %llu predictions in %s\n", secs, static_cast<unsigned long long>(total), output.c_str());
+  std::printf("inference done in %.2f s: %llu predictions in %s\n", secs,
+              static_cast<unsigned long long>(total), output.c_str());
   std::printf("accuracy: %.4f (%llu of %llu)\n", total ? static_cast<double>(correct) / total : 0.0,
               static_cast<unsigned long long>(correct), static_cast<unsigned long long>(total));
   return 0;

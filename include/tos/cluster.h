@@ -25,7 +25,7 @@ struct ClusterOptions {
   bool master_node = false;  // one "chief" after the ps nodes
   bool eval_node = false;    // one "evaluator" after the chief
   InputMode input_mode = InputMode::kSpark;
-  bool tensorboard = false;  // the chief (or worker 0) starts TensorBoard on log_dir
+  bool tensorboard = false;          // the chief (or worker 0) starts TensorBoard on log_dir
   std::string log_dir = "tos_logs";  // node logs (<role>-<index>.log) and TensorBoard files
 
   std::chrono::seconds reservation_timeout{600};
@@ -36,13 +36,13 @@ struct ClusterOptions {
   // the job, named with its role and host; a node gives up on a driver silent this long. A
   // shorter pause (GC, swap, a slow disk) passes without an error.
   std::chrono::seconds node_timeout{60};
-  std::chrono::seconds kill_grace{3};      // after a failure: STOP, then SIGKILL after this
+  std::chrono::seconds kill_grace{3};  // after a failure: STOP, then SIGKILL after this
 
-  std::string secret;       // empty: a fresh random secret per job
-  std::string server_host;  // advertised reservation host; default $TOS_SERVER_HOST
-  std::string server_port;  // "9997" or "9997-9999"; default $TOS_SERVER_PORT, else any
-  std::string node_port;    // nodes' reserved port range; default $TOS_NODE_PORT, else any
-  std::string feed_port;    // nodes' feed server port range; default $TOS_FEED_PORT, else any
+  std::string secret;        // empty: a fresh random secret per job
+  std::string server_host;   // advertised reservation host; default $TOS_SERVER_HOST
+  std::string server_port;   // "9997" or "9997-9999"; default $TOS_SERVER_PORT, else any
+  std::string node_port;     // nodes' reserved port range; default $TOS_NODE_PORT, else any
+  std::string feed_port;     // nodes' feed server port range; default $TOS_FEED_PORT, else any
   int threads_per_node = 1;  // intra-op and BLAS threads in each node
 
   std::string program;                 // default: this executable
@@ -100,8 +100,8 @@ class Cluster {
     int executor_id = 0;
     RoleAssignment role;
     std::string host;
-    int port = 0;       // reserved (training traffic)
-    int feed_port = 0;  // feed server
+    int port = 0;           // reserved (training traffic)
+    int feed_port = 0;      // feed server
     bool finished = false;  // reported NODE_DONE or exited
   };
   // Every registered node, by executor id (after Run returned).

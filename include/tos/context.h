@@ -55,7 +55,7 @@ class Context {
   int worker_index() const;  // this node's index among them (chief first); -1 for ps/evaluator
   bool is_chief() const;     // the chief, or worker 0 when there is no chief
   InputMode input_mode() const;
-  const std::string& default_fs() const;   // "file://" or "hdfs://namenode:port"
+  const std::string& default_fs() const;  // "file://" or "hdfs://namenode:port"
   const std::string& working_dir() const;
   const std::string& log_dir() const;
   int threads() const;  // intra-op threads this node should use (default 1)

@@ -60,6 +60,7 @@ class Example {
   std::map<std::string, Feature> features_;
 };
 
-const char* ExampleKindName(Example::Kind kind);  // "int64_list", "float_list", "bytes_list", "no list"
+const char* ExampleKindName(
+    Example::Kind kind);  // "int64_list", "float_list", "bytes_list", "no list"
 
 }  // namespace tos

@@ -17,8 +17,8 @@ namespace tos {
 
 struct LaunchSpec {
   int num_executors = 0;
-  std::vector<std::string> argv;            // argv[0] is the program to run
-  std::map<std::string, std::string> env;   // added to every executor's environment
+  std::vector<std::string> argv;           // argv[0] is the program to run
+  std::map<std::string, std::string> env;  // added to every executor's environment
   // Per-executor additions (TOS_EXECUTOR_ID, ...). Never put secrets on argv: use env.
   std::function<std::map<std::string, std::string>(int)> executor_env;
   // "worker-0": names the log file <log_dir>/<name>.log; the console prefix is "[worker:0]".
@@ -29,8 +29,8 @@ struct LaunchSpec {
 
 struct ExecutorExit {
   int executor_id = -1;
-  int exit_code = 0;    // valid when signal == 0
-  int signal = 0;       // the signal that killed it, or 0
+  int exit_code = 0;  // valid when signal == 0
+  int signal = 0;     // the signal that killed it, or 0
   bool ok() const { return signal == 0 && exit_code == 0; }
   std::string Describe() const;  // "exit status 1" / "killed by signal 9 (SIGKILL)"
 };
@@ -40,7 +40,8 @@ class Launcher {
   virtual ~Launcher() = default;
   // Starts executors 0..n-1. on_exit runs on a launcher thread when one exits. Must be called
   // from a thread that lives as long as the job (the main thread): children are tied to it.
-  virtual Status Launch(const LaunchSpec& spec, std::function<void(const ExecutorExit&)> on_exit) = 0;
+  virtual Status Launch(const LaunchSpec& spec,
+                        std::function<void(const ExecutorExit&)> on_exit) = 0;
   virtual void Signal(int executor_id, int signal) = 0;
   virtual void SignalAll(int signal) = 0;
   // True once every executor has exited and been reaped; false at the timeout.

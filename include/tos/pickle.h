@@ -29,18 +29,18 @@ struct PickleValue {
 
   enum Kind { kNone, kBool, kInt, kFloat, kString, kBytes, kList, kTuple, kArray, kGlobal, kDtype };
   Kind kind = kNone;
-  int64_t i = 0;                // kBool, kInt
-  double f = 0;                 // kFloat
-  std::string s;                // kString (UTF-8), kBytes, kGlobal ("module.name"), kDtype ("<f4")
+  int64_t i = 0;                 // kBool, kInt
+  double f = 0;                  // kFloat
+  std::string s;                 // kString (UTF-8), kBytes, kGlobal ("module.name"), kDtype ("<f4")
   std::vector<PickleRef> items;  // kList, kTuple
   // kArray: a numpy array in C order, little-endian elements of dtype (a kDtype's s).
-  std::string dtype;            // "|u1", "<i8", "<f4", "<f8", ... ("?": not yet built)
+  std::string dtype;  // "|u1", "<i8", "<f4", "<f8", ... ("?": not yet built)
   std::vector<int64_t> shape;
   std::string data;
 
   // Numbers in a list/tuple of numbers, an array, or a single number. False otherwise.
   bool IsNumeric() const;
-  size_t NumericSize() const;   // elements (array size, list length, 1 for a number)
+  size_t NumericSize() const;  // elements (array size, list length, 1 for a number)
   double NumericAt(size_t i) const;
   std::string Describe() const;  // "ndarray <f8 (10,)", "list of 3", "int", ... for messages
 };

@@ -5,8 +5,8 @@
 // consumer thread calls NextBatch. Memory is bounded by queue_records + shuffle_buffer.
 #pragma once
 
-#include <cstdint>
 #include <chrono>
+#include <cstdint>
 #include <memory>
 #include <string>
 #include <vector>
@@ -16,9 +16,9 @@
 namespace tos {
 
 struct ShardReaderOptions {
-  int shard_index = 0;  // this node's worker_index()
-  int num_shards = 1;   // num_workers()
-  int readers = 1;      // partitions read in parallel
+  int shard_index = 0;        // this node's worker_index()
+  int num_shards = 1;         // num_workers()
+  int readers = 1;            // partitions read in parallel
   size_t shuffle_buffer = 0;  // 0: records come in partition order (with readers == 1)
   int epochs = 1;
   uint64_t seed = 1;

@@ -19,16 +19,16 @@ namespace tos {
 
 enum class StatusCode {
   kOk = 0,
-  kInvalidArgument,  // the caller passed something unusable (bad flag, bad path)
-  kNotFound,         // file, directory, partition or key missing
-  kAlreadyExists,    // refusing to overwrite
-  kDataLoss,         // corrupt or truncated data (CRC mismatch, short read)
-  kTimeout,          // a wait ran past its deadline
-  kUnavailable,      // peer unreachable, connection closed
-  kPermissionDenied, // authentication failed
-  kAborted,          // the job was stopped (another node failed, terminate())
-  kInternal,         // a bug or an unexpected system error
-  kUnimplemented,    // a feature this build does not have
+  kInvalidArgument,   // the caller passed something unusable (bad flag, bad path)
+  kNotFound,          // file, directory, partition or key missing
+  kAlreadyExists,     // refusing to overwrite
+  kDataLoss,          // corrupt or truncated data (CRC mismatch, short read)
+  kTimeout,           // a wait ran past its deadline
+  kUnavailable,       // peer unreachable, connection closed
+  kPermissionDenied,  // authentication failed
+  kAborted,           // the job was stopped (another node failed, terminate())
+  kInternal,          // a bug or an unexpected system error
+  kUnimplemented,     // a feature this build does not have
 };
 
 const char* StatusCodeName(StatusCode code);
@@ -56,13 +56,17 @@ class [[nodiscard]] Status {
   std::string message_;
 };
 
-inline Status InvalidArgument(std::string m) { return {StatusCode::kInvalidArgument, std::move(m)}; }
+inline Status InvalidArgument(std::string m) {
+  return {StatusCode::kInvalidArgument, std::move(m)};
+}
 inline Status NotFound(std::string m) { return {StatusCode::kNotFound, std::move(m)}; }
 inline Status AlreadyExists(std::string m) { return {StatusCode::kAlreadyExists, std::move(m)}; }
 inline Status DataLoss(std::string m) { return {StatusCode::kDataLoss, std::move(m)}; }
 inline Status Timeout(std::string m) { return {StatusCode::kTimeout, std::move(m)}; }
 inline Status Unavailable(std::string m) { return {StatusCode::kUnavailable, std::move(m)}; }
-inline Status PermissionDenied(std::string m) { return {StatusCode::kPermissionDenied, std::move(m)}; }
+inline Status PermissionDenied(std::string m) {
+  return {StatusCode::kPermissionDenied, std::move(m)};
+}
 inline Status Aborted(std::string m) { return {StatusCode::kAborted, std::move(m)}; }
 inline Status Internal(std::string m) { return {StatusCode::kInternal, std::move(m)}; }
 inline Status Unimplemented(std::string m) { return {StatusCode::kUnimplemented, std::move(m)}; }
@@ -82,7 +86,7 @@ namespace internal {
 template <typename T>
 class [[nodiscard]] Result {
  public:
-  Result(T value) : value_(std::move(value)) {}  // NOLINT: implicit by design
+  Result(T value) : value_(std::move(value)) {}         // NOLINT: implicit by design
   Result(Status status) : status_(std::move(status)) {  // NOLINT: implicit by design
     if (status_.ok()) status_ = Internal("Result constructed from an OK status without a value");
   }
@@ -115,7 +119,8 @@ class [[nodiscard]] Result {
 // Exception form of a Status, used by the user-facing training API (see the rule above).
 class Error : public std::runtime_error {
  public:
-  explicit Error(Status status) : std::runtime_error(status.ToString()), status_(std::move(status)) {}
+  explicit Error(Status status)
+      : std::runtime_error(status.ToString()), status_(std::move(status)) {}
   const Status& status() const { return status_; }
 
  private:

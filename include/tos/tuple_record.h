@@ -16,7 +16,15 @@
 
 namespace tos {
 
-enum class TupleType : uint8_t { kUint8 = 1, kInt32 = 2, kInt64 = 3, kFloat32 = 4, kFloat64 = 5, kString = 6, kBytes = 7 };
+enum class TupleType : uint8_t {
+  kUint8 = 1,
+  kInt32 = 2,
+  kInt64 = 3,
+  kFloat32 = 4,
+  kFloat64 = 5,
+  kString = 6,
+  kBytes = 7
+};
 
 struct TupleField {
   TupleType type = TupleType::kUint8;

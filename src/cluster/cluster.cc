@@ -59,7 +59,8 @@ Status ResolveOptions(ClusterOptions* opts, bool local) {
   }
   if (opts->node_args.empty()) opts->node_args = ProgramArgs();
   opts->log_dir = AbsolutePath(opts->log_dir);
-  if (opts->node_timeout < std::chrono::seconds(2) || opts->node_timeout < 3 * opts->heartbeat_interval) {
+  if (opts->node_timeout < std::chrono::seconds(2) ||
+      opts->node_timeout < 3 * opts->heartbeat_interval) {
     return InvalidArgument("node_timeout (" + std::to_string(opts->node_timeout.count()) +
                            " s) must be at least 2 s and three heartbeat intervals");
   }
@@ -67,8 +68,8 @@ Status ResolveOptions(ClusterOptions* opts, bool local) {
 }
 
 // What every node is started with: the program, its arguments and environment, log names.
-LaunchSpec NodeLaunchSpec(const ClusterOptions& opts, const RoleLayout& layout, const std::string& reservation,
-                          const std::string& secret, bool local) {
+LaunchSpec NodeLaunchSpec(const ClusterOptions& opts, const RoleLayout& layout,
+                          const std::string& reservation, const std::string& secret, bool local) {
   LaunchSpec ls;
   ls.num_executors = opts.num_executors;
   ls.argv.push_back(opts.program);
@@ -94,14 +95,17 @@ LaunchSpec NodeLaunchSpec(const ClusterOptions& opts, const RoleLayout& layout, 
   ne.feed_port = opts.feed_port;
   ls.env = ne.ToEnv();
   const std::string threads = std::to_string(opts.threads_per_node);
-  for (const char* v : {"OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"}) ls.env[v] = threads;
+  for (const char* v : {"OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"})
+    ls.env[v] = threads;
   // OpenBLAS reads its kernel choice when it loads: name it for the nodes unless the user did.
   if (std::getenv("OPENBLAS_CORETYPE") == nullptr) {
     std::string core = OpenBlasCoreTypeForThisCpu();
     if (!core.empty()) ls.env["OPENBLAS_CORETYPE"] = core;
   }
   for (auto& [k, v] : opts.node_env) ls.env[k] = v;
-  ls.executor_env = [](int id) { return std::map<std::string, std::string>{{"TOS_EXECUTOR_ID", std::to_string(id)}}; };
+  ls.executor_env = [](int id) {
+    return std::map<std::string, std::string>{{"TOS_EXECUTOR_ID", std::to_string(id)}};
+  };
   ls.executor_name = [layout](int id) {
     auto r = RoleFor(layout, id);
     return r.job_name + "-" + std::to_string(r.task_index);
@@ -161,7 +165,8 @@ Result<std::unique_ptr<Cluster>> Cluster::Run(ClusterOptions opts) {
   InstallSignalHandlers();
 
   // 2. The nodes, and the monitor that watches them.
-  LaunchSpec ls = NodeLaunchSpec(opts, impl->layout, impl->rs->address().ToString(), impl->secret, local);
+  LaunchSpec ls =
+      NodeLaunchSpec(opts, impl->layout, impl->rs->address().ToString(), impl->secret, local);
   Status launched = impl->launcher->Launch(ls, [raw](const ExecutorExit& ex) { raw->OnExit(ex); });
   if (!launched.ok()) {
     impl->KillAndReap();
@@ -185,7 +190,8 @@ Result<std::unique_ptr<Cluster>> Cluster::Run(ClusterOptions opts) {
     std::lock_guard<std::mutex> lock(raw->mu);
     raw->regs = std::move(regs);
   }
-  LogInfo("all " + std::to_string(opts.num_executors) + " nodes registered: " + ClusterSpecToJson(raw->spec));
+  LogInfo("all " + std::to_string(opts.num_executors) +
+          " nodes registered: " + ClusterSpecToJson(raw->spec));
   return cluster;
 }
 
@@ -197,16 +203,18 @@ Status Cluster::Train(const RecordSource& data, int epochs, const std::string& f
 
 Status Cluster::TrainFeeds(const std::vector<NamedFeed>& feeds) {
   if (impl_->opts.input_mode == InputMode::kTensorflow) {
-    LogWarning("Train() in InputMode::kTensorflow: feeding anyway (nodes read feeds only if they ask)");
+    LogWarning(
+        "Train() in InputMode::kTensorflow: feeding anyway (nodes read feeds only if they ask)");
   }
   return impl_->RunFeeds(feeds, feed::FeedMode::kTrain, "");
 }
 
-Status Cluster::Inference(const RecordSource& data, const std::string& output_dir, const std::string& feed,
-                          bool overwrite) {
+Status Cluster::Inference(const RecordSource& data, const std::string& output_dir,
+                          const std::string& feed, bool overwrite) {
   TOS_ASSIGN_OR_RETURN(bool holds, HoldsDataset(output_dir));
   if (holds && !overwrite) {
-    return AlreadyExists("output directory " + output_dir + " already holds a dataset; remove it or overwrite");
+    return AlreadyExists("output directory " + output_dir +
+                         " already holds a dataset; remove it or overwrite");
   }
   if (holds) TOS_RETURN_IF_ERROR(RemoveDataset(output_dir));
   return impl_->RunFeeds({{feed, &data, 1}}, feed::FeedMode::kInference, output_dir);
@@ -246,9 +254,11 @@ void Cluster::Impl::WaitForTrainers(std::chrono::seconds timeout) {
   if (failure.ok() && !trainers_finished()) {
     std::string running;
     for (auto& n : nodes)
-      if (n.trainer() && !n.done && !n.exited) running += (running.empty() ? "" : ", ") + n.label + " (" + n.state + ")";
+      if (n.trainer() && !n.done && !n.exited)
+        running += (running.empty() ? "" : ", ") + n.label + " (" + n.state + ")";
     lock.unlock();
-    Fail(Timeout("application timeout after " + std::to_string(timeout.count()) + " s; still running: " + running));
+    Fail(Timeout("application timeout after " + std::to_string(timeout.count()) +
+                 " s; still running: " + running));
   }
 }
 
@@ -276,8 +286,8 @@ void Cluster::Impl::StopTheOthers() {
       for (auto& n : nodes)
         if (!n.exited) left += (left.empty() ? "" : ", ") + n.label + " (" + n.state + ")";
     }
-    Fail(Timeout("nodes still running " + std::to_string(kExitAfterStop.count()) + " s after STOP: " + left +
-                 "; killed them"));
+    Fail(Timeout("nodes still running " + std::to_string(kExitAfterStop.count()) +
+                 " s after STOP: " + left + "; killed them"));
   }
 }
 

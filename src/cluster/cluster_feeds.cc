@@ -30,7 +30,8 @@ std::vector<feed::FeedTarget> Cluster::Impl::Trainers() const {
   return out;
 }
 
-Status Cluster::Impl::RunFeeds(const std::vector<Cluster::NamedFeed>& feeds, feed::FeedMode mode, const std::string& output_dir) {
+Status Cluster::Impl::RunFeeds(const std::vector<Cluster::NamedFeed>& feeds, feed::FeedMode mode,
+                               const std::string& output_dir) {
   TOS_RETURN_IF_ERROR(CurrentFailure());
   auto targets = Trainers();
   auto cancel = std::make_shared<net::CancelToken>();
@@ -58,13 +59,15 @@ Status Cluster::Impl::RunFeeds(const std::vector<Cluster::NamedFeed>& feeds, fee
       job.cancel = cancel.get();
       job.describe_node = [this](int id) {
         std::lock_guard<std::mutex> lock(mu);
-        return std::to_string(nodes[id].progress) + " records consumed and is '" + nodes[id].state + "'";
+        return std::to_string(nodes[id].progress) + " records consumed and is '" + nodes[id].state +
+               "'";
       };
       // This feed's counters are its slice of the vector the status line reads.
       job.progress = prog.empty() ? nullptr : prog.data() + f * targets.size();
       results[f] = feed::RunFeed(*feeds[f].data, targets, job);
       uint64_t total = 0;
-      for (size_t t = 0; job.progress && t < targets.size(); ++t) total += job.progress[t].records_sent;
+      for (size_t t = 0; job.progress && t < targets.size(); ++t)
+        total += job.progress[t].records_sent;
       LogInfo("feed '" + feeds[f].name + "': " + std::to_string(total) + " records sent to " +
               std::to_string(targets.size()) + " nodes");
     });

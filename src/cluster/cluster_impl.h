@@ -97,7 +97,6 @@ struct Cluster::Impl {
   std::thread monitor;
   std::atomic<bool> monitor_stop{false};
 
-
   // Requires mu held.
   std::string Where(int id) const;
 
@@ -121,7 +120,8 @@ struct Cluster::Impl {
   void WaitForTrainers(std::chrono::seconds timeout);
   void StopTheOthers();
   // Requires mu held. Liveness of every node at `now`: failures for the job, warnings to log.
-  void CheckNodes(Clock::time_point now, std::vector<Status>* failures, std::vector<std::string>* warnings);
+  void CheckNodes(Clock::time_point now, std::vector<Status>* failures,
+                  std::vector<std::string>* warnings);
   // Requires mu held. The console's status line of the running feed, once a second.
   void UpdateFeedStatus(Clock::time_point now);
   // SIGINT/SIGTERM seen by the handler: stop every node and exit 128 + signal.
@@ -142,7 +142,8 @@ struct Cluster::Impl {
   // The trainers (chief first, then workers by index) and their feed addresses.
   std::vector<feed::FeedTarget> Trainers() const;
 
-  Status RunFeeds(const std::vector<Cluster::NamedFeed>& feeds, feed::FeedMode mode, const std::string& output_dir);
+  Status RunFeeds(const std::vector<Cluster::NamedFeed>& feeds, feed::FeedMode mode,
+                  const std::string& output_dir);
 };
 
 }  // namespace tos

@@ -11,7 +11,8 @@ namespace {
 
 class ExternalLauncher : public Launcher {
  public:
-  explicit ExternalLauncher(std::function<void(const LaunchSpec&)> on_launch) : on_launch_(std::move(on_launch)) {}
+  explicit ExternalLauncher(std::function<void(const LaunchSpec&)> on_launch)
+      : on_launch_(std::move(on_launch)) {}
 
   Status Launch(const LaunchSpec& spec, std::function<void(const ExecutorExit&)> on_exit) override {
     {

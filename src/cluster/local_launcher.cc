@@ -7,8 +7,8 @@
 #include <unistd.h>
 
 #include <atomic>
-#include <condition_variable>
 #include <cerrno>
+#include <condition_variable>
 #include <cstring>
 #include <deque>
 #include <mutex>
@@ -25,7 +25,8 @@ namespace tos {
 std::string ExecutorExit::Describe() const {
   if (signal != 0) {
     const char* name = sigabbrev_np(signal);
-    return "killed by signal " + std::to_string(signal) + (name ? std::string(" (SIG") + name + ")" : "");
+    return "killed by signal " + std::to_string(signal) +
+           (name ? std::string(" (SIG") + name + ")" : "");
   }
   return "exit status " + std::to_string(exit_code);
 }
@@ -189,8 +190,9 @@ class LocalLauncher : public Launcher {
           // Said once: the rest of this node's output still reaches the console and the
           // failure report's last lines, but not its log file.
           int err = w < 0 ? errno : ENOSPC;
-          LogWarning("node log " + e.log_path + " is cut short after " + std::to_string(e.lines_logged) +
-                     " lines: " + StrError(err) + "; free space there or set another log directory");
+          LogWarning("node log " + e.log_path + " is cut short after " +
+                     std::to_string(e.lines_logged) + " lines: " + StrError(err) +
+                     "; free space there or set another log directory");
           ::close(e.log_fd);
           e.log_fd = -1;
           break;
@@ -276,7 +278,8 @@ class LocalLauncher : public Launcher {
         {
           // Let the relay drain the pipe so failure reports carry the last lines.
           std::unique_lock<std::mutex> lock(mu_);
-          cv_.wait_for(lock, std::chrono::milliseconds(500), [&] { return execs_[i].output_closed; });
+          cv_.wait_for(lock, std::chrono::milliseconds(500),
+                       [&] { return execs_[i].output_closed; });
         }
         if (on_exit_) on_exit_(ex);
         std::lock_guard<std::mutex> lock(mu_);

@@ -53,7 +53,8 @@ std::string Cluster::Impl::Report(int id, const std::string& what) {
   if (lines.empty()) {
     // A node started by a Spark executor: its log lies on that executor's host.
     auto reg = regs.find(id);
-    if (reg != regs.end() && !reg->second.log.empty()) r += "\n  its log: " + reg->second.log + " on " + reg->second.host;
+    if (reg != regs.end() && !reg->second.log.empty())
+      r += "\n  its log: " + reg->second.log + " on " + reg->second.host;
   }
   if (!lines.empty()) {
     r += "\n  last lines of " + launcher->LogPath(id) + ":";
@@ -125,7 +126,7 @@ void Cluster::Impl::RecordEvent(const NodeEvent& e) {
             std::string url = v.get<std::string>();
             if (urls[k] != url) {
               urls[k] = url;
-              ConsoleLine(k + " at " + url + " (on " + n.label + ")");  // NOLINT(performance-inefficient-string-concatenation): once per URL
+              ConsoleLine(k + " at " + url + " (on " + n.label + ")");
             }
           }
         }
@@ -192,40 +193,47 @@ void Cluster::Impl::CheckNodes(Clock::time_point now, std::vector<Status>* failu
   auto secs = [](Clock::duration d) { return std::to_string(duration_cast<seconds>(d).count()); };
   // The driver itself was paused (stopped, swapping): the nodes' heartbeats wait unread in
   // its sockets, so their silence is the driver's, not theirs. Start their clocks again.
-  const bool driver_paused = last_tick != Clock::time_point{} && now - last_tick > kDriverPauseThreshold;
+  const bool driver_paused =
+      last_tick != Clock::time_point{} && now - last_tick > kDriverPauseThreshold;
   last_tick = now;
   // A warning about a quiet node comes well before node_timeout fails it.
   const auto quiet = std::min<std::chrono::milliseconds>(
-      std::max<std::chrono::milliseconds>(kQuietNodeWarning, opts.heartbeat_interval * 10), opts.node_timeout / 2);
+      std::max<std::chrono::milliseconds>(kQuietNodeWarning, opts.heartbeat_interval * 10),
+      opts.node_timeout / 2);
   for (size_t i = 0; i < nodes.size(); ++i) {
     NodeRecord& n = nodes[i];
     const int id = static_cast<int>(i);
     if (driver_paused) n.last_heartbeat = std::max(n.last_heartbeat, now - seconds(1));
     // An error report is followed by the node's exit; give the exit (status, log) a moment.
-    if (!n.error_message.empty() && !n.exited && now - n.error_at > kErrorReportGrace && failure.ok()) {
+    if (!n.error_message.empty() && !n.exited && now - n.error_at > kErrorReportGrace &&
+        failure.ok()) {
       failures->push_back(Aborted(Report(id, "failed")));
     }
-    if (n.disconnected && !n.exited && !n.done && !n.stop_sent && now - n.disconnected_at > kLostConnectionGrace &&
-        failure.ok()) {
-      failures->push_back(Unavailable(Report(id, "lost its connection to the driver (node died or network failed)")));
+    if (n.disconnected && !n.exited && !n.done && !n.stop_sent &&
+        now - n.disconnected_at > kLostConnectionGrace && failure.ok()) {
+      failures->push_back(Unavailable(
+          Report(id, "lost its connection to the driver (node died or network failed)")));
     }
     if (!n.registered || n.done || n.exited || n.disconnected) continue;
     if (n.trainer() && !n.stall_warned && now - n.last_progress > opts.stall_warning) {
       n.stall_warned = true;
-      warnings->push_back(n.label + " made no progress for " + secs(now - n.last_progress) + " s; it is: " + n.state);
+      warnings->push_back(n.label + " made no progress for " + secs(now - n.last_progress) +
+                          " s; it is: " + n.state);
     }
     if (now - n.last_heartbeat > opts.node_timeout && failure.ok()) {
       failures->push_back(Unavailable(
           Report(id, "sent no heartbeat for " + secs(now - n.last_heartbeat) + " s (node_timeout " +
                          std::to_string(opts.node_timeout.count()) + " s; last state: " + n.state +
-                         "): the process is stopped or frozen, or its host is unreachable. If pauses this long are "
+                         "): the process is stopped or frozen, or its host is unreachable. If "
+                         "pauses this long are "
                          "expected, raise node_timeout (--node_timeout)")));
       continue;
     }
     if (!n.silence_warned && now - n.last_heartbeat > quiet) {
       n.silence_warned = true;
       warnings->push_back("no heartbeat from " + n.label + " for " + secs(now - n.last_heartbeat) +
-                          " s (last state: " + n.state + "); is the process stopped or overloaded?");
+                          " s (last state: " + n.state +
+                          "); is the process stopped or overloaded?");
     }
   }
 }
@@ -246,7 +254,8 @@ void Cluster::Impl::UpdateFeedStatus(Clock::time_point now) {
   last_records = records;
   last_rate_at = now;
   ConsoleStatus("feed '" + progress_name + "': epoch " + std::to_string(epoch) + ", " +
-                FormatCount(static_cast<double>(records)) + " records fed, " + FormatCount(rate) + " records/s" +
+                FormatCount(static_cast<double>(records)) + " records fed, " + FormatCount(rate) +
+                " records/s" +
                 (terminated ? ", " + std::to_string(terminated) + " terminated" : ""));
 }
 
@@ -257,7 +266,8 @@ void Cluster::Impl::HandleSignal() {
     launcher->SignalAll(SIGKILL);
     ::_exit(128 + sig);
   }
-  Fail(Aborted(std::string("interrupted by signal ") + std::to_string(sig) + "; stopping every node"));
+  Fail(Aborted(std::string("interrupted by signal ") + std::to_string(sig) +
+               "; stopping every node"));
   launcher->SignalAll(SIGTERM);
   if (!launcher->WaitAll(opts.kill_grace)) launcher->SignalAll(SIGKILL);
   launcher->WaitAll(std::chrono::seconds(5));

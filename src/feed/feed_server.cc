@@ -18,12 +18,14 @@ class SocketLink : public SenderLink {
     std::lock_guard<std::mutex> lock(mu_);
     if (!socket_ && shared_) {
       // A Spark task that went away: its retry gets its own results.
-      if (!dropped_warned_) LogWarning("dropping inference results for " + describe_ + ", which disconnected");
+      if (!dropped_warned_)
+        LogWarning("dropping inference results for " + describe_ + ", which disconnected");
       dropped_warned_ = true;
       return Status::OK();
     }
     if (!socket_) return Unavailable("the sender's connection is closed");
-    Status st = net::WriteFrame(*socket_, net::FrameType::kResults, EncodeResults(results), net::After(kWriteTimeout));
+    Status st = net::WriteFrame(*socket_, net::FrameType::kResults, EncodeResults(results),
+                                net::After(kWriteTimeout));
     answered_ += results.size();
     cv_.notify_all();
     return st;
@@ -42,7 +44,8 @@ class SocketLink : public SenderLink {
     std::lock_guard<std::mutex> lock(mu_);
     if (!socket_ || terminate_sent_) return;
     terminate_sent_ = true;
-    Status st = net::WriteFrame(*socket_, net::FrameType::kFeedTerminate, "", net::After(kWriteTimeout));
+    Status st =
+        net::WriteFrame(*socket_, net::FrameType::kFeedTerminate, "", net::After(kWriteTimeout));
     if (!st.ok()) LogWarning("could not tell " + describe_ + " to stop feeding: " + st.message());
   }
   std::string Describe() const override { return describe_; }
@@ -78,7 +81,8 @@ Result<std::unique_ptr<FeedServer>> FeedServer::Start(Options options, FeedRegis
   auto* self = fs.get();
   TOS_ASSIGN_OR_RETURN(fs->server_, net::AuthServer::Start(std::move(listener), so,
                                                            [self](net::Socket& s, net::Channel ch) {
-                                                             if (ch == net::Channel::kFeed) self->Handle(s);
+                                                             if (ch == net::Channel::kFeed)
+                                                               self->Handle(s);
                                                            }));
   return fs;
 }
@@ -101,7 +105,8 @@ void FeedServer::Handle(net::Socket& socket) {
   if (!open.ok()) {
     LogWarning("feed server: " + peer + ": " + open.status().message());
     // Best effort: the sender may be gone; the warning above names the fault either way.
-    (void)net::WriteFrame(socket, net::FrameType::kFeedError, open.status().message(), net::After(kWriteTimeout));
+    (void)net::WriteFrame(socket, net::FrameType::kFeedError, open.status().message(),
+                          net::After(kWriteTimeout));
     return;
   }
   auto queue = registry_->Get(open->feed);
@@ -115,12 +120,14 @@ void FeedServer::Handle(net::Socket& socket) {
   // A feed's reader may rightly pause up to feed_timeout, so a closed receive window may last
   // that long before the connection is declared dead.
   const auto feed_timeout = registry_->feed_timeout();
-  if (Status st = net::SetPeerTimeout(socket, feed_timeout); !st.ok()) LogWarning("feed server: " + st.message());
+  if (Status st = net::SetPeerTimeout(socket, feed_timeout); !st.ok())
+    LogWarning("feed server: " + st.message());
   for (;;) {
     // A sender that goes silent (its host vanished, its process frozen) for feed_timeout
     // mid-feed fails the feed; one that ended its feed may keep the connection open.
-    auto f = net::ReadRawFrame(socket, ended || discarding ? net::Never() : net::After(feed_timeout),
-                               options_.max_frame_bytes);
+    auto f =
+        net::ReadRawFrame(socket, ended || discarding ? net::Never() : net::After(feed_timeout),
+                          options_.max_frame_bytes);
     if (!f.ok()) {
       if (!ended && !discarding) {
         error = f.status().WithContext("feed connection from " + who + " broke after " +
@@ -141,7 +148,8 @@ void FeedServer::Handle(net::Socket& socket) {
       if (!st.ok()) {
         error = st.WithContext("malformed frame " + std::to_string(frames) + " from " + who);
         // Best effort: the sender may be gone; the queue is failed and the fault logged below.
-        (void)net::WriteFrame(socket, net::FrameType::kFeedError, error.message(), net::After(kWriteTimeout));
+        (void)net::WriteFrame(socket, net::FrameType::kFeedError, error.message(),
+                              net::After(kWriteTimeout));
         break;
       }
       records += chunk->records.size();
@@ -161,14 +169,16 @@ void FeedServer::Handle(net::Socket& socket) {
       chunk->kind = Chunk::kEnd;
       ended = true;
     } else {
-      error = DataLoss(std::string("unexpected ") + net::FrameTypeName(f->type) + " frame from " + who);
+      error =
+          DataLoss(std::string("unexpected ") + net::FrameTypeName(f->type) + " frame from " + who);
       break;
     }
     Status pushed = queue->Push(std::move(chunk));
     if (pushed.code() == StatusCode::kTimeout) {
       error = pushed.WithContext("from " + who);
       // Best effort, as for a malformed frame: the consumer's queue is failed below either way.
-      (void)net::WriteFrame(socket, net::FrameType::kFeedError, error.message(), net::After(kWriteTimeout));
+      (void)net::WriteFrame(socket, net::FrameType::kFeedError, error.message(),
+                            net::After(kWriteTimeout));
       break;
     }
     if (!pushed.ok()) {

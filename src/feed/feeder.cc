@@ -36,7 +36,11 @@ class TargetFeeder {
  public:
   TargetFeeder(const RecordSource& source, const FeedTarget& target, const FeedJob& job,
                std::vector<std::pair<int, size_t>> assigned, TargetProgress* progress)
-      : source_(source), target_(target), job_(job), assigned_(std::move(assigned)), progress_(progress) {
+      : source_(source),
+        target_(target),
+        job_(job),
+        assigned_(std::move(assigned)),
+        progress_(progress) {
     if (job_.mode == FeedMode::kInference) {
       for (auto& [e, p] : assigned_) {
         OutputPartition o;
@@ -49,7 +53,8 @@ class TargetFeeder {
   Status Run() {
     auto deadline = net::After(std::chrono::seconds(30));
     auto sock = net::Connect(target_.address, deadline);
-    if (!sock.ok()) return sock.status().WithContext("feed '" + job_.feed_name + "' to " + target_.label);
+    if (!sock.ok())
+      return sock.status().WithContext("feed '" + job_.feed_name + "' to " + target_.label);
     socket_ = std::move(sock).value();
     // The node may rightly stop reading for up to feed_timeout (a full queue).
     TOS_RETURN_IF_ERROR(net::SetPeerTimeout(socket_, job_.feed_timeout));
@@ -98,15 +103,17 @@ class TargetFeeder {
       if (!r.ok()) return r;
       return st.WithContext("feed '" + job_.feed_name + "' to " + target_.label);
     }
-    return Timeout("feed timeout on '" + job_.feed_name + "': " + target_.label + " at " +
-                   target_.address.ToString() + " took no data for " +
-                   std::to_string(job_.feed_timeout.count() / 1000) + " s; " +
-                   std::to_string(progress_->records_sent.load()) + " records were sent to it (epoch " +
-                   std::to_string(progress_->epoch.load() + 1) + ", partition " +
-                   std::to_string(progress_->partition.load()) + ")" +
-                   (job_.describe_node ? "; the node reports " + job_.describe_node(target_.executor_id) : "") +
-                   ". Its training loop stopped calling next_batch(); a node that stops early "
-                   "must call terminate() on its feed");
+    return Timeout(
+        "feed timeout on '" + job_.feed_name + "': " + target_.label + " at " +
+        target_.address.ToString() + " took no data for " +
+        std::to_string(job_.feed_timeout.count() / 1000) + " s; " +
+        std::to_string(progress_->records_sent.load()) + " records were sent to it (epoch " +
+        std::to_string(progress_->epoch.load() + 1) + ", partition " +
+        std::to_string(progress_->partition.load()) + ")" +
+        (job_.describe_node ? "; the node reports " + job_.describe_node(target_.executor_id)
+                            : "") +
+        ". Its training loop stopped calling next_batch(); a node that stops early "
+        "must call terminate() on its feed");
   }
 
   Status Flush(std::string* frame, uint32_t count) {
@@ -115,8 +122,10 @@ class TargetFeeder {
     uint32_t vals[2] = {count, 0};
     for (int k = 0; k < 2; ++k)
       for (int b = 0; b < 4; ++b) h[k * 4 + b] = static_cast<char>(vals[k] >> (8 * b));
-    Status st = net::WriteFrameInPlace(socket_, FrameType::kFeedData, frame, net::After(job_.feed_timeout));
-    if (!st.ok() && st.code() != StatusCode::kTimeout && ClosedAfterTerminate()) return Status::OK();
+    Status st =
+        net::WriteFrameInPlace(socket_, FrameType::kFeedData, frame, net::After(job_.feed_timeout));
+    if (!st.ok() && st.code() != StatusCode::kTimeout && ClosedAfterTerminate())
+      return Status::OK();
     if (!st.ok()) return TimeoutError(st);
     progress_->records_sent += count;
     progress_->bytes_sent += frame->size();
@@ -141,7 +150,9 @@ class TargetFeeder {
       std::string_view rec;
       for (;;) {
         auto more = reader->Next(&rec);
-        if (!more.ok()) return more.status().WithContext("reading partition " + std::to_string(p) + " of " + source_.Describe());
+        if (!more.ok())
+          return more.status().WithContext("reading partition " + std::to_string(p) + " of " +
+                                           source_.Describe());
         if (!*more) break;
         AppendRecord(&frame, rec);
         ++count;
@@ -161,13 +172,15 @@ class TargetFeeder {
       }
       std::string pe;
       net::PutU64(&pe, p);
-      Status st = net::WriteFrame(socket_, FrameType::kPartitionEnd, pe, net::After(job_.feed_timeout));
+      Status st =
+          net::WriteFrame(socket_, FrameType::kPartitionEnd, pe, net::After(job_.feed_timeout));
       if (!st.ok() && st.code() != StatusCode::kTimeout && ClosedAfterTerminate()) break;
       if (!st.ok()) return TimeoutError(st);
       ++progress_->partitions_sent;
     }
     Status st = net::WriteFrame(socket_, FrameType::kFeedEnd, "", net::After(job_.feed_timeout));
-    if (!st.ok() && st.code() != StatusCode::kTimeout && ClosedAfterTerminate()) return Status::OK();
+    if (!st.ok() && st.code() != StatusCode::kTimeout && ClosedAfterTerminate())
+      return Status::OK();
     if (!st.ok()) return TimeoutError(st);
     ::shutdown(socket_.fd(), SHUT_WR);  // the node sees EOF after FEED_END
     return Status::OK();
@@ -196,10 +209,13 @@ class TargetFeeder {
     for (auto& r : results) {
       TOS_RETURN_IF_ERROR(AdvanceLocked());
       if (out_idx_ >= outputs_.size()) {
-        return DataLoss(target_.label + " returned more inference results than records it was sent");
+        return DataLoss(target_.label +
+                        " returned more inference results than records it was sent");
       }
       if (r.find('\n') != std::string::npos) {
-        return InvalidArgument(target_.label + " returned a result containing a newline; each result must be one line");
+        return InvalidArgument(
+            target_.label +
+            " returned a result containing a newline; each result must be one line");
       }
       auto& o = outputs_[out_idx_];
       o.text += r;
@@ -224,7 +240,8 @@ class TargetFeeder {
         terminated_ = true;
         progress_->terminated = true;
       } else if (f->type == FrameType::kFeedError) {
-        reader_error_ = DataLoss(target_.label + " rejected feed '" + job_.feed_name + "': " + f->payload);
+        reader_error_ =
+            DataLoss(target_.label + " rejected feed '" + job_.feed_name + "': " + f->payload);
       } else if (f->type == FrameType::kResults) {
         std::vector<std::string> results;
         Status st = DecodeResults(f->payload, &results);
@@ -233,7 +250,8 @@ class TargetFeeder {
         lock.lock();
         if (!st.ok() && reader_error_.ok()) reader_error_ = st;
       } else {
-        reader_error_ = DataLoss(std::string("unexpected ") + net::FrameTypeName(f->type) + " from " + target_.label);
+        reader_error_ = DataLoss(std::string("unexpected ") + net::FrameTypeName(f->type) +
+                                 " from " + target_.label);
       }
       cv_.notify_all();
       if (!reader_error_.ok()) return;
@@ -251,12 +269,14 @@ class TargetFeeder {
       if (peer_closed_) {
         if (terminated_) {
           return Aborted(target_.label + " terminated its feed during inference; " +
-                         std::to_string(outputs_.size() - out_idx_) + " partitions have no complete results");
+                         std::to_string(outputs_.size() - out_idx_) +
+                         " partitions have no complete results");
         }
         auto& o = outputs_[out_idx_];
         return DataLoss(target_.label + " closed the feed with results missing for partition " +
                         std::to_string(o.index) + ": got " + std::to_string(o.written) + " of " +
-                        std::to_string(o.expected) + "; inference must call batch_results() for every batch");
+                        std::to_string(o.expected) +
+                        "; inference must call batch_results() for every batch");
       }
       if (job_.cancel && job_.cancel->cancelled()) return job_.cancel->status();
       cv_.wait_for(lock, std::chrono::milliseconds(200));
@@ -288,7 +308,8 @@ class TargetFeeder {
 
 }  // namespace
 
-Status RunFeed(const RecordSource& source, const std::vector<FeedTarget>& targets, const FeedJob& job) {
+Status RunFeed(const RecordSource& source, const std::vector<FeedTarget>& targets,
+               const FeedJob& job) {
   if (targets.empty()) return InvalidArgument("feed '" + job.feed_name + "' has no nodes to feed");
   if (job.epochs < 1) return InvalidArgument("epochs must be at least 1");
   const size_t n = targets.size();
@@ -303,7 +324,8 @@ Status RunFeed(const RecordSource& source, const std::vector<FeedTarget>& target
   if (job.mode == FeedMode::kInference && !job.on_output) {
     if (job.output_dir.empty()) return InvalidArgument("inference needs an output directory");
     TOS_ASSIGN_OR_RETURN(FileSystem * fs, GetFileSystem(job.output_dir));
-    TOS_RETURN_IF_ERROR(fs->CreateDirs(job.output_dir).WithContext("creating the inference output directory"));
+    TOS_RETURN_IF_ERROR(
+        fs->CreateDirs(job.output_dir).WithContext("creating the inference output directory"));
   }
   std::unique_ptr<TargetProgress[]> local_progress(job.progress ? nullptr : new TargetProgress[n]);
   TargetProgress* progress = job.progress ? job.progress : local_progress.get();

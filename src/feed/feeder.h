@@ -42,7 +42,7 @@ struct FeedJob {
   std::string sender = "driver";   // named in the node's messages
   std::string encoding = "bytes";  // FEED_OPEN encoding: "bytes", "text" or "tuple"
   bool shared = false;             // FEED_OPEN shared: one of several senders (Spark bridge)
-  std::string output_dir;  // inference: where part-NNNNN result files go
+  std::string output_dir;          // inference: where part-NNNNN result files go
   // Inference: when set, called with each complete output partition (results joined by
   // '\n', each followed by one) instead of writing output_dir/part-NNNNN and _SUCCESS.
   std::function<Status(size_t partition, std::string text)> on_output;
@@ -56,6 +56,7 @@ struct FeedJob {
 // and to p % targets.size() in inference. Returns when every record was delivered (and, in
 // inference, every result received and written), when all targets terminated, or on the
 // first error: a feed timeout names the target, its progress and what to do.
-Status RunFeed(const RecordSource& source, const std::vector<FeedTarget>& targets, const FeedJob& job);
+Status RunFeed(const RecordSource& source, const std::vector<FeedTarget>& targets,
+               const FeedJob& job);
 
 }  // namespace tos::feed

@@ -2,12 +2,14 @@
 
 namespace tos::feed {
 
-FeedQueue::FeedQueue(std::string name, size_t capacity_bytes, std::chrono::milliseconds feed_timeout)
+FeedQueue::FeedQueue(std::string name, size_t capacity_bytes,
+                     std::chrono::milliseconds feed_timeout)
     : name_(std::move(name)), capacity_bytes_(capacity_bytes), feed_timeout_(feed_timeout) {}
 
 Status FeedQueue::Push(std::shared_ptr<Chunk> chunk) {
   std::unique_lock<std::mutex> lock(mu_);
-  bool room = not_full_.wait_for(lock, feed_timeout_, [&] { return bytes_ < capacity_bytes_ || terminated_ || shutdown_; });
+  bool room = not_full_.wait_for(
+      lock, feed_timeout_, [&] { return bytes_ < capacity_bytes_ || terminated_ || shutdown_; });
   if (!room) {
     return Timeout("feed '" + name_ + "': its consumer read nothing for " +
                    std::to_string(feed_timeout_.count() / 1000) + " s while the queue was full (" +
@@ -145,7 +147,8 @@ void FeedQueue::BatchResults(const std::vector<std::string>& results) {
   {
     std::lock_guard<std::mutex> lock(mu_);
     if (results_due_ == 0) {
-      throw Error(InvalidArgument("feed '" + name_ + "': batch_results() without an inference batch to answer"));
+      throw Error(InvalidArgument("feed '" + name_ +
+                                  "': batch_results() without an inference batch to answer"));
     }
     if (results.size() != results_due_) {
       throw Error(InvalidArgument("feed '" + name_ + "': batch_results() got " +
@@ -156,7 +159,9 @@ void FeedQueue::BatchResults(const std::vector<std::string>& results) {
     results_due_ = 0;
     to = std::move(results_to_);
   }
-  if (to) ThrowIfError(to->SendResults(results).WithContext("feed '" + name_ + "': sending results to " + to->Describe()));
+  if (to)
+    ThrowIfError(to->SendResults(results).WithContext("feed '" + name_ + "': sending results to " +
+                                                      to->Describe()));
 }
 
 void FeedQueue::Terminate() {

@@ -31,10 +31,12 @@ class LineReader : public PartitionReader {
 
 class TextDataset : public RecordSource {
  public:
-  TextDataset(std::string dir, std::vector<std::string> parts) : dir_(std::move(dir)), parts_(std::move(parts)) {}
+  TextDataset(std::string dir, std::vector<std::string> parts)
+      : dir_(std::move(dir)), parts_(std::move(parts)) {}
   size_t num_partitions() const override { return parts_.size(); }
   Result<std::unique_ptr<PartitionReader>> OpenPartition(size_t i) const override {
-    if (i >= parts_.size()) return InvalidArgument("partition " + std::to_string(i) + " out of range");
+    if (i >= parts_.size())
+      return InvalidArgument("partition " + std::to_string(i) + " out of range");
     TOS_ASSIGN_OR_RETURN(auto in, OpenBufferedPart(parts_[i]));
     return std::unique_ptr<PartitionReader>(new LineReader(std::move(in)));
   }
@@ -58,7 +60,8 @@ std::string VectorRecordSource::Describe() const {
   return "in-memory records (" + std::to_string(partitions_.size()) + " partitions)";
 }
 
-Result<std::unique_ptr<RecordSource>> OpenTextDataset(const std::string& dir, bool allow_incomplete) {
+Result<std::unique_ptr<RecordSource>> OpenTextDataset(const std::string& dir,
+                                                      bool allow_incomplete) {
   TOS_ASSIGN_OR_RETURN(auto parts, ListPartFiles(dir, allow_incomplete));
   return std::unique_ptr<RecordSource>(new TextDataset(dir, std::move(parts)));
 }

@@ -62,7 +62,9 @@ struct ShardReader::Impl {
         }
         if (!*more) break;
       }
-      if (!st.ok()) return Finish(st.WithContext("partition " + std::to_string(partition) + " of " + source->Describe()));
+      if (!st.ok())
+        return Finish(
+            st.WithContext("partition " + std::to_string(partition) + " of " + source->Describe()));
       std::lock_guard<std::mutex> lock(mu);
       reading.erase(reading.find(partition));
     }
@@ -90,14 +92,17 @@ struct ShardReader::Impl {
   Result<bool> Pull(std::string* out) {
     if (pending_pos >= pending.size()) {
       std::unique_lock<std::mutex> lock(mu);
-      bool ready = not_empty.wait_for(lock, opts.read_timeout,
-                                      [&] { return !blocks.empty() || readers_left == 0 || !error.ok(); });
+      bool ready = not_empty.wait_for(lock, opts.read_timeout, [&] {
+        return !blocks.empty() || readers_left == 0 || !error.ok();
+      });
       if (!ready) {
         std::string parts;
         for (size_t p : reading) parts += (parts.empty() ? "" : ", ") + std::to_string(p);
         return Timeout("no records from " + source->Describe() + " for " +
-                       std::to_string(opts.read_timeout.count() / 1000) + " s while reading partition(s) " +
-                       (parts.empty() ? std::string("none") : parts) + "; is its file system hung or unreachable?");
+                       std::to_string(opts.read_timeout.count() / 1000) +
+                       " s while reading partition(s) " +
+                       (parts.empty() ? std::string("none") : parts) +
+                       "; is its file system hung or unreachable?");
       }
       if (!error.ok()) return error;
       if (blocks.empty()) return false;
@@ -130,22 +135,25 @@ size_t ShardReader::num_partitions() const {
 Result<std::unique_ptr<ShardReader>> ShardReader::Open(std::shared_ptr<const RecordSource> source,
                                                        const ShardReaderOptions& o) {
   if (o.num_shards < 1 || o.shard_index < 0 || o.shard_index >= o.num_shards) {
-    return InvalidArgument("shard " + std::to_string(o.shard_index) + " of " + std::to_string(o.num_shards) +
-                           " is out of range");
+    return InvalidArgument("shard " + std::to_string(o.shard_index) + " of " +
+                           std::to_string(o.num_shards) + " is out of range");
   }
-  if (o.readers < 1 || o.epochs < 1) return InvalidArgument("readers and epochs must be at least 1");
+  if (o.readers < 1 || o.epochs < 1)
+    return InvalidArgument("readers and epochs must be at least 1");
   auto impl = std::make_unique<Impl>();
   impl->source = std::move(source);
   impl->opts = o;
   impl->rng.seed(o.seed * 1000003 + static_cast<uint64_t>(o.shard_index));
   for (int e = 0; e < o.epochs; ++e) {
     std::vector<std::pair<int, size_t>> epoch;
-    for (size_t p = o.shard_index; p < impl->source->num_partitions(); p += o.num_shards) epoch.emplace_back(e, p);
+    for (size_t p = o.shard_index; p < impl->source->num_partitions(); p += o.num_shards)
+      epoch.emplace_back(e, p);
     if (o.shuffle_buffer > 0) std::shuffle(epoch.begin(), epoch.end(), impl->rng);
     impl->work.insert(impl->work.end(), epoch.begin(), epoch.end());
   }
   impl->readers_left = o.readers;
-  for (int r = 0; r < o.readers; ++r) impl->threads.emplace_back([p = impl.get()] { p->ReaderLoop(); });
+  for (int r = 0; r < o.readers; ++r)
+    impl->threads.emplace_back([p = impl.get()] { p->ReaderLoop(); });
   return std::unique_ptr<ShardReader>(new ShardReader(std::move(impl)));
 }
 

@@ -20,10 +20,12 @@ Status DecodeRecords(std::string_view payload, std::vector<std::string_view>* re
   if (fixed > 0) {
     if (static_cast<uint64_t>(count) * fixed != left) {
       return DataLoss("FEED_DATA declares " + std::to_string(count) + " records of " +
-                      std::to_string(fixed) + " bytes but carries " + std::to_string(left) + " bytes");
+                      std::to_string(fixed) + " bytes but carries " + std::to_string(left) +
+                      " bytes");
     }
     records->reserve(records->size() + count);
-    for (uint32_t i = 0; i < count; ++i) records->emplace_back(p + static_cast<size_t>(i) * fixed, fixed);
+    for (uint32_t i = 0; i < count; ++i)
+      records->emplace_back(p + static_cast<size_t>(i) * fixed, fixed);
     return Status::OK();
   }
   if (count > left / 4) {
@@ -32,7 +34,9 @@ Status DecodeRecords(std::string_view payload, std::vector<std::string_view>* re
   }
   records->reserve(records->size() + count);
   for (uint32_t i = 0; i < count; ++i) {
-    if (left < 4) return DataLoss("FEED_DATA record " + std::to_string(i) + " of " + std::to_string(count) + ": truncated length");
+    if (left < 4)
+      return DataLoss("FEED_DATA record " + std::to_string(i) + " of " + std::to_string(count) +
+                      ": truncated length");
     uint32_t len = GetU32(p);
     p += 4;
     left -= 4;
@@ -78,7 +82,8 @@ Status DecodeResults(std::string_view payload, std::vector<std::string>* results
     uint32_t len = GetU32(p);
     p += 4;
     left -= 4;
-    if (len > left) return DataLoss("RESULTS entry " + std::to_string(i) + ": length exceeds frame");
+    if (len > left)
+      return DataLoss("RESULTS entry " + std::to_string(i) + ": length exceeds frame");
     results->emplace_back(p, len);
     p += len;
     left -= len;
@@ -115,7 +120,8 @@ Result<FeedOpen> DecodeFeedOpen(const std::string& payload) {
     if (o.encoding != "bytes" && o.encoding != "text" && o.encoding != "tuple") {
       return InvalidArgument("FEED_OPEN with unknown encoding '" + o.encoding + "'");
     }
-    if (o.feed.empty() || o.feed.size() > 128) return InvalidArgument("FEED_OPEN with a bad feed name");
+    if (o.feed.empty() || o.feed.size() > 128)
+      return InvalidArgument("FEED_OPEN with a bad feed name");
     return o;
   } catch (const std::exception& e) {
     return InvalidArgument(std::string("malformed FEED_OPEN: ") + e.what());

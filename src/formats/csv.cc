@@ -10,9 +10,12 @@ namespace {
 
 const char* TypeName(CsvType t) {
   switch (t) {
-    case CsvType::kInt64: return "int64";
-    case CsvType::kFloat: return "float";
-    case CsvType::kString: return "string";
+    case CsvType::kInt64:
+      return "int64";
+    case CsvType::kFloat:
+      return "float";
+    case CsvType::kString:
+      return "string";
   }
   return "?";
 }
@@ -35,7 +38,9 @@ Status SplitFields(std::string_view line, char delim, std::vector<std::string>* 
     if (i < line.size() && line[i] == '"') {
       const size_t open = i++;
       for (;;) {
-        if (i >= line.size()) return DataLoss("csv line: the quote at byte " + std::to_string(open) + " is never closed");
+        if (i >= line.size())
+          return DataLoss("csv line: the quote at byte " + std::to_string(open) +
+                          " is never closed");
         if (line[i] == '"') {
           if (i + 1 < line.size() && line[i + 1] == '"') {
             field.push_back('"');
@@ -78,8 +83,9 @@ Result<CsvLayout> CsvLayout::FromSpec(const std::string& spec, char delimiter) {
     const std::string part = spec.substr(start, end - start);
     const size_t colon = part.find(':');
     auto bad = [&](const std::string& why) {
-      return InvalidArgument("csv layout '" + spec + "': '" + part + "' " + why +
-                             " (each column is name:type or name:type[n]; types int64, float, string)");
+      return InvalidArgument(
+          "csv layout '" + spec + "': '" + part + "' " + why +
+          " (each column is name:type or name:type[n]; types int64, float, string)");
     };
     if (colon == std::string::npos || colon == 0) return bad("has no name:type");
     CsvColumn c;
@@ -128,25 +134,27 @@ Status CsvLayout::Decode(std::string_view line, Example* out) const {
   thread_local std::vector<std::string> fields;
   TOS_RETURN_IF_ERROR(SplitFields(line, delimiter_, &fields));
   if (fields.size() != num_fields_) {
-    return DataLoss("csv line has " + std::to_string(fields.size()) + " fields; the layout " + ToSpec() + " has " +
-                    std::to_string(num_fields_));
+    return DataLoss("csv line has " + std::to_string(fields.size()) + " fields; the layout " +
+                    ToSpec() + " has " + std::to_string(num_fields_));
   }
   *out = Example();
   size_t f = 0;
   for (auto& c : columns_) {
     auto bad = [&](size_t k, const char* why) {
       return DataLoss("csv line: field " + std::to_string(f + k + 1) + " (column '" + c.name +
-                      (c.count > 1 ? "[" + std::to_string(k) + "]" : "") + "', " + TypeName(c.type) + "): '" +
-                      Shorten(fields[f + k]) + "' " + why);
+                      (c.count > 1 ? "[" + std::to_string(k) + "]" : "") + "', " +
+                      TypeName(c.type) + "): '" + Shorten(fields[f + k]) + "' " + why);
     };
     if (c.type == CsvType::kString) {
-      out->SetBytes(c.name, std::vector<std::string>(fields.begin() + f, fields.begin() + f + c.count));
+      out->SetBytes(c.name,
+                    std::vector<std::string>(fields.begin() + f, fields.begin() + f + c.count));
     } else if (c.type == CsvType::kInt64) {
       std::vector<int64_t> v(c.count);
       for (size_t k = 0; k < c.count; ++k) {
         const std::string& s = fields[f + k];
         auto [p, ec] = std::from_chars(SkipPlus(s), s.data() + s.size(), v[k]);
-        if (s.empty() || ec != std::errc() || p != s.data() + s.size()) return bad(k, "is not an int64");
+        if (s.empty() || ec != std::errc() || p != s.data() + s.size())
+          return bad(k, "is not an int64");
       }
       out->SetInt64s(c.name, std::move(v));
     } else {
@@ -154,7 +162,8 @@ Status CsvLayout::Decode(std::string_view line, Example* out) const {
       for (size_t k = 0; k < c.count; ++k) {
         const std::string& s = fields[f + k];
         auto [p, ec] = std::from_chars(SkipPlus(s), s.data() + s.size(), v[k]);
-        if (s.empty() || p != s.data() + s.size() || (ec != std::errc() && ec != std::errc::result_out_of_range)) {
+        if (s.empty() || p != s.data() + s.size() ||
+            (ec != std::errc() && ec != std::errc::result_out_of_range)) {
           return bad(k, "is not a float");
         }
         if (ec == std::errc::result_out_of_range) return bad(k, "is out of float's range");

@@ -4,9 +4,8 @@
 //
 //   Example  { Features features = 1; }
 //   Features { map<string, Feature> feature = 1; }   // entries: key = 1, value = 2
-//   Feature  { oneof { BytesList bytes_list = 1; FloatList float_list = 2; Int64List int64_list = 3; } }
-//   BytesList { repeated bytes value = 1; }
-//   FloatList { repeated float value = 1 [packed]; }
+//   Feature  { oneof { BytesList bytes_list = 1; FloatList float_list = 2; Int64List int64_list =
+//   3; } } BytesList { repeated bytes value = 1; } FloatList { repeated float value = 1 [packed]; }
 //   Int64List { repeated int64 value = 1 [packed]; }
 #include "tos/example.h"
 
@@ -59,8 +58,8 @@ class Cursor {
     uint64_t len = 0;
     TOS_RETURN_IF_ERROR(Varint(&len));
     if (len > data_.size() - pos_) {
-      return Fail("a field of " + std::to_string(len) + " bytes where " + std::to_string(data_.size() - pos_) +
-                  " remain");
+      return Fail("a field of " + std::to_string(len) + " bytes where " +
+                  std::to_string(data_.size() - pos_) + " remain");
     }
     *sub = Cursor(data_.substr(pos_, len), offset());
     pos_ += len;
@@ -78,17 +77,21 @@ class Cursor {
     uint64_t v = 0;
     Cursor sub({}, 0);
     switch (wire) {
-      case kVarint: return Varint(&v);
+      case kVarint:
+        return Varint(&v);
       case kFixed64:
         if (data_.size() - pos_ < 8) return Fail("fixed64 cut short");
         pos_ += 8;
         return Status::OK();
-      case kLengthDelimited: return Sub(&sub);
+      case kLengthDelimited:
+        return Sub(&sub);
       case kFixed32:
         if (data_.size() - pos_ < 4) return Fail("fixed32 cut short");
         pos_ += 4;
         return Status::OK();
-      default: return Fail("wire type " + std::to_string(wire) + " (groups are not used by tf.train.Example)");
+      default:
+        return Fail("wire type " + std::to_string(wire) +
+                    " (groups are not used by tf.train.Example)");
     }
   }
 
@@ -134,7 +137,8 @@ Status ParseFloatList(Cursor c, std::vector<float>* out) {
       TOS_RETURN_IF_ERROR(c.Sub(&packed));
       const std::string_view bytes = packed.rest();
       if (bytes.size() % 4 != 0) {
-        return packed.Fail("a packed float list of " + std::to_string(bytes.size()) + " bytes (not a multiple of 4)");
+        return packed.Fail("a packed float list of " + std::to_string(bytes.size()) +
+                           " bytes (not a multiple of 4)");
       }
       const size_t n = bytes.size() / 4;
       const size_t at = out->size();
@@ -245,7 +249,8 @@ void PutLengthDelimited(int field, std::string_view bytes, std::string* out) {
 std::string SerializeFeature(const Example::Feature& f) {
   std::string list;
   switch (f.kind) {
-    case Example::Kind::kNone: return "";
+    case Example::Kind::kNone:
+      return "";
     case Example::Kind::kBytes: {
       for (auto& b : f.bytes) PutLengthDelimited(1, b, &list);
       std::string out;
@@ -276,10 +281,14 @@ std::string SerializeFeature(const Example::Feature& f) {
 
 const char* ExampleKindName(Example::Kind kind) {
   switch (kind) {
-    case Example::Kind::kInt64: return "int64_list";
-    case Example::Kind::kFloat: return "float_list";
-    case Example::Kind::kBytes: return "bytes_list";
-    case Example::Kind::kNone: break;
+    case Example::Kind::kInt64:
+      return "int64_list";
+    case Example::Kind::kFloat:
+      return "float_list";
+    case Example::Kind::kBytes:
+      return "bytes_list";
+    case Example::Kind::kNone:
+      break;
   }
   return "no list";
 }
@@ -345,12 +354,12 @@ Result<const Example::Feature*> Example::Get(const std::string& name, Kind want)
   if (f == nullptr) {
     std::string names;
     for (auto& [n, unused] : features_) names += (names.empty() ? "" : ", ") + n;
-    return NotFound("tf.train.Example has no feature '" + name + "' (it has: " + (names.empty() ? "none" : names) +
-                    ")");
+    return NotFound("tf.train.Example has no feature '" + name +
+                    "' (it has: " + (names.empty() ? "none" : names) + ")");
   }
   if (f->kind != want) {
-    return InvalidArgument("tf.train.Example feature '" + name + "' is a " + ExampleKindName(f->kind) + ", not a " +
-                           ExampleKindName(want));
+    return InvalidArgument("tf.train.Example feature '" + name + "' is a " +
+                           ExampleKindName(f->kind) + ", not a " + ExampleKindName(want));
   }
   return f;
 }
@@ -374,9 +383,11 @@ bool Example::operator==(const Example& other) const {
   if (features_.size() != other.features_.size()) return false;
   for (auto& [name, f] : features_) {
     const Feature* g = other.Find(name);
-    if (g == nullptr || g->kind != f.kind || g->int64s != f.int64s || g->bytes != f.bytes) return false;
+    if (g == nullptr || g->kind != f.kind || g->int64s != f.int64s || g->bytes != f.bytes)
+      return false;
     if (g->floats.size() != f.floats.size() ||
-        (!f.floats.empty() && std::memcmp(g->floats.data(), f.floats.data(), f.floats.size() * sizeof(float)) != 0)) {
+        (!f.floats.empty() &&
+         std::memcmp(g->floats.data(), f.floats.data(), f.floats.size() * sizeof(float)) != 0)) {
       return false;  // bitwise: NaNs compare equal to themselves here
     }
   }

@@ -21,7 +21,10 @@ class CommittingFile final : public WritableFile {
  public:
   CommittingFile(FileSystem* fs, std::unique_ptr<WritableFile> tmp, std::string tmp_uri,
                  std::string final_uri)
-      : fs_(fs), tmp_(std::move(tmp)), tmp_uri_(std::move(tmp_uri)), final_uri_(std::move(final_uri)) {}
+      : fs_(fs),
+        tmp_(std::move(tmp)),
+        tmp_uri_(std::move(tmp_uri)),
+        final_uri_(std::move(final_uri)) {}
 
   ~CommittingFile() override {
     if (!done_) {
@@ -35,7 +38,8 @@ class CommittingFile final : public WritableFile {
   Status Append(std::string_view data) override { return Check(tmp_->Append(data)); }
   Status Flush() override { return Check(tmp_->Flush()); }
   Status Close() override {
-    if (done_) return failed_ ? Internal(final_uri_ + ": close after a failed write") : Status::OK();
+    if (done_)
+      return failed_ ? Internal(final_uri_ + ": close after a failed write") : Status::OK();
     done_ = true;
     Status s = tmp_->Close();
     if (s.ok() && !failed_) s = fs_->RenameFile(tmp_uri_, final_uri_);

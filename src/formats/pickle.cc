@@ -51,28 +51,36 @@ class Unpickler {
       Status st = Step(op);
       if (!st.ok()) return st;
       if (stopped_) {
-        if (stack_.size() != 1) return Err(op_at_, "STOP with " + std::to_string(stack_.size()) + " values on the stack");
+        if (stack_.size() != 1)
+          return Err(op_at_, "STOP with " + std::to_string(stack_.size()) + " values on the stack");
         return stack_.back();
       }
     }
   }
 
  private:
-  Status Err(size_t at, const std::string& what) { return DataLoss("byte " + std::to_string(at) + ": " + what); }
+  Status Err(size_t at, const std::string& what) {
+    return DataLoss("byte " + std::to_string(at) + ": " + what);
+  }
 
   Status Need(size_t n) {
-    if (d_.size() - pos_ < n) return Err(op_at_, "truncated pickle (" + std::to_string(n) + " bytes needed, " + std::to_string(d_.size() - pos_) + " left)");
+    if (d_.size() - pos_ < n)
+      return Err(op_at_, "truncated pickle (" + std::to_string(n) + " bytes needed, " +
+                             std::to_string(d_.size() - pos_) + " left)");
     return Status::OK();
   }
   Result<uint64_t> ReadUint(size_t n) {
     TOS_RETURN_IF_ERROR(Need(n));
     uint64_t v = 0;
-    for (size_t k = 0; k < n; ++k) v |= static_cast<uint64_t>(static_cast<unsigned char>(d_[pos_ + k])) << (8 * k);
+    for (size_t k = 0; k < n; ++k)
+      v |= static_cast<uint64_t>(static_cast<unsigned char>(d_[pos_ + k])) << (8 * k);
     pos_ += n;
     return v;
   }
   Result<std::string> ReadBytes(uint64_t n) {
-    if (n > d_.size() - pos_) return Err(op_at_, "string of " + std::to_string(n) + " bytes runs past the end of the pickle");
+    if (n > d_.size() - pos_)
+      return Err(op_at_,
+                 "string of " + std::to_string(n) + " bytes runs past the end of the pickle");
     std::string s(d_.substr(pos_, n));
     pos_ += n;
     return s;
@@ -85,7 +93,8 @@ class Unpickler {
     return s;
   }
   Result<PickleRef> Pop() {
-    if (stack_.empty() || (!marks_.empty() && stack_.size() <= marks_.back())) return Err(op_at_, "stack underflow");
+    if (stack_.empty() || (!marks_.empty() && stack_.size() <= marks_.back()))
+      return Err(op_at_, "stack underflow");
     PickleRef v = stack_.back();
     stack_.pop_back();
     return v;
@@ -119,7 +128,8 @@ class Unpickler {
     return Status::OK();
   }
   Status TupleN(size_t n) {
-    if (stack_.size() < n || (!marks_.empty() && stack_.size() - n < marks_.back())) return Err(op_at_, "stack underflow");
+    if (stack_.size() < n || (!marks_.empty() && stack_.size() - n < marks_.back()))
+      return Err(op_at_, "stack underflow");
     std::vector<PickleRef> items(stack_.end() - n, stack_.end());
     stack_.resize(stack_.size() - n);
     return Tuple(std::move(items));
@@ -131,8 +141,10 @@ class Unpickler {
   }
   Status Get(uint64_t key) {
     auto it = memo_.find(key);
-    if (it == memo_.end()) return Err(op_at_, "memo key " + std::to_string(key) + " is not defined");
-    if (it->second->kind == PickleValue::kList || it->second->kind == PickleValue::kTuple) aliased_ = true;
+    if (it == memo_.end())
+      return Err(op_at_, "memo key " + std::to_string(key) + " is not defined");
+    if (it->second->kind == PickleValue::kList || it->second->kind == PickleValue::kTuple)
+      aliased_ = true;
     Push(it->second);
     return Status::OK();
   }
@@ -149,7 +161,10 @@ class Unpickler {
     while (!todo.empty()) {
       const PickleValue* v = todo.back();
       todo.pop_back();
-      if (v == list) return Err(op_at_, "appending would make a list contain itself (reference cycles are not supported)");
+      if (v == list)
+        return Err(
+            op_at_,
+            "appending would make a list contain itself (reference cycles are not supported)");
       if (v->items.empty() || !seen.insert(v).second) continue;
       for (const auto& c : v->items) todo.push_back(c.get());
     }
@@ -160,7 +175,8 @@ class Unpickler {
     switch (op) {
       case 0x80: {  // PROTO
         TOS_ASSIGN_OR_RETURN(uint64_t p, ReadUint(1));
-        if (p < 2 || p > 5) return Err(op_at_, "pickle protocol " + std::to_string(p) + " (2 to 5 are supported)");
+        if (p < 2 || p > 5)
+          return Err(op_at_, "pickle protocol " + std::to_string(p) + " (2 to 5 are supported)");
         return Status::OK();
       }
       case 0x95:  // FRAME
@@ -195,14 +211,16 @@ class Unpickler {
         return TupleN(3);
       case 'a': {
         TOS_ASSIGN_OR_RETURN(PickleRef v, Pop());
-        if (stack_.empty() || stack_.back()->kind != PickleValue::kList) return Err(op_at_, "APPEND to something that is not a list");
+        if (stack_.empty() || stack_.back()->kind != PickleValue::kList)
+          return Err(op_at_, "APPEND to something that is not a list");
         TOS_RETURN_IF_ERROR(CheckNoCycle(stack_.back().get(), &v, 1));
         stack_.back()->items.push_back(std::move(v));
         return Status::OK();
       }
       case 'e': {
         TOS_ASSIGN_OR_RETURN(auto items, PopMark());
-        if (stack_.empty() || stack_.back()->kind != PickleValue::kList) return Err(op_at_, "APPENDS to something that is not a list");
+        if (stack_.empty() || stack_.back()->kind != PickleValue::kList)
+          return Err(op_at_, "APPENDS to something that is not a list");
         TOS_RETURN_IF_ERROR(CheckNoCycle(stack_.back().get(), items.data(), items.size()));
         auto& dst = stack_.back()->items;
         dst.insert(dst.end(), items.begin(), items.end());
@@ -232,7 +250,8 @@ class Unpickler {
       }
       case 0x8a: {  // LONG1
         TOS_ASSIGN_OR_RETURN(uint64_t n, ReadUint(1));
-        if (n > 8) return Err(op_at_, "integer of " + std::to_string(n) + " bytes does not fit 64 bits");
+        if (n > 8)
+          return Err(op_at_, "integer of " + std::to_string(n) + " bytes does not fit 64 bits");
         TOS_ASSIGN_OR_RETURN(uint64_t v, ReadUint(n));
         if (n > 0 && n < 8 && (v >> (8 * n - 1)) & 1) v |= ~uint64_t{0} << (8 * n);  // sign-extend
         return PushInt(static_cast<int64_t>(v));
@@ -301,7 +320,8 @@ class Unpickler {
       case 0x93: {
         TOS_ASSIGN_OR_RETURN(PickleRef name, Pop());
         TOS_ASSIGN_OR_RETURN(PickleRef module, Pop());
-        if (name->kind != PickleValue::kString || module->kind != PickleValue::kString) return Err(op_at_, "STACK_GLOBAL of non-strings");
+        if (name->kind != PickleValue::kString || module->kind != PickleValue::kString)
+          return Err(op_at_, "STACK_GLOBAL of non-strings");
         auto g = Make(PickleValue::kGlobal);
         g->s = module->s + "." + name->s;
         Push(g);
@@ -322,17 +342,24 @@ class Unpickler {
       default: {
         char hex[8];
         std::snprintf(hex, sizeof(hex), "0x%02x", op);
-        return Err(op_at_, std::string("unsupported pickle opcode ") + hex +
-                               (op >= 0x20 && op < 0x7f ? std::string(" ('") + static_cast<char>(op) + "')" : "") +
-                               "; only numbers, strings, bytes, lists, tuples and numpy arrays are decoded");
+        return Err(
+            op_at_,
+            std::string("unsupported pickle opcode ") + hex +
+                (op >= 0x20 && op < 0x7f ? std::string(" ('") + static_cast<char>(op) + "')" : "") +
+                "; only numbers, strings, bytes, lists, tuples and numpy arrays are decoded");
       }
     }
   }
 
   Result<std::string> DtypeOf(const PickleRef& v) {
-    if (v->kind != PickleValue::kDtype) return Err(op_at_, "expected a numpy dtype, got " + v->Describe());
-    if (!v->s.empty() && v->s[0] == '>' && DtypeSize(v->s) > 1) return Err(op_at_, "big-endian numpy dtype " + v->s + " is not supported");
-    if (DtypeSize(v->s) == 0) return Err(op_at_, "numpy dtype '" + v->s + "' is not supported (bool, int8..int64, uint8..uint64, float32, float64 are)");
+    if (v->kind != PickleValue::kDtype)
+      return Err(op_at_, "expected a numpy dtype, got " + v->Describe());
+    if (!v->s.empty() && v->s[0] == '>' && DtypeSize(v->s) > 1)
+      return Err(op_at_, "big-endian numpy dtype " + v->s + " is not supported");
+    if (DtypeSize(v->s) == 0)
+      return Err(op_at_,
+                 "numpy dtype '" + v->s +
+                     "' is not supported (bool, int8..int64, uint8..uint64, float32, float64 are)");
     return v->s;
   }
 
@@ -340,7 +367,8 @@ class Unpickler {
     if (shape->kind != PickleValue::kTuple) return Err(op_at_, "array shape is not a tuple");
     a->shape.clear();
     for (auto& d : shape->items) {
-      if (d->kind != PickleValue::kInt || d->i < 0) return Err(op_at_, "array shape holds a non-integer");
+      if (d->kind != PickleValue::kInt || d->i < 0)
+        return Err(op_at_, "array shape holds a non-integer");
       a->shape.push_back(d->i);
     }
     return Status::OK();
@@ -358,7 +386,8 @@ class Unpickler {
       want *= static_cast<uint64_t>(d);
     }
     if (a.data.size() != want) {
-      return Err(op_at_, "array of shape " + a.Describe() + " needs " + std::to_string(want) + " bytes of data, has " + std::to_string(a.data.size()));
+      return Err(op_at_, "array of shape " + a.Describe() + " needs " + std::to_string(want) +
+                             " bytes of data, has " + std::to_string(a.data.size()));
     }
     return Status::OK();
   }
@@ -366,19 +395,22 @@ class Unpickler {
   Result<PickleRef> Call(const PickleRef& fn, const PickleRef& args) {
     if (args->kind != PickleValue::kTuple) return Err(op_at_, "REDUCE arguments are not a tuple");
     const auto& a = args->items;
-    if (IsGlobal(fn, {"numpy.core.multiarray._reconstruct", "numpy._core.multiarray._reconstruct"})) {
+    if (IsGlobal(fn,
+                 {"numpy.core.multiarray._reconstruct", "numpy._core.multiarray._reconstruct"})) {
       auto arr = Make(PickleValue::kArray);
       arr->dtype = "?";
       return arr;
     }
     if (IsGlobal(fn, {"numpy.dtype"})) {
-      if (a.empty() || a[0]->kind != PickleValue::kString) return Err(op_at_, "numpy.dtype() without a type name");
+      if (a.empty() || a[0]->kind != PickleValue::kString)
+        return Err(op_at_, "numpy.dtype() without a type name");
       auto d = Make(PickleValue::kDtype);
       d->s = (DtypeSize(a[0]->s) == 1 ? "|" : "<") + a[0]->s;
       return d;
     }
     if (IsGlobal(fn, {"numpy.core.numeric._frombuffer", "numpy._core.numeric._frombuffer"})) {
-      if (a.size() != 4 || a[0]->kind != PickleValue::kBytes) return Err(op_at_, "numpy _frombuffer with unexpected arguments");
+      if (a.size() != 4 || a[0]->kind != PickleValue::kBytes)
+        return Err(op_at_, "numpy _frombuffer with unexpected arguments");
       auto arr = Make(PickleValue::kArray);
       TOS_ASSIGN_OR_RETURN(arr->dtype, DtypeOf(a[1]));
       TOS_RETURN_IF_ERROR(SetShape(arr.get(), a[2]));
@@ -390,14 +422,17 @@ class Unpickler {
       return arr;
     }
     if (IsGlobal(fn, {"numpy.core.multiarray.scalar", "numpy._core.multiarray.scalar"})) {
-      if (a.size() != 2 || a[1]->kind != PickleValue::kBytes) return Err(op_at_, "numpy scalar with unexpected arguments");
+      if (a.size() != 2 || a[1]->kind != PickleValue::kBytes)
+        return Err(op_at_, "numpy scalar with unexpected arguments");
       PickleValue arr;
       arr.kind = PickleValue::kArray;
       TOS_ASSIGN_OR_RETURN(arr.dtype, DtypeOf(a[0]));
       arr.data = a[1]->s;
       TOS_RETURN_IF_ERROR(CheckArray(arr));
       char k = arr.dtype[1];
-      auto r = Make(k == 'f' ? PickleValue::kFloat : k == 'b' ? PickleValue::kBool : PickleValue::kInt);
+      auto r = Make(k == 'f'   ? PickleValue::kFloat
+                    : k == 'b' ? PickleValue::kBool
+                               : PickleValue::kInt);
       if (k == 'f') {
         r->f = arr.NumericAt(0);
         return r;
@@ -405,14 +440,18 @@ class Unpickler {
       // Integers exactly, not through a double (which rounds above 2^53 and cannot hold 2^63).
       const size_t n = arr.data.size();
       uint64_t v = 0;
-      for (size_t b = 0; b < n; ++b) v |= static_cast<uint64_t>(static_cast<unsigned char>(arr.data[b])) << (8 * b);
+      for (size_t b = 0; b < n; ++b)
+        v |= static_cast<uint64_t>(static_cast<unsigned char>(arr.data[b])) << (8 * b);
       if (k == 'i' && n < 8 && (v >> (8 * n - 1)) & 1) v |= ~uint64_t{0} << (8 * n);  // sign-extend
-      if (k == 'u' && v > static_cast<uint64_t>(INT64_MAX)) return Err(op_at_, "numpy uint64 scalar " + std::to_string(v) + " does not fit 64-bit signed integers");
+      if (k == 'u' && v > static_cast<uint64_t>(INT64_MAX))
+        return Err(op_at_, "numpy uint64 scalar " + std::to_string(v) +
+                               " does not fit 64-bit signed integers");
       r->i = static_cast<int64_t>(v);
       return r;
     }
     if (IsGlobal(fn, {"_codecs.encode"})) {  // protocol 2 bytes: encode(str, "latin1")
-      if (a.size() != 2 || a[0]->kind != PickleValue::kString) return Err(op_at_, "_codecs.encode with unexpected arguments");
+      if (a.size() != 2 || a[0]->kind != PickleValue::kString)
+        return Err(op_at_, "_codecs.encode with unexpected arguments");
       auto b = Make(PickleValue::kBytes);
       const std::string& u = a[0]->s;  // UTF-8 of code points < 256
       for (size_t k = 0; k < u.size(); ++k) {
@@ -420,35 +459,41 @@ class Unpickler {
         if (c < 0x80) {
           b->s.push_back(static_cast<char>(c));
         } else if ((c & 0xE0) == 0xC0 && k + 1 < u.size() && c <= 0xC3) {
-          b->s.push_back(static_cast<char>(((c & 0x1F) << 6) | (static_cast<unsigned char>(u[++k]) & 0x3F)));
+          b->s.push_back(
+              static_cast<char>(((c & 0x1F) << 6) | (static_cast<unsigned char>(u[++k]) & 0x3F)));
         } else {
           return Err(op_at_, "_codecs.encode of a string that is not latin-1");
         }
       }
       return b;
     }
-    return Err(op_at_, "refusing to call " + (fn->kind == PickleValue::kGlobal ? fn->s : fn->Describe()) +
+    return Err(op_at_, "refusing to call " +
+                           (fn->kind == PickleValue::kGlobal ? fn->s : fn->Describe()) +
                            "; only numpy arrays, dtypes and scalars are reconstructed");
   }
 
   Status Build(const PickleRef& obj, const PickleRef& state) {
     if (obj->kind == PickleValue::kDtype) {
-      if (state->kind != PickleValue::kTuple || state->items.size() < 2 || state->items[1]->kind != PickleValue::kString) {
+      if (state->kind != PickleValue::kTuple || state->items.size() < 2 ||
+          state->items[1]->kind != PickleValue::kString) {
         return Err(op_at_, "numpy dtype state is not (version, byteorder, ...)");
       }
       for (size_t k = 2; k < 5 && k < state->items.size(); ++k) {
-        if (state->items[k]->kind != PickleValue::kNone) return Err(op_at_, "structured or sub-array numpy dtypes are not supported");
+        if (state->items[k]->kind != PickleValue::kNone)
+          return Err(op_at_, "structured or sub-array numpy dtypes are not supported");
       }
       std::string order = state->items[1]->s;
       if (order != "<" && order != ">" && order != "|" && order != "=") {
-        return Err(op_at_, "numpy dtype byte order '" + order.substr(0, 8) + "' is not one of <, >, |, =");
+        return Err(op_at_,
+                   "numpy dtype byte order '" + order.substr(0, 8) + "' is not one of <, >, |, =");
       }
       if (order == "=") order = DtypeSize(obj->s) == 1 ? "|" : "<";
       obj->s = order + obj->s.substr(1);
       return Status::OK();
     }
     if (obj->kind == PickleValue::kArray && obj->dtype == "?") {
-      if (state->kind != PickleValue::kTuple || (state->items.size() != 4 && state->items.size() != 5)) {
+      if (state->kind != PickleValue::kTuple ||
+          (state->items.size() != 4 && state->items.size() != 5)) {
         return Err(op_at_, "numpy array state is not (version, shape, dtype, is_fortran, data)");
       }
       const auto& s = state->items;
@@ -458,7 +503,9 @@ class Unpickler {
       if (s[b + 2]->kind == PickleValue::kBool && s[b + 2]->i && obj->shape.size() > 1) {
         return Err(op_at_, "Fortran-ordered arrays of more than one dimension are not supported");
       }
-      if (s[b + 3]->kind != PickleValue::kBytes) return Err(op_at_, "numpy array data is a " + s[b + 3]->Describe() + " (object arrays are not supported)");
+      if (s[b + 3]->kind != PickleValue::kBytes)
+        return Err(op_at_, "numpy array data is a " + s[b + 3]->Describe() +
+                               " (object arrays are not supported)");
       obj->data = s[b + 3]->s;
       return CheckArray(*obj);
     }
@@ -582,19 +629,30 @@ double PickleValue::NumericAt(size_t k) const {
 
 std::string PickleValue::Describe() const {
   switch (kind) {
-    case kNone: return "None";
-    case kBool: return "bool";
-    case kInt: return "int";
-    case kFloat: return "float";
-    case kString: return "str";
-    case kBytes: return "bytes";
-    case kList: return "list of " + std::to_string(items.size());
-    case kTuple: return "tuple of " + std::to_string(items.size());
-    case kGlobal: return "global " + s;
-    case kDtype: return "dtype " + s;
+    case kNone:
+      return "None";
+    case kBool:
+      return "bool";
+    case kInt:
+      return "int";
+    case kFloat:
+      return "float";
+    case kString:
+      return "str";
+    case kBytes:
+      return "bytes";
+    case kList:
+      return "list of " + std::to_string(items.size());
+    case kTuple:
+      return "tuple of " + std::to_string(items.size());
+    case kGlobal:
+      return "global " + s;
+    case kDtype:
+      return "dtype " + s;
     case kArray: {
       std::string r = "ndarray " + dtype + " (";
-      for (size_t k = 0; k < shape.size(); ++k) r += std::to_string(shape[k]) + (shape.size() == 1 || k + 1 < shape.size() ? "," : "");
+      for (size_t k = 0; k < shape.size(); ++k)
+        r += std::to_string(shape[k]) + (shape.size() == 1 || k + 1 < shape.size() ? "," : "");
       return r + ")";
     }
   }
@@ -618,17 +676,34 @@ void AppendPickledArray(std::string* out, PickleDtype dtype, const void* data, s
   const char* name = "u1";
   size_t size = 1;
   switch (dtype) {
-    case PickleDtype::kUint8: name = "u1"; size = 1; break;
-    case PickleDtype::kInt64: name = "i8"; size = 8; break;
-    case PickleDtype::kFloat32: name = "f4"; size = 4; break;
-    case PickleDtype::kFloat64: name = "f8"; size = 8; break;
+    case PickleDtype::kUint8:
+      name = "u1";
+      size = 1;
+      break;
+    case PickleDtype::kInt64:
+      name = "i8";
+      size = 8;
+      break;
+    case PickleDtype::kFloat32:
+      name = "f4";
+      size = 4;
+      break;
+    case PickleDtype::kFloat64:
+      name = "f8";
+      size = 8;
+      break;
   }
   // numpy.core.multiarray._reconstruct(numpy.ndarray, (0,), b'b') then
   // BUILD (1, (count,), dtype, False, data): what numpy's __reduce__ gives, loadable by
   // numpy 1.x and 2.x.
-  Lit(out, "cnumpy.core.multiarray\n_reconstruct\ncnumpy\nndarray\nK\x00\x85" "C\x01" "b\x87R(K\x01");
+  Lit(out,
+      "cnumpy.core.multiarray\n_reconstruct\ncnumpy\nndarray\nK\x00\x85"
+      "C\x01"
+      "b\x87R(K\x01");
   AppendInt(out, static_cast<int64_t>(count));
-  Lit(out, "\x85" "cnumpy\ndtype\n");
+  Lit(out,
+      "\x85"
+      "cnumpy\ndtype\n");
   AppendShortString(out, name);
   Lit(out, "\x89\x88\x87R(K\x03");
   AppendShortString(out, size == 1 ? "|" : "<");

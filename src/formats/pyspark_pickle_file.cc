@@ -15,7 +15,7 @@ constexpr char kBytesWritable[] = "org.apache.hadoop.io.BytesWritable";
 constexpr size_t kSyncSize = 16;
 constexpr uint64_t kSyncInterval = uint64_t{100} * 1024;  // Hadoop's SYNC_INTERVAL
 constexpr uint32_t kMaxRecord = 1u << 30;
-constexpr size_t kPicklesPerRecord = 10;        // Spark's saveAsObjectFile groups 10
+constexpr size_t kPicklesPerRecord = 10;  // Spark's saveAsObjectFile groups 10
 
 // Java serialization (java.io.ObjectStreamConstants) of the byte[][] Spark writes.
 constexpr unsigned char kTcNull = 0x70, kTcReference = 0x71, kTcClassDesc = 0x72, kTcArray = 0x75,
@@ -45,7 +45,8 @@ class JavaByteArrays {
 
   Status Parse(std::vector<std::string_view>* out) {
     TOS_ASSIGN_OR_RETURN(uint32_t magic, U32());
-    if (magic != 0xACED0005) return Err("not a Java serialization stream (magic " + Hex(magic) + ")");
+    if (magic != 0xACED0005)
+      return Err("not a Java serialization stream (magic " + Hex(magic) + ")");
     TOS_ASSIGN_OR_RETURN(unsigned char tc, U8());
     if (tc != kTcArray) return Err("expected an array (TC_ARRAY), found tag " + Hex(tc));
     TOS_ASSIGN_OR_RETURN(std::string cls, ClassDesc());
@@ -55,16 +56,21 @@ class JavaByteArrays {
     for (uint32_t k = 0; k < n; ++k) {
       TOS_ASSIGN_OR_RETURN(unsigned char t, U8());
       if (t == kTcNull) continue;
-      if (t != kTcArray) return Err("element " + std::to_string(k) + ": expected a byte[] (TC_ARRAY), found tag " + Hex(t));
+      if (t != kTcArray)
+        return Err("element " + std::to_string(k) + ": expected a byte[] (TC_ARRAY), found tag " +
+                   Hex(t));
       TOS_ASSIGN_OR_RETURN(std::string c, ClassDesc());
       if (c != "[B") return Err("element " + std::to_string(k) + ": expected class [B, found " + c);
       handles_.push_back("");
       TOS_ASSIGN_OR_RETURN(uint32_t len, U32());
-      if (len > d_.size() - pos_) return Err("element " + std::to_string(k) + " of " + std::to_string(len) + " bytes runs past the value");
+      if (len > d_.size() - pos_)
+        return Err("element " + std::to_string(k) + " of " + std::to_string(len) +
+                   " bytes runs past the value");
       out->push_back(d_.substr(pos_, len));
       pos_ += len;
     }
-    if (pos_ != d_.size()) return Err(std::to_string(d_.size() - pos_) + " bytes after the byte[][]");
+    if (pos_ != d_.size())
+      return Err(std::to_string(d_.size() - pos_) + " bytes after the byte[][]");
     return Status::OK();
   }
 
@@ -74,7 +80,9 @@ class JavaByteArrays {
     std::snprintf(b, sizeof(b), "0x%x", v);
     return b;
   }
-  Status Err(const std::string& what) { return DataLoss("value byte " + std::to_string(pos_) + ": " + what); }
+  Status Err(const std::string& what) {
+    return DataLoss("value byte " + std::to_string(pos_) + ": " + what);
+  }
   Result<unsigned char> U8() {
     if (pos_ >= d_.size()) return Err("truncated Java serialization");
     return static_cast<unsigned char>(d_[pos_++]);
@@ -89,19 +97,22 @@ class JavaByteArrays {
     TOS_ASSIGN_OR_RETURN(unsigned char tc, U8());
     if (tc == kTcReference) {
       TOS_ASSIGN_OR_RETURN(uint32_t h, U32());
-      if (h < kBaseHandle || h - kBaseHandle >= handles_.size() || handles_[h - kBaseHandle].empty()) {
+      if (h < kBaseHandle || h - kBaseHandle >= handles_.size() ||
+          handles_[h - kBaseHandle].empty()) {
         return Err("reference to unknown class handle " + Hex(h));
       }
       return handles_[h - kBaseHandle];
     }
     if (tc != kTcClassDesc) return Err("expected a class descriptor, found tag " + Hex(tc));
     if (d_.size() - pos_ < 2) return Err("truncated class name");
-    size_t len = (static_cast<unsigned char>(d_[pos_]) << 8) | static_cast<unsigned char>(d_[pos_ + 1]);
+    size_t len =
+        (static_cast<unsigned char>(d_[pos_]) << 8) | static_cast<unsigned char>(d_[pos_ + 1]);
     pos_ += 2;
     if (d_.size() - pos_ < len + 8 + 1 + 2) return Err("truncated class descriptor");
     std::string name(d_.substr(pos_, len));
     pos_ += len + 8 + 1;  // name, serialVersionUID, flags
-    size_t fields = (static_cast<unsigned char>(d_[pos_]) << 8) | static_cast<unsigned char>(d_[pos_ + 1]);
+    size_t fields =
+        (static_cast<unsigned char>(d_[pos_]) << 8) | static_cast<unsigned char>(d_[pos_ + 1]);
     pos_ += 2;
     if (fields != 0) return Err("class " + name + " has fields; only byte arrays are expected");
     handles_.push_back(name);
@@ -161,7 +172,8 @@ struct PySparkPickleReader::Impl {
     int8_t first = static_cast<int8_t>(b[0]);
     if (first >= -112) return first;
     int len = first < -120 ? -119 - first : -111 - first;
-    TOS_ASSIGN_OR_RETURN(std::string rest, Bytes(static_cast<size_t>(len - 1), "SequenceFile header"));
+    TOS_ASSIGN_OR_RETURN(std::string rest,
+                         Bytes(static_cast<size_t>(len - 1), "SequenceFile header"));
     int64_t v = 0;
     for (char c : rest) v = (v << 8) | static_cast<unsigned char>(c);
     return first < -120 || (first >= -112 && first < 0) ? ~v : v;
@@ -170,29 +182,36 @@ struct PySparkPickleReader::Impl {
   Result<std::string> Text(const char* what) {
     uint64_t at = in->offset();
     TOS_ASSIGN_OR_RETURN(int64_t n, VInt());
-    if (n < 0 || n > (1 << 20)) return Err(at, std::string("bad length ") + std::to_string(n) + " of " + what);
+    if (n < 0 || n > (1 << 20))
+      return Err(at, std::string("bad length ") + std::to_string(n) + " of " + what);
     return Bytes(static_cast<size_t>(n), what);
   }
 
   Status Header() {
     TOS_ASSIGN_OR_RETURN(size_t got, in->Fill(4));
     if (got < 4 || std::string_view(in->data(), 3) != "SEQ") {
-      return Err(0, "not a Hadoop SequenceFile (no SEQ magic); PySpark pickle files are what saveAsPickleFile writes");
+      return Err(0,
+                 "not a Hadoop SequenceFile (no SEQ magic); PySpark pickle files are what "
+                 "saveAsPickleFile writes");
     }
     int version = static_cast<unsigned char>(in->data()[3]);
-    if (version != 6) return Err(3, "SequenceFile version " + std::to_string(version) + " (version 6 is supported)");
+    if (version != 6)
+      return Err(3,
+                 "SequenceFile version " + std::to_string(version) + " (version 6 is supported)");
     in->Consume(4);
     TOS_ASSIGN_OR_RETURN(std::string key, Text("key class"));
     TOS_ASSIGN_OR_RETURN(std::string value, Text("value class"));
     if (key != kNullWritable || value != kBytesWritable) {
-      return Err(4, "SequenceFile of " + key + " -> " + value + "; PySpark pickle files hold " + kNullWritable + " -> " + kBytesWritable);
+      return Err(4, "SequenceFile of " + key + " -> " + value + "; PySpark pickle files hold " +
+                        kNullWritable + " -> " + kBytesWritable);
     }
     uint64_t flags_at = in->offset();
     TOS_ASSIGN_OR_RETURN(std::string flags, Bytes(2, "SequenceFile header"));
     if (flags[0] || flags[1]) {
       auto codec = Text("codec class");
       std::string with = codec.ok() && !codec->empty() ? " with " + *codec : "";
-      return Err(flags_at, std::string(flags[1] ? "block-" : "record-") + "compressed SequenceFile" + with +
+      return Err(flags_at, std::string(flags[1] ? "block-" : "record-") +
+                               "compressed SequenceFile" + with +
                                " is not supported; write it uncompressed");
     }
     TOS_ASSIGN_OR_RETURN(std::string count, Bytes(4, "SequenceFile metadata"));
@@ -217,15 +236,21 @@ struct PySparkPickleReader::Impl {
         if (s != sync) return Err(at + 4, "sync marker does not match the header's (corrupt file)");
         continue;
       }
-      if (len < 8 || static_cast<uint32_t>(len) > kMaxRecord) return Err(at, "bad record length " + std::to_string(len));
+      if (len < 8 || static_cast<uint32_t>(len) > kMaxRecord)
+        return Err(at, "bad record length " + std::to_string(len));
       TOS_ASSIGN_OR_RETURN(size_t have, in->Fill(static_cast<size_t>(len) + 4));
-      if (have < static_cast<size_t>(len) + 4) return Err(at, "record of " + std::to_string(len) + " bytes is truncated (the file ends first)");
+      if (have < static_cast<size_t>(len) + 4)
+        return Err(
+            at, "record of " + std::to_string(len) + " bytes is truncated (the file ends first)");
       const char* p = in->data();
       uint32_t key_len = BE32(p);
-      if (key_len != 0) return Err(at + 4, "key of " + std::to_string(key_len) + " bytes; NullWritable keys are empty");
+      if (key_len != 0)
+        return Err(at + 4,
+                   "key of " + std::to_string(key_len) + " bytes; NullWritable keys are empty");
       uint32_t value_len = BE32(p + 4);
       if (value_len + 4 != static_cast<uint32_t>(len)) {
-        return Err(at + 8, "BytesWritable of " + std::to_string(value_len) + " bytes in a record of " + std::to_string(len));
+        return Err(at + 8, "BytesWritable of " + std::to_string(value_len) +
+                               " bytes in a record of " + std::to_string(len));
       }
       std::string_view value(p + 8, value_len);
       std::vector<std::string_view> pickles;
@@ -233,9 +258,12 @@ struct PySparkPickleReader::Impl {
       if (!st.ok()) return Err(at + 12, st.message());
       for (size_t k = 0; k < pickles.size(); ++k) {
         auto batch = ParsePickle(pickles[k]);
-        if (!batch.ok()) return Err(at, "pickle " + std::to_string(k) + " of the record: " + batch.status().message());
+        if (!batch.ok())
+          return Err(at,
+                     "pickle " + std::to_string(k) + " of the record: " + batch.status().message());
         if ((*batch)->kind != PickleValue::kList) {
-          return Err(at, "pickle " + std::to_string(k) + " of the record is a " + (*batch)->Describe() + ", expected a list (a PySpark batch)");
+          return Err(at, "pickle " + std::to_string(k) + " of the record is a " +
+                             (*batch)->Describe() + ", expected a list (a PySpark batch)");
         }
         for (auto& e : (*batch)->items) pending.push_back(e);
       }
@@ -309,8 +337,8 @@ struct PySparkPickleWriter::Impl {
 PySparkPickleWriter::PySparkPickleWriter(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
 PySparkPickleWriter::~PySparkPickleWriter() = default;
 
-Result<std::unique_ptr<PySparkPickleWriter>> PySparkPickleWriter::Create(std::unique_ptr<WritableFile> file,
-                                                                         size_t batch_size) {
+Result<std::unique_ptr<PySparkPickleWriter>> PySparkPickleWriter::Create(
+    std::unique_ptr<WritableFile> file, size_t batch_size) {
   auto impl = std::make_unique<Impl>();
   impl->file = std::move(file);
   impl->batch_size = batch_size ? batch_size : 10;

@@ -1,15 +1,14 @@
 #include "io/buffered_reader.h"
 
-#include "tos/compression.h"
-
 #include <algorithm>
 #include <cstring>
+
+#include "tos/compression.h"
 
 namespace tos {
 
 BufferedReader::BufferedReader(std::unique_ptr<SequentialFile> file, size_t buffer_size)
-    : file_(std::move(file)),
-      target_capacity_(std::max<size_t>(buffer_size, 64)) {
+    : file_(std::move(file)), target_capacity_(std::max<size_t>(buffer_size, 64)) {
   capacity_ = std::min(target_capacity_, kInitialBufferSize);
   buf_.reset(new char[capacity_]);
 }

@@ -155,7 +155,7 @@ class LocalFileSystem final : public FileSystem {
       if (i != path.size() && path[i] != '/') continue;
       std::string prefix = path.substr(0, i);
       if (::mkdir(prefix.c_str(), 0755) == 0 || errno == EEXIST) continue;
-      return ErrnoError(uri + ": mkdir " + prefix, errno);  // NOLINT(performance-inefficient-string-concatenation): an error path
+      return ErrnoError(uri + ": mkdir " + prefix, errno);
     }
     struct stat st;
     if (::stat(path.c_str(), &st) != 0) return ErrnoError(uri, errno);

@@ -28,9 +28,12 @@ bool ConstantTimeEqual(const std::string& a, const std::string& b) {
 
 const char* ChannelName(Channel c) {
   switch (c) {
-    case Channel::kReservation: return "reservation";
-    case Channel::kFeed: return "feed";
-    case Channel::kKvStore: return "kv-store";
+    case Channel::kReservation:
+      return "reservation";
+    case Channel::kFeed:
+      return "feed";
+    case Channel::kKvStore:
+      return "kv-store";
   }
   return "unknown";
 }
@@ -103,16 +106,18 @@ Status ClientHandshake(const Socket& s, const std::string& secret, Channel chann
   std::string server_nonce = hello.payload.substr(4);
   std::string client_nonce = RandomBytes(kNonceBytes);
   std::string ch(1, static_cast<char>(channel));
-  std::string payload = ch + client_nonce + HmacSha256(secret, "tos-client" + ch + server_nonce + client_nonce);
+  std::string payload =
+      ch + client_nonce + HmacSha256(secret, "tos-client" + ch + server_nonce + client_nonce);
   TOS_RETURN_IF_ERROR(WriteFrame(s, FrameType::kAuth, payload, deadline));
   auto ok = ReadFrame(s, deadline, kMacBytes);
   if (!ok.ok()) {
-    return PermissionDenied("server " + s.PeerAddress() +
-                            " rejected authentication (is TOS_SECRET the job's secret?): " +
-                            ok.status().message());
+    return PermissionDenied(
+        "server " + s.PeerAddress() +
+        " rejected authentication (is TOS_SECRET the job's secret?): " + ok.status().message());
   }
   if (ok->type != FrameType::kAuthOk ||
-      !ConstantTimeEqual(ok->payload, HmacSha256(secret, "tos-server" + ch + client_nonce + server_nonce))) {
+      !ConstantTimeEqual(ok->payload,
+                         HmacSha256(secret, "tos-server" + ch + client_nonce + server_nonce))) {
     return PermissionDenied("server " + s.PeerAddress() + " failed mutual authentication");
   }
   return Status::OK();

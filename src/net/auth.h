@@ -2,8 +2,8 @@
 // TorchOnSpark port (reservation, control, feed). The job secret never crosses the wire.
 //
 //   server -> HELLO   "TOS1" | server_nonce[32]
-//   client -> AUTH    channel[1] | client_nonce[32] | HMAC(secret, "tos-client" | channel | sn | cn)
-//   server -> AUTH_OK HMAC(secret, "tos-server" | channel | cn | sn)
+//   client -> AUTH    channel[1] | client_nonce[32] | HMAC(secret, "tos-client" | channel | sn |
+//   cn) server -> AUTH_OK HMAC(secret, "tos-server" | channel | cn | sn)
 //
 // A server that gets anything else (wrong MAC, wrong size, wrong type, silence past the
 // deadline) drops the connection. See docs/protocol.md.

@@ -6,29 +6,52 @@ namespace tos::net {
 
 const char* FrameTypeName(FrameType t) {
   switch (t) {
-    case FrameType::kHello: return "HELLO";
-    case FrameType::kAuth: return "AUTH";
-    case FrameType::kAuthOk: return "AUTH_OK";
-    case FrameType::kRegister: return "REGISTER";
-    case FrameType::kClusterSpec: return "CLUSTER_SPEC";
-    case FrameType::kHeartbeat: return "HEARTBEAT";
-    case FrameType::kNodeError: return "NODE_ERROR";
-    case FrameType::kNodeDone: return "NODE_DONE";
-    case FrameType::kStop: return "STOP";
-    case FrameType::kJobError: return "JOB_ERROR";
-    case FrameType::kKvSet: return "KV_SET";
-    case FrameType::kKvGet: return "KV_GET";
-    case FrameType::kKvValue: return "KV_VALUE";
-    case FrameType::kKvAdd: return "KV_ADD";
-    case FrameType::kFeedOpen: return "FEED_OPEN";
-    case FrameType::kFeedData: return "FEED_DATA";
-    case FrameType::kPartitionEnd: return "PARTITION_END";
-    case FrameType::kFeedEnd: return "FEED_END";
-    case FrameType::kFeedTerminate: return "FEED_TERMINATE";
-    case FrameType::kResults: return "RESULTS";
-    case FrameType::kResultsPartitionEnd: return "RESULTS_PARTITION_END";
-    case FrameType::kFeedAck: return "FEED_ACK";
-    case FrameType::kFeedError: return "FEED_ERROR";
+    case FrameType::kHello:
+      return "HELLO";
+    case FrameType::kAuth:
+      return "AUTH";
+    case FrameType::kAuthOk:
+      return "AUTH_OK";
+    case FrameType::kRegister:
+      return "REGISTER";
+    case FrameType::kClusterSpec:
+      return "CLUSTER_SPEC";
+    case FrameType::kHeartbeat:
+      return "HEARTBEAT";
+    case FrameType::kNodeError:
+      return "NODE_ERROR";
+    case FrameType::kNodeDone:
+      return "NODE_DONE";
+    case FrameType::kStop:
+      return "STOP";
+    case FrameType::kJobError:
+      return "JOB_ERROR";
+    case FrameType::kKvSet:
+      return "KV_SET";
+    case FrameType::kKvGet:
+      return "KV_GET";
+    case FrameType::kKvValue:
+      return "KV_VALUE";
+    case FrameType::kKvAdd:
+      return "KV_ADD";
+    case FrameType::kFeedOpen:
+      return "FEED_OPEN";
+    case FrameType::kFeedData:
+      return "FEED_DATA";
+    case FrameType::kPartitionEnd:
+      return "PARTITION_END";
+    case FrameType::kFeedEnd:
+      return "FEED_END";
+    case FrameType::kFeedTerminate:
+      return "FEED_TERMINATE";
+    case FrameType::kResults:
+      return "RESULTS";
+    case FrameType::kResultsPartitionEnd:
+      return "RESULTS_PARTITION_END";
+    case FrameType::kFeedAck:
+      return "FEED_ACK";
+    case FrameType::kFeedError:
+      return "FEED_ERROR";
   }
   return "UNKNOWN";
 }

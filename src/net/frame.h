@@ -63,7 +63,8 @@ Status WriteFrameInPlace(const Socket& s, FrameType type, std::string* buffer, D
 
 // Reads one frame. DataLoss if the declared length exceeds max_bytes or is zero;
 // Unavailable on a closed connection; Timeout at the deadline.
-Result<Frame> ReadFrame(const Socket& s, Deadline deadline, size_t max_bytes = kDefaultMaxFrameBytes);
+Result<Frame> ReadFrame(const Socket& s, Deadline deadline,
+                        size_t max_bytes = kDefaultMaxFrameBytes);
 
 // Reads one frame whose payload goes into a fresh uninitialised buffer (no zero-fill pass
 // over large payloads). Same errors as ReadFrame.
@@ -72,7 +73,8 @@ struct RawFrame {
   std::unique_ptr<char[]> payload;
   size_t size = 0;
 };
-Result<RawFrame> ReadRawFrame(const Socket& s, Deadline deadline, size_t max_bytes = kDefaultMaxFrameBytes);
+Result<RawFrame> ReadRawFrame(const Socket& s, Deadline deadline,
+                              size_t max_bytes = kDefaultMaxFrameBytes);
 
 // Little-endian helpers for binary payloads.
 void PutU32(std::string* out, uint32_t v);

@@ -78,8 +78,9 @@ void AuthServer::AcceptLoop() {
     auto socket = std::make_shared<Socket>(std::move(conn).value());
     std::lock_guard<std::mutex> lock(mu_);
     if (open_.size() >= options_.max_connections) {
-      warnings_->Warn(HostOf(socket->PeerAddress()), options_.name + ": refusing " + socket->PeerAddress() + ": " +
-                                                         std::to_string(open_.size()) + " connections already open");
+      warnings_->Warn(HostOf(socket->PeerAddress()),
+                      options_.name + ": refusing " + socket->PeerAddress() + ": " +
+                          std::to_string(open_.size()) + " connections already open");
       continue;
     }
     open_.insert(socket);
@@ -92,7 +93,8 @@ void AuthServer::Serve(const std::shared_ptr<Socket>& socket) {
   auto channel = ServerHandshake(*socket, options_.secret, After(options_.handshake_timeout));
   if (!channel.ok()) {
     if (!stopping_) {
-      warnings_->Warn(HostOf(peer), options_.name + ": dropped connection from " + peer + ": " + channel.status().message());
+      warnings_->Warn(HostOf(peer), options_.name + ": dropped connection from " + peer + ": " +
+                                        channel.status().message());
     }
   } else {
     handler_(*socket, *channel);

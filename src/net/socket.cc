@@ -43,7 +43,8 @@ Status ApplyPeerTimeout(int fd, std::chrono::milliseconds timeout) {
 
 int PollTimeoutMs(Deadline deadline) {
   if (deadline == Deadline::max()) return 1000;  // wake up periodically; callers loop
-  auto left = std::chrono::duration_cast<std::chrono::milliseconds>(deadline - Clock::now()).count();
+  auto left =
+      std::chrono::duration_cast<std::chrono::milliseconds>(deadline - Clock::now()).count();
   if (left <= 0) return 0;
   return left > 1000 ? 1000 : static_cast<int>(left);
 }
@@ -208,11 +209,17 @@ Result<Socket> Connect(const HostPort& hp, Deadline deadline) {
   return s;
 }
 
-void SetDefaultPeerTimeout(std::chrono::milliseconds timeout) { g_peer_timeout_ms = timeout.count(); }
+void SetDefaultPeerTimeout(std::chrono::milliseconds timeout) {
+  g_peer_timeout_ms = timeout.count();
+}
 
-std::chrono::milliseconds DefaultPeerTimeout() { return std::chrono::milliseconds(g_peer_timeout_ms.load()); }
+std::chrono::milliseconds DefaultPeerTimeout() {
+  return std::chrono::milliseconds(g_peer_timeout_ms.load());
+}
 
-Status SetPeerTimeout(const Socket& s, std::chrono::milliseconds timeout) { return ApplyPeerTimeout(s.fd(), timeout); }
+Status SetPeerTimeout(const Socket& s, std::chrono::milliseconds timeout) {
+  return ApplyPeerTimeout(s.fd(), timeout);
+}
 
 Result<Socket> Accept(const Socket& listener, Deadline deadline) {
   for (;;) {

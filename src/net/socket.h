@@ -38,7 +38,11 @@ class Socket {
 
   int fd() const { return fd_; }
   bool valid() const { return fd_ >= 0; }
-  int Release() { int f = fd_; fd_ = -1; return f; }
+  int Release() {
+    int f = fd_;
+    fd_ = -1;
+    return f;
+  }
   void Close();
   // Wakes any thread blocked in poll() on this socket; the fd stays open until Close().
   void Shutdown();
@@ -52,10 +56,10 @@ class Socket {
 
 struct ListenOptions {
   std::string host = "0.0.0.0";
-  int port = 0;          // 0 = any free port
+  int port = 0;  // 0 = any free port
   int backlog = 128;
   bool reuse_port = false;
-  bool listen = true;    // false: bind only (a reserved port held for someone else)
+  bool listen = true;  // false: bind only (a reserved port held for someone else)
 };
 
 Result<Socket> Listen(const ListenOptions& options);

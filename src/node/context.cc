@@ -68,7 +68,8 @@ int Context::worker_index() const {
 
 bool Context::is_chief() const {
   if (state_->job_name == "chief") return true;
-  return state_->job_name == "worker" && state_->task_index == 0 && state_->cluster.count("chief") == 0;
+  return state_->job_name == "worker" && state_->task_index == 0 &&
+         state_->cluster.count("chief") == 0;
 }
 
 InputMode Context::input_mode() const { return state_->input_mode; }
@@ -132,8 +133,8 @@ void Context::WaitForTrainers(const std::string& name, std::chrono::milliseconds
   if (open.status().code() != StatusCode::kTimeout) throw Error(open.status());
   int64_t now_arrived = ValueOrThrow(kv->Add(key + "/arrived", 0));
   throw Error(Timeout("waited " + std::to_string(timeout.count() / 1000) +
-                      " s for all trainers to reach '" + name + "': " +
-                      std::to_string(now_arrived) + " of " + std::to_string(trainers) +
+                      " s for all trainers to reach '" + name +
+                      "': " + std::to_string(now_arrived) + " of " + std::to_string(trainers) +
                       " arrived; every trainer must call WaitForTrainers('" + name +
                       "') once after its last update"));
 }

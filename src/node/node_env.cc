@@ -22,8 +22,8 @@ Status ReadLong(const char* name, long lo, long hi, long* out) {
   char* end = nullptr;
   long r = std::strtol(v, &end, 10);
   if (errno != 0 || *end != '\0' || r < lo || r > hi) {
-    return InvalidArgument(std::string(name) + "='" + v + "' is not a whole number from " + std::to_string(lo) +
-                           " to " + std::to_string(hi));
+    return InvalidArgument(std::string(name) + "='" + v + "' is not a whole number from " +
+                           std::to_string(lo) + " to " + std::to_string(hi));
   }
   *out = r;
   return Status::OK();
@@ -86,7 +86,8 @@ Result<NodeEnv> NodeEnv::FromEnv() {
   if (Get("TOS_EXECUTOR_ID") == nullptr) return InvalidArgument("TOS_EXECUTOR_ID is missing");
   TOS_RETURN_IF_ERROR(ReadInt("TOS_EXECUTOR_ID", 0, INT_MAX, &n.executor_id));
   ReadString("TOS_RESERVATION", &n.reservation);
-  if (n.reservation.empty()) return InvalidArgument("TOS_RESERVATION (the driver's host:port) is missing");
+  if (n.reservation.empty())
+    return InvalidArgument("TOS_RESERVATION (the driver's host:port) is missing");
   TOS_ASSIGN_OR_RETURN(n.secret, net::SecretFromEnv());
   TOS_RETURN_IF_ERROR(ReadInt("TOS_NUM_EXECUTORS", 0, INT_MAX, &n.num_executors));
   ReadString("TOS_WORKING_DIR", &n.working_dir);

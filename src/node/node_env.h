@@ -25,13 +25,13 @@ struct NodeEnv {
   std::chrono::milliseconds feed_timeout{600000};         // TOS_FEED_TIMEOUT_MS
   std::chrono::milliseconds heartbeat{1000};              // TOS_HEARTBEAT_MS
   std::chrono::milliseconds node_timeout{60000};          // TOS_NODE_TIMEOUT_MS
-  InputMode input_mode = InputMode::kSpark;  // TOS_INPUT_MODE: "spark" or "tensorflow"
-  int threads = 1;                           // TOS_THREADS: intra-op and BLAS threads
-  bool tensorboard = false;                  // TOS_TENSORBOARD: "1" starts it on the chief
+  InputMode input_mode = InputMode::kSpark;               // TOS_INPUT_MODE: "spark" or "tensorflow"
+  int threads = 1;                                        // TOS_THREADS: intra-op and BLAS threads
+  bool tensorboard = false;  // TOS_TENSORBOARD: "1" starts it on the chief
   // Optional: set by the driver when asked, or by the user through ClusterOptions::node_env.
-  std::string host;                 // TOS_HOST: the address this node advertises
-  std::string node_port;            // TOS_NODE_PORT: the reserved port, "N" or "N-M"
-  std::string feed_port;            // TOS_FEED_PORT: the feed server's port, "N" or "N-M"
+  std::string host;                    // TOS_HOST: the address this node advertises
+  std::string node_port;               // TOS_NODE_PORT: the reserved port, "N" or "N-M"
+  std::string feed_port;               // TOS_FEED_PORT: the feed server's port, "N" or "N-M"
   size_t feed_queue_bytes = 64 << 20;  // TOS_FEED_QUEUE_BYTES: each feed's buffer
   int tensorboard_port = 0;            // TOS_TENSORBOARD_PORT: 0 picks a free one
   std::string tensorboard_logdir;      // TOS_TENSORBOARD_LOGDIR: default log_dir

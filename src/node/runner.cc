@@ -1,11 +1,13 @@
 // The node runner: what a process started by a launcher does before, around and after the
 // user's map_fun (docs/protocol.md describes the exchange with the driver).
+#include "node/runner.h"
+
+#include <fcntl.h>
 #include <malloc.h>
 #include <pwd.h>
-#include <fcntl.h>
+#include <signal.h>
 #include <sys/prctl.h>
 #include <sys/wait.h>
-#include <signal.h>
 #include <unistd.h>
 
 #include <cerrno>
@@ -19,7 +21,6 @@
 #include "feed/feed_server.h"
 #include "net/auth.h"
 #include "node/node_env.h"
-#include "node/runner.h"
 #include "node/node_state.h"
 #include "reservation/client.h"
 #include "tos/tos.h"
@@ -52,7 +53,8 @@ std::string CurrentUser() {
   passwd pw{};
   passwd* found = nullptr;
   char buf[4096];
-  if (::getpwuid_r(::getuid(), &pw, buf, sizeof buf, &found) == 0 && found != nullptr) return found->pw_name;
+  if (::getpwuid_r(::getuid(), &pw, buf, sizeof buf, &found) == 0 && found != nullptr)
+    return found->pw_name;
   return "root";
 }
 
@@ -74,8 +76,10 @@ void MaybeStartTensorBoard(Context& ctx, const NodeEnv& env) {
     start = end + 1;
   }
   if (exe.empty()) {
-    LogWarning("TensorBoard was asked for but `tensorboard` is not on PATH; install it (pip install "
-               "tensorboard) or run: tensorboard --logdir " + logdir);
+    LogWarning(
+        "TensorBoard was asked for but `tensorboard` is not on PATH; install it (pip install "
+        "tensorboard) or run: tensorboard --logdir " +
+        logdir);
     ctx.ReportUrl("TensorBoard command", "tensorboard --logdir " + logdir);
     return;
   }
@@ -91,7 +95,8 @@ void MaybeStartTensorBoard(Context& ctx, const NodeEnv& env) {
   // Everything the child needs is built before fork: between fork and exec it calls only
   // async-signal-safe functions (another thread may hold the allocator's lock). A close-on-exec
   // pipe tells the parent whether exec worked: end of file means it did, four bytes are errno.
-  const char* argv[] = {exe.c_str(), "--logdir", logdir.c_str(), "--host", host.c_str(), "--port", port_s.c_str(), nullptr};
+  const char* argv[] = {exe.c_str(),  "--logdir", logdir.c_str(), "--host",
+                        host.c_str(), "--port",   port_s.c_str(), nullptr};
   int exec_status[2];
   if (::pipe2(exec_status, O_CLOEXEC) != 0) {
     LogWarning(std::string("TensorBoard not started: pipe: ") + StrError(errno) +
@@ -141,7 +146,9 @@ Result<std::shared_ptr<Context::State>> NewState(const NodeEnv& env, const std::
   state->input_mode = env.input_mode;
   state->default_fs = env.default_fs;
   char cwd[PATH_MAX] = {0};
-  state->working_dir = !env.working_dir.empty() ? env.working_dir : ::getcwd(cwd, sizeof(cwd)) ? cwd : ".";
+  state->working_dir = !env.working_dir.empty()     ? env.working_dir
+                       : ::getcwd(cwd, sizeof(cwd)) ? cwd
+                                                    : ".";
   state->log_dir = !env.log_dir.empty() ? env.log_dir : state->working_dir + "/tos_logs";
   state->user = CurrentUser();
   state->threads = env.threads;
@@ -159,7 +166,8 @@ Result<std::shared_ptr<Context::State>> NewState(const NodeEnv& env, const std::
 
 // The driver's control messages: STOP wakes WaitForStop; a job error or a lost driver ends
 // the node (exit 3).
-void StartControlReader(reservation::ControlChannel& control, const std::shared_ptr<Context::State>& state,
+void StartControlReader(reservation::ControlChannel& control,
+                        const std::shared_ptr<Context::State>& state,
                         std::chrono::milliseconds node_timeout) {
   control.StartReader(
       {
@@ -208,7 +216,8 @@ class Heartbeats {
       while (running_) {
         Send();
         auto until = net::Clock::now() + interval;
-        while (running_ && net::Clock::now() < until) std::this_thread::sleep_for(std::chrono::milliseconds(20));
+        while (running_ && net::Clock::now() < until)
+          std::this_thread::sleep_for(std::chrono::milliseconds(20));
       }
     });
   }
@@ -242,7 +251,8 @@ class Heartbeats {
     }
     {
       std::lock_guard<std::mutex> lock(state_->mu);
-      hb["state"] = state_->status + (waiting.empty() ? "" : "; waiting for data on feed " + waiting);
+      hb["state"] =
+          state_->status + (waiting.empty() ? "" : "; waiting for data on feed " + waiting);
       hb["urls"] = state_->urls;
     }
     hb["progress"] = progress;
@@ -264,7 +274,8 @@ class Heartbeats {
 int RunMapFun(const MapFun& map_fun, Context& ctx, reservation::ControlChannel& control) {
   auto report = [&](std::string message) {
     constexpr size_t kMaxReport = 64 << 10;  // well under the control channel's frame limit
-    if (message.size() > kMaxReport) message = message.substr(0, kMaxReport) + " ... (cut at 64 KiB)";
+    if (message.size() > kMaxReport)
+      message = message.substr(0, kMaxReport) + " ... (cut at 64 KiB)";
     Status st = control.SendError(message);
     if (!st.ok()) LogError("could not report this failure to the driver (" + st.message() + ")");
   };
@@ -299,13 +310,16 @@ void CloseFeeds(feed::FeedRegistry& registry, bool succeeded) {
 int RunNode(const MapFun& map_fun) {
   // Training allocates the same large buffers every step; glibc would mmap and unmap each of
   // them and take fresh page faults every step. Keep them in the heap instead.
-  ::mallopt(M_MMAP_THRESHOLD, 256 << 20);  // NOLINT(concurrency-mt-unsafe): before any thread
-  ::mallopt(M_TRIM_THRESHOLD, 512 << 20);  // NOLINT(concurrency-mt-unsafe)
+  // NOLINTBEGIN(concurrency-mt-unsafe): before any thread starts
+  ::mallopt(M_MMAP_THRESHOLD, 256 << 20);
+  ::mallopt(M_TRIM_THRESHOLD, 512 << 20);
+  // NOLINTEND(concurrency-mt-unsafe)
   SetLogTag("executor " + Env("TOS_EXECUTOR_ID", "?"));
 
   // 1. The environment the launcher gave, the node's state and reserved port, its feed server.
   auto parsed = NodeEnv::FromEnv();
-  auto server = parsed.ok() ? net::ParseHostPort(parsed->reservation) : Result<net::HostPort>(parsed.status());
+  auto server = parsed.ok() ? net::ParseHostPort(parsed->reservation)
+                            : Result<net::HostPort>(parsed.status());
   if (!parsed.ok() || !server.ok()) {
     LogError(std::string("cannot start as a node: ") + (parsed.ok() ? "TOS_RESERVATION: " : "") +
              server.status().message());
@@ -344,8 +358,8 @@ int RunNode(const MapFun& map_fun) {
   reg.instance = net::GenerateSecret().substr(0, 16);
   reg.log = env.node_log;  // set by the Spark executor that started this node
   reservation::ClusterReply reply;
-  auto control = reservation::ControlChannel::Register(*server, env.secret, reg,
-                                                       net::Clock::now() + env.reservation_timeout, &reply);
+  auto control = reservation::ControlChannel::Register(
+      *server, env.secret, reg, net::Clock::now() + env.reservation_timeout, &reply);
   if (!control.ok()) {
     LogError("could not join the cluster: " + control.status().message());
     return 2;
@@ -356,13 +370,16 @@ int RunNode(const MapFun& map_fun) {
   state->num_executors = reply.num_executors;
   const std::string label = RoleLabel({reply.job_name, reply.task_index});
   SetLogTag(label);
-  LogInfo(label + " (executor " + std::to_string(env.executor_id) + ", pid " + std::to_string(::getpid()) +
-          ") joined the cluster; reserved port " + std::to_string(reg.port));
+  LogInfo(label + " (executor " + std::to_string(env.executor_id) + ", pid " +
+          std::to_string(::getpid()) + ") joined the cluster; reserved port " +
+          std::to_string(reg.port));
   // For map_fun's code that reads the environment. The threads already running (feed server,
   // their connections) never read it, so setenv races with nothing here.
-  ::setenv("TOS_CLUSTER_SPEC", ClusterSpecToJson(reply.cluster).c_str(), 1);  // NOLINT(concurrency-mt-unsafe)
-  ::setenv("TOS_JOB_NAME", reply.job_name.c_str(), 1);                       // NOLINT(concurrency-mt-unsafe)
-  ::setenv("TOS_TASK_INDEX", std::to_string(reply.task_index).c_str(), 1);   // NOLINT(concurrency-mt-unsafe)
+  // NOLINTBEGIN(concurrency-mt-unsafe)
+  ::setenv("TOS_CLUSTER_SPEC", ClusterSpecToJson(reply.cluster).c_str(), 1);
+  ::setenv("TOS_JOB_NAME", reply.job_name.c_str(), 1);
+  ::setenv("TOS_TASK_INDEX", std::to_string(reply.task_index).c_str(), 1);
+  // NOLINTEND(concurrency-mt-unsafe)
   StartControlReader(**control, state, env.node_timeout);
   WatchExecutor(env.watch_pid);
 
@@ -381,14 +398,14 @@ int RunNode(const MapFun& map_fun) {
   }
   if (code == 0) {
     Status st = (*control)->SendDone();
-    if (!st.ok()) LogError("could not tell the driver that map_fun finished (" + st.message() + ")");
+    if (!st.ok())
+      LogError("could not tell the driver that map_fun finished (" + st.message() + ")");
   }
   CloseFeeds(registry, code == 0);
   (*feed_server)->Stop();
   (*control)->Close();
   return code;
 }
-
 
 bool IsNodeProcess() { return std::getenv("TOS_EXECUTOR_ID") != nullptr; }
 

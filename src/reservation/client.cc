@@ -17,7 +17,8 @@ Result<net::Socket> ConnectWithRetry(const net::HostPort& server, const std::str
   while (net::Clock::now() < deadline) {
     auto s = net::Connect(server, std::min(deadline, net::After(std::chrono::seconds(5))));
     if (s.ok()) {
-      Status hs = net::ClientHandshake(*s, secret, channel, std::min(deadline, net::After(std::chrono::seconds(10))));
+      Status hs = net::ClientHandshake(*s, secret, channel,
+                                       std::min(deadline, net::After(std::chrono::seconds(10))));
       if (hs.ok()) return std::move(s).value();
       if (hs.code() == StatusCode::kPermissionDenied) return hs;
       last = hs;
@@ -48,13 +49,16 @@ Result<std::unique_ptr<ControlChannel>> ControlChannel::Register(const net::Host
     if (st.ok()) {
       auto f = net::ReadFrame(ch->socket_, deadline, 1 << 20);
       // The driver heartbeats registered nodes while the others are still joining.
-      while (f.ok() && f->type == FrameType::kHeartbeat) f = net::ReadFrame(ch->socket_, deadline, 1 << 20);
+      while (f.ok() && f->type == FrameType::kHeartbeat)
+        f = net::ReadFrame(ch->socket_, deadline, 1 << 20);
       if (f.ok() && f->type == FrameType::kClusterSpec) {
         TOS_ASSIGN_OR_RETURN(*reply, DecodeClusterReply(f->payload));
         return ch;
       }
       if (f.ok() && f->type == FrameType::kJobError) return Aborted(f->payload);
-      if (f.ok()) return DataLoss(std::string("driver sent ") + net::FrameTypeName(f->type) + " instead of the cluster spec");
+      if (f.ok())
+        return DataLoss(std::string("driver sent ") + net::FrameTypeName(f->type) +
+                        " instead of the cluster spec");
       if (f.status().code() == StatusCode::kTimeout) {
         return Timeout("no cluster spec from the driver at " + server.ToString() +
                        " before the reservation timeout; other executors did not register "
@@ -64,7 +68,8 @@ Result<std::unique_ptr<ControlChannel>> ControlChannel::Register(const net::Host
     }
     // Connection lost while waiting: register again (idempotent for the same instance).
     last = st;
-    LogWarning("registration with " + server.ToString() + " interrupted (" + st.message() + "); retrying");
+    LogWarning("registration with " + server.ToString() + " interrupted (" + st.message() +
+               "); retrying");
     std::this_thread::sleep_for(std::chrono::milliseconds(200));
   }
   return Timeout("reservation with " + server.ToString() + " timed out" +
@@ -102,7 +107,9 @@ Status ControlChannel::Send(FrameType type, const std::string& payload) {
   return net::WriteFrame(socket_, type, payload, net::After(kWriteTimeout));
 }
 
-Status ControlChannel::SendHeartbeat(const std::string& json) { return Send(FrameType::kHeartbeat, json); }
+Status ControlChannel::SendHeartbeat(const std::string& json) {
+  return Send(FrameType::kHeartbeat, json);
+}
 Status ControlChannel::SendError(const std::string& m) { return Send(FrameType::kNodeError, m); }
 Status ControlChannel::SendDone() { return Send(FrameType::kNodeDone, ""); }
 
@@ -120,7 +127,8 @@ void ControlChannel::Close() {
 Result<std::unique_ptr<KvClient>> KvClient::Connect(const net::HostPort& server,
                                                     const std::string& secret,
                                                     net::Deadline deadline) {
-  TOS_ASSIGN_OR_RETURN(net::Socket s, ConnectWithRetry(server, secret, net::Channel::kKvStore, deadline));
+  TOS_ASSIGN_OR_RETURN(net::Socket s,
+                       ConnectWithRetry(server, secret, net::Channel::kKvStore, deadline));
   auto c = std::make_unique<KvClient>();
   c->socket_ = std::move(s);
   return c;
@@ -149,7 +157,8 @@ Result<std::string> KvClient::Get(const std::string& key, std::chrono::milliseco
 }
 
 Result<int64_t> KvClient::Add(const std::string& key, int64_t delta) {
-  TOS_ASSIGN_OR_RETURN(std::string v, Call(FrameType::kKvAdd, key, std::to_string(delta), net::After(kWriteTimeout)));
+  TOS_ASSIGN_OR_RETURN(std::string v, Call(FrameType::kKvAdd, key, std::to_string(delta),
+                                           net::After(kWriteTimeout)));
   return static_cast<int64_t>(std::atoll(v.c_str()));
 }
 

@@ -10,7 +10,8 @@ Status ValidateLayout(const RoleLayout& l) {
   int trainers = l.num_executors - l.num_ps - (l.evaluator ? 1 : 0);
   if (trainers < 1) {
     return InvalidArgument("cluster of " + std::to_string(l.num_executors) + " executors with " +
-                           std::to_string(l.num_ps) + " ps" + (l.evaluator ? " and an evaluator" : "") +
+                           std::to_string(l.num_ps) + " ps" +
+                           (l.evaluator ? " and an evaluator" : "") +
                            " leaves no chief or worker; raise num_executors or lower num_ps");
   }
   return Status::OK();
@@ -30,7 +31,9 @@ RoleAssignment RoleFor(const RoleLayout& l, int id) {
   return {"worker", id - next};
 }
 
-std::string RoleLabel(const RoleAssignment& r) { return r.job_name + ":" + std::to_string(r.task_index); }
+std::string RoleLabel(const RoleAssignment& r) {
+  return r.job_name + ":" + std::to_string(r.task_index);
+}
 
 std::string ClusterSpecToJson(const ClusterSpec& spec) { return nlohmann::json(spec).dump(); }
 

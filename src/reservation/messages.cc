@@ -13,8 +13,7 @@ namespace {
 
 // Reads integer field `name` of `j` within [lo, hi]. Numbers from the wire are checked before
 // conversion: get<int>() on a float such as 4.2e116 or an out-of-range integer is undefined.
-Status GetInt(const json& j, const char* what, const char* name, int64_t lo, int64_t hi,
-              int* out) {
+Status GetInt(const json& j, const char* what, const char* name, int64_t lo, int64_t hi, int* out) {
   auto it = j.find(name);
   if (it == j.end()) return InvalidArgument(std::string(what) + " without field '" + name + "'");
   int64_t v = 0;
@@ -43,8 +42,12 @@ constexpr int64_t kIntMax = std::numeric_limits<int>::max();
 }  // namespace
 
 std::string EncodeRegistration(const Registration& r) {
-  return json{{"executor_id", r.executor_id}, {"host", r.host},   {"port", r.port},
-              {"feed_port", r.feed_port},     {"pid", r.pid},     {"instance", r.instance},
+  return json{{"executor_id", r.executor_id},
+              {"host", r.host},
+              {"port", r.port},
+              {"feed_port", r.feed_port},
+              {"pid", r.pid},
+              {"instance", r.instance},
               {"log", r.log}}
       .dump();
 }
@@ -62,7 +65,8 @@ Result<Registration> DecodeRegistration(const std::string& payload) {
     r.host = j.at("host").get<std::string>();
     r.instance = j.at("instance").get<std::string>();
     if (j.contains("log")) r.log = j.at("log").get<std::string>();
-    if (r.log.size() > 4096) return InvalidArgument("registration field 'log' longer than 4096 bytes");
+    if (r.log.size() > 4096)
+      return InvalidArgument("registration field 'log' longer than 4096 bytes");
     if (r.host.empty() || r.host.size() > 255) {
       return InvalidArgument("registration field 'host' empty or longer than 255 bytes");
     }

@@ -10,9 +10,9 @@ namespace tos::reservation {
 
 struct Registration {
   int executor_id = -1;
-  std::string host;      // advertised host of the node
-  int port = 0;          // the node's reserved port (training traffic)
-  int feed_port = 0;     // the node's feed server
+  std::string host;   // advertised host of the node
+  int port = 0;       // the node's reserved port (training traffic)
+  int feed_port = 0;  // the node's feed server
   int pid = 0;
   std::string instance;  // random per node process; a retried registration repeats it
   std::string log;       // the node's log file when its launcher keeps none (a Spark task)

@@ -31,25 +31,26 @@ Result<std::unique_ptr<ReservationServer>> ReservationServer::Start(Options opti
   net::ListenOptions lo;
   lo.host = options.bind_host;
   TOS_ASSIGN_OR_RETURN(net::Socket listener, net::ListenInRange(lo, range.first, range.second));
-  rs->address_.host = options.advertise_host.empty() ? net::AdvertisedHost() : options.advertise_host;
+  rs->address_.host =
+      options.advertise_host.empty() ? net::AdvertisedHost() : options.advertise_host;
   rs->address_.port = listener.LocalPort();
   rs->options_ = std::move(options);
   net::AuthServer::Options so;
   so.name = "reservation server";
   so.secret = rs->options_.secret;
   auto* self = rs.get();
-  TOS_ASSIGN_OR_RETURN(rs->server_,
-                       net::AuthServer::Start(std::move(listener), so,
-                                              [self](net::Socket& s, net::Channel ch) {
-                                                if (ch == net::Channel::kReservation) {
-                                                  self->HandleReservation(s);
-                                                } else if (ch == net::Channel::kKvStore) {
-                                                  self->HandleKv(s);
-                                                } else {
-                                                  LogWarning("reservation server: peer " + s.PeerAddress() +
-                                                             " asked for the wrong channel");
-                                                }
-                                              }));
+  TOS_ASSIGN_OR_RETURN(
+      rs->server_,
+      net::AuthServer::Start(std::move(listener), so, [self](net::Socket& s, net::Channel ch) {
+        if (ch == net::Channel::kReservation) {
+          self->HandleReservation(s);
+        } else if (ch == net::Channel::kKvStore) {
+          self->HandleKv(s);
+        } else {
+          LogWarning("reservation server: peer " + s.PeerAddress() +
+                     " asked for the wrong channel");
+        }
+      }));
   rs->heartbeat_thread_ = std::thread([self] { self->HeartbeatLoop(); });
   return rs;
 }
@@ -102,8 +103,7 @@ Result<ClusterSpec> ReservationServer::AwaitAll(net::Deadline deadline) {
       int n = options_.layout.num_executors;
       return Timeout("reservation timed out: " + std::to_string(registered_.size()) + " of " +
                      std::to_string(n) + " executors registered; missing executor(s) " +
-                     MissingList() +
-                     ". Check that the cluster has " + std::to_string(n) +
+                     MissingList() + ". Check that the cluster has " + std::to_string(n) +
                      " executors free (one node per executor) and that nodes can reach " +
                      address_.ToString() + "; see the missing nodes' logs");
     }
@@ -133,7 +133,8 @@ Status ReservationServer::SendTo(int id, FrameType type, const std::string& payl
   {
     std::lock_guard<std::mutex> lock(mu_);
     auto it = connections_.find(id);
-    if (it == connections_.end()) return Unavailable("executor " + std::to_string(id) + " is not connected");
+    if (it == connections_.end())
+      return Unavailable("executor " + std::to_string(id) + " is not connected");
     node = it->second;
   }
   std::lock_guard<std::mutex> lock(node->write_mu);
@@ -154,7 +155,9 @@ void ReservationServer::SendToAll(FrameType type, const std::string& payload) {
   for (int id : ids) (void)SendTo(id, type, payload);
 }
 
-void ReservationServer::BroadcastJobError(const std::string& message) { SendToAll(FrameType::kJobError, message); }
+void ReservationServer::BroadcastJobError(const std::string& message) {
+  SendToAll(FrameType::kJobError, message);
+}
 
 void ReservationServer::HandleReservation(net::Socket& socket) {
   const std::string peer = socket.PeerAddress();
@@ -185,10 +188,12 @@ void ReservationServer::HandleReservation(net::Socket& socket) {
   if (current) Emit({NodeEvent::kDisconnected, id, why_closed.message()});
 }
 
-Result<Registration> ReservationServer::ReadRegistration(net::Socket& socket, const std::string& peer) {
+Result<Registration> ReservationServer::ReadRegistration(net::Socket& socket,
+                                                         const std::string& peer) {
   auto frame = net::ReadFrame(socket, net::After(kRegistrationTimeout), kMaxControlFrame);
   if (!frame.ok()) {
-    LogWarning("reservation server: no registration from " + peer + ": " + frame.status().message());
+    LogWarning("reservation server: no registration from " + peer + ": " +
+               frame.status().message());
     return frame.status();
   }
   if (frame->type != FrameType::kRegister) {
@@ -198,11 +203,12 @@ Result<Registration> ReservationServer::ReadRegistration(net::Socket& socket, co
   }
   auto reg = DecodeRegistration(frame->payload);
   const int n = options_.layout.num_executors;
-  Status why = !reg.ok() ? reg.status()
-               : reg->executor_id >= n
-                   ? InvalidArgument("executor id " + std::to_string(reg->executor_id) +
-                                     " is outside the cluster of " + std::to_string(n) + " executors")
-                   : Status::OK();
+  Status why =
+      !reg.ok() ? reg.status()
+      : reg->executor_id >= n
+          ? InvalidArgument("executor id " + std::to_string(reg->executor_id) +
+                            " is outside the cluster of " + std::to_string(n) + " executors")
+          : Status::OK();
   if (!why.ok()) {
     LogWarning("reservation server: rejected registration from " + peer + ": " + why.message());
     // Best effort: a node that does not get the reason times out naming the driver.
@@ -212,8 +218,9 @@ Result<Registration> ReservationServer::ReadRegistration(net::Socket& socket, co
   return reg;
 }
 
-Result<std::vector<std::pair<int, std::shared_ptr<ReservationServer::Node>>>> ReservationServer::Admit(
-    const Registration& reg, const std::shared_ptr<Node>& node, net::Socket& socket) {
+Result<std::vector<std::pair<int, std::shared_ptr<ReservationServer::Node>>>>
+ReservationServer::Admit(const Registration& reg, const std::shared_ptr<Node>& node,
+                         net::Socket& socket) {
   const int id = reg.executor_id;
   const int n = options_.layout.num_executors;
   std::vector<std::pair<int, std::shared_ptr<Node>>> to_notify;
@@ -221,9 +228,10 @@ Result<std::vector<std::pair<int, std::shared_ptr<ReservationServer::Node>>>> Re
   auto it = registered_.find(id);
   if (it != registered_.end() && it->second.instance != reg.instance) {
     auto& first = it->second;
-    std::string why = "duplicate executor id " + std::to_string(id) + ": already registered by " + first.host +
-                      " pid " + std::to_string(first.pid) + ", now claimed by " + reg.host + " pid " +
-                      std::to_string(reg.pid) + "; each executor must run exactly one node";
+    std::string why = "duplicate executor id " + std::to_string(id) + ": already registered by " +
+                      first.host + " pid " + std::to_string(first.pid) + ", now claimed by " +
+                      reg.host + " pid " + std::to_string(reg.pid) +
+                      "; each executor must run exactly one node";
     LogWarning("reservation server: " + why);
     // Best effort, as for any rejected registration; it writes only to this socket.
     (void)net::WriteFrame(socket, FrameType::kJobError, why, net::After(kWriteTimeout));
@@ -239,7 +247,8 @@ Result<std::vector<std::pair<int, std::shared_ptr<ReservationServer::Node>>>> Re
       auto& list = spec_template_.cluster[role.job_name];
       if (static_cast<int>(list.size()) <= role.task_index) list.resize(role.task_index + 1);
       list[role.task_index] = registered_[i].host + ":" + std::to_string(registered_[i].port);
-      spec_template_.feed_addresses[i] = registered_[i].host + ":" + std::to_string(registered_[i].feed_port);
+      spec_template_.feed_addresses[i] =
+          registered_[i].host + ":" + std::to_string(registered_[i].feed_port);
     }
     for (auto& [i, c] : connections_) to_notify.emplace_back(i, c);
     cv_.notify_all();
@@ -249,7 +258,8 @@ Result<std::vector<std::pair<int, std::shared_ptr<ReservationServer::Node>>>> Re
   return to_notify;
 }
 
-void ReservationServer::SendClusterSpecs(const std::vector<std::pair<int, std::shared_ptr<Node>>>& to_notify) {
+void ReservationServer::SendClusterSpecs(
+    const std::vector<std::pair<int, std::shared_ptr<Node>>>& to_notify) {
   for (auto& [i, c] : to_notify) {
     ClusterReply reply;
     {
@@ -263,7 +273,9 @@ void ReservationServer::SendClusterSpecs(const std::vector<std::pair<int, std::s
     if (c->socket) {
       Status st = net::WriteFrame(*c->socket, FrameType::kClusterSpec, EncodeClusterReply(reply),
                                   net::After(kWriteTimeout));
-      if (!st.ok()) LogWarning("reservation server: cluster spec to executor " + std::to_string(i) + ": " + st.message());
+      if (!st.ok())
+        LogWarning("reservation server: cluster spec to executor " + std::to_string(i) + ": " +
+                   st.message());
     }
   }
 }
@@ -272,16 +284,24 @@ void ReservationServer::SendClusterSpecs(const std::vector<std::pair<int, std::s
 // node_timeout (naming it); the deadline here only frees this thread later.
 Status ReservationServer::ControlLoop(net::Socket& socket, int id) {
   for (;;) {
-    auto f = net::ReadFrame(socket, net::After(options_.node_timeout + kControlReadSlack), kMaxControlFrame);
+    auto f = net::ReadFrame(socket, net::After(options_.node_timeout + kControlReadSlack),
+                            kMaxControlFrame);
     if (!f.ok()) {
       return f.status().code() == StatusCode::kTimeout
-                 ? Timeout("no heartbeat for " + std::to_string(options_.node_timeout.count() / 1000) + " s")
+                 ? Timeout("no heartbeat for " +
+                           std::to_string(options_.node_timeout.count() / 1000) + " s")
                  : f.status();
     }
     switch (f->type) {
-      case FrameType::kHeartbeat: Emit({NodeEvent::kHeartbeat, id, f->payload}); break;
-      case FrameType::kNodeError: Emit({NodeEvent::kError, id, f->payload}); break;
-      case FrameType::kNodeDone: Emit({NodeEvent::kDone, id, ""}); break;
+      case FrameType::kHeartbeat:
+        Emit({NodeEvent::kHeartbeat, id, f->payload});
+        break;
+      case FrameType::kNodeError:
+        Emit({NodeEvent::kError, id, f->payload});
+        break;
+      case FrameType::kNodeDone:
+        Emit({NodeEvent::kDone, id, ""});
+        break;
       default:
         LogWarning("reservation server: executor " + std::to_string(id) + " sent an unexpected " +
                    net::FrameTypeName(f->type) + " frame; closing its control channel");
@@ -299,7 +319,8 @@ void ReservationServer::HandleKv(net::Socket& socket) {
     auto zero = f->payload.find('\0');
     if (zero == std::string::npos) {
       // The connection is closed next either way; the client's call fails with or without it.
-      (void)net::WriteFrame(socket, FrameType::kJobError, "malformed KV request", net::After(kWriteTimeout));
+      (void)net::WriteFrame(socket, FrameType::kJobError, "malformed KV request",
+                            net::After(kWriteTimeout));
       return;
     }
     std::string key = f->payload.substr(0, zero);
@@ -319,12 +340,14 @@ void ReservationServer::HandleKv(net::Socket& socket) {
     } else if (f->type == FrameType::kKvGet) {
       auto deadline = net::After(std::chrono::milliseconds(std::atoll(arg.c_str())));
       std::unique_lock<std::mutex> lock(kv_mu_);
-      bool found = kv_cv_.wait_until(lock, deadline, [&] { return kv_.count(key) > 0 || kv_stopping_; });
+      bool found =
+          kv_cv_.wait_until(lock, deadline, [&] { return kv_.count(key) > 0 || kv_stopping_; });
       if (kv_stopping_) return;
       if (!found) {
         lock.unlock();
         // A client that cannot be told times out on its own deadline (KvClient::Get).
-        (void)net::WriteFrame(socket, FrameType::kJobError, "key '" + key + "' not set before the timeout",
+        (void)net::WriteFrame(socket, FrameType::kJobError,
+                              "key '" + key + "' not set before the timeout",
                               net::After(kWriteTimeout));
         continue;
       }
@@ -332,7 +355,8 @@ void ReservationServer::HandleKv(net::Socket& socket) {
     } else {
       return;
     }
-    if (!net::WriteFrame(socket, FrameType::kKvValue, reply, net::After(kWriteTimeout)).ok()) return;
+    if (!net::WriteFrame(socket, FrameType::kKvValue, reply, net::After(kWriteTimeout)).ok())
+      return;
   }
 }
 

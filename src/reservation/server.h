@@ -71,9 +71,8 @@ class ReservationServer {
   Result<Registration> ReadRegistration(net::Socket& socket, const std::string& peer);
   // Records the registration; the nodes to send the cluster spec to now (all of them when this
   // one completes the cluster). Aborted for a second claim of an executor id.
-  Result<std::vector<std::pair<int, std::shared_ptr<Node>>>> Admit(const Registration& reg,
-                                                                   const std::shared_ptr<Node>& node,
-                                                                   net::Socket& socket);
+  Result<std::vector<std::pair<int, std::shared_ptr<Node>>>> Admit(
+      const Registration& reg, const std::shared_ptr<Node>& node, net::Socket& socket);
   void SendClusterSpecs(const std::vector<std::pair<int, std::shared_ptr<Node>>>& to_notify);
   // Why the connection ended.
   Status ControlLoop(net::Socket& socket, int id);
@@ -82,7 +81,7 @@ class ReservationServer {
   void Emit(const NodeEvent& e);
   Status SendTo(int executor_id, net::FrameType type, const std::string& payload);
   void SendToAll(net::FrameType type, const std::string& payload);  // every connected node
-  std::string MissingList() const;  // requires mu_
+  std::string MissingList() const;                                  // requires mu_
 
   Options options_;
   net::HostPort address_;

@@ -9,8 +9,8 @@
 #include <deque>
 #include <iostream>
 #include <mutex>
-#include <set>
 #include <nlohmann/json.hpp>
+#include <set>
 #include <thread>
 
 #include "feed/feeder.h"
@@ -42,7 +42,9 @@ std::string NodeLabel(const Cluster::NodeInfo& n) {
   return RoleLabel(n.role) + " (executor " + std::to_string(n.executor_id) + ")";
 }
 
-bool IsTrainer(const Cluster::NodeInfo& n) { return n.role.job_name == "chief" || n.role.job_name == "worker"; }
+bool IsTrainer(const Cluster::NodeInfo& n) {
+  return n.role.job_name == "chief" || n.role.job_name == "worker";
+}
 
 Result<ClusterOptions> ParseOptions(const std::string& text) {
   ClusterOptions o;
@@ -53,7 +55,8 @@ Result<ClusterOptions> ParseOptions(const std::string& text) {
     o.master_node = j.value("master_node", false);
     o.eval_node = j.value("eval_node", false);
     std::string mode = j.value("input_mode", "spark");
-    if (mode != "spark" && mode != "tensorflow") return InvalidArgument("input_mode must be spark or tensorflow, not " + mode);
+    if (mode != "spark" && mode != "tensorflow")
+      return InvalidArgument("input_mode must be spark or tensorflow, not " + mode);
     o.input_mode = mode == "tensorflow" ? InputMode::kTensorflow : InputMode::kSpark;
     o.tensorboard = j.value("tensorboard", false);
     o.log_dir = j.value("log_dir", o.log_dir);
@@ -67,14 +70,16 @@ Result<ClusterOptions> ParseOptions(const std::string& text) {
       for (auto& [k, v] : j["node_env"].items()) o.node_env[k] = v.get<std::string>();
     }
   } catch (const std::exception& e) {
-    return InvalidArgument(std::string("TOS_DRIVER_SERVICE is not valid JSON options: ") + e.what());
+    return InvalidArgument(std::string("TOS_DRIVER_SERVICE is not valid JSON options: ") +
+                           e.what());
   }
   return o;
 }
 
 // Ends feed `name` on every trainer that is still running: one FEED_END each, through the
 // same sender code the local driver uses (an empty data source).
-Status EndFeed(Cluster& cluster, const std::string& secret, const std::string& name, std::chrono::seconds timeout) {
+Status EndFeed(Cluster& cluster, const std::string& secret, const std::string& name,
+               std::chrono::seconds timeout) {
   std::vector<feed::FeedTarget> targets;
   for (auto& n : cluster.nodes()) {
     if (!IsTrainer(n) || n.finished) continue;
@@ -155,8 +160,10 @@ void WatchStatus(Cluster* cluster, const std::string& reservation, const std::st
   std::unique_ptr<reservation::KvClient> kv;
   if (auto addr = net::ParseHostPort(reservation); addr.ok()) {
     auto c = reservation::KvClient::Connect(*addr, secret, net::After(std::chrono::seconds(10)));
-    if (c.ok()) kv = std::move(c).value();
-    else LogWarning("driver service: no connection to the store: " + c.status().message());
+    if (c.ok())
+      kv = std::move(c).value();
+    else
+      LogWarning("driver service: no connection to the store: " + c.status().message());
   }
   while (!*stop) {
     Status st = cluster->status();
@@ -208,7 +215,8 @@ int RunDriverService(const std::vector<std::string>& args) {
     for (auto& [k, v] : spec.env)
       if (k != "TOS_SECRET") env[k] = v;
     json names = json::array();
-    for (int i = 0; i < spec.num_executors; ++i) names.push_back(spec.executor_name ? spec.executor_name(i) : "");
+    for (int i = 0; i < spec.num_executors; ++i)
+      names.push_back(spec.executor_name ? spec.executor_name(i) : "");
     Emit({{"event", "launch"}, {"env", env}, {"names", names}});
   });
 
@@ -218,7 +226,9 @@ int RunDriverService(const std::vector<std::string>& args) {
 
   auto cluster = Cluster::Run(*opts);
   if (!cluster.ok()) {
-    Emit({{"event", "failed"}, {"message", cluster.status().message()}, {"code", StatusCodeName(cluster.status().code())}});
+    Emit({{"event", "failed"},
+          {"message", cluster.status().message()},
+          {"code", StatusCodeName(cluster.status().code())}});
     Emit({{"event", "shutdown"}, {"ok", false}, {"message", cluster.status().message()}});
     Exit(1);
   }
@@ -253,9 +263,13 @@ int RunDriverService(const std::vector<std::string>& args) {
     std::string name = cmd.value("cmd", "");
     if (name == "end_feed") {
       Status st = c.status();
-      auto timeout = std::chrono::seconds(cmd.value("timeout", static_cast<int>(opts->feed_timeout.count())));
+      auto timeout =
+          std::chrono::seconds(cmd.value("timeout", static_cast<int>(opts->feed_timeout.count())));
       if (st.ok()) st = EndFeed(c, opts->secret, cmd.value("feed", "input"), timeout);
-      Emit({{"event", "reply"}, {"id", cmd.value("id", 0)}, {"ok", st.ok()}, {"message", st.message()}});
+      Emit({{"event", "reply"},
+            {"id", cmd.value("id", 0)},
+            {"ok", st.ok()},
+            {"message", st.message()}});
     } else if (name == "shutdown" || name == "abort") {
       auto grace = std::chrono::seconds(cmd.value("grace", 0));
       auto timeout = std::chrono::seconds(cmd.value("timeout", 259200));
@@ -263,7 +277,10 @@ int RunDriverService(const std::vector<std::string>& args) {
       final_status = c.Shutdown(grace, timeout);
       break;
     } else {
-      Emit({{"event", "reply"}, {"id", cmd.value("id", 0)}, {"ok", false}, {"message", "unknown command '" + name + "'"}});
+      Emit({{"event", "reply"},
+            {"id", cmd.value("id", 0)},
+            {"ok", false},
+            {"message", "unknown command '" + name + "'"}});
     }
   }
   stop_watch = true;

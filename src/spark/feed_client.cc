@@ -1,7 +1,7 @@
 // Feed client: one Spark partition from the Python task (stdin) to one node's feed server,
 // through the same sender code the local driver uses (feed::RunFeed). Protocol: docs/spark.md.
-#include <sys/prctl.h>
 #include <signal.h>
+#include <sys/prctl.h>
 #include <unistd.h>
 
 #include <cerrno>
@@ -76,17 +76,20 @@ class StdinReader : public PartitionReader {
     }
     --left_;
     if (kind_ == 'N') {
-      const char* end = static_cast<const char*>(std::memchr(p_, '\n', static_cast<size_t>(end_ - p_)));
+      const char* end =
+          static_cast<const char*>(std::memchr(p_, '\n', static_cast<size_t>(end_ - p_)));
       if (!end) end = end_;
       *record = std::string_view(p_, static_cast<size_t>(end - p_));
       p_ = end < end_ ? end + 1 : end;
-      if (left_ == 0 && p_ != end_) return Corrupt("newline-joined block holds more records than its count");
+      if (left_ == 0 && p_ != end_)
+        return Corrupt("newline-joined block holds more records than its count");
       return true;
     }
     if (end_ - p_ < 4) return Corrupt("record length runs past the block");
     uint32_t len = net::GetU32(p_);
     p_ += 4;
-    if (static_cast<size_t>(end_ - p_) < len) return Corrupt("record of " + std::to_string(len) + " bytes runs past the block");
+    if (static_cast<size_t>(end_ - p_) < len)
+      return Corrupt("record of " + std::to_string(len) + " bytes runs past the block");
     *record = std::string_view(p_, len);
     p_ += len;
     if (left_ == 0 && p_ != end_) return Corrupt("block has bytes after its last record");
@@ -95,7 +98,8 @@ class StdinReader : public PartitionReader {
 
  private:
   Status Corrupt(const std::string& what) {
-    return DataLoss("feed client stdin: block at offset " + std::to_string(block_offset_) + ": " + what);
+    return DataLoss("feed client stdin: block at offset " + std::to_string(block_offset_) + ": " +
+                    what);
   }
 
   Status ReadBlock() {
@@ -105,8 +109,10 @@ class StdinReader : public PartitionReader {
     TOS_RETURN_IF_ERROR(ReadFully(0, header, sizeof(header), &got));
     offset_ += got;
     if (got < sizeof(header)) {
-      return Aborted("the Spark task stopped sending before the end of the partition (stdin closed at offset " +
-                     std::to_string(offset_) + ")");
+      return Aborted(
+          "the Spark task stopped sending before the end of the partition (stdin closed at "
+          "offset " +
+          std::to_string(offset_) + ")");
     }
     kind_ = header[0];
     left_ = net::GetU32(header + 1);
@@ -116,15 +122,21 @@ class StdinReader : public PartitionReader {
       left_ = 0;
       return Status::OK();
     }
-    if (kind_ != 'L' && kind_ != 'N') return Corrupt(std::string("unknown block kind 0x") + std::to_string(static_cast<unsigned char>(kind_)));
-    if (nbytes > (1u << 30)) return Corrupt("block of " + std::to_string(nbytes) + " bytes is larger than 1 GiB");
+    if (kind_ != 'L' && kind_ != 'N')
+      return Corrupt(std::string("unknown block kind 0x") +
+                     std::to_string(static_cast<unsigned char>(kind_)));
+    if (nbytes > (1u << 30))
+      return Corrupt("block of " + std::to_string(nbytes) + " bytes is larger than 1 GiB");
     buf_.resize(nbytes);
     TOS_RETURN_IF_ERROR(ReadFully(0, buf_.data(), nbytes, &got));
     offset_ += got;
-    if (got < nbytes) return Corrupt("truncated: " + std::to_string(got) + " of " + std::to_string(nbytes) + " bytes");
+    if (got < nbytes)
+      return Corrupt("truncated: " + std::to_string(got) + " of " + std::to_string(nbytes) +
+                     " bytes");
     p_ = buf_.data();
     end_ = buf_.data() + buf_.size();
-    if (kind_ == 'N' && left_ == 0 && nbytes > 0) return Corrupt("newline-joined block with bytes but no records");
+    if (kind_ == 'N' && left_ == 0 && nbytes > 0)
+      return Corrupt("newline-joined block with bytes but no records");
     return Status::OK();
   }
 
@@ -153,18 +165,23 @@ class StdinSource : public RecordSource {
 // A feed that could not reach its node: a trainer that already finished (after terminate())
 // takes no more data, and its partitions are skipped as in local mode; a failed job explains
 // the broken connection. Both are looked up in the driver's store (docs/spark.md).
-Status Explain(const Status& st, int executor_id, const std::string& secret, nlohmann::json* status) {
+Status Explain(const Status& st, int executor_id, const std::string& secret,
+               nlohmann::json* status) {
   auto addr = net::ParseHostPort(Env("TOS_RESERVATION"));
   if (!addr.ok()) return st;
   auto kv = reservation::KvClient::Connect(*addr, secret, net::After(std::chrono::seconds(5)));
   if (!kv.ok()) return st;
-  if ((*kv)->Get("tos/finished/" + std::to_string(executor_id), std::chrono::milliseconds(2500)).ok()) {
+  if ((*kv)
+          ->Get("tos/finished/" + std::to_string(executor_id), std::chrono::milliseconds(2500))
+          .ok()) {
     LogInfo("the node already finished; partition skipped (" + st.message() + ")");
     (*status)["skipped"] = true;
     return Status::OK();
   }
   auto failure = (*kv)->Get("tos/job_failure", std::chrono::milliseconds(3000));
-  if (failure.ok()) return Aborted("the TorchOnSpark job failed: " + *failure + "\n(this feed: " + st.message() + ")");
+  if (failure.ok())
+    return Aborted("the TorchOnSpark job failed: " + *failure + "\n(this feed: " + st.message() +
+                   ")");
   return st;
 }
 
@@ -185,9 +202,12 @@ int RunFeedClient() {
   auto target = net::ParseHostPort(Env("TOS_FEED_TARGET"));
   std::string mode = Env("TOS_FEED_MODE", "train");
   Status st;
-  if (!secret.ok()) st = secret.status();
-  else if (!target.ok()) st = target.status().WithContext("TOS_FEED_TARGET");
-  else if (mode != "train" && mode != "inference") st = InvalidArgument("TOS_FEED_MODE must be train or inference, not " + mode);
+  if (!secret.ok())
+    st = secret.status();
+  else if (!target.ok())
+    st = target.status().WithContext("TOS_FEED_TARGET");
+  else if (mode != "train" && mode != "inference")
+    st = InvalidArgument("TOS_FEED_MODE must be train or inference, not " + mode);
 
   std::vector<feed::TargetProgress> progress(1);
   if (st.ok()) {
@@ -202,14 +222,15 @@ int RunFeedClient() {
     job.encoding = Env("TOS_FEED_ENCODING", "bytes");
     job.shared = true;
     job.sender = Env("TOS_FEED_SENDER", "spark task");
-    job.feed_timeout = std::chrono::milliseconds(std::atol(Env("TOS_FEED_TIMEOUT_MS", "600000").c_str()));
+    job.feed_timeout =
+        std::chrono::milliseconds(std::atol(Env("TOS_FEED_TIMEOUT_MS", "600000").c_str()));
     job.progress = progress.data();
     job.on_output = [](size_t, const std::string& text) { return SendMessage('R', text); };
     StdinSource source(job.sender);
     st = feed::RunFeed(source, {t}, job);
     // A node it cannot reach (connection refused or dropped) may have finished or failed.
-    if (!st.ok() && st.code() != StatusCode::kDataLoss && st.code() != StatusCode::kInvalidArgument &&
-        st.code() != StatusCode::kTimeout) {
+    if (!st.ok() && st.code() != StatusCode::kDataLoss &&
+        st.code() != StatusCode::kInvalidArgument && st.code() != StatusCode::kTimeout) {
       st = Explain(st, t.executor_id, *secret, &status);
     }
   }

@@ -58,18 +58,22 @@ double TupleField::at(size_t i) const {
 }
 
 Result<std::vector<TupleField>> DecodeTupleRecord(std::string_view record) {
-  if (record.size() < 4) return DataLoss("tuple record of " + std::to_string(record.size()) + " bytes has no field count");
+  if (record.size() < 4)
+    return DataLoss("tuple record of " + std::to_string(record.size()) +
+                    " bytes has no field count");
   uint32_t n = LoadU32(record.data());
   size_t off = 4;
   std::vector<TupleField> fields;
   fields.reserve(n < 64 ? n : 64);
   for (uint32_t f = 0; f < n; ++f) {
     if (record.size() - off < 5) {
-      return DataLoss("tuple record: field " + std::to_string(f) + " of " + std::to_string(n) + ": header truncated at byte " + std::to_string(off));
+      return DataLoss("tuple record: field " + std::to_string(f) + " of " + std::to_string(n) +
+                      ": header truncated at byte " + std::to_string(off));
     }
     uint8_t type = static_cast<uint8_t>(record[off]);
     if (type < 1 || type > 7) {
-      return DataLoss("tuple record: field " + std::to_string(f) + ": unknown type " + std::to_string(type) + " at byte " + std::to_string(off));
+      return DataLoss("tuple record: field " + std::to_string(f) + ": unknown type " +
+                      std::to_string(type) + " at byte " + std::to_string(off));
     }
     TupleField field;
     field.type = static_cast<TupleType>(type);
@@ -77,13 +81,17 @@ Result<std::vector<TupleField>> DecodeTupleRecord(std::string_view record) {
     off += 5;
     uint64_t bytes = static_cast<uint64_t>(field.count) * ElementSize(field.type);
     if (bytes > record.size() - off) {
-      return DataLoss("tuple record: field " + std::to_string(f) + ": " + std::to_string(field.count) + " elements run past the record end (byte " + std::to_string(off) + ")");
+      return DataLoss("tuple record: field " + std::to_string(f) + ": " +
+                      std::to_string(field.count) + " elements run past the record end (byte " +
+                      std::to_string(off) + ")");
     }
     field.raw = record.substr(off, bytes);
     off += bytes;
     fields.push_back(field);
   }
-  if (off != record.size()) return DataLoss("tuple record: " + std::to_string(record.size() - off) + " bytes after the last field");
+  if (off != record.size())
+    return DataLoss("tuple record: " + std::to_string(record.size() - off) +
+                    " bytes after the last field");
   return fields;
 }
 

@@ -299,14 +299,15 @@ std::optional<Checkpoint> CheckpointManager::Resume(bool set_aside_unreadable) c
   if (latest.ok()) {
     if (!skipped.empty()) {
       LogWarning("resuming from global step " + std::to_string(latest->global_step) +
-                 ", the newest usable checkpoint in " + opts_.model_dir + "; newer ones did not load:" +
-                 why);
+                 ", the newest usable checkpoint in " + opts_.model_dir +
+                 "; newer ones did not load:" + why);
     }
     return std::move(latest).value();
   }
   if (!skipped.empty()) {
-    LogWarning("NO USABLE CHECKPOINT in " + opts_.model_dir + ": training starts from global step 0." +
-               why + "\n  Restore a good checkpoint into " + opts_.model_dir +
+    LogWarning("NO USABLE CHECKPOINT in " + opts_.model_dir +
+               ": training starts from global step 0." + why +
+               "\n  Restore a good checkpoint into " + opts_.model_dir +
                " and restart to resume instead.");
   }
   return std::nullopt;

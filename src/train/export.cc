@@ -33,7 +33,8 @@ int64_t ExistingExportStep(const std::string& export_dir) {
   std::ifstream in(export_dir + "/model.json");
   if (!in) return -1;
   auto meta = nlohmann::json::parse(in, nullptr, false);
-  if (meta.is_discarded() || !meta.is_object() || !meta.contains("global_step") || !meta["global_step"].is_number_integer()) {
+  if (meta.is_discarded() || !meta.is_object() || !meta.contains("global_step") ||
+      !meta["global_step"].is_number_integer()) {
     return -1;
   }
   return meta["global_step"].get<int64_t>();
@@ -47,9 +48,12 @@ Status ExportModel(const Model& model, const std::string& export_dir, int64_t gl
   // replace a further-trained export: that one is kept, renamed, for the user.
   if (int64_t existing = ExistingExportStep(export_dir); existing > global_step) {
     std::string aside = export_dir + ".step-" + std::to_string(existing);
-    for (int n = 1; std::filesystem::exists(aside); ++n) aside = export_dir + ".step-" + std::to_string(existing) + "." + std::to_string(n);
+    for (int n = 1; std::filesystem::exists(aside); ++n)
+      aside = export_dir + ".step-" + std::to_string(existing) + "." + std::to_string(n);
     std::filesystem::rename(export_dir, aside, ec);
-    if (ec) return Internal("setting aside the export of step " + std::to_string(existing) + " in " + export_dir + ": " + ec.message());
+    if (ec)
+      return Internal("setting aside the export of step " + std::to_string(existing) + " in " +
+                      export_dir + ": " + ec.message());
     LogWarning("the export in " + export_dir + " is from global step " + std::to_string(existing) +
                ", further than this one (" + std::to_string(global_step) + "): kept as " + aside);
   }
@@ -83,7 +87,8 @@ Result<ExportedModel> LoadExportedModel(const std::string& export_dir) {
     return NotFound("no model.json in " + export_dir + " (not an export, or an unfinished one)");
   auto meta = nlohmann::json::parse(in, nullptr, false);
   if (meta.is_discarded() || !meta.is_object()) {
-    return DataLoss(export_dir + "/model.json is not valid JSON (damaged export): re-export the model");
+    return DataLoss(export_dir +
+                    "/model.json is not valid JSON (damaged export): re-export the model");
   }
   const std::string format = meta.value("format", "");
   if (format != kExportFormat) {

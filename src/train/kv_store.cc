@@ -5,19 +5,26 @@
 namespace tos::train {
 namespace {
 std::string ToString(const std::vector<uint8_t>& v) { return std::string(v.begin(), v.end()); }
-std::vector<uint8_t> ToBytes(const std::string& s) { return std::vector<uint8_t>(s.begin(), s.end()); }
-[[noreturn]] void Throw(const Status& st) { throw std::runtime_error("rendezvous store: " + st.ToString()); }
+std::vector<uint8_t> ToBytes(const std::string& s) {
+  return std::vector<uint8_t>(s.begin(), s.end());
+}
+[[noreturn]] void Throw(const Status& st) {
+  throw std::runtime_error("rendezvous store: " + st.ToString());
+}
 }  // namespace
 
-Result<c10::intrusive_ptr<KvStore>> KvStore::Connect(const std::string& address, const std::string& secret,
+Result<c10::intrusive_ptr<KvStore>> KvStore::Connect(const std::string& address,
+                                                     const std::string& secret,
                                                      const std::string& prefix,
                                                      std::chrono::milliseconds timeout) {
   TOS_ASSIGN_OR_RETURN(net::HostPort hp, net::ParseHostPort(address));
-  TOS_ASSIGN_OR_RETURN(auto client, reservation::KvClient::Connect(hp, secret, net::After(timeout)));
+  TOS_ASSIGN_OR_RETURN(auto client,
+                       reservation::KvClient::Connect(hp, secret, net::After(timeout)));
   return c10::make_intrusive<KvStore>(std::move(client), prefix, timeout);
 }
 
-KvStore::KvStore(std::unique_ptr<reservation::KvClient> client, std::string prefix, std::chrono::milliseconds timeout)
+KvStore::KvStore(std::unique_ptr<reservation::KvClient> client, std::string prefix,
+                 std::chrono::milliseconds timeout)
     : client_(std::move(client)), prefix_(std::move(prefix)) {
   timeout_ = timeout;
 }
@@ -29,7 +36,8 @@ void KvStore::set(const std::string& key, const std::vector<uint8_t>& value) {
   if (!st.ok()) Throw(st);
 }
 
-std::vector<uint8_t> KvStore::compareSet(const std::string& key, const std::vector<uint8_t>& expected,
+std::vector<uint8_t> KvStore::compareSet(const std::string& key,
+                                         const std::vector<uint8_t>& expected,
                                          const std::vector<uint8_t>& desired) {
   // Not used by the collectives here; a plain set keeps the contract for first writers.
   auto current = client_->Get(prefix_ + key, std::chrono::milliseconds(1));

@@ -154,7 +154,8 @@ class PsClientImpl : public PsClient {
       ctxs[s] = NewContext(method, wait_for_ready, timeout);
       readers[s] = start(*shards_[s].stub, ctxs[s].get(), *reqs[s], &cq_);
       // The completion queue's tag is the shard number plus one (grpc tags are void*).
-      readers[s]->Finish(resps[s], &statuses[s], reinterpret_cast<void*>(s + 1));  // NOLINT(performance-no-int-to-ptr)
+      readers[s]->Finish(resps[s], &statuses[s],
+                         reinterpret_cast<void*>(s + 1));  // NOLINT(performance-no-int-to-ptr)
     }
     for (size_t k = 0; k < n; ++k) {
       void* tag = nullptr;

@@ -3,8 +3,8 @@
 #include <grpcpp/server_builder.h>
 #include <unistd.h>
 
-#include <atomic>
 #include <algorithm>
+#include <atomic>
 #include <condition_variable>
 #include <cstdlib>
 #include <cstring>
@@ -16,8 +16,8 @@
 #include "tos/train/grpc_handover.h"
 #include "tos/train/ps.h"
 #include "train/ps_auth.h"
-#include "train/ps_proto.h"
 #include "train/ps_optimizer.h"
+#include "train/ps_proto.h"
 
 namespace tos::train {
 namespace {
@@ -66,8 +66,11 @@ int64_t AuthWindowSeconds(const PsServerOptions& o) {
 class PsService final : public ps::ParameterServer::Service {
  public:
   PsService(const PsServerOptions& o, PsServerImpl* owner)
-      : opts_(o), auth_(o.secret, AuthWindowSeconds(o)), owner_(owner),
-        worker_in_round_(std::max(o.num_workers, 0), false), departed_(std::max(o.num_workers, 0), false) {}
+      : opts_(o),
+        auth_(o.secret, AuthWindowSeconds(o)),
+        owner_(owner),
+        worker_in_round_(std::max(o.num_workers, 0), false),
+        departed_(std::max(o.num_workers, 0), false) {}
 
   grpc::Status Init(grpc::ServerContext* ctx, const ps::InitRequest* req,
                     ps::InitResponse* resp) override;
@@ -77,7 +80,8 @@ class PsService final : public ps::ParameterServer::Service {
                     ps::PushResponse* resp) override;
   grpc::Status GetState(grpc::ServerContext* ctx, const ps::GetStateRequest* req,
                         ps::GetStateResponse* resp) override;
-  grpc::Status Leave(grpc::ServerContext* ctx, const ps::LeaveRequest* req, ps::LeaveResponse* resp) override;
+  grpc::Status Leave(grpc::ServerContext* ctx, const ps::LeaveRequest* req,
+                     ps::LeaveResponse* resp) override;
   grpc::Status Stop(grpc::ServerContext* ctx, const ps::StopRequest*, ps::StopResponse*) override;
 
   void Abort() {
@@ -357,8 +361,7 @@ grpc::Status PsService::Push(grpc::ServerContext* ctx, const ps::PushRequest* re
         return {done ? grpc::StatusCode::ABORTED : grpc::StatusCode::DEADLINE_EXCEEDED,
                 done ? std::string("ps is stopping")
                      : "synchronous step " + std::to_string(my_round) + ": only " +
-                           std::to_string(contributed_) + " of " +
-                           std::to_string(ActiveWorkers()) +
+                           std::to_string(contributed_) + " of " + std::to_string(ActiveWorkers()) +
                            " workers pushed within the sync timeout"};
       }
     }
@@ -408,18 +411,20 @@ void PsService::CompleteRoundLocked() {
   round_cv_.notify_all();
 }
 
-grpc::Status PsService::Leave(grpc::ServerContext* ctx, const ps::LeaveRequest* req, ps::LeaveResponse* resp) {
+grpc::Status PsService::Leave(grpc::ServerContext* ctx, const ps::LeaveRequest* req,
+                              ps::LeaveResponse* resp) {
   if (auto s = auth_.Check(*ctx, kLeave); !s.ok()) return s;
   if (auto s = CheckShard(req->shard()); !s.ok()) return s;
   std::lock_guard<std::mutex> lock(mu_);
   const int w = req->worker();
   if (w < 0 || w >= opts_.num_workers) {
-    return Invalid("Leave from worker " + std::to_string(w) + ", ps expects " + std::to_string(opts_.num_workers) +
-                   " workers");
+    return Invalid("Leave from worker " + std::to_string(w) + ", ps expects " +
+                   std::to_string(opts_.num_workers) + " workers");
   }
   departed_[w] = true;
   // The others may all have pushed already and be waiting for this worker.
-  if (opts_.synchronous && initialized_ && contributed_ > 0 && contributed_ >= ActiveWorkers()) CompleteRoundLocked();
+  if (opts_.synchronous && initialized_ && contributed_ > 0 && contributed_ >= ActiveWorkers())
+    CompleteRoundLocked();
   resp->set_global_step(global_step_.load());
   return grpc::Status::OK;
 }

@@ -274,9 +274,10 @@ Result<std::unique_ptr<Collectives>> ConnectTrainers(Context& ctx, const std::st
                                                      std::chrono::milliseconds timeout) {
   if (ctx.worker_index() < 0) {
     return InvalidArgument(ctx.job_name() + ":" + std::to_string(ctx.task_index()) +
-                              " is not a trainer: only the chief and workers join the trainers' ring");
+                           " is not a trainer: only the chief and workers join the trainers' ring");
   }
-  TOS_ASSIGN_OR_RETURN(auto store, KvStore::Connect(ctx.reservation_address(), ctx.secret(), name + "/", timeout));
+  TOS_ASSIGN_OR_RETURN(
+      auto store, KvStore::Connect(ctx.reservation_address(), ctx.secret(), name + "/", timeout));
   TcpCollectivesOptions o;
   o.rank = ctx.worker_index();
   o.size = ctx.num_workers();

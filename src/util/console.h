@@ -7,7 +7,7 @@
 
 namespace tos {
 
-void ConsoleLine(const std::string& line);    // one full line to stderr
+void ConsoleLine(const std::string& line);      // one full line to stderr
 void ConsoleStatus(const std::string& status);  // the live line ("" clears it)
 bool ConsoleIsTerminal();
 

@@ -22,7 +22,8 @@ std::string OpenBlasCoreTypeForThisCpu() {
       if (!flags.count(n)) return false;
     return true;
   };
-  if (has({"avx512f", "avx512cd", "avx512bw", "avx512dq", "avx512vl", "fma", "avx2"})) return "SkylakeX";
+  if (has({"avx512f", "avx512cd", "avx512bw", "avx512dq", "avx512vl", "fma", "avx2"}))
+    return "SkylakeX";
   if (has({"avx2", "fma"})) return "Haswell";
   return "";
 }

@@ -7,8 +7,8 @@ namespace tos {
 void RateLimitedWarnings::ReportHeld(const std::string& source, Source& s, Clock::time_point now) {
   if (s.held == 0) return;
   auto secs = std::chrono::duration_cast<std::chrono::seconds>(now - s.printed_at).count();
-  LogWarning(std::to_string(s.held) + " more like this from " + source + " in the last " + std::to_string(secs) +
-             " s, the last: " + s.last);
+  LogWarning(std::to_string(s.held) + " more like this from " + source + " in the last " +
+             std::to_string(secs) + " s, the last: " + s.last);
   s.held = 0;
   s.last.clear();
 }

@@ -5,9 +5,9 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "hosts.h"
 #include "net/frame.h"
 #include "net/socket.h"
-#include "hosts.h"
 #include "test_util.h"
 
 namespace tos {
@@ -27,7 +27,8 @@ std::vector<std::string> App(const TempDir& dir, std::vector<std::string> flags)
 }
 
 // 5 partitions x 1000 lines.
-std::string MakeData(const TempDir& dir, const std::string& name = "data", std::vector<int> sizes = {1000, 1000, 1000, 1000, 1000}) {
+std::string MakeData(const TempDir& dir, const std::string& name = "data",
+                     std::vector<int> sizes = {1000, 1000, 1000, 1000, 1000}) {
   std::vector<std::vector<std::string>> parts;
   int n = 0;
   for (int s : sizes) {
@@ -60,7 +61,8 @@ void ExpectNoOrphans(const TempDir& dir, int n) {
 TEST(ClusterTest, FeedModeLifecycleOnePsTwoWorkers) {
   TempDir dir;
   auto data = MakeData(dir);
-  auto r = RunProgram(App(dir, {"--scenario", "lifecycle", "--data", data, "--epochs", "2"}), dir / "out.txt");
+  auto r = RunProgram(App(dir, {"--scenario", "lifecycle", "--data", data, "--epochs", "2"}),
+                      dir / "out.txt");
   ASSERT_EQ(r.code, 0) << r.output;
   EXPECT_NE(r.output.find("reservation server at 127.0.0.1:"), std::string::npos);
   EXPECT_NE(r.output.find("JOB OK"), std::string::npos);
@@ -76,7 +78,9 @@ TEST(ClusterTest, FeedModeLifecycleOnePsTwoWorkers) {
 TEST(ClusterTest, DirectModeLifecycleOnePsTwoWorkers) {
   TempDir dir;
   auto data = MakeData(dir);
-  auto r = RunProgram(App(dir, {"--scenario", "direct", "--input_mode", "tensorflow", "--data", data}), dir / "out.txt");
+  auto r =
+      RunProgram(App(dir, {"--scenario", "direct", "--input_mode", "tensorflow", "--data", data}),
+                 dir / "out.txt");
   ASSERT_EQ(r.code, 0) << r.output;
   EXPECT_EQ(Count(dir, 0), 3000u);  // shards 0, 2, 4
   EXPECT_EQ(Count(dir, 1), 2000u);  // shards 1, 3
@@ -87,7 +91,9 @@ TEST(ClusterTest, InferenceWritesOneLinePerRecordInOrder) {
   TempDir dir;
   std::vector<int> sizes = {10, 0, 3, 27, 0, 101, 1};
   auto data = MakeData(dir, "data", sizes);
-  auto r = RunProgram(App(dir, {"--scenario", "inference", "--data", data, "--output", dir / "pred"}), dir / "out.txt");
+  auto r =
+      RunProgram(App(dir, {"--scenario", "inference", "--data", data, "--output", dir / "pred"}),
+                 dir / "out.txt");
   ASSERT_EQ(r.code, 0) << r.output;
   ASSERT_TRUE(testing::FileExists(dir / "pred/_SUCCESS"));
   int n = 0;
@@ -103,11 +109,14 @@ TEST(ClusterTest, InferenceWritesOneLinePerRecordInOrder) {
 TEST(ClusterTest, MissingExecutorGivesReservationTimeoutNamingIt) {
   TempDir dir;
   auto data = MakeData(dir);
-  auto r = RunProgram(App(dir, {"--scenario", "lifecycle", "--data", data, "--reservation_timeout", "2"}), dir / "out.txt",
-               seconds(60), {"TOS_TEST_SKIP_EXECUTOR=2"});
+  auto r = RunProgram(
+      App(dir, {"--scenario", "lifecycle", "--data", data, "--reservation_timeout", "2"}),
+      dir / "out.txt", seconds(60), {"TOS_TEST_SKIP_EXECUTOR=2"});
   EXPECT_EQ(r.code, 1) << r.output;
-  EXPECT_NE(r.output.find("reservation timed out: 2 of 3 executors registered; missing executor(s) 2 (worker:1)"),
-            std::string::npos)
+  EXPECT_NE(
+      r.output.find(
+          "reservation timed out: 2 of 3 executors registered; missing executor(s) 2 (worker:1)"),
+      std::string::npos)
       << r.output;
   ExpectNoOrphans(dir, 3);
 }
@@ -116,10 +125,13 @@ TEST(ClusterTest, NodeThatThrowsFailsTheJobWithItsMessage) {
   TempDir dir;
   auto data = MakeData(dir);
   auto start = std::chrono::steady_clock::now();
-  auto r = RunProgram(App(dir, {"--scenario", "throw", "--fail_after", "3", "--data", data, "--epochs", "50"}), dir / "out.txt");
+  auto r = RunProgram(
+      App(dir, {"--scenario", "throw", "--fail_after", "3", "--data", data, "--epochs", "50"}),
+      dir / "out.txt");
   EXPECT_EQ(r.code, 1) << r.output;
   EXPECT_LT(std::chrono::steady_clock::now() - start, seconds(10));
-  EXPECT_NE(r.output.find("ERROR: Aborted: worker:1 (executor 2) on 127.0.0.1 failed (exit status 1): simulated failure in batch 3"),
+  EXPECT_NE(r.output.find("ERROR: Aborted: worker:1 (executor 2) on 127.0.0.1 failed (exit status "
+                          "1): simulated failure in batch 3"),
             std::string::npos)
       << r.output;
   EXPECT_NE(r.output.find("last lines of"), std::string::npos);
@@ -130,10 +142,14 @@ TEST(ClusterTest, NodeKilledMidFeedFailsFastWithoutOrphans) {
   TempDir dir;
   auto data = MakeData(dir);
   auto start = std::chrono::steady_clock::now();
-  auto r = RunProgram(App(dir, {"--scenario", "kill", "--fail_after", "5", "--data", data, "--epochs", "50"}), dir / "out.txt");
+  auto r = RunProgram(
+      App(dir, {"--scenario", "kill", "--fail_after", "5", "--data", data, "--epochs", "50"}),
+      dir / "out.txt");
   EXPECT_EQ(r.code, 1) << r.output;
   EXPECT_LT(std::chrono::steady_clock::now() - start, seconds(10));
-  EXPECT_NE(r.output.find("worker:1 (executor 2) on 127.0.0.1 failed (killed by signal 9 (SIGKILL))"), std::string::npos)
+  EXPECT_NE(
+      r.output.find("worker:1 (executor 2) on 127.0.0.1 failed (killed by signal 9 (SIGKILL))"),
+      std::string::npos)
       << r.output;
   ExpectNoOrphans(dir, 3);
 }
@@ -141,14 +157,17 @@ TEST(ClusterTest, NodeKilledMidFeedFailsFastWithoutOrphans) {
 TEST(ClusterTest, StalledConsumerGivesFeedTimeoutNamingIt) {
   TempDir dir;
   auto data = MakeData(dir, "big", {60000, 60000, 60000, 60000});
-  auto r = RunProgram(App(dir, {"--scenario", "stall", "--fail_after", "2", "--data", data, "--feed_timeout", "3", "--stall_warning", "1",
-                         "--queue_bytes", "65536"}),
-               dir / "out.txt");
+  auto r = RunProgram(
+      App(dir, {"--scenario", "stall", "--fail_after", "2", "--data", data, "--feed_timeout", "3",
+                "--stall_warning", "1", "--queue_bytes", "65536"}),
+      dir / "out.txt");
   EXPECT_EQ(r.code, 1) << r.output;
-  EXPECT_NE(r.output.find("feed timeout on 'input': worker:1 (executor 2)"), std::string::npos) << r.output;
+  EXPECT_NE(r.output.find("feed timeout on 'input': worker:1 (executor 2)"), std::string::npos)
+      << r.output;
   EXPECT_NE(r.output.find("stalled on purpose"), std::string::npos) << r.output;
   // The heartbeat-based warning came first, naming the node and what it is doing.
-  EXPECT_NE(r.output.find("worker:1 (executor 2) made no progress for"), std::string::npos) << r.output;
+  EXPECT_NE(r.output.find("worker:1 (executor 2) made no progress for"), std::string::npos)
+      << r.output;
   ExpectNoOrphans(dir, 3);
 }
 
@@ -157,16 +176,18 @@ TEST(ClusterTest, FrozenNodeFailsTheJobWithinNodeTimeoutNamingIt) {
   auto data = MakeData(dir);
   auto start = std::chrono::steady_clock::now();
   // worker 1 stops itself (SIGSTOP) mid-feed; the feed timeout (30 s) is far off.
-  auto r = RunProgram(App(dir, {"--scenario", "freeze", "--fail_after", "3", "--data", data, "--epochs", "50",
-                                "--node_timeout", "3"}),
+  auto r = RunProgram(App(dir, {"--scenario", "freeze", "--fail_after", "3", "--data", data,
+                                "--epochs", "50", "--node_timeout", "3"}),
                       dir / "out.txt");
   EXPECT_EQ(r.code, 1) << r.output;
   EXPECT_LT(std::chrono::steady_clock::now() - start, seconds(20));
-  EXPECT_NE(r.output.find("ERROR: Unavailable: worker:1 (executor 2) on 127.0.0.1 sent no heartbeat for 3 s (node_timeout 3 s; "
+  EXPECT_NE(r.output.find("ERROR: Unavailable: worker:1 (executor 2) on 127.0.0.1 sent no "
+                          "heartbeat for 3 s (node_timeout 3 s; "
                           "last state: "),
             std::string::npos)
       << r.output;
-  EXPECT_NE(r.output.find("): the process is stopped or frozen, or its host is unreachable. If pauses this long are expected, "
+  EXPECT_NE(r.output.find("): the process is stopped or frozen, or its host is unreachable. If "
+                          "pauses this long are expected, "
                           "raise node_timeout (--node_timeout)"),
             std::string::npos)
       << r.output;
@@ -177,8 +198,8 @@ TEST(ClusterTest, FrozenNodeFailsTheJobWithinNodeTimeoutNamingIt) {
 TEST(ClusterTest, PauseShorterThanNodeTimeoutPassesWithoutError) {
   TempDir dir;
   auto data = MakeData(dir);
-  auto p = testing::StartProcess(App(dir, {"--scenario", "lifecycle", "--data", data, "--epochs", "2", "--batch_sleep_ms", "60",
-                                           "--node_timeout", "8"}),
+  auto p = testing::StartProcess(App(dir, {"--scenario", "lifecycle", "--data", data, "--epochs",
+                                           "2", "--batch_sleep_ms", "60", "--node_timeout", "8"}),
                                  dir / "out.txt");
   std::string worker;
   for (int k = 0; k < 400 && worker.empty(); ++k) {
@@ -203,9 +224,11 @@ TEST(ClusterTest, PauseShorterThanNodeTimeoutPassesWithoutError) {
 TEST(ClusterTest, NodesOfAFrozenDriverExitWithinNodeTimeout) {
   TempDir dir;
   auto data = MakeData(dir);
-  auto p = testing::StartProcess(App(dir, {"--scenario", "stall", "--fail_after", "1", "--data", data, "--node_timeout", "3"}),
-                                 dir / "out.txt");
-  ASSERT_FALSE(testing::WaitForText(dir / "out.txt", "all 3 nodes registered", seconds(30)).empty());
+  auto p = testing::StartProcess(
+      App(dir, {"--scenario", "stall", "--fail_after", "1", "--data", data, "--node_timeout", "3"}),
+      dir / "out.txt");
+  ASSERT_FALSE(
+      testing::WaitForText(dir / "out.txt", "all 3 nodes registered", seconds(30)).empty());
   for (int i = 0; i < 3; ++i) {
     for (int k = 0; k < 200 && ReadAll(dir / ("pid-" + std::to_string(i))).empty(); ++k)
       std::this_thread::sleep_for(std::chrono::milliseconds(25));
@@ -227,7 +250,8 @@ TEST(ClusterTest, NodeLogOnAFullDiskIsReportedOnce) {
   ASSERT_EQ(::symlink("/dev/full", (dir / "logs/worker-1.log").c_str()), 0);
   auto r = RunProgram(App(dir, {"--scenario", "lifecycle", "--data", data}), dir / "out.txt");
   ASSERT_EQ(r.code, 0) << r.output;
-  const std::string said = "node log " + dir.path() + "/logs/worker-1.log is cut short after 0 lines: No space left on device";
+  const std::string said = "node log " + dir.path() +
+                           "/logs/worker-1.log is cut short after 0 lines: No space left on device";
   size_t at = r.output.find(said);
   EXPECT_NE(at, std::string::npos) << r.output;
   EXPECT_EQ(r.output.find(said, at + 1), std::string::npos) << "said more than once:\n" << r.output;
@@ -237,9 +261,11 @@ TEST(ClusterTest, NodeLogOnAFullDiskIsReportedOnce) {
 TEST(ClusterTest, EarlyTerminateEndsCleanly) {
   TempDir dir;
   auto data = MakeData(dir);
-  auto r = RunProgram(App(dir, {"--scenario", "terminate", "--fail_after", "2", "--data", data, "--epochs", "20"}), dir / "out.txt");
+  auto r = RunProgram(
+      App(dir, {"--scenario", "terminate", "--fail_after", "2", "--data", data, "--epochs", "20"}),
+      dir / "out.txt");
   ASSERT_EQ(r.code, 0) << r.output;
-  EXPECT_EQ(Count(dir, 1), 200u);  // two batches, then terminate()
+  EXPECT_EQ(Count(dir, 1), 200u);    // two batches, then terminate()
   EXPECT_EQ(Count(dir, 0), 50000u);  // the other worker got its whole share
   EXPECT_EQ(r.output.find("feed timeout"), std::string::npos);
 }
@@ -248,17 +274,21 @@ TEST(ClusterTest, TwoNamedFeeds) {
   TempDir dir;
   auto data = MakeData(dir);
   auto validation = MakeData(dir, "validation", {7, 11, 13});
-  auto r = RunProgram(App(dir, {"--scenario", "two_feeds", "--data", data, "--validation", validation}), dir / "out.txt");
+  auto r =
+      RunProgram(App(dir, {"--scenario", "two_feeds", "--data", data, "--validation", validation}),
+                 dir / "out.txt");
   ASSERT_EQ(r.code, 0) << r.output;
   EXPECT_EQ(Count(dir, 0) + Count(dir, 1), 5000u);
-  EXPECT_EQ(std::stoi(ReadAll(dir / "validation-0")) + std::stoi(ReadAll(dir / "validation-1")), 31);
+  EXPECT_EQ(std::stoi(ReadAll(dir / "validation-0")) + std::stoi(ReadAll(dir / "validation-1")),
+            31);
 }
 
 TEST(ClusterTest, IntrudersAreRejectedAndTheJobSucceeds) {
   TempDir dir;
   auto data = MakeData(dir, "big", {50000, 50000, 50000, 50000});
-  auto p = testing::StartProcess(App(dir, {"--scenario", "lifecycle", "--data", data, "--epochs", "3", "--batch", "10"}),
-                                 dir / "out.txt");
+  auto p = testing::StartProcess(
+      App(dir, {"--scenario", "lifecycle", "--data", data, "--epochs", "3", "--batch", "10"}),
+      dir / "out.txt");
   std::string text = testing::WaitForText(dir / "out.txt", "reservation server at ", seconds(30));
   ASSERT_FALSE(text.empty());
   auto line = text.substr(text.find("reservation server at ") + 22);
@@ -275,7 +305,8 @@ TEST(ClusterTest, IntrudersAreRejectedAndTheJobSucceeds) {
   ASSERT_TRUE(forged.ok());
   auto hello = net::ReadFrame(*forged, net::After(seconds(5)));
   ASSERT_TRUE(hello.ok());
-  (void)net::WriteFrame(*forged, net::FrameType::kAuth, std::string(65, '\x01'), net::After(seconds(5)));
+  (void)net::WriteFrame(*forged, net::FrameType::kAuth, std::string(65, '\x01'),
+                        net::After(seconds(5)));
   char c;
   EXPECT_FALSE(net::ReadFull(*forged, &c, 1, net::After(seconds(5))).ok());  // dropped
   int code = testing::WaitProcess(p, seconds(90));
@@ -287,14 +318,15 @@ TEST(ClusterTest, IntrudersAreRejectedAndTheJobSucceeds) {
 
 TEST(ClusterTest, TensorBoardStartsOnTheChiefAndItsUrlReachesTheDriver) {
   // TensorBoard comes from the tests' Python packages (make test-deps).
-  auto which = testing::RunCommand("python3 -c 'import shutil; print(shutil.which(\"tensorboard\") or \"\")'");
+  auto which = testing::RunCommand(
+      "python3 -c 'import shutil; print(shutil.which(\"tensorboard\") or \"\")'");
   std::string tb = which.output.substr(0, which.output.find('\n'));
   ASSERT_FALSE(tb.empty()) << "tensorboard is not installed: " << which.output;
   std::string bin_dir = tb.substr(0, tb.rfind('/'));
   TempDir dir;
   auto data = MakeData(dir);
-  auto r = RunProgram(App(dir, {"--scenario", "lifecycle", "--data", data, "--tensorboard", "1"}), dir / "out.txt",
-                      seconds(90), {"PATH=" + bin_dir + ":/usr/bin:/bin"});
+  auto r = RunProgram(App(dir, {"--scenario", "lifecycle", "--data", data, "--tensorboard", "1"}),
+                      dir / "out.txt", seconds(90), {"PATH=" + bin_dir + ":/usr/bin:/bin"});
   ASSERT_EQ(r.code, 0) << r.output;
   EXPECT_NE(r.output.find("tensorboard_url() = 'http://127.0.0.1:"), std::string::npos) << r.output;
   EXPECT_NE(r.output.find("TensorBoard at http://127.0.0.1:"), std::string::npos) << r.output;
@@ -303,10 +335,11 @@ TEST(ClusterTest, TensorBoardStartsOnTheChiefAndItsUrlReachesTheDriver) {
 TEST(ClusterTest, TensorBoardMissingPrintsTheCommandToRun) {
   TempDir dir;
   auto data = MakeData(dir);
-  auto r = RunProgram(App(dir, {"--scenario", "lifecycle", "--data", data, "--tensorboard", "1"}), dir / "out.txt",
-                      seconds(90), {"PATH=/nonexistent"});
+  auto r = RunProgram(App(dir, {"--scenario", "lifecycle", "--data", data, "--tensorboard", "1"}),
+                      dir / "out.txt", seconds(90), {"PATH=/nonexistent"});
   ASSERT_EQ(r.code, 0) << r.output;
-  EXPECT_NE(r.output.find("tensorboard --logdir " + dir.path() + "/logs"), std::string::npos) << r.output;
+  EXPECT_NE(r.output.find("tensorboard --logdir " + dir.path() + "/logs"), std::string::npos)
+      << r.output;
   EXPECT_NE(r.output.find("tensorboard_url() = ''"), std::string::npos) << r.output;
 }
 
@@ -318,21 +351,25 @@ TEST(ClusterTest, TensorBoardThatCannotRunIsReportedAndGetsNoUrl) {
   ASSERT_EQ(::mkdir((dir / "bin").c_str(), 0755), 0);
   testing::WriteAll(dir / "bin/tensorboard", "#!/nonexistent/python3\n");
   ASSERT_EQ(::chmod((dir / "bin/tensorboard").c_str(), 0755), 0);
-  auto r = RunProgram(App(dir, {"--scenario", "lifecycle", "--data", data, "--tensorboard", "1"}), dir / "out.txt",
-                      seconds(90), {"PATH=" + dir / "bin"});
+  auto r = RunProgram(App(dir, {"--scenario", "lifecycle", "--data", data, "--tensorboard", "1"}),
+                      dir / "out.txt", seconds(90), {"PATH=" + dir / "bin"});
   ASSERT_EQ(r.code, 0) << r.output;
   EXPECT_NE(r.output.find("TensorBoard not started: exec " + dir / "bin/tensorboard"),
-            std::string::npos) << r.output;
+            std::string::npos)
+      << r.output;
   EXPECT_NE(r.output.find("tensorboard_url() = ''"), std::string::npos) << r.output;
-  EXPECT_NE(r.output.find("TensorBoard command at tensorboard --logdir " + dir.path() + "/logs"), std::string::npos)
+  EXPECT_NE(r.output.find("TensorBoard command at tensorboard --logdir " + dir.path() + "/logs"),
+            std::string::npos)
       << r.output;
 }
 
 TEST(ClusterTest, InterruptedDriverLeavesNoNodeBehind) {
   TempDir dir;
   auto data = MakeData(dir);
-  auto p = testing::StartProcess(App(dir, {"--scenario", "stall", "--fail_after", "1", "--data", data}), dir / "out.txt");
-  ASSERT_FALSE(testing::WaitForText(dir / "out.txt", "all 3 nodes registered", seconds(30)).empty());
+  auto p = testing::StartProcess(
+      App(dir, {"--scenario", "stall", "--fail_after", "1", "--data", data}), dir / "out.txt");
+  ASSERT_FALSE(
+      testing::WaitForText(dir / "out.txt", "all 3 nodes registered", seconds(30)).empty());
   for (int i = 0; i < 3; ++i) {
     for (int k = 0; k < 200 && ReadAll(dir / ("pid-" + std::to_string(i))).empty(); ++k)
       std::this_thread::sleep_for(std::chrono::milliseconds(25));
@@ -349,10 +386,12 @@ TEST(ClusterTest, InterruptedDriverLeavesNoNodeBehind) {
 TEST(ClusterTest, DriverInterruptedMidFeedLeavesNoNodeBehind) {
   TempDir dir;
   auto data = MakeData(dir, "big", {60000, 60000, 60000, 60000});
-  auto p = testing::StartProcess(App(dir, {"--scenario", "stall", "--fail_after", "2", "--data", data,
-                                           "--feed_timeout", "60", "--stall_warning", "1", "--queue_bytes", "65536"}),
-                                 dir / "out.txt");
-  ASSERT_FALSE(testing::WaitForText(dir / "out.txt", "it is: stalled on purpose", seconds(30)).empty())
+  auto p = testing::StartProcess(
+      App(dir, {"--scenario", "stall", "--fail_after", "2", "--data", data, "--feed_timeout", "60",
+                "--stall_warning", "1", "--queue_bytes", "65536"}),
+      dir / "out.txt");
+  ASSERT_FALSE(
+      testing::WaitForText(dir / "out.txt", "it is: stalled on purpose", seconds(30)).empty())
       << ReadAll(dir / "out.txt");
   std::this_thread::sleep_for(std::chrono::milliseconds(300));
   ::kill(p.pid, SIGINT);
@@ -366,8 +405,10 @@ TEST(ClusterTest, DriverInterruptedMidFeedLeavesNoNodeBehind) {
 TEST(ClusterTest, KilledDriverLeavesNoNodeBehind) {
   TempDir dir;
   auto data = MakeData(dir);
-  auto p = testing::StartProcess(App(dir, {"--scenario", "stall", "--fail_after", "1", "--data", data}), dir / "out.txt");
-  ASSERT_FALSE(testing::WaitForText(dir / "out.txt", "all 3 nodes registered", seconds(30)).empty());
+  auto p = testing::StartProcess(
+      App(dir, {"--scenario", "stall", "--fail_after", "1", "--data", data}), dir / "out.txt");
+  ASSERT_FALSE(
+      testing::WaitForText(dir / "out.txt", "all 3 nodes registered", seconds(30)).empty());
   std::this_thread::sleep_for(std::chrono::milliseconds(300));
   ::kill(p.pid, SIGKILL);
   testing::WaitProcess(p, seconds(20));
@@ -377,14 +418,16 @@ TEST(ClusterTest, KilledDriverLeavesNoNodeBehind) {
 // Multi-host: executor 2 (worker:1) runs on a second host, a network namespace, and writes
 // its output there (<dir>/other-host.log), as a remote executor does; the driver and the other
 // executors run on the first. Returns the driver's process.
-testing::Process StartOnTwoHosts(const TempDir& dir, const testing::TwoHosts& hosts, const std::string& data) {
-  testing::WriteAll(dir / "wrap.sh", "#!/bin/sh\nif [ \"$TOS_EXECUTOR_ID\" = 2 ]; then exec " + hosts.OnOtherHost() +
-                                         "\"$@\" >>" + dir / "other-host.log" + " 2>&1; fi\nexec \"$@\"\n");
+testing::Process StartOnTwoHosts(const TempDir& dir, const testing::TwoHosts& hosts,
+                                 const std::string& data) {
+  testing::WriteAll(dir / "wrap.sh", "#!/bin/sh\nif [ \"$TOS_EXECUTOR_ID\" = 2 ]; then exec " +
+                                         hosts.OnOtherHost() + "\"$@\" >>" +
+                                         dir / "other-host.log" + " 2>&1; fi\nexec \"$@\"\n");
   ::chmod((dir / "wrap.sh").c_str(), 0755);
   std::string command = "exec " + hosts.OnDriverHost();
-  for (auto& a : App(dir, {"--scenario", "lifecycle", "--data", data, "--epochs", "50", "--batch_sleep_ms", "5",
-                           "--node_timeout", "3", "--feed_timeout", "60", "--queue_bytes", "65536", "--node_wrapper",
-                           dir / "wrap.sh"}))
+  for (auto& a : App(dir, {"--scenario", "lifecycle", "--data", data, "--epochs", "50",
+                           "--batch_sleep_ms", "5", "--node_timeout", "3", "--feed_timeout", "60",
+                           "--queue_bytes", "65536", "--node_wrapper", dir / "wrap.sh"}))
     command += a + " ";
   return testing::StartProcess({"/bin/sh", "-c", command}, dir / "out.txt");
 }
@@ -408,7 +451,8 @@ TEST(ClusterHostsTest, ANodeWhoseHostVanishesFailsTheJobNamingIt) {
   TempDir dir;
   auto data = MakeData(dir, "big", {60000, 60000, 60000, 60000});
   auto p = StartOnTwoHosts(dir, hosts, data);
-  ASSERT_FALSE(testing::WaitForText(dir / "out.txt", "all 3 nodes registered", seconds(30)).empty()) << ReadAll(dir / "out.txt");
+  ASSERT_FALSE(testing::WaitForText(dir / "out.txt", "all 3 nodes registered", seconds(30)).empty())
+      << ReadAll(dir / "out.txt");
   pid_t node = WaitForPid(dir, 2);
   ASSERT_GT(node, 0) << ReadAll(dir / "out.txt");
   std::this_thread::sleep_for(std::chrono::milliseconds(500));  // the feed is under way
@@ -420,7 +464,8 @@ TEST(ClusterHostsTest, ANodeWhoseHostVanishesFailsTheJobNamingIt) {
   std::string out = ReadAll(dir / "out.txt");
   EXPECT_EQ(code, 1) << out;
   EXPECT_LT(took, seconds(25)) << out;  // node_timeout is 3 s; the feed timeout (60 s) is far off
-  EXPECT_NE(out.find(std::string("worker:1 (executor 2) on ") + testing::TwoHosts::kOtherAddress + " sent no heartbeat for"),
+  EXPECT_NE(out.find(std::string("worker:1 (executor 2) on ") + testing::TwoHosts::kOtherAddress +
+                     " sent no heartbeat for"),
             std::string::npos)
       << out;
   ExpectNoOrphans(dir, 3);
@@ -436,7 +481,8 @@ TEST(ClusterHostsTest, ANodeWhoseDriverVanishesExitsWithinNodeTimeout) {
   TempDir dir;
   auto data = MakeData(dir, "big", {60000, 60000, 60000, 60000});
   auto p = StartOnTwoHosts(dir, hosts, data);
-  ASSERT_FALSE(testing::WaitForText(dir / "out.txt", "all 3 nodes registered", seconds(30)).empty()) << ReadAll(dir / "out.txt");
+  ASSERT_FALSE(testing::WaitForText(dir / "out.txt", "all 3 nodes registered", seconds(30)).empty())
+      << ReadAll(dir / "out.txt");
   pid_t node = WaitForPid(dir, 2);
   ASSERT_GT(node, 0) << ReadAll(dir / "out.txt");
   std::this_thread::sleep_for(std::chrono::milliseconds(500));
@@ -449,7 +495,9 @@ TEST(ClusterHostsTest, ANodeWhoseDriverVanishesExitsWithinNodeTimeout) {
   }
   EXPECT_FALSE(alive) << "worker:1 outlived its vanished driver";
   std::string log = ReadAll(dir / "other-host.log");
-  EXPECT_NE(log.find(std::string("no heartbeat from the driver at ") + testing::TwoHosts::kDriverAddress), std::string::npos)
+  EXPECT_NE(
+      log.find(std::string("no heartbeat from the driver at ") + testing::TwoHosts::kDriverAddress),
+      std::string::npos)
       << log;
   ::kill(node, SIGKILL);
   ::kill(p.pid, SIGKILL);

@@ -111,13 +111,15 @@ Outcome TryPidReuse(const TempDir& dir, int round, std::string* why) {
 // the node's output pipe to drain. A process that gets the freed pid in that window must not
 // receive the job's signals.
 TEST(LocalLauncherTest, SignalAllSparesAProcessThatReusedAReapedNodesPid) {
-  if (::access(kLastPid, W_OK) != 0) GTEST_SKIP() << "needs a writable " << kLastPid << " to reuse a pid";
+  if (::access(kLastPid, W_OK) != 0)
+    GTEST_SKIP() << "needs a writable " << kLastPid << " to reuse a pid";
   TempDir dir;
   std::string why;
   for (int round = 0; round < 10; ++round) {
     Outcome o = TryPidReuse(dir, round, &why);
     if (o == Outcome::kSpared) return;
-    ASSERT_NE(o, Outcome::kSignalled) << "SignalAll signalled a process that got a reaped node's pid (" << why << ")";
+    ASSERT_NE(o, Outcome::kSignalled)
+        << "SignalAll signalled a process that got a reaped node's pid (" << why << ")";
   }
   GTEST_SKIP() << "could not reuse a node's pid in 10 tries; last: " << why;
 }

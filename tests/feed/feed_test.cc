@@ -29,7 +29,9 @@ struct Node {
     EXPECT_TRUE(s.ok());
     server = std::move(s).value();
   }
-  FeedTarget target(int id) const { return {id, "worker:" + std::to_string(id), {"127.0.0.1", server->port()}}; }
+  FeedTarget target(int id) const {
+    return {id, "worker:" + std::to_string(id), {"127.0.0.1", server->port()}};
+  }
 };
 
 std::vector<std::vector<std::string>> MakePartitions(std::vector<int> sizes) {
@@ -248,8 +250,10 @@ void OpenRawFeed(Node& node, Result<net::Socket>* s) {
   *s = net::Connect({"127.0.0.1", node.server->port()}, net::After(seconds(5)));
   ASSERT_TRUE(s->ok());
   ASSERT_TRUE(net::ClientHandshake(**s, kSecret, net::Channel::kFeed, net::After(seconds(5))).ok());
-  ASSERT_TRUE(net::WriteFrame(**s, net::FrameType::kFeedOpen, EncodeFeedOpen({"input", FeedMode::kTrain, "test"}),
-                              net::After(seconds(5))).ok());
+  ASSERT_TRUE(net::WriteFrame(**s, net::FrameType::kFeedOpen,
+                              EncodeFeedOpen({"input", FeedMode::kTrain, "test"}),
+                              net::After(seconds(5)))
+                  .ok());
 }
 
 TEST(FeedTest, MalformedFrameFailsTheConsumerWithAClearError) {
@@ -334,7 +338,8 @@ TEST(FeedTest, HugeRecordCountSendsFeedErrorAndFailsTheConsumer) {
   auto reply = net::ReadFrame(*s, net::After(seconds(5)));
   ASSERT_TRUE(reply.ok()) << reply.status().message();
   EXPECT_EQ(reply->type, net::FrameType::kFeedError);
-  EXPECT_NE(reply->payload.find("declares 4294967295 records"), std::string::npos) << reply->payload;
+  EXPECT_NE(reply->payload.find("declares 4294967295 records"), std::string::npos)
+      << reply->payload;
   try {
     (void)feed.next_batch(10);
     FAIL() << "expected an error";

@@ -1,10 +1,9 @@
+#include "tos/shard_reader.h"
+
 #include <gtest/gtest.h>
 
-#include <thread>
-
 #include <set>
-
-#include "tos/shard_reader.h"
+#include <thread>
 
 namespace tos {
 namespace {
@@ -104,7 +103,8 @@ TEST(ShardReaderTest, HungReadIsATimeoutNamingThePartition) {
   ASSERT_FALSE(st.ok()) << "read " << b.size() << " records";
   EXPECT_EQ(st.status().code(), StatusCode::kTimeout);
   EXPECT_EQ(st.status().message(),
-            "no records from hung-fs://data for 0 s while reading partition(s) 2; is its file system hung or unreachable?");
+            "no records from hung-fs://data for 0 s while reading partition(s) 2; is its file "
+            "system hung or unreachable?");
 }
 
 }  // namespace

@@ -27,7 +27,8 @@ TEST(CsvLayoutTest, QuotedFieldsAsRfc4180WritesThem) {
   ASSERT_TRUE(layout.Decode(R"("x,y","say ""hi""",3)", &row).ok());
   EXPECT_EQ(**row.Bytes("a"), (std::vector<std::string>{"x,y"}));
   EXPECT_EQ(**row.Bytes("b"), (std::vector<std::string>{"say \"hi\""}));
-  EXPECT_EQ(layout.Decode(R"("open,1,2)", &row).message(), "csv line: the quote at byte 0 is never closed");
+  EXPECT_EQ(layout.Decode(R"("open,1,2)", &row).message(),
+            "csv line: the quote at byte 0 is never closed");
 }
 
 TEST(CsvLayoutTest, ErrorsNameTheFieldTheColumnAndTheText) {
@@ -43,14 +44,17 @@ TEST(CsvLayoutTest, ErrorsNameTheFieldTheColumnAndTheText) {
   st = layout.Decode("1,,3,4", &row);
   EXPECT_EQ(st.message(), "csv line: field 2 (column 'x[0]', float): '' is not a float");
   st = layout.Decode("1,1e99,3,4", &row);
-  EXPECT_EQ(st.message(), "csv line: field 2 (column 'x[0]', float): '1e99' is out of float's range");
+  EXPECT_EQ(st.message(),
+            "csv line: field 2 (column 'x[0]', float): '1e99' is out of float's range");
 }
 
 TEST(CsvLayoutTest, BadSpecsAreRefusedNamingThePart) {
-  for (const char* spec : {"y", "y:double", "x:float[0]", "x:float[2", "a:int64,a:float", ":float"}) {
+  for (const char* spec :
+       {"y", "y:double", "x:float[0]", "x:float[2", "a:int64,a:float", ":float"}) {
     auto l = CsvLayout::FromSpec(spec);
     EXPECT_EQ(l.status().code(), StatusCode::kInvalidArgument) << spec;
-    EXPECT_NE(l.status().message().find("csv layout '" + std::string(spec) + "'"), std::string::npos)
+    EXPECT_NE(l.status().message().find("csv layout '" + std::string(spec) + "'"),
+              std::string::npos)
         << l.status().message();
   }
 }

@@ -39,7 +39,8 @@ TEST(PartFileNameTest, ParsesSparkAndHadoopNames) {
 
 TEST(ListPartFilesTest, OrderIsNumericNotLexicographic) {
   TempDir tmp;
-  for (size_t i = 0; i < 12; ++i) Touch(tmp / (i < 10 ? PartFileName(i) : "part-" + std::to_string(i)));
+  for (size_t i = 0; i < 12; ++i)
+    Touch(tmp / (i < 10 ? PartFileName(i) : "part-" + std::to_string(i)));
   Touch(tmp / kSuccessMarker, "");
   Touch(tmp / "README");
   TOS_ASSERT_OK_AND_ASSIGN(auto parts, ListPartFiles(tmp.path(), false));
@@ -161,7 +162,7 @@ TEST(RemoveDatasetTest, RemovesOnlyDatasetFiles) {
   Touch(d + "/part-00000");
   TOS_ASSERT_OK(RemoveDataset(d));
   TOS_ASSERT_OK_AND_ASSIGN(bool exists, fs->Exists(d));
-  EXPECT_FALSE(exists);  // emptied, so removed
+  EXPECT_FALSE(exists);             // emptied, so removed
   TOS_EXPECT_OK(RemoveDataset(d));  // absent: fine
 }
 

@@ -1,10 +1,11 @@
 // The pickle subset and PySpark pickle files: round trips, bytes that real PySpark wrote
 // (numpy 2 protocol 5 arrays, plain lists), and one test per kind of corruption or refusal.
+#include "tos/pickle.h"
+
 #include <gtest/gtest.h>
 
 #include "test_util.h"
 #include "tos/fs.h"
-#include "tos/pickle.h"
 #include "tos/pyspark_pickle_file.h"
 
 namespace tos {
@@ -12,7 +13,8 @@ namespace {
 
 std::string Unhex(const std::string& hex) {
   std::string out;
-  for (size_t i = 0; i + 1 < hex.size(); i += 2) out.push_back(static_cast<char>(std::stoi(hex.substr(i, 2), nullptr, 16)));
+  for (size_t i = 0; i + 1 < hex.size(); i += 2)
+    out.push_back(static_cast<char>(std::stoi(hex.substr(i, 2), nullptr, 16)));
   return out;
 }
 
@@ -24,8 +26,9 @@ const char kNumpy2Array[] =
 
 TEST(PickleTest, ListOfIntsAndFloats) {
   // pickle.dumps([[1, 2, 3], [4.5, 5.0]], protocol=5) as PySpark wrote it.
-  auto v = ParsePickle(Unhex("80059525000000000000005d94285d94284b014b024b03655d9428474012000000000000"
-                             "47401400000000000065652e"));
+  auto v =
+      ParsePickle(Unhex("80059525000000000000005d94285d94284b014b024b03655d9428474012000000000000"
+                        "47401400000000000065652e"));
   ASSERT_TRUE(v.ok()) << v.status().ToString();
   ASSERT_EQ((*v)->kind, PickleValue::kList);
   ASSERT_EQ((*v)->items.size(), 2u);
@@ -72,25 +75,34 @@ TEST(PickleTest, WrittenArraysAndListsRoundTrip) {
 
 TEST(PickleTest, UnknownCallableIsRefusedWithOffset) {
   // pickle of os.system("x"): c os\nsystem\n ( X 'x' t R .
-  const char p[] = "\x80\x02" "cos\nsystem\n(X\x01\x00\x00\x00xtR.";
+  const char p[] =
+      "\x80\x02"
+      "cos\nsystem\n(X\x01\x00\x00\x00xtR.";
   auto v = ParsePickle(std::string_view(p, sizeof(p) - 1));
   ASSERT_FALSE(v.ok());
-  EXPECT_NE(v.status().message().find("refusing to call os.system"), std::string::npos) << v.status().message();
+  EXPECT_NE(v.status().message().find("refusing to call os.system"), std::string::npos)
+      << v.status().message();
   EXPECT_NE(v.status().message().find("byte 21"), std::string::npos) << v.status().message();
 }
 
 TEST(PickleTest, UnsupportedOpcodeIsNamed) {
   auto v = ParsePickle("\x80\x04}.");  // EMPTY_DICT
   ASSERT_FALSE(v.ok());
-  EXPECT_NE(v.status().message().find("byte 2: unsupported pickle opcode 0x7d ('}')"), std::string::npos) << v.status().message();
+  EXPECT_NE(v.status().message().find("byte 2: unsupported pickle opcode 0x7d ('}')"),
+            std::string::npos)
+      << v.status().message();
 }
 
 TEST(PickleTest, TruncatedPickle) {
   std::string full = PickleBatch({});
   auto v = ParsePickle(full.substr(0, full.size() - 1));
   EXPECT_NE(v.status().message().find("ends without STOP"), std::string::npos);
-  auto w = ParsePickle(std::string("\x80\x04X\x10\x00\x00\x00" "abc", 10));
-  EXPECT_NE(w.status().message().find("runs past the end"), std::string::npos) << w.status().message();
+  auto w =
+      ParsePickle(std::string("\x80\x04X\x10\x00\x00\x00"
+                              "abc",
+                              10));
+  EXPECT_NE(w.status().message().find("runs past the end"), std::string::npos)
+      << w.status().message();
 }
 
 TEST(PickleTest, ArrayDataOfTheWrongSize) {
@@ -102,7 +114,8 @@ TEST(PickleTest, ArrayDataOfTheWrongSize) {
   e[shape + 4] = 4;  // shape (4,) for 3 bytes
   auto v = ParsePickle(PickleBatch({e}));
   ASSERT_FALSE(v.ok());
-  EXPECT_NE(v.status().message().find("needs 4 bytes of data, has 3"), std::string::npos) << v.status().message();
+  EXPECT_NE(v.status().message().find("needs 4 bytes of data, has 3"), std::string::npos)
+      << v.status().message();
 }
 
 // A list that would contain itself (through BINPUT/BINGET and APPEND or APPENDS, directly or
@@ -115,16 +128,35 @@ TEST(PickleTest, ListThatAppendsItselfIsRefused) {
     const char* at;
   };
   const Case cases[] = {
-      {"APPEND of itself", std::string("\x80\x02]q\x00h\x00" "a.", 9), "byte 7: "},
-      {"APPENDS of itself", std::string("\x80\x02]q\x00(h\x00" "e.", 10), "byte 8: "},
-      {"through a tuple", std::string("\x80\x02]q\x00h\x00\x85" "a.", 10), "byte 8: "},
-      {"through another list", std::string("\x80\x02]q\x00]q\x01" "ah\x01h\x00" "a.", 15), "byte 13: "},
+      {"APPEND of itself",
+       std::string("\x80\x02]q\x00h\x00"
+                   "a.",
+                   9),
+       "byte 7: "},
+      {"APPENDS of itself",
+       std::string("\x80\x02]q\x00(h\x00"
+                   "e.",
+                   10),
+       "byte 8: "},
+      {"through a tuple",
+       std::string("\x80\x02]q\x00h\x00\x85"
+                   "a.",
+                   10),
+       "byte 8: "},
+      {"through another list",
+       std::string("\x80\x02]q\x00]q\x01"
+                   "ah\x01h\x00"
+                   "a.",
+                   15),
+       "byte 13: "},
   };
   for (const Case& c : cases) {
     auto v = ParsePickle(c.pickle);
     ASSERT_FALSE(v.ok()) << c.what;
-    EXPECT_NE(v.status().message().find(c.at), std::string::npos) << c.what << ": " << v.status().message();
-    EXPECT_NE(v.status().message().find("contain itself"), std::string::npos) << c.what << ": " << v.status().message();
+    EXPECT_NE(v.status().message().find(c.at), std::string::npos)
+        << c.what << ": " << v.status().message();
+    EXPECT_NE(v.status().message().find("contain itself"), std::string::npos)
+        << c.what << ": " << v.status().message();
   }
 }
 
@@ -135,7 +167,10 @@ TEST(PickleTest, SharedReferencesWithoutACycleAreKept) {
   ASSERT_EQ((*v)->items.size(), 2u);
   EXPECT_EQ((*v)->items[0], (*v)->items[1]);
   // A shared list may still grow afterwards: (l, a) with l = [a, a], then a.append(1).
-  auto w = ParsePickle(std::string("\x80\x02(]q\x00h\x00lh\x00K\x01" "a\x86.", 16));
+  auto w =
+      ParsePickle(std::string("\x80\x02(]q\x00h\x00lh\x00K\x01"
+                              "a\x86.",
+                              16));
   ASSERT_TRUE(w.ok()) << w.status().ToString();
   ASSERT_EQ((*w)->items.size(), 2u);
   const PickleRef& l = (*w)->items[0];
@@ -165,12 +200,16 @@ TEST(PickleTest, ArrayShapeWhoseSizeWrapsIsRefused) {
   e.replace(state + 3, 3, "(" + big + big + "t");
   auto v = ParsePickle(PickleBatch({e}));
   ASSERT_FALSE(v.ok());
-  EXPECT_NE(v.status().message().find("larger than the whole pickle"), std::string::npos) << v.status().message();
+  EXPECT_NE(v.status().message().find("larger than the whole pickle"), std::string::npos)
+      << v.status().message();
 }
 
 // numpy.core.multiarray.scalar(numpy.dtype(name), raw) in protocol 2.
 std::string NumpyScalar(const std::string& name, const std::string& raw) {
-  std::string p = "\x80\x02" "cnumpy.core.multiarray\nscalar\n" "cnumpy\ndtype\n";
+  std::string p =
+      "\x80\x02"
+      "cnumpy.core.multiarray\nscalar\n"
+      "cnumpy\ndtype\n";
   p += "X" + std::string(1, static_cast<char>(name.size())) + std::string(3, '\0') + name;
   p += "\x85R";
   p += "C" + std::string(1, static_cast<char>(raw.size())) + raw;
@@ -189,7 +228,8 @@ TEST(PickleTest, NumpyIntegerScalarsAreExact) {
   EXPECT_EQ((*w)->i, -1);
   auto u = ParsePickle(NumpyScalar("u8", std::string(8, '\xff')));
   ASSERT_FALSE(u.ok());
-  EXPECT_NE(u.status().message().find("does not fit 64-bit signed"), std::string::npos) << u.status().message();
+  EXPECT_NE(u.status().message().find("does not fit 64-bit signed"), std::string::npos)
+      << u.status().message();
 }
 
 class PickleFileTest : public ::testing::Test {
@@ -228,7 +268,8 @@ TEST_F(PickleFileTest, RoundTripAcrossSyncMarkers) {
   ASSERT_TRUE(ReadAll(path, &n).ok());
   EXPECT_EQ(n, 50000u);
   std::string bytes = testing::ReadAll(path);
-  EXPECT_NE(bytes.find(std::string("\xff\xff\xff\xff", 4) + bytes.substr(79, 16)), std::string::npos);
+  EXPECT_NE(bytes.find(std::string("\xff\xff\xff\xff", 4) + bytes.substr(79, 16)),
+            std::string::npos);
 }
 
 TEST_F(PickleFileTest, NotASequenceFile) {
@@ -245,8 +286,10 @@ TEST_F(PickleFileTest, CompressedIsRefused) {
   testing::WriteAll(dir_ / "c", bytes);
   auto r = PySparkPickleReader::Open(dir_ / "c");
   ASSERT_FALSE(r.ok());
-  EXPECT_NE(r.status().message().find("compressed SequenceFile"), std::string::npos) << r.status().message();
-  EXPECT_NE(r.status().message().find("byte 73: record-compressed"), std::string::npos) << r.status().message();
+  EXPECT_NE(r.status().message().find("compressed SequenceFile"), std::string::npos)
+      << r.status().message();
+  EXPECT_NE(r.status().message().find("byte 73: record-compressed"), std::string::npos)
+      << r.status().message();
 }
 
 TEST_F(PickleFileTest, OtherWritablesAreRefused) {
@@ -274,7 +317,8 @@ TEST_F(PickleFileTest, CorruptJavaSerialization) {
   testing::WriteAll(dir_ / "j", bytes);
   size_t n = 0;
   Status st = ReadAll(dir_ / "j", &n);
-  EXPECT_NE(st.message().find("not a Java serialization stream"), std::string::npos) << st.message();
+  EXPECT_NE(st.message().find("not a Java serialization stream"), std::string::npos)
+      << st.message();
 }
 
 TEST_F(PickleFileTest, BadSyncMarker) {

@@ -58,11 +58,13 @@ TEST(TfExampleTest, TypedAccessNamesTheFeature) {
   Example e = Sample();
   auto missing = e.Floats("y");
   EXPECT_EQ(missing.status().code(), StatusCode::kNotFound);
-  EXPECT_NE(missing.status().message().find("no feature 'y' (it has: empty, id, label, x)"), std::string::npos)
+  EXPECT_NE(missing.status().message().find("no feature 'y' (it has: empty, id, label, x)"),
+            std::string::npos)
       << missing.status().message();
   auto wrong = e.Floats("label");
   EXPECT_EQ(wrong.status().code(), StatusCode::kInvalidArgument);
-  EXPECT_NE(wrong.status().message().find("feature 'label' is a int64_list, not a float_list"), std::string::npos)
+  EXPECT_NE(wrong.status().message().find("feature 'label' is a int64_list, not a float_list"),
+            std::string::npos)
       << wrong.status().message();
 }
 
@@ -74,8 +76,9 @@ TEST(TfExampleTest, ReadsWhatProtocEncodes) {
   feature { key: "x" value { float_list { value: [0.25, 2.5] } } }
   feature { key: "id" value { bytes_list { value: ["ab", "c"] } } }
 })");
-  auto r = testing::RunCommand("protoc -I" + kProtoDir + " --encode=tensorflow.Example tf_example.proto < " +
-                               dir / "in.txt" + " > " + dir / "out.bin");
+  auto r = testing::RunCommand("protoc -I" + kProtoDir +
+                               " --encode=tensorflow.Example tf_example.proto < " + dir / "in.txt" +
+                               " > " + dir / "out.bin");
   ASSERT_EQ(r.exit_code, 0) << r.output;
   auto e = Example::Parse(testing::ReadAll(dir / "out.bin"));
   ASSERT_TRUE(e.ok()) << e.status().ToString();
@@ -92,8 +95,8 @@ TEST(TfExampleTest, ProtocDecodesWhatSerializeWrites) {
   e.SetFloats("x", {0.25f});
   e.SetBytes("id", {"ab"});
   testing::WriteAll(dir / "e.bin", e.Serialize());
-  auto r = testing::RunCommand("protoc -I" + kProtoDir + " --decode=tensorflow.Example tf_example.proto < " +
-                               dir / "e.bin");
+  auto r = testing::RunCommand("protoc -I" + kProtoDir +
+                               " --decode=tensorflow.Example tf_example.proto < " + dir / "e.bin");
   ASSERT_EQ(r.exit_code, 0) << r.output;
   EXPECT_NE(r.output.find("key: \"label\""), std::string::npos) << r.output;
   EXPECT_NE(r.output.find("value: 7"), std::string::npos) << r.output;
@@ -106,7 +109,8 @@ TEST(TfExampleTest, ProtocDecodesWhatSerializeWrites) {
 TEST(TfExampleTest, UnpackedListsUnknownFieldsAndRepeatedKeys) {
   std::string int64_list = std::string("\x08\x05\x08\x7f", 4);      // unpacked 5, 127
   std::string float_list = std::string("\x0d\x00\x00\x80\x3f", 5);  // unpacked 1.0f
-  std::string features = Entry("n", 3, "\x08\x01") + Entry("n", 3, int64_list) + Entry("f", 2, float_list) +
+  std::string features = Entry("n", 3, "\x08\x01") + Entry("n", 3, int64_list) +
+                         Entry("f", 2, float_list) +
                          std::string("\x10\x2a", 2);  // field 2 (unknown): varint 42
   std::string example = Wrap(features) + "\x18\x01";  // and an unknown field of Example
   auto e = Example::Parse(example);
@@ -120,14 +124,17 @@ TEST(TfExampleTest, MalformedInputIsDataLossWithTheOffset) {
   for (size_t cut : {size_t{1}, good.size() / 2, good.size() - 1}) {
     auto e = Example::Parse(good.substr(0, cut));
     EXPECT_EQ(e.status().code(), StatusCode::kDataLoss) << cut;
-    EXPECT_NE(e.status().message().find("tf.train.Example: offset "), std::string::npos) << e.status().message();
+    EXPECT_NE(e.status().message().find("tf.train.Example: offset "), std::string::npos)
+        << e.status().message();
   }
   // A packed float list of 3 bytes.
   auto f = Example::Parse(Wrap(Entry("x", 2, LengthDelimited('\x0a', std::string(3, '\0')))));
   EXPECT_EQ(f.status().code(), StatusCode::kDataLoss);
-  EXPECT_NE(f.status().message().find("not a multiple of 4"), std::string::npos) << f.status().message();
+  EXPECT_NE(f.status().message().find("not a multiple of 4"), std::string::npos)
+      << f.status().message();
   // A length far past the end, and a group wire type.
-  EXPECT_NE(Example::Parse("\x0a\xff\xff\xff\x0f").status().message().find("remain"), std::string::npos);
+  EXPECT_NE(Example::Parse("\x0a\xff\xff\xff\x0f").status().message().find("remain"),
+            std::string::npos);
   EXPECT_NE(Example::Parse("\x0b").status().message().find("wire type 3"), std::string::npos);
 }
 

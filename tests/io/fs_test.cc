@@ -46,9 +46,12 @@ class FileSystemContract : public ::testing::TestWithParam<std::string> {
       return true;
     }();
     (void)registered;
-    if (GetParam() == "local") root_ = tmp_.path();
-    else if (GetParam() == "file") root_ = "file://" + tmp_.path();
-    else root_ = "memtest://root" + std::to_string(counter_++);
+    if (GetParam() == "local")
+      root_ = tmp_.path();
+    else if (GetParam() == "file")
+      root_ = "file://" + tmp_.path();
+    else
+      root_ = "memtest://root" + std::to_string(counter_++);
   }
   TempDir tmp_;
   std::string root_;
@@ -171,7 +174,6 @@ TEST(LocalFileSystemTest, RegistryIsSafeFromManyThreads) {
   for (auto& t : threads) t.join();
   EXPECT_EQ(ok.load(), 1600);
 }
-
 
 }  // namespace
 }  // namespace tos

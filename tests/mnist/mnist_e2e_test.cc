@@ -8,8 +8,8 @@
 #include <filesystem>
 #include <regex>
 
-#include "test_util.h"
 #include "idx.h"
+#include "test_util.h"
 
 namespace tos {
 namespace {
@@ -27,7 +27,8 @@ class MnistTest : public ::testing::Test {
   static void SetUpTestSuite() {
     data_ = new TempDir();
     for (std::string format : {"csv", "tfr"}) {
-      auto r = RunProgram({kBin + "/mnist_data_setup", "--format", format, "--output", (*data_) / format, "--num-partitions", "6"},
+      auto r = RunProgram({kBin + "/mnist_data_setup", "--format", format, "--output",
+                           (*data_) / format, "--num-partitions", "6"},
                           (*data_) / ("setup-" + format + ".txt"));
       ASSERT_EQ(r.code, 0) << r.output;
     }
@@ -35,15 +36,20 @@ class MnistTest : public ::testing::Test {
   static void TearDownTestSuite() { delete data_; }
 
   std::vector<std::string> Train(const std::vector<std::string>& extra) {
-    std::vector<std::string> argv = {kBin + "/mnist_spark", "--mode", "train", "--model", dir_ / "model",
-                                     "--log_dir", dir_ / "logs", "--batch_size", "100"};
+    std::vector<std::string> argv = {
+        kBin + "/mnist_spark", "--mode",      "train",        "--model", dir_ / "model",
+        "--log_dir",           dir_ / "logs", "--batch_size", "100"};
     argv.insert(argv.end(), extra.begin(), extra.end());
     return argv;
   }
   std::vector<std::string> CsvTrain() {
-    return {"--format", "csv", "--images", (*data_) / "csv/train/images", "--labels", (*data_) / "csv/train/labels"};
+    return {"--format", "csv",
+            "--images", (*data_) / "csv/train/images",
+            "--labels", (*data_) / "csv/train/labels"};
   }
-  std::vector<std::string> TfrTrain() { return {"--format", "tfr", "--images", (*data_) / "tfr/train"}; }
+  std::vector<std::string> TfrTrain() {
+    return {"--format", "tfr", "--images", (*data_) / "tfr/train"};
+  }
   std::vector<std::string> Cat(std::vector<std::string> a, const std::vector<std::string>& b) {
     a.insert(a.end(), b.begin(), b.end());
     return a;
@@ -52,14 +58,28 @@ class MnistTest : public ::testing::Test {
   // Runs inference on the test set and checks one "<label> <prediction>" line per test image,
   // in the test set's order; returns the accuracy.
   double InferAndCheck(const std::vector<std::string>& extra = {}) {
-    std::vector<std::string> argv = {kBin + "/mnist_spark", "--mode", "inference", "--model", dir_ / "model",
-                                     "--log_dir", dir_ / "logs", "--format", "csv", "--images",
-                                     (*data_) / "csv/test/images", "--labels", (*data_) / "csv/test/labels",
-                                     "--output", dir_ / "predictions", "--cluster_size", "3"};
+    std::vector<std::string> argv = {kBin + "/mnist_spark",
+                                     "--mode",
+                                     "inference",
+                                     "--model",
+                                     dir_ / "model",
+                                     "--log_dir",
+                                     dir_ / "logs",
+                                     "--format",
+                                     "csv",
+                                     "--images",
+                                     (*data_) / "csv/test/images",
+                                     "--labels",
+                                     (*data_) / "csv/test/labels",
+                                     "--output",
+                                     dir_ / "predictions",
+                                     "--cluster_size",
+                                     "3"};
     argv.insert(argv.end(), extra.begin(), extra.end());
     auto r = RunProgram(argv, dir_ / "infer.txt");
     EXPECT_EQ(r.code, 0) << r.output;
-    auto truth = ReadMnistIdx(kFashion + "/t10k-images-idx3-ubyte.gz", kFashion + "/t10k-labels-idx1-ubyte.gz");
+    auto truth = ReadMnistIdx(kFashion + "/t10k-images-idx3-ubyte.gz",
+                              kFashion + "/t10k-labels-idx1-ubyte.gz");
     EXPECT_TRUE(truth.ok());
     size_t i = 0, correct = 0;
     for (int p = 0; p < 6; ++p) {
@@ -87,16 +107,21 @@ class MnistTest : public ::testing::Test {
 TempDir* MnistTest::data_ = nullptr;
 
 TEST_F(MnistTest, ParameterServerAsyncFeedModeThenInference) {
-  auto r = RunProgram(Cat(Train({"--cluster_size", "3", "--num_ps", "1", "--steps", "300"}), CsvTrain()), dir_ / "train.txt");
+  auto r =
+      RunProgram(Cat(Train({"--cluster_size", "3", "--num_ps", "1", "--steps", "300"}), CsvTrain()),
+                 dir_ / "train.txt");
   ASSERT_EQ(r.code, 0) << r.output;
   EXPECT_NE(r.output.find("training done"), std::string::npos);
-  EXPECT_NE(r.output.find("stopped at the step limit (--steps 300) before its data of --epochs 1 ran out"),
+  EXPECT_NE(r.output.find(
+                "stopped at the step limit (--steps 300) before its data of --epochs 1 ran out"),
             std::string::npos)
       << r.output;
   // Said before training started, with the count of records and the steps they need.
-  EXPECT_NE(r.output.find("warning: --steps 300 will end training before --epochs 1: the 60000 records need about "
-                          "600 global steps at --batch_size 100"),
-            std::string::npos)
+  EXPECT_NE(
+      r.output.find(
+          "warning: --steps 300 will end training before --epochs 1: the 60000 records need about "
+          "600 global steps at --batch_size 100"),
+      std::string::npos)
       << r.output;
   EXPECT_TRUE(testing::FileExists(dir_ / "model/export"));
   double acc = InferAndCheck();
@@ -104,8 +129,8 @@ TEST_F(MnistTest, ParameterServerAsyncFeedModeThenInference) {
 }
 
 TEST_F(MnistTest, ParameterServerSyncDirectModeStopsAtTheStepLimit) {
-  auto r = RunProgram(Cat(Train({"--cluster_size", "3", "--num_ps", "1", "--sync", "--input_mode", "tensorflow",
-                                 "--steps", "120", "--readers", "2"}),
+  auto r = RunProgram(Cat(Train({"--cluster_size", "3", "--num_ps", "1", "--sync", "--input_mode",
+                                 "tensorflow", "--steps", "120", "--readers", "2"}),
                           TfrTrain()),
                       dir_ / "train.txt");
   ASSERT_EQ(r.code, 0) << r.output;
@@ -142,12 +167,15 @@ TEST_F(MnistTest, ParameterServerFinalSaveHoldsEveryTrainersLastUpdate) {
                       dir_ / "train.txt");
   ASSERT_EQ(r.code, 0) << r.output;
   EXPECT_NE(r.output.find("all 2 trainers done at global step 600"), std::string::npos) << r.output;
-  EXPECT_EQ(r.output.find("warning: --steps"), std::string::npos) << "no warning when --steps is enough";
-  EXPECT_NE(r.output.find("worker 1 stopped when its data ran out (--epochs 1), before the step limit (--steps 100000)"),
+  EXPECT_EQ(r.output.find("warning: --steps"), std::string::npos)
+      << "no warning when --steps is enough";
+  EXPECT_NE(r.output.find("worker 1 stopped when its data ran out (--epochs 1), before the step "
+                          "limit (--steps 100000)"),
             std::string::npos)
       << r.output;
   EXPECT_TRUE(testing::FileExists(dir_ / "model/ckpt-000000000600.tosckpt")) << r.output;
-  EXPECT_NE(ReadAll(dir_ / "model/export/model.json").find("\"global_step\": 600"), std::string::npos)
+  EXPECT_NE(ReadAll(dir_ / "model/export/model.json").find("\"global_step\": 600"),
+            std::string::npos)
       << ReadAll(dir_ / "model/export/model.json");
 }
 
@@ -155,25 +183,30 @@ TEST_F(MnistTest, SynchronousParameterServerGoesOnWhenAWorkersDataRunsOut) {
   // Synchronous rounds: 100 with both trainers, then 400 with worker 1 alone once the chief
   // has left (without it, worker 1's next round would wait for the chief until sync_timeout).
   auto start = std::chrono::steady_clock::now();
-  auto r = RunProgram(Train({"--cluster_size", "3", "--num_ps", "1", "--sync", "--input_mode", "tensorflow",
-                             "--steps", "100000", "--epochs", "1", "--checkpoint_steps", "100000",
-                             "--format", "tfr", "--images", UnevenTfr(*data_, dir_)}),
-                      dir_ / "train.txt", seconds(110));
+  auto r =
+      RunProgram(Train({"--cluster_size", "3", "--num_ps", "1", "--sync", "--input_mode",
+                        "tensorflow", "--steps", "100000", "--epochs", "1", "--checkpoint_steps",
+                        "100000", "--format", "tfr", "--images", UnevenTfr(*data_, dir_)}),
+                 dir_ / "train.txt", seconds(110));
   ASSERT_EQ(r.code, 0) << r.output;
   EXPECT_LT(std::chrono::steady_clock::now() - start, seconds(110));
   EXPECT_NE(r.output.find("all 2 trainers done at global step 500"), std::string::npos) << r.output;
-  EXPECT_NE(ReadAll(dir_ / "model/export/model.json").find("\"global_step\": 500"), std::string::npos)
+  EXPECT_NE(ReadAll(dir_ / "model/export/model.json").find("\"global_step\": 500"),
+            std::string::npos)
       << ReadAll(dir_ / "model/export/model.json");
 }
 
 TEST_F(MnistTest, TwoParameterServersShareTheModel) {
-  auto r = RunProgram(Cat(Train({"--cluster_size", "4", "--num_ps", "2", "--steps", "100"}), CsvTrain()), dir_ / "train.txt");
+  auto r =
+      RunProgram(Cat(Train({"--cluster_size", "4", "--num_ps", "2", "--steps", "100"}), CsvTrain()),
+                 dir_ / "train.txt");
   ASSERT_EQ(r.code, 0) << r.output;
   EXPECT_TRUE(testing::FileExists(dir_ / "logs/ps-1.log"));
 }
 
 TEST_F(MnistTest, AllreduceKeepsParametersIdenticalAcrossWorkers) {
-  auto r = RunProgram(Cat(Train({"--cluster_size", "2", "--num_ps", "0", "--strategy", "allreduce", "--steps", "150"}),
+  auto r = RunProgram(Cat(Train({"--cluster_size", "2", "--num_ps", "0", "--strategy", "allreduce",
+                                 "--steps", "150"}),
                           CsvTrain()),
                       dir_ / "train.txt");
   ASSERT_EQ(r.code, 0) << r.output;
@@ -188,12 +221,12 @@ TEST_F(MnistTest, AllreduceKeepsParametersIdenticalAcrossWorkers) {
 }
 
 TEST_F(MnistTest, AllreduceDirectModeResumesFromTheLatestCheckpoint) {
-  auto first = Cat(Train({"--cluster_size", "2", "--num_ps", "0", "--strategy", "allreduce", "--input_mode",
-                          "tensorflow", "--steps", "80"}),
+  auto first = Cat(Train({"--cluster_size", "2", "--num_ps", "0", "--strategy", "allreduce",
+                          "--input_mode", "tensorflow", "--steps", "80"}),
                    TfrTrain());
   ASSERT_EQ(RunProgram(first, dir_ / "train1.txt").code, 0) << ReadAll(dir_ / "train1.txt");
-  auto second = Cat(Train({"--cluster_size", "2", "--num_ps", "0", "--strategy", "allreduce", "--input_mode",
-                           "tensorflow", "--steps", "130"}),
+  auto second = Cat(Train({"--cluster_size", "2", "--num_ps", "0", "--strategy", "allreduce",
+                           "--input_mode", "tensorflow", "--steps", "130"}),
                     TfrTrain());
   auto r = RunProgram(second, dir_ / "train2.txt");
   ASSERT_EQ(r.code, 0) << r.output;
@@ -202,18 +235,27 @@ TEST_F(MnistTest, AllreduceDirectModeResumesFromTheLatestCheckpoint) {
 }
 
 TEST_F(MnistTest, ParameterServerResumeContinuesTheGlobalStep) {
-  ASSERT_EQ(RunProgram(Cat(Train({"--cluster_size", "2", "--num_ps", "1", "--steps", "60"}), CsvTrain()), dir_ / "t1.txt").code, 0)
+  ASSERT_EQ(
+      RunProgram(Cat(Train({"--cluster_size", "2", "--num_ps", "1", "--steps", "60"}), CsvTrain()),
+                 dir_ / "t1.txt")
+          .code,
+      0)
       << ReadAll(dir_ / "t1.txt");
-  auto r = RunProgram(Cat(Train({"--cluster_size", "2", "--num_ps", "1", "--steps", "100"}), CsvTrain()), dir_ / "t2.txt");
+  auto r =
+      RunProgram(Cat(Train({"--cluster_size", "2", "--num_ps", "1", "--steps", "100"}), CsvTrain()),
+                 dir_ / "t2.txt");
   ASSERT_EQ(r.code, 0) << r.output;
   EXPECT_NE(r.output.find("resuming from global step 60"), std::string::npos) << r.output;
   EXPECT_TRUE(testing::FileExists(dir_ / "model/ckpt-000000000100.tosckpt")) << r.output;
 }
 
 TEST_F(MnistTest, KilledParameterServerFailsTheJobFast) {
-  auto argv = Cat(Train({"--cluster_size", "3", "--num_ps", "1", "--steps", "1000000", "--epochs", "100"}), CsvTrain());
+  auto argv =
+      Cat(Train({"--cluster_size", "3", "--num_ps", "1", "--steps", "1000000", "--epochs", "100"}),
+          CsvTrain());
   auto p = testing::StartProcess(argv, dir_ / "train.txt");
-  std::string text = testing::WaitForText(dir_ / "train.txt", "samples/s on this worker", seconds(60));
+  std::string text =
+      testing::WaitForText(dir_ / "train.txt", "samples/s on this worker", seconds(60));
   ASSERT_FALSE(text.empty()) << ReadAll(dir_ / "train.txt");
   std::smatch m;
   ASSERT_TRUE(std::regex_search(text, m, std::regex("ps:0 \\(executor 0, pid (\\d+)\\)"))) << text;
@@ -223,16 +265,23 @@ TEST_F(MnistTest, KilledParameterServerFailsTheJobFast) {
   std::string out = ReadAll(dir_ / "train.txt");
   EXPECT_NE(code, 0) << out;
   EXPECT_LT(std::chrono::steady_clock::now() - killed_at, seconds(10));
-  EXPECT_NE(out.find("ps:0 (executor 0) on 127.0.0.1 failed (killed by signal 9 (SIGKILL))"), std::string::npos) << out;
+  EXPECT_NE(out.find("ps:0 (executor 0) on 127.0.0.1 failed (killed by signal 9 (SIGKILL))"),
+            std::string::npos)
+      << out;
 }
 
 TEST_F(MnistTest, TensorBoardReadsTheEventFiles) {
-  auto r = RunProgram(Cat(Train({"--cluster_size", "2", "--num_ps", "1", "--steps", "250"}), CsvTrain()), dir_ / "train.txt");
+  auto r =
+      RunProgram(Cat(Train({"--cluster_size", "2", "--num_ps", "1", "--steps", "250"}), CsvTrain()),
+                 dir_ / "train.txt");
   ASSERT_EQ(r.code, 0) << r.output;
-  auto check = RunProgram({"/usr/bin/env", "python3", std::string(TOS_SOURCE_DIR) + "/tests/mnist/check_events.py", dir_ / "logs"},
-                          dir_ / "check.txt");
+  auto check =
+      RunProgram({"/usr/bin/env", "python3",
+                  std::string(TOS_SOURCE_DIR) + "/tests/mnist/check_events.py", dir_ / "logs"},
+                 dir_ / "check.txt");
   EXPECT_EQ(check.code, 0) << check.output;
-  EXPECT_NE(check.output.find("loss accuracy samples_per_sec learning_rate"), std::string::npos) << check.output;
+  EXPECT_NE(check.output.find("loss accuracy samples_per_sec learning_rate"), std::string::npos)
+      << check.output;
 }
 
 // A dataset without _SUCCESS is refused with the flag that reads it anyway, and that flag works.
@@ -240,12 +289,14 @@ TEST_F(MnistTest, IncompleteDatasetIsRefusedAndAllowIncompleteReadsIt) {
   namespace fs = std::filesystem;
   fs::copy((*data_) / "tfr/train", dir_ / "incomplete");
   fs::remove(fs::path(dir_ / "incomplete") / "_SUCCESS");
-  auto argv = Train({"--cluster_size", "2", "--num_ps", "0", "--strategy", "allreduce", "--input_mode", "tensorflow",
-                     "--steps", "20", "--format", "tfr", "--images", dir_ / "incomplete"});
+  auto argv =
+      Train({"--cluster_size", "2", "--num_ps", "0", "--strategy", "allreduce", "--input_mode",
+             "tensorflow", "--steps", "20", "--format", "tfr", "--images", dir_ / "incomplete"});
   auto r = RunProgram(argv, dir_ / "refused.txt");
   EXPECT_EQ(r.code, 1) << r.output;
   EXPECT_NE(r.output.find("no _SUCCESS marker"), std::string::npos) << r.output;
-  EXPECT_NE(r.output.find("--allow-incomplete reads the 6 parts present"), std::string::npos) << r.output;
+  EXPECT_NE(r.output.find("--allow-incomplete reads the 6 parts present"), std::string::npos)
+      << r.output;
   argv.push_back("--allow-incomplete");
   r = RunProgram(argv, dir_ / "allowed.txt");
   ASSERT_EQ(r.code, 0) << r.output;
@@ -259,7 +310,9 @@ TEST_F(MnistTest, FlagMistakesGetClearErrors) {
   r = RunProgram(Cat(Train({"--rdma"}), CsvTrain()), dir_ / "b.txt");
   EXPECT_EQ(r.code, 1);
   EXPECT_NE(r.output.find("no RDMA transport"), std::string::npos) << r.output;
-  r = RunProgram(Train({"--format", "csv", "--images", dir_ / "nowhere", "--labels", dir_ / "nowhere"}), dir_ / "c.txt");
+  r = RunProgram(
+      Train({"--format", "csv", "--images", dir_ / "nowhere", "--labels", dir_ / "nowhere"}),
+      dir_ / "c.txt");
   EXPECT_EQ(r.code, 1);
   EXPECT_NE(r.output.find("nowhere"), std::string::npos) << r.output;
 }

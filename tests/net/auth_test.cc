@@ -1,10 +1,11 @@
+#include "net/auth.h"
+
 #include <gtest/gtest.h>
 #include <sys/socket.h>
 
 #include <atomic>
 #include <thread>
 
-#include "net/auth.h"
 #include "net/frame.h"
 #include "net/server.h"
 
@@ -64,7 +65,8 @@ TEST(AuthTest, WrongSecretIsRejectedAndServerCarriesOn) {
   EchoServer server;
   {
     Socket s = Dial(server.addr());
-    Status st = ClientHandshake(s, "another-secret-of-32-characters!", Channel::kFeed, After(seconds(5)));
+    Status st =
+        ClientHandshake(s, "another-secret-of-32-characters!", Channel::kFeed, After(seconds(5)));
     EXPECT_EQ(st.code(), StatusCode::kPermissionDenied) << st.ToString();
   }
   Socket s = Dial(server.addr());
@@ -115,7 +117,8 @@ TEST(AuthTest, DroppedConnectionWarningsAreLimitedPerSource) {
   std::string err = testing::internal::GetCapturedStderr();
   EXPECT_LE(CountOf(err, "dropped connection from 127.0.0.1:"), 4u) << err.substr(0, 3000);
   EXPECT_GE(CountOf(err, "dropped connection from 127.0.0.1:"), 1u) << err.substr(0, 3000);
-  EXPECT_NE(err.find(" more like this from 127.0.0.1 in the last "), std::string::npos) << err.substr(0, 3000);
+  EXPECT_NE(err.find(" more like this from 127.0.0.1 in the last "), std::string::npos)
+      << err.substr(0, 3000);
   EXPECT_LE(CountOf(err, "\n"), 10u) << err.substr(0, 3000);
 }
 
@@ -142,7 +145,8 @@ TEST(AuthTest, ServerWithoutSecretKnowledgeFailsMutualAuth) {
   std::thread fake([&] {
     auto c = Accept(*listener, After(seconds(5)));
     if (!c.ok()) return;
-    (void)WriteFrame(*c, FrameType::kHello, std::string("TOS1") + std::string(32, 'n'), After(seconds(5)));
+    (void)WriteFrame(*c, FrameType::kHello, std::string("TOS1") + std::string(32, 'n'),
+                     After(seconds(5)));
     auto auth = ReadFrame(*c, After(seconds(5)));
     (void)WriteFrame(*c, FrameType::kAuthOk, std::string(32, 'x'), After(seconds(5)));
     std::this_thread::sleep_for(milliseconds(100));

@@ -20,24 +20,24 @@ TEST(PeerTimeoutTest, AHostThatVanishesIsNoticedWithinThePeerTimeout) {
   ASSERT_EQ(hosts.Up(), "");
   Socket listener;
   ASSERT_EQ(hosts.RunOnDriverHost([&] {
-              ListenOptions lo;
-              lo.host = testing::TwoHosts::kDriverAddress;
-              auto l = Listen(lo);
-              if (l.ok()) listener = std::move(l).value();
-            }),
+    ListenOptions lo;
+    lo.host = testing::TwoHosts::kDriverAddress;
+    auto l = Listen(lo);
+    if (l.ok()) listener = std::move(l).value();
+  }),
             "");
   ASSERT_TRUE(listener.valid());
   const HostPort addr{testing::TwoHosts::kDriverAddress, listener.LocalPort()};
   // Two connections from the other host: one will carry a large write, one waits idle.
   Socket writer_peer, reader_peer;
   ASSERT_EQ(hosts.RunOnOtherHost([&] {
-              auto a = Connect(addr, After(seconds(5)));
-              auto b = Connect(addr, After(seconds(5)));
-              if (a.ok() && b.ok()) {
-                writer_peer = std::move(a).value();
-                reader_peer = std::move(b).value();
-              }
-            }),
+    auto a = Connect(addr, After(seconds(5)));
+    auto b = Connect(addr, After(seconds(5)));
+    if (a.ok() && b.ok()) {
+      writer_peer = std::move(a).value();
+      reader_peer = std::move(b).value();
+    }
+  }),
             "");
   ASSERT_TRUE(writer_peer.valid() && reader_peer.valid());
   auto writer = Accept(listener, After(seconds(5)));

@@ -11,12 +11,15 @@ TEST(AbsolutePathTest, SchemesAreLeftAlone) {
 }
 
 TEST(AbsolutePathTest, RelativePathsResolveAgainstHdfsUserHome) {
-  EXPECT_EQ(ResolvePath("mnist/csv", "hdfs://nn:8020", "/w", "alice"), "hdfs://nn:8020/user/alice/mnist/csv");
-  EXPECT_EQ(ResolvePath("/data/mnist", "hdfs://nn:8020/", "/w", "alice"), "hdfs://nn:8020/data/mnist");
+  EXPECT_EQ(ResolvePath("mnist/csv", "hdfs://nn:8020", "/w", "alice"),
+            "hdfs://nn:8020/user/alice/mnist/csv");
+  EXPECT_EQ(ResolvePath("/data/mnist", "hdfs://nn:8020/", "/w", "alice"),
+            "hdfs://nn:8020/data/mnist");
 }
 
 TEST(AbsolutePathTest, LocalPathsResolveAgainstWorkingDir) {
-  EXPECT_EQ(ResolvePath("mnist_model", "file://", "/home/a/job/", "a"), "file:///home/a/job/mnist_model");
+  EXPECT_EQ(ResolvePath("mnist_model", "file://", "/home/a/job/", "a"),
+            "file:///home/a/job/mnist_model");
   EXPECT_EQ(ResolvePath("/abs/dir", "file://", "/home/a", "a"), "file:///abs/dir");
 }
 

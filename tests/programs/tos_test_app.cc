@@ -22,14 +22,13 @@ std::map<std::string, std::string> ParseFlags(const std::vector<std::string>& ar
   return f;
 }
 
-std::string Flag(const std::map<std::string, std::string>& f, const std::string& k, const std::string& d = "") {
+std::string Flag(const std::map<std::string, std::string>& f, const std::string& k,
+                 const std::string& d = "") {
   auto it = f.find(k);
   return it == f.end() ? d : it->second;
 }
 
-void WriteFile(const std::string& path, const std::string& text) {
-  std::ofstream(path) << text;
-}
+void WriteFile(const std::string& path, const std::string& text) { std::ofstream(path) << text; }
 
 // The local launcher with every executor started through a wrapper program (argv: wrapper,
 // then the node's own argv): the host tests use one that runs chosen executors in another
@@ -37,8 +36,10 @@ void WriteFile(const std::string& path, const std::string& text) {
 // address and advertise a routable one, as on a real cluster.
 class WrappingLauncher : public tos::Launcher {
  public:
-  explicit WrappingLauncher(std::string wrapper) : wrapper_(std::move(wrapper)), inner_(tos::MakeLocalLauncher()) {}
-  tos::Status Launch(const tos::LaunchSpec& spec, std::function<void(const tos::ExecutorExit&)> on_exit) override {
+  explicit WrappingLauncher(std::string wrapper)
+      : wrapper_(std::move(wrapper)), inner_(tos::MakeLocalLauncher()) {}
+  tos::Status Launch(const tos::LaunchSpec& spec,
+                     std::function<void(const tos::ExecutorExit&)> on_exit) override {
     tos::LaunchSpec wrapped = spec;
     wrapped.argv.insert(wrapped.argv.begin(), wrapper_);
     return inner_->Launch(wrapped, std::move(on_exit));
@@ -62,7 +63,8 @@ void MapFun(const std::vector<std::string>& args, tos::Context& ctx) {
   WriteFile(out + "/pid-" + std::to_string(ctx.executor_id()), std::to_string(::getpid()));
   if (ctx.job_name() == "ps" || ctx.job_name() == "evaluator") {
     ctx.SetStatus("serving until STOP");
-    if (!ctx.WaitForStop(std::chrono::seconds(120))) throw std::runtime_error("no STOP within 120 s");
+    if (!ctx.WaitForStop(std::chrono::seconds(120)))
+      throw std::runtime_error("no STOP within 120 s");
     WriteFile(out + "/stopped-" + ctx.job_name() + "-" + std::to_string(ctx.task_index()), "1");
     return;
   }
@@ -76,7 +78,8 @@ void MapFun(const std::vector<std::string>& args, tos::Context& ctx) {
     }
   };
   if (scenario == "direct") {
-    std::shared_ptr<const tos::RecordSource> data = tos::ValueOrThrow(tos::OpenTextDataset(Flag(f, "data")));
+    std::shared_ptr<const tos::RecordSource> data =
+        tos::ValueOrThrow(tos::OpenTextDataset(Flag(f, "data")));
     tos::ShardReaderOptions so;
     so.shard_index = wi;
     so.num_shards = ctx.num_workers();
@@ -102,7 +105,8 @@ void MapFun(const std::vector<std::string>& args, tos::Context& ctx) {
           double sum = 0;
           for (auto& fl : fields)
             for (size_t i = 0; fl.numeric() && i < fl.count; ++i) sum += fl.at(i);
-          results.push_back("sum:" + std::to_string(static_cast<long long>(sum)) + "|" + std::to_string(fields.size()));
+          results.push_back("sum:" + std::to_string(static_cast<long long>(sum)) + "|" +
+                            std::to_string(fields.size()));
         } else {
           results.push_back("out:" + std::string(r));
         }
@@ -138,9 +142,11 @@ void MapFun(const std::vector<std::string>& args, tos::Context& ctx) {
       consume(b);
       ++batches;
       ctx.SetStatus("batch " + std::to_string(batches));
-      if (int ms = std::stoi(Flag(f, "batch_sleep_ms", "0")); ms > 0) std::this_thread::sleep_for(std::chrono::milliseconds(ms));
+      if (int ms = std::stoi(Flag(f, "batch_sleep_ms", "0")); ms > 0)
+        std::this_thread::sleep_for(std::chrono::milliseconds(ms));
       if (wi == fail_worker && batches == fail_after) {
-        if (scenario == "throw") throw std::runtime_error("simulated failure in batch " + std::to_string(batches));
+        if (scenario == "throw")
+          throw std::runtime_error("simulated failure in batch " + std::to_string(batches));
         if (scenario == "kill") ::raise(SIGKILL);
         if (scenario == "freeze") ::raise(SIGSTOP);  // every thread stops, sockets stay open
         if (scenario == "stall") {
@@ -154,7 +160,8 @@ void MapFun(const std::vector<std::string>& args, tos::Context& ctx) {
       }
     }
   }
-  WriteFile(out + "/count-" + std::to_string(wi), std::to_string(count) + " " + std::to_string(checksum));
+  WriteFile(out + "/count-" + std::to_string(wi),
+            std::to_string(count) + " " + std::to_string(checksum));
 }
 
 int Driver(const std::vector<std::string>& args) {
@@ -164,7 +171,8 @@ int Driver(const std::vector<std::string>& args) {
   o.num_ps = std::stoi(Flag(f, "num_ps", "1"));
   o.master_node = Flag(f, "chief", "0") == "1";
   o.eval_node = Flag(f, "evaluator", "0") == "1";
-  o.input_mode = Flag(f, "input_mode", "spark") == "tensorflow" ? tos::InputMode::kTensorflow : tos::InputMode::kSpark;
+  o.input_mode = Flag(f, "input_mode", "spark") == "tensorflow" ? tos::InputMode::kTensorflow
+                                                                : tos::InputMode::kSpark;
   o.reservation_timeout = std::chrono::seconds(std::stoi(Flag(f, "reservation_timeout", "30")));
   o.feed_timeout = std::chrono::seconds(std::stoi(Flag(f, "feed_timeout", "30")));
   o.log_dir = Flag(f, "out", ".") + "/logs";
@@ -172,7 +180,8 @@ int Driver(const std::vector<std::string>& args) {
   o.node_timeout = std::chrono::seconds(std::stoi(Flag(f, "node_timeout", "60")));
   o.tensorboard = Flag(f, "tensorboard", "0") == "1";
   if (f.count("queue_bytes")) o.node_env["TOS_FEED_QUEUE_BYTES"] = Flag(f, "queue_bytes");
-  if (f.count("node_wrapper")) o.launcher = std::make_shared<WrappingLauncher>(Flag(f, "node_wrapper"));
+  if (f.count("node_wrapper"))
+    o.launcher = std::make_shared<WrappingLauncher>(Flag(f, "node_wrapper"));
   auto cluster = tos::Cluster::Run(o);
   if (!cluster.ok()) {
     std::cerr << "ERROR: " << cluster.status().ToString() << std::endl;
@@ -211,7 +220,8 @@ int Driver(const std::vector<std::string>& args) {
     }
     std::cout << "tensorboard_url() = '" << (*cluster)->tensorboard_url() << "'" << std::endl;
   }
-  st = (*cluster)->Shutdown(std::chrono::seconds(0), std::chrono::seconds(std::stoi(Flag(f, "timeout", "60"))));
+  st = (*cluster)->Shutdown(std::chrono::seconds(0),
+                            std::chrono::seconds(std::stoi(Flag(f, "timeout", "60"))));
   if (!st.ok()) {
     std::cerr << "ERROR: " << st.ToString() << std::endl;
     return 1;

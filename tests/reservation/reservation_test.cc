@@ -44,7 +44,8 @@ TEST(ReservationTest, AllNodesGetTheSameSpecAndTheirRoles) {
   std::vector<std::thread> threads;
   for (int i = 3; i >= 0; --i) {  // register out of order
     threads.emplace_back([&, i] {
-      auto ch = ControlChannel::Register(server->address(), kSecret, Reg(i), net::After(seconds(10)), &replies[i]);
+      auto ch = ControlChannel::Register(server->address(), kSecret, Reg(i),
+                                         net::After(seconds(10)), &replies[i]);
       ASSERT_TRUE(ch.ok()) << ch.status().ToString();
       channels[i] = std::move(ch).value();
     });
@@ -66,26 +67,31 @@ TEST(ReservationTest, TimeoutNamesTheMissingExecutors) {
   auto server = StartServer({3, 1, false, false});
   ClusterReply reply;
   std::thread t([&] {
-    auto ch = ControlChannel::Register(server->address(), kSecret, Reg(0), net::After(milliseconds(500)), &reply);
+    auto ch = ControlChannel::Register(server->address(), kSecret, Reg(0),
+                                       net::After(milliseconds(500)), &reply);
     EXPECT_FALSE(ch.ok());
   });
   auto spec = server->AwaitAll(net::After(milliseconds(300)));
   t.join();
   ASSERT_EQ(spec.status().code(), StatusCode::kTimeout);
-  EXPECT_NE(spec.status().message().find("missing executor(s) 1 (worker:0), 2 (worker:1)"), std::string::npos)
+  EXPECT_NE(spec.status().message().find("missing executor(s) 1 (worker:0), 2 (worker:1)"),
+            std::string::npos)
       << spec.status().message();
 }
 
 TEST(ReservationTest, RetriedRegistrationOfTheSameProcessIsIdempotent) {
   auto server = StartServer({2, 0, false, false});
   ClusterReply r0, r0b, r1;
-  auto first = ControlChannel::Register(server->address(), kSecret, Reg(0, "same"), net::After(milliseconds(200)), &r0);
+  auto first = ControlChannel::Register(server->address(), kSecret, Reg(0, "same"),
+                                        net::After(milliseconds(200)), &r0);
   EXPECT_EQ(first.status().code(), StatusCode::kTimeout);  // executor 1 not there yet
   std::thread t([&] {
-    auto again = ControlChannel::Register(server->address(), kSecret, Reg(0, "same"), net::After(seconds(5)), &r0b);
+    auto again = ControlChannel::Register(server->address(), kSecret, Reg(0, "same"),
+                                          net::After(seconds(5)), &r0b);
     EXPECT_TRUE(again.ok()) << again.status().ToString();
   });
-  auto other = ControlChannel::Register(server->address(), kSecret, Reg(1), net::After(seconds(5)), &r1);
+  auto other =
+      ControlChannel::Register(server->address(), kSecret, Reg(1), net::After(seconds(5)), &r1);
   ASSERT_TRUE(other.ok()) << other.status().ToString();
   t.join();
   EXPECT_EQ(r0b.cluster, r1.cluster);
@@ -96,14 +102,18 @@ TEST(ReservationTest, DuplicateIdFromAnotherProcessIsRejected) {
   auto server = StartServer({2, 0, false, false});
   ClusterReply reply;
   std::thread t([&] {
-    (void)ControlChannel::Register(server->address(), kSecret, Reg(0, "first"), net::After(seconds(2)), &reply);
+    (void)ControlChannel::Register(server->address(), kSecret, Reg(0, "first"),
+                                   net::After(seconds(2)), &reply);
   });
   // The first registration is in before the second arrives.
-  for (int i = 0; i < 500 && server->registrations().empty(); ++i) std::this_thread::sleep_for(milliseconds(10));
+  for (int i = 0; i < 500 && server->registrations().empty(); ++i)
+    std::this_thread::sleep_for(milliseconds(10));
   ASSERT_EQ(server->registrations().size(), 1u);
-  auto dup = ControlChannel::Register(server->address(), kSecret, Reg(0, "second"), net::After(seconds(2)), &reply);
+  auto dup = ControlChannel::Register(server->address(), kSecret, Reg(0, "second"),
+                                      net::After(seconds(2)), &reply);
   EXPECT_EQ(dup.status().code(), StatusCode::kAborted);
-  EXPECT_NE(dup.status().message().find("duplicate executor id 0"), std::string::npos) << dup.status().message();
+  EXPECT_NE(dup.status().message().find("duplicate executor id 0"), std::string::npos)
+      << dup.status().message();
   server->Abort(Aborted("test over"));
   t.join();
 }
@@ -111,7 +121,8 @@ TEST(ReservationTest, DuplicateIdFromAnotherProcessIsRejected) {
 TEST(ReservationTest, WrongSecretCannotRegister) {
   auto server = StartServer({1, 0, false, false});
   ClusterReply reply;
-  auto ch = ControlChannel::Register(server->address(), "not-the-secret-0123456789", Reg(0), net::After(seconds(2)), &reply);
+  auto ch = ControlChannel::Register(server->address(), "not-the-secret-0123456789", Reg(0),
+                                     net::After(seconds(2)), &reply);
   EXPECT_EQ(ch.status().code(), StatusCode::kPermissionDenied) << ch.status().ToString();
   EXPECT_TRUE(server->registrations().empty());
 }
@@ -130,7 +141,8 @@ TEST(ReservationTest, ControlChannelCarriesStopAndEvents) {
   auto server = ReservationServer::Start(o);
   ASSERT_TRUE(server.ok());
   ClusterReply reply;
-  auto ch = ControlChannel::Register((*server)->address(), kSecret, Reg(0), net::After(seconds(5)), &reply);
+  auto ch = ControlChannel::Register((*server)->address(), kSecret, Reg(0), net::After(seconds(5)),
+                                     &reply);
   ASSERT_TRUE(ch.ok());
   std::atomic<bool> stopped{false};
   (*ch)->StartReader({[&] { stopped = true; }, nullptr, nullptr}, std::chrono::seconds(60));
@@ -146,8 +158,8 @@ TEST(ReservationTest, ControlChannelCarriesStopAndEvents) {
     std::this_thread::sleep_for(milliseconds(10));
   }
   std::lock_guard<std::mutex> lock(mu);
-  EXPECT_EQ(kinds, (std::vector<NodeEvent::Kind>{NodeEvent::kRegistered, NodeEvent::kHeartbeat, NodeEvent::kError,
-                                                 NodeEvent::kDisconnected}));
+  EXPECT_EQ(kinds, (std::vector<NodeEvent::Kind>{NodeEvent::kRegistered, NodeEvent::kHeartbeat,
+                                                 NodeEvent::kError, NodeEvent::kDisconnected}));
 }
 
 // The driver heartbeats its nodes: a node sees a live driver as live however long it has
@@ -162,7 +174,8 @@ TEST(ReservationTest, NodeNoticesADriverThatStopsHeartbeating) {
     auto server = ReservationServer::Start(o);
     ASSERT_TRUE(server.ok());
     ClusterReply reply;
-    auto ch = ControlChannel::Register((*server)->address(), kSecret, Reg(0), net::After(seconds(5)), &reply);
+    auto ch = ControlChannel::Register((*server)->address(), kSecret, Reg(0),
+                                       net::After(seconds(5)), &reply);
     ASSERT_TRUE(ch.ok()) << ch.status().ToString();
     std::mutex mu;
     Status lost;
@@ -184,8 +197,10 @@ TEST(ReservationTest, NodeNoticesADriverThatStopsHeartbeating) {
     } else {
       ASSERT_TRUE(disconnected);
       EXPECT_EQ(lost.code(), StatusCode::kTimeout);
-      EXPECT_NE(lost.message().find("no heartbeat from the driver at 127.0.0.1:" + std::to_string((*server)->address().port) +
-                                    " for 2 s (node_timeout): the driver is stopped, frozen or unreachable"),
+      EXPECT_NE(lost.message().find(
+                    "no heartbeat from the driver at 127.0.0.1:" +
+                    std::to_string((*server)->address().port) +
+                    " for 2 s (node_timeout): the driver is stopped, frozen or unreachable"),
                 std::string::npos)
           << lost.ToString();
       EXPECT_LT(lost_at - start, seconds(3));
@@ -210,8 +225,12 @@ TEST(ReservationTest, ServerClosesTheChannelOfASilentNode) {
   ASSERT_TRUE(server.ok());
   auto sock = net::Connect((*server)->address(), net::After(seconds(5)));
   ASSERT_TRUE(sock.ok());
-  ASSERT_TRUE(net::ClientHandshake(*sock, kSecret, net::Channel::kReservation, net::After(seconds(5))).ok());
-  ASSERT_TRUE(net::WriteFrame(*sock, net::FrameType::kRegister, EncodeRegistration(Reg(0)), net::After(seconds(5))).ok());
+  ASSERT_TRUE(
+      net::ClientHandshake(*sock, kSecret, net::Channel::kReservation, net::After(seconds(5)))
+          .ok());
+  ASSERT_TRUE(net::WriteFrame(*sock, net::FrameType::kRegister, EncodeRegistration(Reg(0)),
+                              net::After(seconds(5)))
+                  .ok());
   // Registered, then silent: never reads, never writes, never closes.
   bool gone = false;
   for (int i = 0; i < 200 && !gone; ++i) {
@@ -259,8 +278,8 @@ TEST(RolesTest, TfosOrder) {
 TEST(MessagesTest, OutOfRangeNumbersAreRefusedNamingTheField) {
   const std::string base =
       R"({"executor_id":0,"host":"h","port":1000,"feed_port":1001,"instance":"i","pid":)";
-  for (const char* pid : {"4.2e116", "1e300", "-1", "2147483648", "18446744073709551615", "1.5",
-                          "\"7\"", "null"}) {
+  for (const char* pid :
+       {"4.2e116", "1e300", "-1", "2147483648", "18446744073709551615", "1.5", "\"7\"", "null"}) {
     auto r = DecodeRegistration(base + pid + "}");
     ASSERT_FALSE(r.ok()) << pid;
     EXPECT_EQ(r.status().code(), StatusCode::kInvalidArgument) << pid;

@@ -55,7 +55,8 @@ TEST(TupleRecordTest, UnknownType) {
   std::string rec = SampleTuple();
   rec[4] = 42;
   auto r = DecodeTupleRecord(rec);
-  EXPECT_NE(r.status().message().find("unknown type 42 at byte 4"), std::string::npos) << r.status().message();
+  EXPECT_NE(r.status().message().find("unknown type 42 at byte 4"), std::string::npos)
+      << r.status().message();
 }
 
 TEST(TupleRecordTest, CountRunsPastEnd) {
@@ -65,7 +66,8 @@ TEST(TupleRecordTest, CountRunsPastEnd) {
   AppendTupleField(&rec, TupleType::kFloat64, &v, 1);
   rec[5] = 2;  // claims two doubles
   auto r = DecodeTupleRecord(rec);
-  EXPECT_NE(r.status().message().find("run past the record end"), std::string::npos) << r.status().message();
+  EXPECT_NE(r.status().message().find("run past the record end"), std::string::npos)
+      << r.status().message();
 }
 
 TEST(TupleRecordTest, TrailingBytes) {
@@ -82,7 +84,9 @@ struct Node {
     o.bind_host = "127.0.0.1";
     server = std::move(feed::FeedServer::Start(o, &registry)).value();
   }
-  feed::FeedTarget target() const { return {0, "worker:0 (executor 0)", {"127.0.0.1", server->port()}}; }
+  feed::FeedTarget target() const {
+    return {0, "worker:0 (executor 0)", {"127.0.0.1", server->port()}};
+  }
 };
 
 std::vector<std::string> Lines(const std::string& prefix, int n) {
@@ -128,9 +132,12 @@ TEST(SharedFeedTest, ABrokenSharedSenderDoesNotFailTheFeed) {
   {
     auto sock = net::Connect({"127.0.0.1", node.server->port()}, net::After(seconds(5)));
     ASSERT_TRUE(sock.ok());
-    ASSERT_TRUE(net::ClientHandshake(*sock, kSecret, net::Channel::kFeed, net::After(seconds(5))).ok());
+    ASSERT_TRUE(
+        net::ClientHandshake(*sock, kSecret, net::Channel::kFeed, net::After(seconds(5))).ok());
     feed::FeedOpen open{"input", feed::FeedMode::kTrain, "dying task", "text", true};
-    ASSERT_TRUE(net::WriteFrame(*sock, net::FrameType::kFeedOpen, feed::EncodeFeedOpen(open), net::After(seconds(5))).ok());
+    ASSERT_TRUE(net::WriteFrame(*sock, net::FrameType::kFeedOpen, feed::EncodeFeedOpen(open),
+                                net::After(seconds(5)))
+                    .ok());
   }  // closed without FEED_END: a killed Spark task
   VectorRecordSource a({Lines("a", 10)});
   ASSERT_TRUE(feed::RunFeed(a, {node.target()}, SharedJob()).ok());
@@ -196,9 +203,10 @@ TEST(FeedClientTest, StreamsStdinBlocksToTheNode) {
   block('L', 2, lp);
   block('E', 0, "");
   testing::WriteAll(dir / "in", in);
-  std::string cmd = "TOS_FEED_CLIENT=1 TOS_SECRET=" + kSecret + " TOS_FEED_TARGET=127.0.0.1:" +
-                    std::to_string(node.server->port()) + " TOS_FEED_NAME=train TOS_FEED_ENCODING=text " +
-                    std::string(TOS_BIN_DIR) + "/tos_test_app < " + (dir / "in") + " > " + (dir / "out");
+  std::string cmd = "TOS_FEED_CLIENT=1 TOS_SECRET=" + kSecret +
+                    " TOS_FEED_TARGET=127.0.0.1:" + std::to_string(node.server->port()) +
+                    " TOS_FEED_NAME=train TOS_FEED_ENCODING=text " + std::string(TOS_BIN_DIR) +
+                    "/tos_test_app < " + (dir / "in") + " > " + (dir / "out");
   ASSERT_EQ(std::system(cmd.c_str()), 0) << testing::ReadAll(dir / "out");
   auto batch = feed.next_batch(5);
   ASSERT_EQ(batch.size(), 5u);
@@ -218,9 +226,10 @@ TEST(FeedClientTest, GarbageOnStdinIsReportedWithItsOffset) {
   testing::TempDir dir;
   std::string in = {'N', 1, 0, 0, 0, 2, 0, 0, 0, 'a', 'b', 'Q'};
   testing::WriteAll(dir / "in", in + std::string(8, '\0'));
-  std::string cmd = "TOS_FEED_CLIENT=1 TOS_SECRET=" + kSecret + " TOS_FEED_TARGET=127.0.0.1:" +
-                    std::to_string(node.server->port()) + " " + std::string(TOS_BIN_DIR) + "/tos_test_app < " +
-                    (dir / "in") + " > " + (dir / "out") + " 2>&1";
+  std::string cmd = "TOS_FEED_CLIENT=1 TOS_SECRET=" + kSecret +
+                    " TOS_FEED_TARGET=127.0.0.1:" + std::to_string(node.server->port()) + " " +
+                    std::string(TOS_BIN_DIR) + "/tos_test_app < " + (dir / "in") + " > " +
+                    (dir / "out") + " 2>&1";
   EXPECT_NE(std::system(cmd.c_str()), 0);
   std::string out = testing::ReadAll(dir / "out");
   EXPECT_NE(out.find("block at offset 11: unknown block kind"), std::string::npos) << out;

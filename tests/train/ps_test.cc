@@ -197,16 +197,21 @@ TEST(PsAuth, TokenWindowCoversTheJobsNodeTimeout) {
   {
     auto server = StartServer();
     ASSERT_TRUE(server);
-    EXPECT_EQ(pull_signed_ago(*server, 100, "20000000000000000000000000000001"), grpc::StatusCode::OK);
-    EXPECT_EQ(pull_signed_ago(*server, 200, "20000000000000000000000000000002"), grpc::StatusCode::UNAUTHENTICATED);
+    EXPECT_EQ(pull_signed_ago(*server, 100, "20000000000000000000000000000001"),
+              grpc::StatusCode::OK);
+    EXPECT_EQ(pull_signed_ago(*server, 200, "20000000000000000000000000000002"),
+              grpc::StatusCode::UNAUTHENTICATED);
   }
   ::setenv("TOS_NODE_TIMEOUT_MS", "300000", 1);
   auto server = StartServer();
   ::unsetenv("TOS_NODE_TIMEOUT_MS");
   ASSERT_TRUE(server);
-  EXPECT_EQ(pull_signed_ago(*server, 200, "20000000000000000000000000000003"), grpc::StatusCode::OK);
-  EXPECT_EQ(pull_signed_ago(*server, 340, "20000000000000000000000000000004"), grpc::StatusCode::OK);
-  EXPECT_EQ(pull_signed_ago(*server, 400, "20000000000000000000000000000005"), grpc::StatusCode::UNAUTHENTICATED);
+  EXPECT_EQ(pull_signed_ago(*server, 200, "20000000000000000000000000000003"),
+            grpc::StatusCode::OK);
+  EXPECT_EQ(pull_signed_ago(*server, 340, "20000000000000000000000000000004"),
+            grpc::StatusCode::OK);
+  EXPECT_EQ(pull_signed_ago(*server, 400, "20000000000000000000000000000005"),
+            grpc::StatusCode::UNAUTHENTICATED);
 }
 
 TEST(PsHandover, ServerStartedOnReservedSocketServesThatPort) {
@@ -389,13 +394,15 @@ TEST(PsSync, AWorkerThatLeavesNoLongerHoldsUpTheRounds) {
   t.join();
   ASSERT_TRUE(waiting.ok()) << waiting.ToString();
   ASSERT_TRUE(c1->PushGradients().ok());
-  EXPECT_LT(std::chrono::steady_clock::now() - start, 10s) << "the rounds waited for the sync timeout";
+  EXPECT_LT(std::chrono::steady_clock::now() - start, 10s)
+      << "the rounds waited for the sync timeout";
   EXPECT_EQ(c1->global_step(), 4);
   // Steps 1-2 applied the mean (2), steps 3-4 worker 1's own gradient (3).
   EXPECT_TRUE(torch::equal(w1, torch::full({3}, -2.0f * 2 - 3.0f * 2))) << w1;
   Status late = c0->PushGradients();
   EXPECT_EQ(late.code(), StatusCode::kInvalidArgument) << late.ToString();
-  EXPECT_NE(late.message().find("worker 0 pushed after it left"), std::string::npos) << late.ToString();
+  EXPECT_NE(late.message().find("worker 0 pushed after it left"), std::string::npos)
+      << late.ToString();
 }
 
 TEST(PsSync, StopAbortsAPushWaitingForOtherWorkers) {

@@ -31,8 +31,9 @@ class ResultDeathTest : public ::testing::Test {
 
 TEST_F(ResultDeathTest, ValueOfAnErrorPrintsTheStatusAndAborts) {
   Result<int> r(NotFound("mnist/train/part-00003: no such file"));
-  EXPECT_DEATH((void)r.value(),
-               "tos::Result accessed without a value: NotFound: mnist/train/part-00003: no such file");
+  EXPECT_DEATH(
+      (void)r.value(),
+      "tos::Result accessed without a value: NotFound: mnist/train/part-00003: no such file");
 }
 
 TEST_F(ResultDeathTest, EveryAccessorIsChecked) {

@@ -13,12 +13,15 @@ size_t ElementSize(uint8_t type) {
     case 0x08:  // unsigned byte
     case 0x09:  // signed byte
       return 1;
-    case 0x0B: return 2;  // short
-    case 0x0C:  // int
-    case 0x0D:  // float
+    case 0x0B:
+      return 2;  // short
+    case 0x0C:   // int
+    case 0x0D:   // float
       return 4;
-    case 0x0E: return 8;  // double
-    default: return 0;
+    case 0x0E:
+      return 8;  // double
+    default:
+      return 0;
   }
 }
 
@@ -57,8 +60,8 @@ Result<IdxArray> ReadIdx(const std::string& uri) {
   BufferedReader in(std::move(file), 1 << 20);
   TOS_ASSIGN_OR_RETURN(size_t have, in.Fill(4));
   if (have < 4) {
-    return DataLoss(uri + ": truncated IDX header: the file ends at byte " +
-                    std::to_string(have) + ", before the 4-byte magic number");
+    return DataLoss(uri + ": truncated IDX header: the file ends at byte " + std::to_string(have) +
+                    ", before the 4-byte magic number");
   }
   const auto* h = reinterpret_cast<const uint8_t*>(in.data());
   const uint32_t magic = uint32_t{h[0]} << 24 | uint32_t{h[1]} << 16 | uint32_t{h[2]} << 8 | h[3];
@@ -74,9 +77,8 @@ Result<IdxArray> ReadIdx(const std::string& uri) {
   const size_t header = 4 + 4 * ndims;
   TOS_ASSIGN_OR_RETURN(have, in.Fill(header));
   if (have < header) {
-    return DataLoss(uri + ": truncated IDX header: " + std::to_string(ndims) +
-                    " dimensions need " + std::to_string(header) + " header bytes, the file has " +
-                    std::to_string(have));
+    return DataLoss(uri + ": truncated IDX header: " + std::to_string(ndims) + " dimensions need " +
+                    std::to_string(header) + " header bytes, the file has " + std::to_string(have));
   }
   h = reinterpret_cast<const uint8_t*>(in.data());
   uint64_t count = 1;
@@ -97,10 +99,10 @@ Result<IdxArray> ReadIdx(const std::string& uri) {
     TOS_ASSIGN_OR_RETURN(FileSystem * fs, GetFileSystem(uri));
     TOS_ASSIGN_OR_RETURN(uint64_t size, fs->GetFileSize(uri));
     if (size != header + payload) {
-      return DataLoss(uri + ": IDX header at byte 4 declares dimensions " +
-                      DimsString(out.dims) + " (" + std::to_string(header + payload) +
-                      " bytes with the header) but the file is " + std::to_string(size) +
-                      " bytes" + (size < header + payload ? " (truncated)" : " (trailing bytes)"));
+      return DataLoss(uri + ": IDX header at byte 4 declares dimensions " + DimsString(out.dims) +
+                      " (" + std::to_string(header + payload) +
+                      " bytes with the header) but the file is " + std::to_string(size) + " bytes" +
+                      (size < header + payload ? " (truncated)" : " (trailing bytes)"));
     }
     out.data.reserve(payload);
   }
@@ -108,10 +110,9 @@ Result<IdxArray> ReadIdx(const std::string& uri) {
   while (out.data.size() < payload) {
     TOS_ASSIGN_OR_RETURN(size_t avail, in.Fill(1));
     if (avail == 0) {
-      return DataLoss(uri + ": truncated IDX data: dimensions " + DimsString(out.dims) +
-                      " need " + std::to_string(payload) + " data bytes after the " +
-                      std::to_string(header) + "-byte header, the " +
-                      (gz ? "decompressed " : "") + "data ends at byte " +
+      return DataLoss(uri + ": truncated IDX data: dimensions " + DimsString(out.dims) + " need " +
+                      std::to_string(payload) + " data bytes after the " + std::to_string(header) +
+                      "-byte header, the " + (gz ? "decompressed " : "") + "data ends at byte " +
                       std::to_string(header + out.data.size()));
     }
     size_t take = std::min<uint64_t>(avail, payload - out.data.size());
@@ -140,15 +141,14 @@ Status WriteIdx(const std::string& uri, const IdxArray& array, Compression c) {
                            std::to_string(count * elem) + " bytes, got " +
                            std::to_string(array.data.size()));
   }
-  std::string header = {0, 0, static_cast<char>(array.type),
-                        static_cast<char>(array.dims.size())};
+  std::string header = {0, 0, static_cast<char>(array.type), static_cast<char>(array.dims.size())};
   for (uint32_t d : array.dims) {
     for (int s = 24; s >= 0; s -= 8) header.push_back(static_cast<char>(d >> s));
   }
   TOS_ASSIGN_OR_RETURN(auto file, OpenOutputFile(uri, c));
   TOS_RETURN_IF_ERROR(file->Append(header));
-  TOS_RETURN_IF_ERROR(file->Append(std::string_view(
-      reinterpret_cast<const char*>(array.data.data()), array.data.size())));
+  TOS_RETURN_IF_ERROR(file->Append(
+      std::string_view(reinterpret_cast<const char*>(array.data.data()), array.data.size())));
   return file->Close();
 }
 

@@ -30,8 +30,7 @@ struct IdxArray {
 Result<IdxArray> ReadIdx(const std::string& uri);
 
 // Writes an IDX file; data.size() must equal the product of dims times the element size.
-Status WriteIdx(const std::string& uri, const IdxArray& array,
-                Compression c = Compression::kNone);
+Status WriteIdx(const std::string& uri, const IdxArray& array, Compression c = Compression::kNone);
 
 // An MNIST split: images uint8 [n, 28, 28], labels uint8 [n] in 0..9.
 struct MnistArrays {

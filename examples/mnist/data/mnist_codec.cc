@@ -3,8 +3,8 @@
 #include <cstdlib>
 #include <cstring>
 
-#include "mnist_fast.h"
 #include "mnist_dataset.h"
+#include "mnist_fast.h"
 
 namespace tos {
 namespace {
@@ -129,9 +129,12 @@ bool ParseBinaryToken(const char* s, const char* e, int* value) {
   char* parse_end = nullptr;
   double d = std::strtod(buf, &parse_end);
   if (parse_end != buf + n) return false;
-  if (d == 0.0) *value = 0;
-  else if (d == 1.0) *value = 1;
-  else *value = 2;  // a number, but not one-hot
+  if (d == 0.0)
+    *value = 0;
+  else if (d == 1.0)
+    *value = 1;
+  else
+    *value = 2;  // a number, but not one-hot
   return true;
 }
 
@@ -165,9 +168,9 @@ Status DecodeMnistCsv2Line(std::string_view line, uint8_t* out) {
   return ParsePixels(line.data() + bar + 1, line.data() + line.size(), out + 1);
 }
 
-Status DecodeMnistCsvPair(std::string_view image_line, std::string_view label_line,
-                          uint8_t* out) {
-  TOS_RETURN_IF_ERROR(ParsePixels(image_line.data(), image_line.data() + image_line.size(), out + 1));
+Status DecodeMnistCsvPair(std::string_view image_line, std::string_view label_line, uint8_t* out) {
+  TOS_RETURN_IF_ERROR(
+      ParsePixels(image_line.data(), image_line.data() + image_line.size(), out + 1));
   const char* p = label_line.data();
   const char* end = p + label_line.size();
   size_t count = 0;
@@ -210,7 +213,8 @@ Status DecodeMnistCsvPair(std::string_view image_line, std::string_view label_li
                     std::to_string(kMnistClasses) + " (one-hot)");
   }
   if (ones != 1) {
-    return DataLoss("label has " + std::to_string(ones) + " values equal to 1, expected exactly 1 "
+    return DataLoss("label has " + std::to_string(ones) +
+                    " values equal to 1, expected exactly 1 "
                     "(one-hot)");
   }
   out[0] = static_cast<uint8_t>(hot);
@@ -462,7 +466,9 @@ class ExampleDecoder {
         TOS_RETURN_IF_ERROR(Skip(&p, end, tag));
       }
     }
-    Target target = key == "image" ? Target::kImage : key == "label" ? Target::kLabel : Target::kNone;
+    Target target = key == "image"   ? Target::kImage
+                    : key == "label" ? Target::kLabel
+                                     : Target::kNone;
     if (target == Target::kNone) return Status::OK();
     // A map key seen again replaces the earlier value (protobuf map semantics).
     if (target == Target::kImage) {

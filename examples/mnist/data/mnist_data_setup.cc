@@ -2,7 +2,6 @@
 // feeds from (csv, csv2, tfr), or reads such a dataset back and checks it against the IDX files.
 // Same command line as TensorFlowOnSpark's examples/mnist/mnist_data_setup.py.
 #include <CLI/CLI.hpp>
-
 #include <algorithm>
 #include <array>
 #include <atomic>
@@ -13,9 +12,9 @@
 #include <thread>
 #include <vector>
 
-#include "tos/fs.h"
 #include "idx.h"
 #include "mnist_dataset.h"
+#include "tos/fs.h"
 #include "tos/partitioned_dir.h"
 #include "tos/tfrecord.h"
 
@@ -112,8 +111,8 @@ Status WriteSplits(const Options& o, DataFormat f, const std::vector<Split>& spl
       std::string images, labels;
       SplitDirs(o, f, s.name, &images, &labels);
       std::string root = tos::JoinPath(o.output, s.name);
-      for (const std::string& dir : {root, tos::JoinPath(root, "images"),
-                                     tos::JoinPath(root, "labels")}) {
+      for (const std::string& dir :
+           {root, tos::JoinPath(root, "images"), tos::JoinPath(root, "labels")}) {
         TOS_ASSIGN_OR_RETURN(bool holds, tos::HoldsDataset(dir));
         if (holds) {
           return tos::AlreadyExists(dir + " already holds a dataset (part files or " +
@@ -138,16 +137,17 @@ Status WriteSplits(const Options& o, DataFormat f, const std::vector<Split>& spl
       TOS_RETURN_IF_ERROR(tos::RemoveDataset(root));
     }
     auto start = std::chrono::steady_clock::now();
-    TOS_ASSIGN_OR_RETURN(tos::MnistWriteStats stats,
-                         tos::WriteMnistDataset(w, s.data.images.data(), s.data.labels.data(),
-                                                s.data.n));
+    TOS_ASSIGN_OR_RETURN(
+        tos::MnistWriteStats stats,
+        tos::WriteMnistDataset(w, s.data.images.data(), s.data.labels.data(), s.data.n));
     double secs = Seconds(start);
-    std::printf("wrote %s (%s): %s%s%s\n", s.name.c_str(), tos::DataFormatName(f),
-                w.images.c_str(), w.labels.empty() ? "" : " + ", w.labels.c_str());
-    std::printf("  %llu records in %zu partitions, %llu bytes, %.3f s (%.0f records/s, %.1f MB/s)\n",
-                static_cast<unsigned long long>(stats.records), stats.partitions,
-                static_cast<unsigned long long>(stats.bytes), secs,
-                secs > 0 ? stats.records / secs : 0.0, secs > 0 ? stats.bytes / secs / 1e6 : 0.0);
+    std::printf("wrote %s (%s): %s%s%s\n", s.name.c_str(), tos::DataFormatName(f), w.images.c_str(),
+                w.labels.empty() ? "" : " + ", w.labels.c_str());
+    std::printf(
+        "  %llu records in %zu partitions, %llu bytes, %.3f s (%.0f records/s, %.1f MB/s)\n",
+        static_cast<unsigned long long>(stats.records), stats.partitions,
+        static_cast<unsigned long long>(stats.bytes), secs, secs > 0 ? stats.records / secs : 0.0,
+        secs > 0 ? stats.bytes / secs / 1e6 : 0.0);
   }
   return Status::OK();
 }
@@ -227,7 +227,8 @@ Status VerifySplit(const Options& o, DataFormat f, const Split& split) {
       }
     }
   };
-  size_t nthreads = std::max<size_t>(1, std::min<size_t>(parts, std::thread::hardware_concurrency()));
+  size_t nthreads =
+      std::max<size_t>(1, std::min<size_t>(parts, std::thread::hardware_concurrency()));
   std::vector<std::thread> pool;
   for (size_t t = 1; t < nthreads; ++t) pool.emplace_back(work);
   work();

@@ -1,8 +1,7 @@
 #include "mnist_dataset.h"
 
-#include "mnist_pickle.h"
-
 #include "io/buffered_reader.h"
+#include "mnist_pickle.h"
 #include "tos/partitioned_dir.h"
 #include "tos/tfrecord.h"
 
@@ -16,7 +15,6 @@ bool EndsWith(std::string_view s, std::string_view suffix) {
 Compression CompressionFor(const std::string& part) {
   return EndsWith(part, ".gz") ? Compression::kGzip : Compression::kNone;
 }
-
 
 std::string LineContext(const BufferedReader& in) {
   return in.path() + ": line " + std::to_string(in.line_number());
@@ -98,22 +96,28 @@ Result<DataFormat> ParseDataFormat(const std::string& name) {
   if (name == "csv2") return DataFormat::kCsv2;
   if (name == "tfr" || name == "tf") return DataFormat::kTfr;
   if (name == "pickle") return DataFormat::kPickle;
-  return InvalidArgument("unknown data format '" + name + "': expected csv, csv2, tf, tfr or pickle");
+  return InvalidArgument("unknown data format '" + name +
+                         "': expected csv, csv2, tf, tfr or pickle");
 }
 
 const char* DataFormatName(DataFormat f) {
   switch (f) {
-    case DataFormat::kCsv: return "csv";
-    case DataFormat::kCsv2: return "csv2";
-    case DataFormat::kTfr: return "tfr";
-    case DataFormat::kPickle: return "pickle";
+    case DataFormat::kCsv:
+      return "csv";
+    case DataFormat::kCsv2:
+      return "csv2";
+    case DataFormat::kTfr:
+      return "tfr";
+    case DataFormat::kPickle:
+      return "pickle";
   }
   return "?";
 }
 
 Result<std::unique_ptr<MnistDataset>> MnistDataset::Open(const MnistDatasetSpec& spec) {
   if (spec.images.empty()) return InvalidArgument("MnistDatasetSpec.images is empty");
-  if ((spec.format == DataFormat::kCsv || spec.format == DataFormat::kPickle) && spec.labels.empty()) {
+  if ((spec.format == DataFormat::kCsv || spec.format == DataFormat::kPickle) &&
+      spec.labels.empty()) {
     return InvalidArgument(std::string("the ") + DataFormatName(spec.format) +
                            " format needs a labels directory (MnistDatasetSpec.labels)");
   }

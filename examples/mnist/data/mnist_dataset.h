@@ -35,8 +35,8 @@ constexpr size_t kMnistRecordBytes = 785;  // canonical record: byte 0 = label 0
 
 struct MnistDatasetSpec {
   DataFormat format = DataFormat::kCsv;
-  std::string images;  // dataset directory (csv: the images directory)
-  std::string labels;  // csv only: the labels directory
+  std::string images;             // dataset directory (csv: the images directory)
+  std::string labels;             // csv only: the labels directory
   bool allow_incomplete = false;  // read a directory without _SUCCESS / with missing parts
 };
 
@@ -96,7 +96,7 @@ struct MnistWriteOptions {
   std::string labels;  // csv only
   size_t num_partitions = 10;
   Compression compression = Compression::kNone;  // kGzip names parts "part-00000.gz"
-  int gzip_level = 1;  // zlib level; 1 is ~5x faster than 6 and any level reads back the same
+  int gzip_level = 1;      // zlib level; 1 is ~5x faster than 6 and any level reads back the same
   bool overwrite = false;  // else a directory that holds a dataset is AlreadyExists
   size_t num_threads = 0;  // 0: one per core, at most one per partition
 };

@@ -124,7 +124,7 @@ inline uint32_t TokenValue(const char* p, size_t len, uint32_t* bad) {
   *bad |= static_cast<uint32_t>(len - 1 > 2);
   // Right-align the digits: byte 0 is the first character (little-endian load).
   uint32_t d = (w - 0x30303030u) << (8 * (4 - lenc));  // bytes: 0 | d0 | d1 | d2 (for len 3)
-  d = (d * 10 + (d >> 8)) & 0x00ff00ffu;              // byte0: 0*10+d0, byte2: d1*10+d2
+  d = (d * 10 + (d >> 8)) & 0x00ff00ffu;               // byte0: 0*10+d0, byte2: d1*10+d2
   const uint32_t v = ((d & 0xffu) * 100) + (d >> 16);
   *bad |= static_cast<uint32_t>(v > 255);
   return v;
@@ -147,8 +147,8 @@ bool ParseCsvPixelsFast(const char* p, const char* end, uint8_t* pixels) {
   for (; i + 20 <= n; i += 16) {
     __m128i v = _mm_loadu_si128(reinterpret_cast<const __m128i*>(p + i));
     uint32_t commas = static_cast<uint32_t>(_mm_movemask_epi8(_mm_cmpeq_epi8(v, comma)));
-    uint32_t digits = static_cast<uint32_t>(_mm_movemask_epi8(
-        _mm_and_si128(_mm_cmpgt_epi8(v, below), _mm_cmplt_epi8(v, above))));
+    uint32_t digits = static_cast<uint32_t>(
+        _mm_movemask_epi8(_mm_and_si128(_mm_cmpgt_epi8(v, below), _mm_cmplt_epi8(v, above))));
     bad |= ~(commas | digits) & 0xffff;
     if (count + static_cast<size_t>(__builtin_popcount(commas)) >= kPixels) return false;
     while (commas) {

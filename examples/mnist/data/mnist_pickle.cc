@@ -22,12 +22,15 @@ class PicklePartitionReader : public MnistPartitionReader {
     TOS_ASSIGN_OR_RETURN(bool more_images, images_->Next(&image));
     TOS_ASSIGN_OR_RETURN(bool more_labels, labels_->Next(&label));
     if (more_images != more_labels) {
-      return DataLoss((more_images ? labels_path_ : images_path_) + ": ends after " + std::to_string(n_) +
-                      " elements, but " + (more_images ? images_path_ : labels_path_) + " has more");
+      return DataLoss((more_images ? labels_path_ : images_path_) + ": ends after " +
+                      std::to_string(n_) + " elements, but " +
+                      (more_images ? images_path_ : labels_path_) + " has more");
     }
     if (!more_images) return false;
-    TOS_RETURN_IF_ERROR(Pixels(*image, out + 1).WithContext(images_path_ + ": element " + std::to_string(n_)));
-    TOS_RETURN_IF_ERROR(Label(*label, out).WithContext(labels_path_ + ": element " + std::to_string(n_)));
+    TOS_RETURN_IF_ERROR(
+        Pixels(*image, out + 1).WithContext(images_path_ + ": element " + std::to_string(n_)));
+    TOS_RETURN_IF_ERROR(
+        Label(*label, out).WithContext(labels_path_ + ": element " + std::to_string(n_)));
     ++n_;
     return true;
   }
@@ -44,7 +47,8 @@ class PicklePartitionReader : public MnistPartitionReader {
     for (size_t k = 0; k < kMnistPixels; ++k) {
       double p = v.NumericAt(k);
       if (!(p >= 0 && p <= 255) || p != std::floor(p)) {
-        return DataLoss("pixel " + std::to_string(k) + " is " + std::to_string(p) + ", expected an integer 0..255");
+        return DataLoss("pixel " + std::to_string(k) + " is " + std::to_string(p) +
+                        ", expected an integer 0..255");
       }
       out[k] = static_cast<uint8_t>(p);
     }
@@ -53,11 +57,13 @@ class PicklePartitionReader : public MnistPartitionReader {
 
   static Status Label(const PickleValue& v, uint8_t* out) {
     if (!v.IsNumeric() || (v.NumericSize() != kMnistClasses && v.NumericSize() != 1)) {
-      return DataLoss("label is a " + v.Describe() + ", expected 10 one-hot numbers or one class 0..9");
+      return DataLoss("label is a " + v.Describe() +
+                      ", expected 10 one-hot numbers or one class 0..9");
     }
     if (v.NumericSize() == 1) {
       double c = v.NumericAt(0);
-      if (!(c >= 0 && c <= 9) || c != std::floor(c)) return DataLoss("label " + std::to_string(c) + " is not a class 0..9");
+      if (!(c >= 0 && c <= 9) || c != std::floor(c))
+        return DataLoss("label " + std::to_string(c) + " is not a class 0..9");
       *out = static_cast<uint8_t>(c);
       return Status::OK();
     }
@@ -67,7 +73,8 @@ class PicklePartitionReader : public MnistPartitionReader {
       if (x == 1 && hot < 0) {
         hot = static_cast<int>(k);
       } else if (x != 0) {
-        return DataLoss("label is not one-hot (value " + std::to_string(x) + " at index " + std::to_string(k) + ")");
+        return DataLoss("label is not one-hot (value " + std::to_string(x) + " at index " +
+                        std::to_string(k) + ")");
       }
     }
     if (hot < 0) return DataLoss("label is not one-hot (all zero)");
@@ -82,8 +89,8 @@ class PicklePartitionReader : public MnistPartitionReader {
 
 }  // namespace
 
-Result<std::unique_ptr<MnistPartitionReader>> OpenMnistPicklePartition(const std::string& images_part,
-                                                                       const std::string& labels_part) {
+Result<std::unique_ptr<MnistPartitionReader>> OpenMnistPicklePartition(
+    const std::string& images_part, const std::string& labels_part) {
   TOS_ASSIGN_OR_RETURN(auto images, PySparkPickleReader::Open(images_part));
   TOS_ASSIGN_OR_RETURN(auto labels, PySparkPickleReader::Open(labels_part));
   return std::unique_ptr<MnistPartitionReader>(

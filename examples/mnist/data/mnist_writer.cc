@@ -5,8 +5,8 @@
 #include <mutex>
 #include <thread>
 
-#include "mnist_pickle.h"
 #include "mnist_dataset.h"
+#include "mnist_pickle.h"
 #include "tos/partitioned_dir.h"
 #include "tos/tfrecord.h"
 
@@ -148,7 +148,8 @@ Result<MnistWriteStats> WriteMnistDataset(const MnistWriteOptions& o, const uint
   if (csv) TOS_RETURN_IF_ERROR(PrepareDir(o.labels, o.overwrite));
 
   const IdxRecords src(images, labels);
-  size_t threads = o.num_threads ? o.num_threads : std::max(1u, std::thread::hardware_concurrency());
+  size_t threads =
+      o.num_threads ? o.num_threads : std::max(1u, std::thread::hardware_concurrency());
   threads = std::min(threads, o.num_partitions);
   std::atomic<size_t> next{0};
   std::atomic<bool> failed{false};

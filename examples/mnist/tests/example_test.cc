@@ -4,8 +4,8 @@
 
 #include <cstring>
 
-#include "test_util.h"
 #include "mnist_dataset.h"
+#include "test_util.h"
 #include "tos/tfrecord.h"
 
 namespace tos {
@@ -71,7 +71,8 @@ TEST(ExampleTest, EncodingMatchesProtobufLibraryBytes) {
   std::string out;
   AppendMnistExample(rec, &out);
   ASSERT_EQ(out.size(), kGoldenLength);
-  EXPECT_EQ(out.substr(0, sizeof(kGoldenPrefix) - 1), std::string(kGoldenPrefix, sizeof(kGoldenPrefix) - 1));
+  EXPECT_EQ(out.substr(0, sizeof(kGoldenPrefix) - 1),
+            std::string(kGoldenPrefix, sizeof(kGoldenPrefix) - 1));
   EXPECT_EQ(Crc32c(out.data(), out.size()), kGoldenCrc32c);
   // And the hand-built equivalent is byte-identical.
   std::string hand = MakeExample(Entry("image", Int64Feature(Packed(PixelPattern()))) +
@@ -95,9 +96,9 @@ TEST(ExampleTest, UnpackedListsSingleIntLabelAndEntryFieldsInAnyOrder) {
   // Map entry with the value before the key, an extra feature, an unknown Example field.
   std::string image_entry =
       Bytes(1, Bytes(2, Int64Feature(Unpacked(PixelPattern()))) + Bytes(1, "image"));
-  std::string ex = VarintField(7, 42) +
-                   MakeExample(Entry("extra", Bytes(1, Bytes(1, "blob"))) + image_entry +
-                               Entry("label", Int64Feature(Unpacked({7}))));
+  std::string ex =
+      VarintField(7, 42) + MakeExample(Entry("extra", Bytes(1, Bytes(1, "blob"))) + image_entry +
+                                       Entry("label", Int64Feature(Unpacked({7}))));
   uint8_t out[kMnistRecordBytes];
   TOS_ASSERT_OK(DecodeMnistExample(ex, out));
   EXPECT_EQ(out[0], 7);
@@ -129,8 +130,7 @@ void ExpectError(const std::string& ex, const std::string& needle) {
 }
 
 TEST(ExampleTest, MissingImageFeature) {
-  ExpectError(MakeExample(Entry("label", Int64Feature(Packed(OneHot(1))))),
-              "no 'image' feature");
+  ExpectError(MakeExample(Entry("label", Int64Feature(Packed(OneHot(1))))), "no 'image' feature");
 }
 
 TEST(ExampleTest, MissingLabelFeature) {
@@ -161,8 +161,7 @@ TEST(ExampleTest, PixelOutOfRange) {
   ExpectError(MakeExample(Entry("image", Int64Feature(Packed(px))) + label),
               "'image' value 11 is -1");
   px[10] = 70000;  // three-byte varint
-  ExpectError(MakeExample(Entry("image", Int64Feature(Unpacked(px))) + label),
-              "value 11 is 70000");
+  ExpectError(MakeExample(Entry("image", Int64Feature(Unpacked(px))) + label), "value 11 is 70000");
 }
 
 TEST(ExampleTest, LabelNotOneHot) {
@@ -180,9 +179,9 @@ TEST(ExampleTest, LabelNotOneHot) {
 
 TEST(ExampleTest, FeatureOfTheWrongKind) {
   std::string float_list = Bytes(2, Bytes(1, std::string(8, '\0')));
-  ExpectError(MakeExample(Entry("image", float_list) +
-                          Entry("label", Int64Feature(Packed(OneHot(1))))),
-              "'image' is a float_list, expected an int64_list");
+  ExpectError(
+      MakeExample(Entry("image", float_list) + Entry("label", Int64Feature(Packed(OneHot(1))))),
+      "'image' is a float_list, expected an int64_list");
 }
 
 TEST(ExampleTest, MalformedProtobufNamesTheByte) {

@@ -60,8 +60,7 @@ TEST(IdxTest, WrongMagicIsDataLossAtByteZero) {
   auto r = ReadIdx(tmp / "bad");
   ASSERT_FALSE(r.ok());
   EXPECT_EQ(r.status().code(), StatusCode::kDataLoss);
-  EXPECT_NE(r.status().message().find("bad: byte 0: wrong IDX magic 0x12340803"),
-            std::string::npos)
+  EXPECT_NE(r.status().message().find("bad: byte 0: wrong IDX magic 0x12340803"), std::string::npos)
       << r.status().ToString();
 }
 

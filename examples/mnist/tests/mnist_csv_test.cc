@@ -3,8 +3,8 @@
 
 #include <cstring>
 
-#include "test_util.h"
 #include "mnist_dataset.h"
+#include "test_util.h"
 
 namespace tos {
 namespace {

@@ -1,11 +1,10 @@
 // Runs the real mnist_data_setup binary on small IDX files generated here (--input), in every
 // format, and on each kind of bad input: every failure is a non-zero exit with a message.
 #include <gtest/gtest.h>
-
 #include <sys/stat.h>
 
-#include "test_util.h"
 #include "idx.h"
+#include "test_util.h"
 
 namespace tos {
 namespace {
@@ -97,7 +96,9 @@ TEST_F(MnistDataSetupTool, ExistingOutputIsRefusedUnlessOverwrite) {
 TEST_F(MnistDataSetupTool, PickleWritesImagesAndLabelsDirectoriesAndVerifies) {
   auto r = Tool("-f pickle -n 3 --verify");
   EXPECT_EQ(r.exit_code, 0) << r.output;
-  EXPECT_NE(r.output.find("verified: every record matches the IDX source in order"), std::string::npos) << r.output;
+  EXPECT_NE(r.output.find("verified: every record matches the IDX source in order"),
+            std::string::npos)
+      << r.output;
 }
 
 TEST_F(MnistDataSetupTool, GzipOptionIsForTfrOnly) {
@@ -145,8 +146,7 @@ TEST_F(MnistDataSetupTool, TruncatedGzipInput) {
   EXPECT_NE(r.exit_code, 0);
   EXPECT_NE(r.output.find("train-images-idx3-ubyte.gz: truncated gzip stream"), std::string::npos)
       << r.output;
-  EXPECT_NE(r.output.find("byte " + std::to_string(gz.size() / 2)), std::string::npos)
-      << r.output;
+  EXPECT_NE(r.output.find("byte " + std::to_string(gz.size() / 2)), std::string::npos) << r.output;
 }
 
 TEST_F(MnistDataSetupTool, ReadFailsLoudlyOnAFlippedTfRecordByte) {

@@ -169,15 +169,16 @@ TEST_P(FormatRoundTrip, ExistingDatasetIsRefusedUnlessOverwrite) {
   EXPECT_EQ(recs.size(), 4u);
 }
 
-INSTANTIATE_TEST_SUITE_P(
-    AllFormats, FormatRoundTrip,
-    ::testing::Values(Case{DataFormat::kCsv, Compression::kNone, "csv"},
-                      Case{DataFormat::kCsv2, Compression::kNone, "csv2"},
-                      Case{DataFormat::kTfr, Compression::kNone, "tfr"},
-                      Case{DataFormat::kTfr, Compression::kGzip, "tfr_gzip"},
-                      Case{DataFormat::kCsv, Compression::kGzip, "csv_gzip"},
-                      Case{DataFormat::kPickle, Compression::kNone, "pickle"}),
-    [](const ::testing::TestParamInfo<Case>& info) { return std::string(info.param.name); });
+INSTANTIATE_TEST_SUITE_P(AllFormats, FormatRoundTrip,
+                         ::testing::Values(Case{DataFormat::kCsv, Compression::kNone, "csv"},
+                                           Case{DataFormat::kCsv2, Compression::kNone, "csv2"},
+                                           Case{DataFormat::kTfr, Compression::kNone, "tfr"},
+                                           Case{DataFormat::kTfr, Compression::kGzip, "tfr_gzip"},
+                                           Case{DataFormat::kCsv, Compression::kGzip, "csv_gzip"},
+                                           Case{DataFormat::kPickle, Compression::kNone, "pickle"}),
+                         [](const ::testing::TestParamInfo<Case>& info) {
+                           return std::string(info.param.name);
+                         });
 
 TEST(DataFormatTest, NamesParse) {
   EXPECT_EQ(*ParseDataFormat("csv"), DataFormat::kCsv);
@@ -197,7 +198,8 @@ TEST(DataFormatTest, PickleNeedsALabelsDirectory) {
   auto ds = MnistDataset::Open(spec);
   ASSERT_FALSE(ds.ok());
   EXPECT_EQ(ds.status().code(), StatusCode::kInvalidArgument);
-  EXPECT_NE(ds.status().message().find("the pickle format needs a labels directory"), std::string::npos);
+  EXPECT_NE(ds.status().message().find("the pickle format needs a labels directory"),
+            std::string::npos);
 }
 
 // ---- corruption inside a written dataset: the error names the file and line / offset ----

@@ -82,8 +82,9 @@ void RandomRecord(std::mt19937* rng, uint8_t* rec) {
   int style = static_cast<int>((*rng)() % 3);
   for (size_t i = 0; i < kMnistPixels; ++i) {
     uint32_t r = (*rng)();
-    rec[1 + i] = style == 0 ? static_cast<uint8_t>(r) : style == 1 ? (r % 4 ? 0 : 255)
-                                                                    : static_cast<uint8_t>(r % 10);
+    rec[1 + i] = style == 0   ? static_cast<uint8_t>(r)
+                 : style == 1 ? (r % 4 ? 0 : 255)
+                              : static_cast<uint8_t>(r % 10);
   }
 }
 
@@ -93,9 +94,15 @@ std::string Damage(std::mt19937* rng, std::string s, const std::string& alphabet
     size_t at = (*rng)() % s.size();
     char c = alphabet[(*rng)() % alphabet.size()];
     switch ((*rng)() % 3) {
-      case 0: s[at] = c; break;
-      case 1: s.erase(at, 1); break;
-      default: s.insert(at, 1, c); break;
+      case 0:
+        s[at] = c;
+        break;
+      case 1:
+        s.erase(at, 1);
+        break;
+      default:
+        s.insert(at, 1, c);
+        break;
     }
   }
   return s;

@@ -3,10 +3,9 @@
 // port of their own. Thread-safe (one connection, calls serialised).
 #pragma once
 
-#include <torch/csrc/distributed/c10d/Store.hpp>
-
 #include <memory>
 #include <string>
+#include <torch/csrc/distributed/c10d/Store.hpp>
 
 #include "tos/status.h"
 
@@ -19,7 +18,8 @@ namespace tos::train {
 class KvStore : public c10d::Store {
  public:
   // `address` is "host:port" of the reservation server (Context::reservation_address()).
-  static Result<c10::intrusive_ptr<KvStore>> Connect(const std::string& address, const std::string& secret,
+  static Result<c10::intrusive_ptr<KvStore>> Connect(const std::string& address,
+                                                     const std::string& secret,
                                                      const std::string& prefix,
                                                      std::chrono::milliseconds timeout);
   explicit KvStore(std::unique_ptr<reservation::KvClient> client, std::string prefix,
@@ -35,7 +35,8 @@ class KvStore : public c10d::Store {
   bool check(const std::vector<std::string>& keys) override;
   int64_t getNumKeys() override;
   void wait(const std::vector<std::string>& keys) override;
-  void wait(const std::vector<std::string>& keys, const std::chrono::milliseconds& timeout) override;
+  void wait(const std::vector<std::string>& keys,
+            const std::chrono::milliseconds& timeout) override;
 
  private:
   std::unique_ptr<reservation::KvClient> client_;

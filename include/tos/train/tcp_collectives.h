@@ -38,7 +38,8 @@ Result<std::unique_ptr<Collectives>> CreateTcpCollectives(
 // The easy path: the TCP ring of this job's trainers (chief and workers; rank worker_index(),
 // size num_workers()), met through the driver's key-value store under `name`. Every trainer
 // calls it with the same name; from a ps or evaluator node it is InvalidArgument.
-Result<std::unique_ptr<Collectives>> ConnectTrainers(Context& ctx, const std::string& name = "trainers",
-                                                     std::chrono::milliseconds timeout = std::chrono::minutes(5));
+Result<std::unique_ptr<Collectives>> ConnectTrainers(
+    Context& ctx, const std::string& name = "trainers",
+    std::chrono::milliseconds timeout = std::chrono::minutes(5));
 
 }  // namespace tos::train

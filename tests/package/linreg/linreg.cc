@@ -22,7 +22,8 @@
 
 namespace {
 
-std::string Flag(const std::vector<std::string>& args, const std::string& name, const std::string& fallback = "") {
+std::string Flag(const std::vector<std::string>& args, const std::string& name,
+                 const std::string& fallback = "") {
   for (size_t i = 0; i + 1 < args.size(); ++i)
     if (args[i] == "--" + name) return args[i + 1];
   return fallback;
@@ -52,7 +53,8 @@ void ToTensors(const std::vector<std::vector<float>>& rows, torch::Tensor* x, to
   auto xa = x->accessor<float, 2>();
   auto ya = y->accessor<float, 2>();
   for (int64_t i = 0; i < n; ++i) {
-    if (static_cast<int64_t>(rows[i].size()) != k + 1) throw std::runtime_error("rows of different widths");
+    if (static_cast<int64_t>(rows[i].size()) != k + 1)
+      throw std::runtime_error("rows of different widths");
     ya[i][0] = rows[i][0];
     for (int64_t j = 0; j < k; ++j) xa[i][j] = rows[i][j + 1];
   }
@@ -61,7 +63,8 @@ void ToTensors(const std::vector<std::vector<float>>& rows, torch::Tensor* x, to
 void Train(const std::vector<std::string>& args, tos::Context& ctx) {
   tos::ThrowIfError(tos::train::ConfigureThreads(1).status());
   // This trainer's shard, whole, in memory: every trainer then takes the same number of steps.
-  std::shared_ptr<const tos::RecordSource> data = tos::ValueOrThrow(tos::OpenTextDataset(Flag(args, "data")));
+  std::shared_ptr<const tos::RecordSource> data =
+      tos::ValueOrThrow(tos::OpenTextDataset(Flag(args, "data")));
   tos::ShardReaderOptions so;
   so.shard_index = ctx.worker_index();
   so.num_shards = ctx.num_workers();
@@ -77,7 +80,8 @@ void Train(const std::vector<std::string>& args, tos::Context& ctx) {
   torch::manual_seed(1);
   torch::nn::Linear model(x.size(1), 1);
   auto ring = tos::ValueOrThrow(tos::train::ConnectTrainers(ctx));
-  auto allreducer = tos::ValueOrThrow(tos::train::GradientAllreducer::Create(ring.get(), model->parameters()));
+  auto allreducer =
+      tos::ValueOrThrow(tos::train::GradientAllreducer::Create(ring.get(), model->parameters()));
   tos::ThrowIfError(allreducer->BroadcastParameters(0));
   torch::optim::SGD opt(model->parameters(), torch::optim::SGDOptions(0.1));
   const int steps = std::stoi(Flag(args, "steps", "400"));
@@ -124,8 +128,10 @@ void Predict(const std::vector<std::string>& args, tos::Context& ctx) {
 }
 
 void MapFun(const std::vector<std::string>& args, tos::Context& ctx) {
-  if (args.at(0) == "train") Train(args, ctx);
-  else Predict(args, ctx);
+  if (args.at(0) == "train")
+    Train(args, ctx);
+  else
+    Predict(args, ctx);
 }
 
 int Driver(const std::vector<std::string>& args) {
