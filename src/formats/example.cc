@@ -103,23 +103,20 @@ class Cursor {
   size_t pos_ = 0;
 };
 
-Status ParseInt64List(Cursor c, std::vector<int64_t>* out) {
-  out->clear();
+// The value field (1) of a list message, given packed (one length-delimited run, handed to
+// read_packed) or one value at a time with wire type `single` (read_one); other fields are
+// skipped.
+template <typename ReadPacked, typename ReadOne>
+Status ForEachValue(Cursor c, int single, ReadPacked read_packed, ReadOne read_one) {
   while (!c.done()) {
     int field, wire;
     TOS_RETURN_IF_ERROR(c.Tag(&field, &wire));
-    if (field == 1 && wire == kLengthDelimited) {  // packed
+    if (field == 1 && wire == kLengthDelimited) {
       Cursor packed({}, 0);
       TOS_RETURN_IF_ERROR(c.Sub(&packed));
-      while (!packed.done()) {
-        uint64_t v = 0;
-        TOS_RETURN_IF_ERROR(packed.Varint(&v));
-        out->push_back(static_cast<int64_t>(v));
-      }
-    } else if (field == 1 && wire == kVarint) {
-      uint64_t v = 0;
-      TOS_RETURN_IF_ERROR(c.Varint(&v));
-      out->push_back(static_cast<int64_t>(v));
+      TOS_RETURN_IF_ERROR(read_packed(packed));
+    } else if (field == 1 && wire == single) {
+      TOS_RETURN_IF_ERROR(read_one(c));
     } else {
       TOS_RETURN_IF_ERROR(c.Skip(wire));
     }
@@ -127,34 +124,46 @@ Status ParseInt64List(Cursor c, std::vector<int64_t>* out) {
   return Status::OK();
 }
 
+Status ParseInt64List(Cursor c, std::vector<int64_t>* out) {
+  out->clear();
+  auto one = [out](Cursor& from) {
+    uint64_t v = 0;
+    TOS_RETURN_IF_ERROR(from.Varint(&v));
+    out->push_back(static_cast<int64_t>(v));
+    return Status::OK();
+  };
+  return ForEachValue(
+      c, kVarint,
+      [&](Cursor& packed) {
+        while (!packed.done()) TOS_RETURN_IF_ERROR(one(packed));
+        return Status::OK();
+      },
+      one);
+}
+
 Status ParseFloatList(Cursor c, std::vector<float>* out) {
   out->clear();
-  while (!c.done()) {
-    int field, wire;
-    TOS_RETURN_IF_ERROR(c.Tag(&field, &wire));
-    if (field == 1 && wire == kLengthDelimited) {  // packed
-      Cursor packed({}, 0);
-      TOS_RETURN_IF_ERROR(c.Sub(&packed));
-      const std::string_view bytes = packed.rest();
-      if (bytes.size() % 4 != 0) {
-        return packed.Fail("a packed float list of " + std::to_string(bytes.size()) +
-                           " bytes (not a multiple of 4)");
-      }
-      const size_t n = bytes.size() / 4;
-      const size_t at = out->size();
-      out->resize(at + n);
-      std::memcpy(out->data() + at, bytes.data(), bytes.size());
-    } else if (field == 1 && wire == kFixed32) {
-      uint32_t bits = 0;
-      TOS_RETURN_IF_ERROR(c.Fixed32(&bits));
-      float f;
-      std::memcpy(&f, &bits, 4);
-      out->push_back(f);
-    } else {
-      TOS_RETURN_IF_ERROR(c.Skip(wire));
-    }
-  }
-  return Status::OK();
+  return ForEachValue(
+      c, kFixed32,
+      [out](Cursor& packed) {
+        const std::string_view bytes = packed.rest();
+        if (bytes.size() % 4 != 0) {
+          return packed.Fail("a packed float list of " + std::to_string(bytes.size()) +
+                             " bytes (not a multiple of 4)");
+        }
+        const size_t at = out->size();
+        out->resize(at + bytes.size() / 4);
+        std::memcpy(out->data() + at, bytes.data(), bytes.size());
+        return Status::OK();
+      },
+      [out](Cursor& from) {
+        uint32_t bits = 0;
+        TOS_RETURN_IF_ERROR(from.Fixed32(&bits));
+        float f;
+        std::memcpy(&f, &bits, 4);
+        out->push_back(f);
+        return Status::OK();
+      });
 }
 
 Status ParseBytesList(Cursor c, std::vector<std::string>* out) {

@@ -441,21 +441,30 @@ pid_t WaitForPid(const TempDir& dir, int executor) {
   return -1;
 }
 
+// Two hosts, the job started on them and fed (executor 2 on the other host), its pid known.
+class ClusterHostsTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    if (!testing::TwoHosts::Possible()) GTEST_SKIP() << "network namespaces need root";
+    ASSERT_EQ(hosts.Up(), "");
+    p = StartOnTwoHosts(dir, hosts, MakeData(dir, "big", {60000, 60000, 60000, 60000}));
+    ASSERT_FALSE(testing::WaitForText(dir / "out.txt", "all 3 nodes registered", seconds(30)).empty())
+        << ReadAll(dir / "out.txt");
+    node = WaitForPid(dir, 2);
+    ASSERT_GT(node, 0) << ReadAll(dir / "out.txt");
+    std::this_thread::sleep_for(std::chrono::milliseconds(500));  // the feed is under way
+  }
+
+  testing::TwoHosts hosts;
+  TempDir dir;
+  testing::Process p;
+  pid_t node = -1;
+};
+
 // A host that drops off the network mid-feed: its link goes down (nothing it sends arrives,
 // no FIN, no RST, no ACK) and its process stops. The driver fails the job within node_timeout,
 // naming the node and its host, and nothing is left running.
-TEST(ClusterHostsTest, ANodeWhoseHostVanishesFailsTheJobNamingIt) {
-  if (!testing::TwoHosts::Possible()) GTEST_SKIP() << "network namespaces need root";
-  testing::TwoHosts hosts;
-  ASSERT_EQ(hosts.Up(), "");
-  TempDir dir;
-  auto data = MakeData(dir, "big", {60000, 60000, 60000, 60000});
-  auto p = StartOnTwoHosts(dir, hosts, data);
-  ASSERT_FALSE(testing::WaitForText(dir / "out.txt", "all 3 nodes registered", seconds(30)).empty())
-      << ReadAll(dir / "out.txt");
-  pid_t node = WaitForPid(dir, 2);
-  ASSERT_GT(node, 0) << ReadAll(dir / "out.txt");
-  std::this_thread::sleep_for(std::chrono::milliseconds(500));  // the feed is under way
+TEST_F(ClusterHostsTest, ANodeWhoseHostVanishesFailsTheJobNamingIt) {
   auto start = std::chrono::steady_clock::now();
   EXPECT_EQ(hosts.CutOtherHost(), "");
   ::kill(node, SIGSTOP);
@@ -474,18 +483,7 @@ TEST(ClusterHostsTest, ANodeWhoseHostVanishesFailsTheJobNamingIt) {
 
 // The driver's host drops off the network (and the driver stops): the node on the other host
 // gives up on it within node_timeout and exits by itself, saying why in its log.
-TEST(ClusterHostsTest, ANodeWhoseDriverVanishesExitsWithinNodeTimeout) {
-  if (!testing::TwoHosts::Possible()) GTEST_SKIP() << "network namespaces need root";
-  testing::TwoHosts hosts;
-  ASSERT_EQ(hosts.Up(), "");
-  TempDir dir;
-  auto data = MakeData(dir, "big", {60000, 60000, 60000, 60000});
-  auto p = StartOnTwoHosts(dir, hosts, data);
-  ASSERT_FALSE(testing::WaitForText(dir / "out.txt", "all 3 nodes registered", seconds(30)).empty())
-      << ReadAll(dir / "out.txt");
-  pid_t node = WaitForPid(dir, 2);
-  ASSERT_GT(node, 0) << ReadAll(dir / "out.txt");
-  std::this_thread::sleep_for(std::chrono::milliseconds(500));
+TEST_F(ClusterHostsTest, ANodeWhoseDriverVanishesExitsWithinNodeTimeout) {
   EXPECT_EQ(hosts.CutDriverHost(), "");
   ::kill(p.pid, SIGSTOP);
   bool alive = true;
