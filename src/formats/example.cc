@@ -151,6 +151,7 @@ Status ParseFloatList(Cursor c, std::vector<float>* out) {
           return packed.Fail("a packed float list of " + std::to_string(bytes.size()) +
                              " bytes (not a multiple of 4)");
         }
+        if (bytes.empty()) return Status::OK();  // memcpy may not be given a null pointer
         const size_t at = out->size();
         out->resize(at + bytes.size() / 4);
         std::memcpy(out->data() + at, bytes.data(), bytes.size());

@@ -448,7 +448,8 @@ class ClusterHostsTest : public ::testing::Test {
     if (!testing::TwoHosts::Possible()) GTEST_SKIP() << "network namespaces need root";
     ASSERT_EQ(hosts.Up(), "");
     p = StartOnTwoHosts(dir, hosts, MakeData(dir, "big", {60000, 60000, 60000, 60000}));
-    ASSERT_FALSE(testing::WaitForText(dir / "out.txt", "all 3 nodes registered", seconds(30)).empty())
+    ASSERT_FALSE(
+        testing::WaitForText(dir / "out.txt", "all 3 nodes registered", seconds(30)).empty())
         << ReadAll(dir / "out.txt");
     node = WaitForPid(dir, 2);
     ASSERT_GT(node, 0) << ReadAll(dir / "out.txt");

@@ -132,6 +132,10 @@ TEST(TfExampleTest, MalformedInputIsDataLossWithTheOffset) {
   EXPECT_EQ(f.status().code(), StatusCode::kDataLoss);
   EXPECT_NE(f.status().message().find("not a multiple of 4"), std::string::npos)
       << f.status().message();
+  // An empty packed run is an empty list (found by tf_example_fuzz: memcpy of nothing).
+  auto empty = Example::Parse(Wrap(Entry("x", 2, LengthDelimited('\x0a', ""))));
+  ASSERT_TRUE(empty.ok()) << empty.status().ToString();
+  EXPECT_TRUE((*empty->Floats("x"))->empty());
   // A length far past the end, and a group wire type.
   EXPECT_NE(Example::Parse("\x0a\xff\xff\xff\x0f").status().message().find("remain"),
             std::string::npos);
