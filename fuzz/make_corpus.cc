@@ -273,7 +273,7 @@ void Run() {
     Save("frame_fuzz", "frames", std::string(1, '\2') + two);
     Save("frame_fuzz", "frames-raw", std::string(1, '\3') + two);
     Save("frame_fuzz", "frames-small-limit", std::string(1, '\4') + hello);
-    // A payload past kFrameProbeBytes: read in two parts.
+    // A payload past kFrameProbeBytes: its buffer grows once while it arrives.
     std::string large;
     net::PutU32(&large, 1);
     net::PutU32(&large, 0);

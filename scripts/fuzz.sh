@@ -41,8 +41,10 @@ export UBSAN_OPTIONS=${UBSAN_OPTIONS:-print_stacktrace=1:halt_on_error=1}
 # libFuzzer options of one target beyond the common ones.
 target_options() {
   case $1 in
-    # Inputs past 4096 bytes (libFuzzer's default cap for small seeds), so that frames whose
-    # payload exceeds kFrameProbeBytes (4 KiB) can arrive whole and take the second read.
+    # Inputs past 4096 bytes (libFuzzer's default cap for small seeds), so that payloads longer
+    # than kFrameProbeBytes (4 KiB) can arrive and grow their buffer; up to kFrameTrustBytes
+    # (16 KiB), past which a claimed length of up to 64 MiB would be allocated at once (each such
+    # allocation costs milliseconds under ASan). That last step is covered by tests/net.
     frame_fuzz) echo "-max_len=16384" ;;
   esac
 }

@@ -1,5 +1,6 @@
 #include "net/frame.h"
 
+#include <algorithm>
 #include <cstring>
 
 namespace tos::net {
@@ -114,19 +115,23 @@ Result<RawFrame> ReadRawFrame(const Socket& s, Deadline deadline, size_t max_byt
   RawFrame f;
   f.type = static_cast<FrameType>(static_cast<uint8_t>(header[4]));
   f.size = len - 1;
-  if (f.size <= kFrameProbeBytes) {
-    f.payload.reset(new char[f.size > 0 ? f.size : 1]);
-    if (f.size > 0) TOS_RETURN_IF_ERROR(ReadFull(s, f.payload.get(), f.size, deadline));
-    return f;
+  // The declared length is only the peer's claim. The buffer starts at kFrameProbeBytes (or the
+  // payload's size if smaller) and doubles each time it fills, so it stays within twice what
+  // has arrived; once kFrameTrustBytes have arrived it takes the declared size at once.
+  size_t cap = std::min(f.size, kFrameProbeBytes);
+  f.payload.reset(new char[cap > 0 ? cap : 1]);
+  size_t got = 0;
+  while (got < f.size) {
+    if (got == cap) {
+      const size_t grown = got >= kFrameTrustBytes ? f.size : std::min(f.size, 2 * cap);
+      std::unique_ptr<char[]> bigger(new char[grown]);
+      std::memcpy(bigger.get(), f.payload.get(), got);
+      f.payload = std::move(bigger);
+      cap = grown;
+    }
+    TOS_RETURN_IF_ERROR(ReadFullPart(s, f.payload.get() + got, cap - got, got, f.size, deadline));
+    got = cap;
   }
-  // The declared length is only the peer's claim: the payload buffer is allocated once the
-  // first kFrameProbeBytes of it have arrived, not on the strength of a 5-byte header.
-  char probe[kFrameProbeBytes];
-  TOS_RETURN_IF_ERROR(ReadFullPart(s, probe, sizeof(probe), 0, f.size, deadline));
-  f.payload.reset(new char[f.size]);
-  std::memcpy(f.payload.get(), probe, sizeof(probe));
-  TOS_RETURN_IF_ERROR(ReadFullPart(s, f.payload.get() + sizeof(probe), f.size - sizeof(probe),
-                                   sizeof(probe), f.size, deadline));
   return f;
 }
 

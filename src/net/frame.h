@@ -1,7 +1,7 @@
 // Length-prefixed binary frames, the unit of every TorchOnSpark wire protocol
 // (docs/protocol.md): u32 little-endian length of what follows, u8 type, payload.
 // Readers enforce a size limit before allocating, so a garbage length cannot exhaust memory,
-// and allocate a large payload only once its first kFrameProbeBytes have arrived.
+// and a payload's buffer grows as its bytes arrive (see kFrameProbeBytes).
 #pragma once
 
 #include <cstdint>
@@ -46,8 +46,11 @@ const char* FrameTypeName(FrameType t);
 
 constexpr size_t kFrameHeaderBytes = 5;
 constexpr size_t kDefaultMaxFrameBytes = 64u << 20;
-// A payload longer than this is read into its own buffer only after this much of it arrived.
+// A payload's buffer starts at kFrameProbeBytes and doubles each time it fills, so that memory
+// follows the bytes that really arrived, not the declared length; after kFrameTrustBytes it
+// takes the declared length at once.
 constexpr size_t kFrameProbeBytes = 4096;
+constexpr size_t kFrameTrustBytes = 16384;
 
 struct Frame {
   FrameType type{};

@@ -174,9 +174,10 @@ std::pair<Socket, Socket> LocalPair() {
   return {Socket(fds[0]), Socket(fds[1])};
 }
 
-TEST(FrameTest, PayloadsAroundTheProbeSizeArriveWhole) {
+TEST(FrameTest, PayloadsAroundTheBufferStepsArriveWhole) {
   for (size_t n : {size_t{0}, size_t{1}, kFrameProbeBytes - 1, kFrameProbeBytes,
-                   kFrameProbeBytes + 1, size_t{3} << 20}) {
+                   kFrameProbeBytes + 1, 2 * kFrameProbeBytes + 1, kFrameTrustBytes - 1,
+                   kFrameTrustBytes, kFrameTrustBytes + 1, size_t{3} << 20}) {
     auto [ours, peer] = LocalPair();
     std::string payload(n, '\0');
     for (size_t i = 0; i < n; ++i) payload[i] = static_cast<char>(i * 131 + i / 977);
@@ -197,8 +198,9 @@ TEST(FrameTest, PayloadsAroundTheProbeSizeArriveWhole) {
 }
 
 TEST(FrameTest, TruncatedLargeFrameCountsFromTheStartOfThePayload) {
-  // A header declaring 50 MiB, then fewer bytes than the probe, or more, then the end.
-  for (size_t sent : {size_t{100}, kFrameProbeBytes + 904}) {
+  // A header declaring 50 MiB, then a few bytes, or more than the first buffer steps, then the
+  // end.
+  for (size_t sent : {size_t{100}, kFrameProbeBytes + 904, kFrameTrustBytes + 5000}) {
     auto [ours, peer] = LocalPair();
     std::string bytes;
     PutU32(&bytes, (50u << 20) + 1);
