@@ -8,6 +8,7 @@
 #include "mnist_args.h"
 #include "mnist_batches.h"
 #include "mnist_dataset.h"
+#include "tos/log.h"
 #include "tos/partitioned_dir.h"
 #include "tos/tos.h"
 #include "tos/train/allreduce.h"
@@ -20,7 +21,6 @@
 #include "tos/train/ps_client.h"
 #include "tos/train/tcp_collectives.h"
 #include "tos/train/threads.h"
-#include "util/log.h"
 
 namespace mnist {
 namespace {

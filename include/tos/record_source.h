@@ -2,6 +2,7 @@
 // mode reads. Partitions keep their order; records keep their order within a partition.
 #pragma once
 
+#include <cstdint>
 #include <memory>
 #include <string>
 #include <string_view>
@@ -28,6 +29,28 @@ class RecordSource {
   virtual std::string Describe() const = 0;  // for messages: "data/train (csv, 10 parts)"
 };
 
+class BufferedReader;
+
+// The lines of one text file, front to back, each without its "\n" (or "\r\n"); a name ending
+// in ".gz" is read through gzip. A line longer than 64 MiB is DataLoss (a binary file read as
+// text). Any URI a registered FileSystem serves works.
+class TextFileReader final : public PartitionReader {
+ public:
+  static Result<std::unique_ptr<TextFileReader>> Open(const std::string& uri);
+  ~TextFileReader() override;
+  // The view stays valid until the next call. A last line without "\n" is returned.
+  Result<bool> Next(std::string_view* line) override;
+  // 1-based number of the line last returned; 0 before the first.
+  uint64_t line_number() const;
+  const std::string& path() const;
+  // "path: line N", for messages about the line last returned.
+  std::string Where() const;
+
+ private:
+  explicit TextFileReader(std::unique_ptr<BufferedReader> in);
+  std::unique_ptr<BufferedReader> in_;
+};
+
 // Records held in memory, one vector per partition (tests, small inputs).
 class VectorRecordSource : public RecordSource {
  public:
@@ -41,8 +64,8 @@ class VectorRecordSource : public RecordSource {
   std::vector<std::vector<std::string>> partitions_;
 };
 
-// Each line of each part-NNNNN file of a partitioned text directory is one record (without
-// its newline); parts ending in .gz are read through gzip. The directory is checked as
+// Each line of each part-NNNNN file of a partitioned text directory is one record, as
+// TextFileReader reads it. The directory is checked as
 // ListPartFiles does (tos/partitioned_dir.h): no _SUCCESS or a missing part is refused unless
 // allow_incomplete. Any URI a registered FileSystem serves works.
 Result<std::unique_ptr<RecordSource>> OpenTextDataset(const std::string& dir,

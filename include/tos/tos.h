@@ -17,6 +17,7 @@
 
 #include "tos/cluster.h"
 #include "tos/context.h"
+#include "tos/log.h"
 #include "tos/shard_reader.h"
 
 namespace tos {

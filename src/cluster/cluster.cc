@@ -20,11 +20,11 @@
 #include "net/auth.h"
 #include "node/node_env.h"
 #include "reservation/server.h"
+#include "tos/log.h"
 #include "tos/partitioned_dir.h"
 #include "tos/tos.h"
 #include "util/console.h"
 #include "util/cpu.h"
-#include "util/log.h"
 
 namespace tos {
 namespace {

@@ -4,8 +4,8 @@
 #include <algorithm>
 
 #include "cluster/cluster_impl.h"
+#include "tos/log.h"
 #include "util/console.h"
-#include "util/log.h"
 
 namespace tos {
 

@@ -15,8 +15,8 @@
 #include <thread>
 
 #include "tos/launcher.h"
+#include "tos/log.h"
 #include "util/console.h"
-#include "util/log.h"
 
 extern char** environ;
 

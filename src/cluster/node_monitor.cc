@@ -11,8 +11,8 @@
 #include <thread>
 
 #include "cluster/cluster_impl.h"
+#include "tos/log.h"
 #include "util/console.h"
-#include "util/log.h"
 
 namespace tos {
 

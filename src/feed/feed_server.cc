@@ -2,7 +2,7 @@
 
 #include <condition_variable>
 
-#include "util/log.h"
+#include "tos/log.h"
 
 namespace tos::feed {
 namespace {

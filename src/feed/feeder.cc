@@ -10,8 +10,8 @@
 #include "net/auth.h"
 #include "net/frame.h"
 #include "tos/fs.h"
+#include "tos/log.h"
 #include "tos/partitioned_dir.h"
-#include "util/log.h"
 
 namespace tos::feed {
 namespace {

@@ -20,15 +20,6 @@ class VectorReader : public PartitionReader {
   size_t i_ = 0;
 };
 
-class LineReader : public PartitionReader {
- public:
-  explicit LineReader(std::unique_ptr<BufferedReader> in) : in_(std::move(in)) {}
-  Result<bool> Next(std::string_view* record) override { return in_->ReadLine(record); }
-
- private:
-  std::unique_ptr<BufferedReader> in_;
-};
-
 class TextDataset : public RecordSource {
  public:
   TextDataset(std::string dir, std::vector<std::string> parts)
@@ -37,8 +28,8 @@ class TextDataset : public RecordSource {
   Result<std::unique_ptr<PartitionReader>> OpenPartition(size_t i) const override {
     if (i >= parts_.size())
       return InvalidArgument("partition " + std::to_string(i) + " out of range");
-    TOS_ASSIGN_OR_RETURN(auto in, OpenBufferedPart(parts_[i]));
-    return std::unique_ptr<PartitionReader>(new LineReader(std::move(in)));
+    TOS_ASSIGN_OR_RETURN(auto in, TextFileReader::Open(parts_[i]));
+    return std::unique_ptr<PartitionReader>(std::move(in));
   }
   std::string Describe() const override {
     return dir_ + " (text, " + std::to_string(parts_.size()) + " partitions)";
@@ -50,6 +41,21 @@ class TextDataset : public RecordSource {
 };
 
 }  // namespace
+
+TextFileReader::TextFileReader(std::unique_ptr<BufferedReader> in) : in_(std::move(in)) {}
+TextFileReader::~TextFileReader() = default;
+
+Result<std::unique_ptr<TextFileReader>> TextFileReader::Open(const std::string& uri) {
+  TOS_ASSIGN_OR_RETURN(auto in, OpenBufferedPart(uri));
+  return std::unique_ptr<TextFileReader>(new TextFileReader(std::move(in)));
+}
+
+Result<bool> TextFileReader::Next(std::string_view* line) { return in_->ReadLine(line); }
+uint64_t TextFileReader::line_number() const { return in_->line_number(); }
+const std::string& TextFileReader::path() const { return in_->path(); }
+std::string TextFileReader::Where() const {
+  return path() + ": line " + std::to_string(line_number());
+}
 
 Result<std::unique_ptr<PartitionReader>> VectorRecordSource::OpenPartition(size_t index) const {
   if (index >= partitions_.size()) return InvalidArgument("partition out of range");

@@ -5,8 +5,8 @@
 
 #include "node/runner.h"
 #include "spark/bridge.h"
+#include "tos/log.h"
 #include "tos/tos.h"
-#include "util/log.h"
 
 namespace tos {
 

@@ -1,6 +1,6 @@
 #include "net/server.h"
 
-#include "util/log.h"
+#include "tos/log.h"
 
 namespace tos::net {
 namespace {

@@ -23,8 +23,8 @@
 #include "node/node_env.h"
 #include "node/node_state.h"
 #include "reservation/client.h"
+#include "tos/log.h"
 #include "tos/tos.h"
-#include "util/log.h"
 
 namespace tos {
 namespace {

@@ -2,7 +2,7 @@
 
 #include <thread>
 
-#include "util/log.h"
+#include "tos/log.h"
 
 namespace tos::reservation {
 

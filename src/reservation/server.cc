@@ -2,7 +2,7 @@
 
 #include <nlohmann/json.hpp>
 
-#include "util/log.h"
+#include "tos/log.h"
 
 namespace tos::reservation {
 

@@ -17,7 +17,7 @@
 #include "reservation/client.h"
 #include "spark/bridge.h"
 #include "tos/cluster.h"
-#include "util/log.h"
+#include "tos/log.h"
 
 namespace tos::spark {
 namespace {

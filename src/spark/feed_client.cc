@@ -15,7 +15,7 @@
 #include "net/frame.h"
 #include "reservation/client.h"
 #include "spark/bridge.h"
-#include "util/log.h"
+#include "tos/log.h"
 
 namespace tos::spark {
 namespace {

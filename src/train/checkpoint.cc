@@ -18,7 +18,7 @@
 #include <nlohmann/json.hpp>
 #include <sstream>
 
-#include "util/log.h"
+#include "tos/log.h"
 
 namespace tos::train {
 namespace {

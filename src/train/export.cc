@@ -8,8 +8,8 @@
 #include <nlohmann/json.hpp>
 #include <sstream>
 
+#include "tos/log.h"
 #include "tos/train/checkpoint.h"
-#include "util/log.h"
 
 namespace tos::train {
 namespace {

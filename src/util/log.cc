@@ -1,4 +1,4 @@
-#include "util/log.h"
+#include "tos/log.h"
 
 #include <sys/time.h>
 #include <unistd.h>

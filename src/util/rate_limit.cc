@@ -1,6 +1,6 @@
 #include "util/rate_limit.h"
 
-#include "util/log.h"
+#include "tos/log.h"
 
 namespace tos {
 

@@ -5,6 +5,10 @@
 #include <set>
 #include <thread>
 
+#include "test_util.h"
+#include "tos/compression.h"
+#include "tos/record_source.h"
+
 namespace tos {
 namespace {
 
@@ -20,6 +24,47 @@ std::vector<std::string> ReadAll(ShardReader& r, size_t batch = 33) {
   std::vector<std::string> all, b;
   while (r.NextBatch(batch, &b).value()) all.insert(all.end(), b.begin(), b.end());
   return all;
+}
+
+std::vector<std::string> Lines(TextFileReader& r) {
+  std::vector<std::string> out;
+  std::string_view line;
+  while (r.Next(&line).value()) out.emplace_back(line);
+  return out;
+}
+
+TEST(TextFileReaderTest, ReadsLinesOfAPlainAndAGzipFileAndNamesTheLine) {
+  testing::TempDir dir;
+  const std::string text = "a,1\r\nb,2\n\nlast";
+  ASSERT_TRUE(WriteStringToFile(dir / "plain.csv", text).ok());
+  auto gz = OpenOutputFile(dir / "packed.csv.gz", Compression::kGzip);
+  ASSERT_TRUE(gz.ok());
+  ASSERT_TRUE((*gz)->Append(text).ok());
+  ASSERT_TRUE((*gz)->Close().ok());
+  for (const char* name : {"plain.csv", "packed.csv.gz"}) {
+    auto r = TextFileReader::Open(dir / name);
+    ASSERT_TRUE(r.ok()) << r.status().ToString();
+    EXPECT_EQ((*r)->line_number(), 0u);
+    EXPECT_EQ(Lines(**r), (std::vector<std::string>{"a,1", "b,2", "", "last"})) << name;
+    EXPECT_EQ((*r)->line_number(), 4u);
+    EXPECT_EQ((*r)->Where(), dir / name + ": line 4");
+  }
+}
+
+TEST(TextFileReaderTest, AMissingFileAndABrokenGzipFileAreErrorsNamingThem) {
+  testing::TempDir dir;
+  auto missing = TextFileReader::Open(dir / "nope.csv");
+  ASSERT_FALSE(missing.ok());
+  EXPECT_NE(missing.status().message().find("nope.csv"), std::string::npos);
+  ASSERT_TRUE(WriteStringToFile(dir / "empty.csv.gz", "").ok());
+  auto empty = TextFileReader::Open(dir / "empty.csv.gz");
+  Status st = empty.status();
+  if (empty.ok()) {
+    std::string_view line;
+    st = (*empty)->Next(&line).status();
+  }
+  ASSERT_FALSE(st.ok());
+  EXPECT_NE(st.message().find("empty.csv.gz"), std::string::npos) << st.ToString();
 }
 
 TEST(ShardReaderTest, ShardsPartitionTheDatasetExactly) {

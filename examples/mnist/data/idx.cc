@@ -1,8 +1,8 @@
 #include "idx.h"
 
+#include <algorithm>
 #include <cstdio>
 
-#include "io/buffered_reader.h"
 #include "tos/fs.h"
 
 namespace tos {
@@ -40,30 +40,42 @@ std::string DimsString(const std::vector<uint32_t>& dims) {
   return s;
 }
 
+// Reads until n bytes are in buf or the file ends; returns how many were read.
+Result<size_t> ReadUpTo(SequentialFile* f, char* buf, size_t n) {
+  size_t got = 0;
+  while (got < n) {
+    TOS_ASSIGN_OR_RETURN(size_t k, f->Read(buf + got, n - got));
+    if (k == 0) break;
+    got += k;
+  }
+  return got;
+}
+
 Result<bool> SniffGzip(const std::string& uri) {
   TOS_ASSIGN_OR_RETURN(auto raw, OpenInputFile(uri));
   char head[2];
-  size_t got = 0;
-  while (got < 2) {
-    TOS_ASSIGN_OR_RETURN(size_t n, raw->Read(head + got, 2 - got));
-    if (n == 0) break;
-    got += n;
-  }
+  TOS_ASSIGN_OR_RETURN(size_t got, ReadUpTo(raw.get(), head, 2));
   return LooksGzipped(std::string_view(head, got));
 }
+
+// The data of a compressed file is read in steps that start at this size and double up to
+// kMaxStep, so a lying gzip header costs memory only in proportion to the bytes really present.
+constexpr size_t kFirstStep = 64 << 10;
+constexpr size_t kMaxStep = 16 << 20;
 
 }  // namespace
 
 Result<IdxArray> ReadIdx(const std::string& uri) {
   TOS_ASSIGN_OR_RETURN(bool gz, SniffGzip(uri));
   TOS_ASSIGN_OR_RETURN(auto file, OpenInputFile(uri, gz ? Compression::kGzip : Compression::kNone));
-  BufferedReader in(std::move(file), 1 << 20);
-  TOS_ASSIGN_OR_RETURN(size_t have, in.Fill(4));
+  // The header: a 4-byte magic number, then one 4-byte size per dimension (at most 255).
+  char head[4 + 4 * 255];
+  TOS_ASSIGN_OR_RETURN(size_t have, ReadUpTo(file.get(), head, 4));
   if (have < 4) {
     return DataLoss(uri + ": truncated IDX header: the file ends at byte " + std::to_string(have) +
                     ", before the 4-byte magic number");
   }
-  const auto* h = reinterpret_cast<const uint8_t*>(in.data());
+  const auto* h = reinterpret_cast<const uint8_t*>(head);
   const uint32_t magic = uint32_t{h[0]} << 24 | uint32_t{h[1]} << 16 | uint32_t{h[2]} << 8 | h[3];
   IdxArray out;
   out.type = h[2];
@@ -75,12 +87,12 @@ Result<IdxArray> ReadIdx(const std::string& uri) {
                     (gz ? "" : " (gzip-compressed files are detected by their magic bytes)"));
   }
   const size_t header = 4 + 4 * ndims;
-  TOS_ASSIGN_OR_RETURN(have, in.Fill(header));
-  if (have < header) {
+  TOS_ASSIGN_OR_RETURN(size_t dims_have, ReadUpTo(file.get(), head + 4, header - 4));
+  if (4 + dims_have < header) {
     return DataLoss(uri + ": truncated IDX header: " + std::to_string(ndims) + " dimensions need " +
-                    std::to_string(header) + " header bytes, the file has " + std::to_string(have));
+                    std::to_string(header) + " header bytes, the file has " +
+                    std::to_string(4 + dims_have));
   }
-  h = reinterpret_cast<const uint8_t*>(in.data());
   uint64_t count = 1;
   for (size_t i = 0; i < ndims; ++i) {
     const uint8_t* d = h + 4 + 4 * i;
@@ -92,8 +104,8 @@ Result<IdxArray> ReadIdx(const std::string& uri) {
                       ": implausible IDX dimensions " + DimsString(out.dims));
     }
   }
-  in.Consume(header);
   const uint64_t payload = count * ElementSize(out.type);
+  size_t step = kFirstStep;
   if (!gz) {
     // The size of a raw file is known up front: refuse a mismatch before reading.
     TOS_ASSIGN_OR_RETURN(FileSystem * fs, GetFileSystem(uri));
@@ -104,24 +116,25 @@ Result<IdxArray> ReadIdx(const std::string& uri) {
                       " bytes with the header) but the file is " + std::to_string(size) + " bytes" +
                       (size < header + payload ? " (truncated)" : " (trailing bytes)"));
     }
-    out.data.reserve(payload);
+    step = payload;
   }
-  // Read in bounded steps so a lying gzip header costs memory only for bytes really present.
   while (out.data.size() < payload) {
-    TOS_ASSIGN_OR_RETURN(size_t avail, in.Fill(1));
-    if (avail == 0) {
+    const size_t at = out.data.size();
+    const size_t want = std::min<uint64_t>(step, payload - at);
+    out.data.resize(at + want);
+    TOS_ASSIGN_OR_RETURN(size_t got,
+                         ReadUpTo(file.get(), reinterpret_cast<char*>(out.data.data() + at), want));
+    if (got < want) {
       return DataLoss(uri + ": truncated IDX data: dimensions " + DimsString(out.dims) + " need " +
                       std::to_string(payload) + " data bytes after the " + std::to_string(header) +
                       "-byte header, the " + (gz ? "decompressed " : "") + "data ends at byte " +
-                      std::to_string(header + out.data.size()));
+                      std::to_string(header + at + got));
     }
-    size_t take = std::min<uint64_t>(avail, payload - out.data.size());
-    out.data.insert(out.data.end(), reinterpret_cast<const uint8_t*>(in.data()),
-                    reinterpret_cast<const uint8_t*>(in.data()) + take);
-    in.Consume(take);
+    step = std::min(step * 2, kMaxStep);
   }
-  TOS_ASSIGN_OR_RETURN(size_t extra, in.Fill(1));
-  if (extra != 0) {
+  char extra;
+  TOS_ASSIGN_OR_RETURN(size_t extra_bytes, ReadUpTo(file.get(), &extra, 1));
+  if (extra_bytes != 0) {
     return DataLoss(uri + ": trailing bytes after the IDX data at " + (gz ? "decompressed " : "") +
                     "byte " + std::to_string(header + payload) + " (dimensions " +
                     DimsString(out.dims) + ")");

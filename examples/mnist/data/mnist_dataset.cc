@@ -1,8 +1,8 @@
 #include "mnist_dataset.h"
 
-#include "io/buffered_reader.h"
 #include "mnist_pickle.h"
 #include "tos/partitioned_dir.h"
+#include "tos/record_source.h"
 #include "tos/tfrecord.h"
 
 namespace tos {
@@ -16,38 +16,34 @@ Compression CompressionFor(const std::string& part) {
   return EndsWith(part, ".gz") ? Compression::kGzip : Compression::kNone;
 }
 
-std::string LineContext(const BufferedReader& in) {
-  return in.path() + ": line " + std::to_string(in.line_number());
-}
-
 class Csv2PartitionReader final : public MnistPartitionReader {
  public:
-  explicit Csv2PartitionReader(std::unique_ptr<BufferedReader> in) : in_(std::move(in)) {}
+  explicit Csv2PartitionReader(std::unique_ptr<TextFileReader> in) : in_(std::move(in)) {}
   Result<bool> Next(uint8_t* out) override {
     std::string_view line;
-    TOS_ASSIGN_OR_RETURN(bool more, in_->ReadLine(&line));
+    TOS_ASSIGN_OR_RETURN(bool more, in_->Next(&line));
     if (!more) return false;
     Status s = DecodeMnistCsv2Line(line, out);
-    if (!s.ok()) return s.WithContext(LineContext(*in_));
+    if (!s.ok()) return s.WithContext(in_->Where());
     return true;
   }
 
  private:
-  std::unique_ptr<BufferedReader> in_;
+  std::unique_ptr<TextFileReader> in_;
 };
 
 class CsvPartitionReader final : public MnistPartitionReader {
  public:
-  CsvPartitionReader(std::unique_ptr<BufferedReader> images, std::unique_ptr<BufferedReader> labels)
+  CsvPartitionReader(std::unique_ptr<TextFileReader> images, std::unique_ptr<TextFileReader> labels)
       : images_(std::move(images)), labels_(std::move(labels)) {}
   Result<bool> Next(uint8_t* out) override {
     std::string_view image, label;
-    TOS_ASSIGN_OR_RETURN(bool more_images, images_->ReadLine(&image));
+    TOS_ASSIGN_OR_RETURN(bool more_images, images_->Next(&image));
     // The label line is read into the second reader's buffer: both views stay valid.
-    TOS_ASSIGN_OR_RETURN(bool more_labels, labels_->ReadLine(&label));
+    TOS_ASSIGN_OR_RETURN(bool more_labels, labels_->Next(&label));
     if (more_images != more_labels) {
-      const BufferedReader& shorter = more_images ? *labels_ : *images_;
-      const BufferedReader& longer = more_images ? *images_ : *labels_;
+      const TextFileReader& shorter = more_images ? *labels_ : *images_;
+      const TextFileReader& longer = more_images ? *images_ : *labels_;
       return DataLoss("image/label count mismatch: " + shorter.path() + " ends after line " +
                       std::to_string(shorter.line_number()) + " but " + longer.path() +
                       " has a line " + std::to_string(longer.line_number()));
@@ -57,14 +53,14 @@ class CsvPartitionReader final : public MnistPartitionReader {
     if (!s.ok()) {
       // Name the file the bad value came from.
       bool label_side = s.message().rfind("label", 0) == 0;
-      return s.WithContext(LineContext(label_side ? *labels_ : *images_));
+      return s.WithContext((label_side ? labels_ : images_)->Where());
     }
     return true;
   }
 
  private:
-  std::unique_ptr<BufferedReader> images_;
-  std::unique_ptr<BufferedReader> labels_;
+  std::unique_ptr<TextFileReader> images_;
+  std::unique_ptr<TextFileReader> labels_;
 };
 
 class TfrPartitionReader final : public MnistPartitionReader {
@@ -152,13 +148,13 @@ Result<std::unique_ptr<MnistPartitionReader>> MnistDataset::OpenPartition(size_t
   const std::string& part = images_[i];
   switch (spec_.format) {
     case DataFormat::kCsv: {
-      TOS_ASSIGN_OR_RETURN(auto images, OpenBufferedPart(part));
-      TOS_ASSIGN_OR_RETURN(auto labels, OpenBufferedPart(labels_[i]));
+      TOS_ASSIGN_OR_RETURN(auto images, TextFileReader::Open(part));
+      TOS_ASSIGN_OR_RETURN(auto labels, TextFileReader::Open(labels_[i]));
       return std::unique_ptr<MnistPartitionReader>(
           new CsvPartitionReader(std::move(images), std::move(labels)));
     }
     case DataFormat::kCsv2: {
-      TOS_ASSIGN_OR_RETURN(auto in, OpenBufferedPart(part));
+      TOS_ASSIGN_OR_RETURN(auto in, TextFileReader::Open(part));
       return std::unique_ptr<MnistPartitionReader>(new Csv2PartitionReader(std::move(in)));
     }
     case DataFormat::kTfr: {

@@ -1,5 +1,6 @@
-// Minimal logging to stderr: "2026-11-26 11:03:28.123 W [driver] message".
-// Thread-safe (one write(2) per line). The tag names the process role and is set once.
+// Logging to stderr: "2026-11-26 11:03:28.123 W [driver] message". On a node, stderr is its log
+// file (tos_logs/<role>-<index>.log); the tag is the role, set by the runtime.
+// Thread-safe (one write(2) per line).
 #pragma once
 
 #include <string>
