@@ -59,8 +59,7 @@ Status ResolveOptions(ClusterOptions* opts, bool local) {
   }
   if (opts->node_args.empty()) opts->node_args = ProgramArgs();
   opts->log_dir = AbsolutePath(opts->log_dir);
-  if (opts->node_timeout < std::chrono::seconds(2) ||
-      opts->node_timeout < 3 * opts->heartbeat_interval) {
+  if (opts->node_timeout < kMinNodeTimeout || opts->node_timeout < 3 * opts->heartbeat_interval) {
     return InvalidArgument("node_timeout (" + std::to_string(opts->node_timeout.count()) +
                            " s) must be at least 2 s and three heartbeat intervals");
   }
@@ -229,7 +228,7 @@ Status Cluster::Shutdown(std::chrono::seconds grace, std::chrono::seconds timeou
   }
   if (im.CurrentFailure().ok()) im.StopTheOthers();
   Status failure = im.CurrentFailure();
-  if (!failure.ok()) im.launcher->WaitAll(im.opts.kill_grace + std::chrono::seconds(2));
+  if (!failure.ok()) im.launcher->WaitAll(im.opts.kill_grace + kFailureExitMargin);
   im.KillAndReap();
   im.shut_down = true;
   im.monitor_stop = true;

@@ -84,7 +84,7 @@ Status Cluster::Impl::RunFeeds(const std::vector<Cluster::NamedFeed>& feeds, fee
     // (exit status, signal, log lines) the moment it takes to arrive, and prefer it.
     if (r.code() == StatusCode::kUnavailable) {
       std::unique_lock<std::mutex> lock(mu);
-      cv.wait_for(lock, std::chrono::seconds(3), [&] { return !failure.ok(); });
+      cv.wait_for(lock, kNodeReportWait, [&] { return !failure.ok(); });
     }
   }
   Status fail = CurrentFailure();

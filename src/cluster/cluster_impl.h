@@ -38,6 +38,19 @@ constexpr auto kExitAfterStop = std::chrono::seconds(30);
 // The first "no heartbeat from" warning (at most half of node_timeout).
 constexpr auto kQuietNodeWarning = std::chrono::seconds(15);
 
+// After a driver pause, each node's heartbeat clock restarts as if heard from this long ago.
+constexpr auto kAfterDriverPause = std::chrono::seconds(1);
+// A feed broken by a node's death waits this long for the node's own report, which names
+// its exit status and log lines (better than "connection reset").
+constexpr auto kNodeReportWait = std::chrono::seconds(3);
+// After a failure, the nodes' SIGTERM handlers have kill_grace and this margin to exit.
+constexpr auto kFailureExitMargin = std::chrono::seconds(2);
+// Reaping after SIGKILL: on an interrupt, and in the final cleanup.
+constexpr auto kReapAfterInterrupt = std::chrono::seconds(5);
+constexpr auto kReapAfterKill = std::chrono::seconds(10);
+// The shortest node_timeout accepted: a shorter one fails healthy nodes on a loaded host.
+constexpr auto kMinNodeTimeout = std::chrono::seconds(2);
+
 // What the driver knows about one node, from its events and its process.
 struct NodeRecord {
   RoleAssignment role;

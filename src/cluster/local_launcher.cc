@@ -35,6 +35,17 @@ namespace {
 
 constexpr size_t kKeepLines = 30;
 
+// Stop() reaps the killed children for at most this long.
+constexpr auto kStopReap = std::chrono::seconds(5);
+// Once stopping, the output relay forwards what is already in the pipes for at most this long
+// (a grandchild may hold a pipe open forever).
+constexpr auto kRelayDrainAtStop = std::chrono::seconds(1);
+// A reaped child's last output lines may still be in its pipe: the reaper lets the relay
+// drain it for at most this long, so the failure report carries them.
+constexpr auto kOutputDrainAtExit = std::chrono::milliseconds(500);
+// How often the reaper polls for exited children (waitpid with WNOHANG).
+constexpr auto kReapPoll = std::chrono::milliseconds(20);
+
 class LocalLauncher : public Launcher {
  public:
   ~LocalLauncher() override { Stop(); }
@@ -42,7 +53,7 @@ class LocalLauncher : public Launcher {
   void Stop() override {
     std::lock_guard<std::mutex> stop_lock(stop_mu_);
     SignalAll(SIGKILL);
-    WaitAll(std::chrono::seconds(5));
+    WaitAll(kStopReap);
     stop_ = true;
     if (reaper_.joinable()) reaper_.join();
     if (relay_.joinable()) relay_.join();
@@ -226,7 +237,7 @@ class LocalLauncher : public Launcher {
       if (stop_) {
         auto now = std::chrono::steady_clock::now();
         if (stop_seen == std::chrono::steady_clock::time_point{}) stop_seen = now;
-        if (rc <= 0 || now - stop_seen > std::chrono::seconds(1)) return;
+        if (rc <= 0 || now - stop_seen > kRelayDrainAtStop) return;
       }
       for (size_t k = 0; k < fds.size(); ++k) {
         if (!(fds[k].revents & (POLLIN | POLLHUP | POLLERR))) continue;
@@ -278,8 +289,7 @@ class LocalLauncher : public Launcher {
         {
           // Let the relay drain the pipe so failure reports carry the last lines.
           std::unique_lock<std::mutex> lock(mu_);
-          cv_.wait_for(lock, std::chrono::milliseconds(500),
-                       [&] { return execs_[i].output_closed; });
+          cv_.wait_for(lock, kOutputDrainAtExit, [&] { return execs_[i].output_closed; });
         }
         if (on_exit_) on_exit_(ex);
         std::lock_guard<std::mutex> lock(mu_);
@@ -287,7 +297,7 @@ class LocalLauncher : public Launcher {
         cv_.notify_all();
       }
       if (!any && stop_) return;
-      std::this_thread::sleep_for(std::chrono::milliseconds(20));
+      std::this_thread::sleep_for(kReapPoll);
     }
   }
 

@@ -203,7 +203,7 @@ void Cluster::Impl::CheckNodes(Clock::time_point now, std::vector<Status>* failu
   for (size_t i = 0; i < nodes.size(); ++i) {
     NodeRecord& n = nodes[i];
     const int id = static_cast<int>(i);
-    if (driver_paused) n.last_heartbeat = std::max(n.last_heartbeat, now - seconds(1));
+    if (driver_paused) n.last_heartbeat = std::max(n.last_heartbeat, now - kAfterDriverPause);
     // An error report is followed by the node's exit; give the exit (status, log) a moment.
     if (!n.error_message.empty() && !n.exited && now - n.error_at > kErrorReportGrace &&
         failure.ok()) {
@@ -270,7 +270,7 @@ void Cluster::Impl::HandleSignal() {
                "; stopping every node"));
   launcher->SignalAll(SIGTERM);
   if (!launcher->WaitAll(opts.kill_grace)) launcher->SignalAll(SIGKILL);
-  launcher->WaitAll(std::chrono::seconds(5));
+  launcher->WaitAll(kReapAfterInterrupt);
   ConsoleStatus("");
   LogError("interrupted; all nodes stopped");
   ExitInterrupted(sig);
@@ -301,7 +301,7 @@ Status Cluster::Impl::CurrentFailure() const {
 
 void Cluster::Impl::KillAndReap() {
   launcher->SignalAll(SIGKILL);
-  launcher->WaitAll(std::chrono::seconds(10));
+  launcher->WaitAll(kReapAfterKill);
 }
 
 }  // namespace tos

@@ -7,6 +7,11 @@
 namespace tos::feed {
 namespace {
 
+// How often a connection awaiting inference results rechecks whether the node is stopping.
+constexpr auto kGiveUpPoll = std::chrono::milliseconds(100);
+// A sender must open its feed this soon after connecting, or it is dropped.
+constexpr auto kOpenTimeout = std::chrono::seconds(30);
+
 constexpr std::chrono::seconds kWriteTimeout{30};
 
 class SocketLink : public SenderLink {
@@ -38,7 +43,7 @@ class SocketLink : public SenderLink {
   // came through it has its result, or `give_up` says the node is stopping.
   void AwaitAnswers(const std::function<bool()>& give_up) {
     std::unique_lock<std::mutex> lock(mu_);
-    while (answered_ < pushed_ && !give_up()) cv_.wait_for(lock, std::chrono::milliseconds(100));
+    while (answered_ < pushed_ && !give_up()) cv_.wait_for(lock, kGiveUpPoll);
   }
   void NotifyTerminate() override {
     std::lock_guard<std::mutex> lock(mu_);
@@ -96,7 +101,7 @@ void FeedServer::Stop() {
 
 void FeedServer::Handle(net::Socket& socket) {
   const std::string peer = socket.PeerAddress();
-  auto open_frame = net::ReadFrame(socket, net::After(std::chrono::seconds(30)), 1 << 16);
+  auto open_frame = net::ReadFrame(socket, net::After(kOpenTimeout), 1 << 16);
   if (!open_frame.ok() || open_frame->type != net::FrameType::kFeedOpen) {
     LogWarning("feed server: " + peer + " did not open a feed; dropped");
     return;

@@ -16,6 +16,13 @@
 namespace tos::feed {
 namespace {
 
+// Connecting to a node's feed server and its handshake: the node is up and listening by now.
+constexpr auto kConnectTimeout = std::chrono::seconds(30);
+// After a send error, how long to wait for the node's FEED_TERMINATE that explains it.
+constexpr auto kTerminateDrain = std::chrono::seconds(2);
+// While results are awaited, the sender rechecks cancellation and progress this often.
+constexpr auto kResultsPoll = std::chrono::milliseconds(200);
+
 using net::FrameType;
 
 // One output partition, written through a temporary name and renamed into place.
@@ -51,7 +58,7 @@ class TargetFeeder {
   }
 
   Status Run() {
-    auto deadline = net::After(std::chrono::seconds(30));
+    auto deadline = net::After(kConnectTimeout);
     auto sock = net::Connect(target_.address, deadline);
     if (!sock.ok())
       return sock.status().WithContext("feed '" + job_.feed_name + "' to " + target_.label);
@@ -93,7 +100,7 @@ class TargetFeeder {
   // before EOF, so wait for it to drain before deciding whether a send error is an error.
   bool ClosedAfterTerminate() {
     std::unique_lock<std::mutex> lock(mu_);
-    cv_.wait_for(lock, std::chrono::seconds(2), [&] { return peer_closed_; });
+    cv_.wait_for(lock, kTerminateDrain, [&] { return peer_closed_; });
     return terminated_;
   }
 
@@ -279,7 +286,7 @@ class TargetFeeder {
                         "; inference must call batch_results() for every batch");
       }
       if (job_.cancel && job_.cancel->cancelled()) return job_.cancel->status();
-      cv_.wait_for(lock, std::chrono::milliseconds(200));
+      cv_.wait_for(lock, kResultsPoll);
       if (progress_->results_received != last_results) {
         last_results = progress_->results_received;
         last_progress = net::Clock::now();

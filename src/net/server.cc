@@ -4,6 +4,11 @@
 
 namespace tos::net {
 namespace {
+
+// The accept loop wakes this often to reap finished connections and flush warnings.
+constexpr auto kAcceptWakeup = std::chrono::milliseconds(500);
+// After a failed accept (e.g. EMFILE), a pause before the next, so the loop does not spin.
+constexpr auto kAcceptErrorPause = std::chrono::milliseconds(50);
 // "10.0.0.7:41234" -> "10.0.0.7": warnings are limited per host, not per connection.
 std::string HostOf(const std::string& peer) {
   auto colon = peer.rfind(':');
@@ -65,14 +70,14 @@ void AuthServer::ReapFinished() {
 
 void AuthServer::AcceptLoop() {
   while (!stopping_) {
-    auto conn = Accept(listener_, After(std::chrono::milliseconds(500)));
+    auto conn = Accept(listener_, After(kAcceptWakeup));
     ReapFinished();
     warnings_->Flush();
     if (!conn.ok()) {
       if (conn.status().code() == StatusCode::kTimeout) continue;
       if (!stopping_) LogWarning(options_.name + ": accept failed: " + conn.status().ToString());
       if (conn.status().code() == StatusCode::kAborted) return;
-      std::this_thread::sleep_for(std::chrono::milliseconds(50));
+      std::this_thread::sleep_for(kAcceptErrorPause);
       continue;
     }
     auto socket = std::make_shared<Socket>(std::move(conn).value());

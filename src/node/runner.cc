@@ -29,6 +29,11 @@
 namespace tos {
 namespace {
 
+// How often the node checks that the Spark executor that started it is still there.
+constexpr auto kExecutorWatchInterval = std::chrono::milliseconds(500);
+// How often the heartbeat thread looks at its stop flag between heartbeats.
+constexpr auto kHeartbeatStopPoll = std::chrono::milliseconds(20);
+
 std::vector<std::string> g_args;
 
 std::string Env(const char* name, const std::string& fallback = "") {
@@ -195,7 +200,7 @@ void WatchExecutor(long pid) {
   if (pid <= 0) return;
   std::thread([pid] {
     for (;;) {
-      std::this_thread::sleep_for(std::chrono::milliseconds(500));
+      std::this_thread::sleep_for(kExecutorWatchInterval);
       if (::kill(static_cast<pid_t>(pid), 0) != 0 && errno == ESRCH) {
         LogError("the Spark executor (pid " + std::to_string(pid) + ") is gone; exiting");
         ExitNow(3);
@@ -217,7 +222,7 @@ class Heartbeats {
         Send();
         auto until = net::Clock::now() + interval;
         while (running_ && net::Clock::now() < until)
-          std::this_thread::sleep_for(std::chrono::milliseconds(20));
+          std::this_thread::sleep_for(kHeartbeatStopPoll);
       }
     });
   }

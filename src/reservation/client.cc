@@ -11,21 +11,31 @@ using net::FrameType;
 namespace {
 constexpr std::chrono::seconds kWriteTimeout{10};
 
+// One connection attempt and its handshake; the caller's deadline bounds the retries.
+constexpr auto kConnectAttemptTimeout = std::chrono::seconds(5);
+constexpr auto kHandshakeTimeout = std::chrono::seconds(10);
+// Pauses before the next attempt: after a failed connection, after an interrupted
+// registration.
+constexpr auto kConnectRetryPause = std::chrono::milliseconds(100);
+constexpr auto kRegisterRetryPause = std::chrono::milliseconds(200);
+// A Get's answer may arrive this long after the store gave up waiting for the key.
+constexpr auto kGetReplyMargin = std::chrono::seconds(5);
+
 Result<net::Socket> ConnectWithRetry(const net::HostPort& server, const std::string& secret,
                                      net::Channel channel, net::Deadline deadline) {
   Status last;
   while (net::Clock::now() < deadline) {
-    auto s = net::Connect(server, std::min(deadline, net::After(std::chrono::seconds(5))));
+    auto s = net::Connect(server, std::min(deadline, net::After(kConnectAttemptTimeout)));
     if (s.ok()) {
       Status hs = net::ClientHandshake(*s, secret, channel,
-                                       std::min(deadline, net::After(std::chrono::seconds(10))));
+                                       std::min(deadline, net::After(kHandshakeTimeout)));
       if (hs.ok()) return std::move(s).value();
       if (hs.code() == StatusCode::kPermissionDenied) return hs;
       last = hs;
     } else {
       last = s.status();
     }
-    std::this_thread::sleep_for(std::chrono::milliseconds(100));
+    std::this_thread::sleep_for(kConnectRetryPause);
   }
   return Timeout("could not reach the driver's reservation server at " + server.ToString() +
                  (last.ok() ? std::string() : " (last error: " + last.message() + ")") +
@@ -70,7 +80,7 @@ Result<std::unique_ptr<ControlChannel>> ControlChannel::Register(const net::Host
     last = st;
     LogWarning("registration with " + server.ToString() + " interrupted (" + st.message() +
                "); retrying");
-    std::this_thread::sleep_for(std::chrono::milliseconds(200));
+    std::this_thread::sleep_for(kRegisterRetryPause);
   }
   return Timeout("reservation with " + server.ToString() + " timed out" +
                  (last.ok() ? std::string() : ": " + last.message()));
@@ -153,7 +163,7 @@ Status KvClient::Set(const std::string& key, const std::string& value) {
 
 Result<std::string> KvClient::Get(const std::string& key, std::chrono::milliseconds timeout) {
   return Call(FrameType::kKvGet, key, std::to_string(timeout.count()),
-              net::After(timeout + std::chrono::seconds(5)));
+              net::After(timeout + kGetReplyMargin));
 }
 
 Result<int64_t> KvClient::Add(const std::string& key, int64_t delta) {

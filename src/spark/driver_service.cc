@@ -22,6 +22,13 @@
 namespace tos::spark {
 namespace {
 
+// Connecting to the driver's own store, on this host.
+constexpr auto kStoreConnectTimeout = std::chrono::seconds(10);
+// How often the service looks for news (node progress, URLs) to emit to the Python side.
+constexpr auto kEventPollInterval = std::chrono::milliseconds(100);
+// Shutdown's timeout when the command gives none: Cluster::Shutdown's default.
+constexpr std::chrono::seconds kDefaultShutdownTimeout = std::chrono::hours(72);
+
 using nlohmann::json;
 
 std::mutex g_out_mu;
@@ -60,9 +67,10 @@ Result<ClusterOptions> ParseOptions(const std::string& text) {
     o.input_mode = mode == "tensorflow" ? InputMode::kTensorflow : InputMode::kSpark;
     o.tensorboard = j.value("tensorboard", false);
     o.log_dir = j.value("log_dir", o.log_dir);
-    o.reservation_timeout = std::chrono::seconds(j.value("reservation_timeout", 600));
-    o.feed_timeout = std::chrono::seconds(j.value("feed_timeout", 600));
-    o.node_timeout = std::chrono::seconds(j.value("node_timeout", 60));
+    o.reservation_timeout =
+        std::chrono::seconds(j.value("reservation_timeout", o.reservation_timeout.count()));
+    o.feed_timeout = std::chrono::seconds(j.value("feed_timeout", o.feed_timeout.count()));
+    o.node_timeout = std::chrono::seconds(j.value("node_timeout", o.node_timeout.count()));
     o.threads_per_node = j.value("threads_per_node", 1);
     o.server_host = j.value("server_host", "");
     o.server_port = j.value("server_port", "");
@@ -159,7 +167,7 @@ void WatchStatus(Cluster* cluster, const std::string& reservation, const std::st
   std::set<int> finished;
   std::unique_ptr<reservation::KvClient> kv;
   if (auto addr = net::ParseHostPort(reservation); addr.ok()) {
-    auto c = reservation::KvClient::Connect(*addr, secret, net::After(std::chrono::seconds(10)));
+    auto c = reservation::KvClient::Connect(*addr, secret, net::After(kStoreConnectTimeout));
     if (c.ok())
       kv = std::move(c).value();
     else
@@ -185,7 +193,7 @@ void WatchStatus(Cluster* cluster, const std::string& reservation, const std::st
       reported[name] = url;
       Emit({{"event", "url"}, {"name", name}, {"url", url}});
     }
-    std::this_thread::sleep_for(std::chrono::milliseconds(100));
+    std::this_thread::sleep_for(kEventPollInterval);
   }
 }
 
@@ -272,8 +280,8 @@ int RunDriverService(const std::vector<std::string>& args) {
             {"message", st.message()}});
     } else if (name == "shutdown" || name == "abort") {
       auto grace = std::chrono::seconds(cmd.value("grace", 0));
-      auto timeout = std::chrono::seconds(cmd.value("timeout", 259200));
-      if (name == "abort") grace = timeout = std::chrono::seconds(0);
+      auto timeout = std::chrono::seconds(cmd.value("timeout", kDefaultShutdownTimeout.count()));
+      if (name == "abort") grace = timeout = std::chrono::seconds::zero();
       final_status = c.Shutdown(grace, timeout);
       break;
     } else {

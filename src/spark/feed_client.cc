@@ -20,6 +20,13 @@
 namespace tos::spark {
 namespace {
 
+// Explaining a broken feed: the driver's store is on a reachable host, or there is nothing to ask.
+constexpr auto kExplainConnectTimeout = std::chrono::seconds(5);
+// How long to wait for the node's "finished" mark and for the job's failure to be recorded:
+// each is written by the driver within a heartbeat or two of the event that broke the feed.
+constexpr auto kFinishedMarkWait = std::chrono::milliseconds(2500);
+constexpr auto kJobFailureWait = std::chrono::milliseconds(3000);
+
 std::string Env(const char* name, const std::string& fallback = "") {
   const char* v = std::getenv(name);
   return v && *v ? std::string(v) : fallback;
@@ -169,16 +176,14 @@ Status Explain(const Status& st, int executor_id, const std::string& secret,
                nlohmann::json* status) {
   auto addr = net::ParseHostPort(Env("TOS_RESERVATION"));
   if (!addr.ok()) return st;
-  auto kv = reservation::KvClient::Connect(*addr, secret, net::After(std::chrono::seconds(5)));
+  auto kv = reservation::KvClient::Connect(*addr, secret, net::After(kExplainConnectTimeout));
   if (!kv.ok()) return st;
-  if ((*kv)
-          ->Get("tos/finished/" + std::to_string(executor_id), std::chrono::milliseconds(2500))
-          .ok()) {
+  if ((*kv)->Get("tos/finished/" + std::to_string(executor_id), kFinishedMarkWait).ok()) {
     LogInfo("the node already finished; partition skipped (" + st.message() + ")");
     (*status)["skipped"] = true;
     return Status::OK();
   }
-  auto failure = (*kv)->Get("tos/job_failure", std::chrono::milliseconds(3000));
+  auto failure = (*kv)->Get("tos/job_failure", kJobFailureWait);
   if (failure.ok())
     return Aborted("the TorchOnSpark job failed: " + *failure + "\n(this feed: " + st.message() +
                    ")");

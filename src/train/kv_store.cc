@@ -4,6 +4,9 @@
 
 namespace tos::train {
 namespace {
+
+// A lookup of a key that should be there already: the store answers at once or not at all.
+constexpr auto kNoWait = std::chrono::milliseconds(1);
 std::string ToString(const std::vector<uint8_t>& v) { return std::string(v.begin(), v.end()); }
 std::vector<uint8_t> ToBytes(const std::string& s) {
   return std::vector<uint8_t>(s.begin(), s.end());
@@ -40,7 +43,7 @@ std::vector<uint8_t> KvStore::compareSet(const std::string& key,
                                          const std::vector<uint8_t>& expected,
                                          const std::vector<uint8_t>& desired) {
   // Not used by the collectives here; a plain set keeps the contract for first writers.
-  auto current = client_->Get(prefix_ + key, std::chrono::milliseconds(1));
+  auto current = client_->Get(prefix_ + key, kNoWait);
   if (!current.ok()) {
     if (!expected.empty()) return expected;
     set(key, desired);
@@ -69,7 +72,7 @@ bool KvStore::deleteKey(const std::string& key) { return false; }
 
 bool KvStore::check(const std::vector<std::string>& keys) {
   for (auto& k : keys) {
-    if (!client_->Get(prefix_ + k, std::chrono::milliseconds(1)).ok()) return false;
+    if (!client_->Get(prefix_ + k, kNoWait).ok()) return false;
   }
   return true;
 }

@@ -18,6 +18,12 @@
 namespace tos::train {
 namespace {
 
+// WaitInitialized polls the ps with backoff: from the first pause, doubling up to the last.
+constexpr auto kInitPollFirst = std::chrono::milliseconds(10);
+constexpr auto kInitPollMax = std::chrono::milliseconds(500);
+// A stop request is a courtesy at shutdown: it waits at most this long for a ps.
+constexpr auto kStopRpcTimeout = std::chrono::seconds(10);
+
 Status FromGrpc(const grpc::Status& s, const std::string& where) {
   StatusCode code = StatusCode::kInternal;
   switch (s.error_code()) {
@@ -280,7 +286,7 @@ class PsClientImpl : public PsClient {
 
   Status WaitInitialized(std::chrono::milliseconds timeout) override {
     auto deadline = std::chrono::steady_clock::now() + timeout;
-    auto delay = std::chrono::milliseconds(10);
+    auto delay = kInitPollFirst;
     while (true) {
       bool ready = false;
       // Each poll waits for an unreachable ps at most until the overall deadline.
@@ -300,7 +306,7 @@ class PsClientImpl : public PsClient {
                        std::to_string(timeout.count()) + " ms");
       }
       std::this_thread::sleep_for(delay);
-      delay = std::min(delay * 2, std::chrono::milliseconds(500));
+      delay = std::min<std::chrono::milliseconds>(delay * 2, kInitPollMax);
     }
   }
 
@@ -392,9 +398,9 @@ class PsClientImpl : public PsClient {
 
   Status StopServers() override {
     for (size_t s = 0; s < shards_.size(); ++s) {
-      auto ctx = NewContext(
-          "/tos.ps.ParameterServer/Stop", /*wait_for_ready=*/false,
-          std::min<std::chrono::milliseconds>(opts_.rpc_timeout, std::chrono::seconds(10)));
+      auto ctx =
+          NewContext("/tos.ps.ParameterServer/Stop", /*wait_for_ready=*/false,
+                     std::min<std::chrono::milliseconds>(opts_.rpc_timeout, kStopRpcTimeout));
       ps::StopRequest req;
       ps::StopResponse resp;
       grpc::Status st = shards_[s].stub->Stop(ctx.get(), req, &resp);

@@ -19,6 +19,9 @@
 namespace tos::train {
 namespace {
 
+// Until the next rank listens, connecting to it is retried this often.
+constexpr auto kConnectRetryPause = std::chrono::milliseconds(20);
+
 using Clock = std::chrono::steady_clock;
 constexpr uint32_t kHelloMagic = 0x544f5352;  // "TOSR"
 
@@ -180,7 +183,7 @@ class TcpCollectives : public Collectives {
       if (Clock::now() > deadline) {
         return ErrnoError(Me() + ": connecting to the next rank at " + address, errno);
       }
-      std::this_thread::sleep_for(std::chrono::milliseconds(20));
+      std::this_thread::sleep_for(kConnectRetryPause);
     }
   }
 

@@ -7,6 +7,9 @@
 
 namespace tos {
 namespace {
+
+// Off a terminal, the status line is printed as a plain line at most this often.
+constexpr auto kPlainStatusInterval = std::chrono::seconds(10);
 std::mutex g_mu;
 std::string g_status;
 auto g_last_plain = std::chrono::steady_clock::time_point{};
@@ -43,7 +46,7 @@ void ConsoleStatus(const std::string& status) {
     return;
   }
   auto now = std::chrono::steady_clock::now();
-  if (!status.empty() && now - g_last_plain >= std::chrono::seconds(10)) {
+  if (!status.empty() && now - g_last_plain >= kPlainStatusInterval) {
     g_last_plain = now;
     WriteAll(status + "\n");
   }
