@@ -32,10 +32,10 @@ mirror() {
   echo "$m"
 }
 
+# Everything is mounted under the root's bind mount of itself (see below), so one recursive
+# unmount takes /proc, /sys, /dev and what the tests mounted there (ip netns) with it.
 unmount_all() {
-  for m in dev sys proc; do
-    if mountpoint -q "$ROOT/$m" 2>/dev/null; then umount -R "$ROOT/$m" || umount -lR "$ROOT/$m" || true; fi
-  done
+  if mountpoint -q "$ROOT" 2>/dev/null; then umount -R "$ROOT" || umount -lR "$ROOT" || true; fi
 }
 finish() {
   local rc=$?
@@ -80,6 +80,12 @@ while IFS='=' read -r name value; do
 done < <(env | grep '^PIP_' | grep -v '^PIP_CERT=' || true)
 pip_env+=(PIP_CERT=/etc/ssl/host-ca-bundle.crt SSL_CERT_FILE=/etc/ssl/host-ca-bundle.crt)
 
+# On a real machine / is a mount point; `ip netns exec` and `ip -n` (the multi-host tests)
+# rely on that (they remount / as a slave in their own mount namespace). A bind mount of the
+# root onto itself makes it one in the chroot too; it is private, so nothing mounted inside
+# (network namespaces included) shows on the host.
+mount --bind "$ROOT" "$ROOT"
+mount --make-rprivate "$ROOT"
 mount -t proc proc "$ROOT/proc"
 mount --rbind /sys "$ROOT/sys"
 mount --rbind /dev "$ROOT/dev"
