@@ -7,6 +7,8 @@
 #   scripts/fuzz.sh                      every target
 #   scripts/fuzz.sh pickle_fuzz idx_fuzz the named ones
 #   FUZZ_SECONDS=20 scripts/fuzz.sh      a smoke run (make fuzz-smoke)
+#   FUZZ_RUNS=10000000 FUZZ_SECONDS=7200 scripts/fuzz.sh idx_fuzz
+#                                        stop at 10 million executions (or the time, if first)
 #
 # Each run works on a temporary copy of fuzz/corpus/<target>/, so the committed seeds stay as
 # they are (new inputs worth keeping are added by hand, see docs/fuzzing.md).
@@ -14,6 +16,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 FUZZ_SECONDS=${FUZZ_SECONDS:-300}
+FUZZ_RUNS=${FUZZ_RUNS:-}
 BUILD_DIR=${FUZZ_BUILD_DIR:-build-fuzz}
 JOBS=${FUZZ_JOBS:-1}
 RSS_LIMIT_MB=${FUZZ_RSS_LIMIT_MB:-2048}
@@ -47,6 +50,7 @@ target_options() {
     # allocation costs milliseconds under ASan). That last step is covered by tests/net.
     frame_fuzz) echo "-max_len=16384" ;;
   esac
+  if [ -n "$FUZZ_RUNS" ]; then echo "-runs=$FUZZ_RUNS"; fi
 }
 
 # One target: its row of the table goes to $work/<target>/row, a finding to $FINDINGS_DIR.
