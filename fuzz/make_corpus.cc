@@ -11,6 +11,7 @@
 #include <vector>
 
 #include "feed/wire.h"
+#include "formats/model_files.h"
 #include "idx.h"
 #include "io/memory_fs.h"
 #include "mnist_dataset.h"
@@ -336,6 +337,35 @@ void Run() {
     Save("feed_wire_fuzz", "results",
          std::string(1, '\1') + feed::EncodeResults({"0.5", "", "label 3"}));
     Save("feed_wire_fuzz", "feed-open", std::string(1, '\2') + feed::EncodeFeedOpen(open));
+  }
+
+  // ---- checkpoint and export headers ----
+  {
+    CheckpointHeader h;
+    h.global_step = 600;
+    h.model_type = "mlp";
+    h.meta_json = R"({"ps_optimizer":{"type":"adam","learning_rate":0.003}})";
+    CheckpointEntry w{"fc1.weight", false, "float32", {2, 3}, 0, 24};
+    CheckpointEntry b{"fc1.bias", false, "int64", {2}, 24, 16};
+    CheckpointEntry blob{"optimizer", true, "", {}, 40, 5};
+    h.entries = {w, b, blob};
+    const std::string payload = std::string(40, '\x01') + "state";
+    const std::string file = SerializeCheckpointFile(h, payload);
+    Save("model_files_fuzz", "checkpoint", std::string(1, '\0') + file);
+    // Mode 1: the header's length (2 bytes), the header, the payload.
+    const size_t hlen = (file[8] & 0xff) | (file[9] & 0xff) << 8;
+    std::string framed(1, '\1');
+    framed.push_back(static_cast<char>(hlen & 0xff));
+    framed.push_back(static_cast<char>(hlen >> 8));
+    framed += file.substr(16, hlen) + payload;
+    Save("model_files_fuzz", "checkpoint-header", framed);
+    ExportManifest m;
+    m.model_type = "mlp";
+    m.input_shape = {784};
+    m.global_step = 600;
+    m.model_pt_bytes = 408000;
+    m.model_pt_sha256 = Sha256Hex("model.pt");
+    Save("model_files_fuzz", "export-manifest", std::string(1, '\2') + ExportManifestToJson(m));
   }
 
   // ---- text parsers ----

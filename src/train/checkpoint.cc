@@ -2,7 +2,6 @@
 
 #include <dirent.h>
 #include <fcntl.h>
-#include <openssl/sha.h>
 #include <sys/stat.h>
 #include <torch/nn/module.h>
 #include <torch/optim/optimizer.h>
@@ -18,15 +17,11 @@
 #include <nlohmann/json.hpp>
 #include <sstream>
 
+#include "formats/model_files.h"
 #include "tos/log.h"
 
 namespace tos::train {
 namespace {
-
-constexpr char kMagic[] = "TOSCKPT1";
-constexpr char kEndMagic[] = "TOSCKEND";
-constexpr size_t kMagicLen = 8;
-constexpr size_t kTrailerLen = SHA256_DIGEST_LENGTH + kMagicLen;
 
 const char* DtypeName(torch::ScalarType t) {
   switch (t) {
@@ -61,15 +56,6 @@ bool DtypeFromName(const std::string& n, torch::ScalarType* t) {
   return true;
 }
 
-void PutU64(std::string* out, uint64_t v) {
-  for (int i = 0; i < 8; ++i) out->push_back(static_cast<char>((v >> (8 * i)) & 0xff));
-}
-uint64_t GetU64(const char* p) {
-  uint64_t v = 0;
-  for (int i = 7; i >= 0; --i) v = (v << 8) | static_cast<unsigned char>(p[i]);
-  return v;
-}
-
 std::string StepFileName(int64_t step) {
   char buf[64];
   std::snprintf(buf, sizeof buf, "ckpt-%012lld.tosckpt", static_cast<long long>(step));
@@ -79,99 +65,55 @@ std::string StepFileName(int64_t step) {
 }  // namespace
 
 std::string SerializeCheckpoint(const Checkpoint& ckpt) {
-  nlohmann::json header;
-  header["format"] = "tos-checkpoint-v1";
-  header["global_step"] = ckpt.global_step;
-  header["model_type"] = ckpt.model_type;
-  auto meta = nlohmann::json::parse(ckpt.meta_json.empty() ? "{}" : ckpt.meta_json, nullptr, false);
-  header["meta"] = meta.is_discarded() ? nlohmann::json::object() : meta;
-  nlohmann::json entries = nlohmann::json::array();
-  std::vector<torch::Tensor> contiguous;
-  uint64_t offset = 0;
+  CheckpointHeader header;
+  header.global_step = ckpt.global_step;
+  header.model_type = ckpt.model_type;
+  header.meta_json = ckpt.meta_json.empty() ? "{}" : ckpt.meta_json;
+  std::string payload;
   for (const auto& [name, t] : ckpt.tensors) {
     torch::Tensor c = t.detach().to(torch::kCPU).contiguous();
     const char* dt = DtypeName(c.scalar_type());
     if (dt == nullptr) c = c.to(torch::kFloat32), dt = "float32";
-    uint64_t nbytes = c.numel() * c.element_size();
-    entries.push_back({{"name", name},
-                       {"kind", "tensor"},
-                       {"dtype", dt},
-                       {"shape", c.sizes().vec()},
-                       {"offset", offset},
-                       {"nbytes", nbytes}});
-    offset += nbytes;
-    contiguous.push_back(c);
+    CheckpointEntry e;
+    e.name = name;
+    e.dtype = dt;
+    e.shape = c.sizes().vec();
+    e.offset = payload.size();
+    e.nbytes = c.numel() * c.element_size();
+    payload.append(static_cast<const char*>(c.data_ptr()), e.nbytes);
+    header.entries.push_back(std::move(e));
   }
   for (const auto& [name, b] : ckpt.blobs) {
-    entries.push_back({{"name", name}, {"kind", "blob"}, {"offset", offset}, {"nbytes", b.size()}});
-    offset += b.size();
+    CheckpointEntry e;
+    e.name = name;
+    e.is_blob = true;
+    e.offset = payload.size();
+    e.nbytes = b.size();
+    payload += b;
+    header.entries.push_back(std::move(e));
   }
-  header["entries"] = entries;
-  std::string h = header.dump();
-  std::string out;
-  out.reserve(kMagicLen + 8 + h.size() + offset + kTrailerLen);
-  out.append(kMagic, kMagicLen);
-  PutU64(&out, h.size());
-  out += h;
-  for (const auto& c : contiguous)
-    out.append(static_cast<const char*>(c.data_ptr()), c.numel() * c.element_size());
-  for (const auto& [name, b] : ckpt.blobs) out += b;
-  unsigned char digest[SHA256_DIGEST_LENGTH];
-  SHA256(reinterpret_cast<const unsigned char*>(out.data()), out.size(), digest);
-  out.append(reinterpret_cast<const char*>(digest), sizeof digest);
-  out.append(kEndMagic, kMagicLen);
-  return out;
+  return SerializeCheckpointFile(header, payload);
 }
 
 Result<Checkpoint> ParseCheckpoint(const std::string& bytes, const std::string& what) {
-  auto bad = [&](const std::string& m) { return DataLoss(what + ": " + m); };
-  if (bytes.size() < kMagicLen + 8 + kTrailerLen) {
-    return bad("truncated checkpoint (" + std::to_string(bytes.size()) + " bytes)");
-  }
-  if (std::memcmp(bytes.data(), kMagic, kMagicLen) != 0)
-    return bad("not a tos checkpoint (bad magic)");
-  if (std::memcmp(bytes.data() + bytes.size() - kMagicLen, kEndMagic, kMagicLen) != 0) {
-    return bad("truncated checkpoint (end marker missing)");
-  }
-  const size_t body = bytes.size() - kTrailerLen;
-  unsigned char digest[SHA256_DIGEST_LENGTH];
-  SHA256(reinterpret_cast<const unsigned char*>(bytes.data()), body, digest);
-  if (std::memcmp(digest, bytes.data() + body, sizeof digest) != 0)
-    return bad("SHA-256 mismatch (corrupt checkpoint)");
-  uint64_t hlen = GetU64(bytes.data() + kMagicLen);
-  if (hlen > body - kMagicLen - 8)
-    return bad("header length " + std::to_string(hlen) + " exceeds the file");
-  const size_t payload = kMagicLen + 8 + hlen;
-  auto header =
-      nlohmann::json::parse(bytes.begin() + kMagicLen + 8, bytes.begin() + payload, nullptr, false);
-  if (header.is_discarded() || !header.is_object()) return bad("header is not JSON");
+  std::string_view payload;
+  TOS_ASSIGN_OR_RETURN(CheckpointHeader header, ParseCheckpointFile(bytes, what, &payload));
   Checkpoint ckpt;
-  try {
-    ckpt.global_step = header.at("global_step").get<int64_t>();
-    ckpt.model_type = header.value("model_type", "");
-    ckpt.meta_json = header.value("meta", nlohmann::json::object()).dump();
-    for (const auto& e : header.at("entries")) {
-      const std::string name = e.at("name").get<std::string>();
-      const uint64_t off = e.at("offset").get<uint64_t>(), n = e.at("nbytes").get<uint64_t>();
-      if (off > body - payload || n > body - payload - off)
-        return bad("entry '" + name + "' lies outside the file");
-      const char* src = bytes.data() + payload + off;
-      if (e.at("kind") == "blob") {
-        ckpt.blobs.emplace_back(name, std::string(src, n));
-        continue;
-      }
-      torch::ScalarType dt;
-      if (!DtypeFromName(e.at("dtype").get<std::string>(), &dt))
-        return bad("entry '" + name + "': unknown dtype");
-      auto shape = e.at("shape").get<std::vector<int64_t>>();
-      torch::Tensor t = torch::empty(shape, dt);
-      if (static_cast<uint64_t>(t.numel() * t.element_size()) != n)
-        return bad("entry '" + name + "': size mismatch");
-      std::memcpy(t.data_ptr(), src, n);
-      ckpt.tensors.emplace_back(name, t);
+  ckpt.global_step = header.global_step;
+  ckpt.model_type = header.model_type;
+  ckpt.meta_json = header.meta_json;
+  for (const CheckpointEntry& e : header.entries) {
+    const char* src = payload.data() + e.offset;
+    if (e.is_blob) {
+      ckpt.blobs.emplace_back(e.name, std::string(src, e.nbytes));
+      continue;
     }
-  } catch (const std::exception& e) {
-    return bad(std::string("bad header: ") + e.what());
+    // ParseCheckpointFile checked the dtype and that shape x element size is nbytes.
+    torch::ScalarType dt = torch::kFloat32;
+    DtypeFromName(e.dtype, &dt);
+    torch::Tensor t = torch::empty(e.shape, dt);
+    if (e.nbytes > 0) std::memcpy(t.data_ptr(), src, e.nbytes);
+    ckpt.tensors.emplace_back(e.name, t);
   }
   return ckpt;
 }

@@ -277,6 +277,25 @@ TEST(Export, OneChangedByteOfModelPtIsRefusedNamingTheFile) {
 
 // A run that restarted from step 0 (its checkpoints unreadable) exports step 30 where an
 // export of step 500 lies: that one is kept, renamed, never replaced by a less trained model.
+TEST(Export, AModelJsonWithAFieldOfTheWrongTypeIsRefusedNamingIt) {
+  const std::string dir = testing::MakeTempDir("export") + "/export";
+  auto model = MakeModel("mlp").value();
+  ASSERT_TRUE(ExportModel(*model, dir, 7).ok());
+  std::ifstream in(dir + "/model.json");
+  std::string text((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+  const std::string key = "\"model_pt_bytes\": ";
+  const size_t at = text.find(key);
+  ASSERT_NE(at, std::string::npos) << text;
+  text.replace(at + key.size(), text.find(',', at) - at - key.size(), "\"many\"");
+  std::ofstream(dir + "/model.json", std::ios::trunc) << text;
+  auto loaded = LoadExportedModel(dir);
+  ASSERT_FALSE(loaded.ok());
+  EXPECT_EQ(loaded.status().code(), StatusCode::kDataLoss);
+  EXPECT_NE(loaded.status().message().find(dir + "/model.json: \"model_pt_bytes\" must be"),
+            std::string::npos)
+      << loaded.status().ToString();
+}
+
 TEST(Export, AFurtherTrainedExportIsKeptNotReplaced) {
   const std::string dir = testing::MakeTempDir("export") + "/export";
   auto model = MakeModel("mlp").value();
