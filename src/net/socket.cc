@@ -13,6 +13,7 @@
 
 #include <algorithm>
 #include <atomic>
+#include <climits>
 #include <cstdint>
 #include <cstdlib>
 #include <cstring>
@@ -25,12 +26,15 @@ std::atomic<long long> g_peer_timeout_ms{60000};
 Status ApplyPeerTimeout(int fd, std::chrono::milliseconds timeout) {
   const long long ms = std::max<long long>(timeout.count(), 1000);
   // Probe an idle connection after a quarter of the timeout, then every eighth: a dead peer is
-  // declared within about the timeout whether or not data is in flight.
-  int idle = static_cast<int>(std::max<long long>(ms / 4000, 1));
-  int interval = static_cast<int>(std::max<long long>(ms / 8000, 1));
+  // declared within about the timeout whether or not data is in flight. Linux refuses (EINVAL)
+  // keepalive times over kMaxKeepaliveSeconds and a user timeout over INT_MAX ms, so a very
+  // long timeout (over about 36 hours) probes at those limits instead.
+  constexpr long long kMaxKeepaliveSeconds = 32767;
+  int idle = static_cast<int>(std::clamp<long long>(ms / 4000, 1, kMaxKeepaliveSeconds));
+  int interval = static_cast<int>(std::clamp<long long>(ms / 8000, 1, kMaxKeepaliveSeconds));
   int count = 4;
   int one = 1;
-  unsigned int user_timeout = static_cast<unsigned int>(std::min<long long>(ms, UINT32_MAX));
+  int user_timeout = static_cast<int>(std::min<long long>(ms, INT_MAX));
   if (setsockopt(fd, SOL_SOCKET, SO_KEEPALIVE, &one, sizeof(one)) != 0 ||
       setsockopt(fd, IPPROTO_TCP, TCP_KEEPIDLE, &idle, sizeof(idle)) != 0 ||
       setsockopt(fd, IPPROTO_TCP, TCP_KEEPINTVL, &interval, sizeof(interval)) != 0 ||
@@ -219,6 +223,9 @@ std::chrono::milliseconds DefaultPeerTimeout() {
 
 Status SetPeerTimeout(const Socket& s, std::chrono::milliseconds timeout) {
   return ApplyPeerTimeout(s.fd(), timeout);
+}
+Status SetPeerTimeout(int fd, std::chrono::milliseconds timeout) {
+  return ApplyPeerTimeout(fd, timeout);
 }
 
 Result<Socket> Accept(const Socket& listener, Deadline deadline) {

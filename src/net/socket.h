@@ -14,7 +14,13 @@ namespace tos::net {
 using Clock = std::chrono::steady_clock;
 using Deadline = Clock::time_point;
 
-inline Deadline After(std::chrono::milliseconds d) { return Clock::now() + d; }
+// Now + d; a d too long for the clock (years) is Never() rather than an overflow.
+inline Deadline After(std::chrono::milliseconds d) {
+  const Deadline now = Clock::now();
+  if (d >= std::chrono::duration_cast<std::chrono::milliseconds>(Deadline::max() - now))
+    return Deadline::max();
+  return now + d;
+}
 inline Deadline Never() { return Deadline::max(); }
 
 struct HostPort {
@@ -82,6 +88,7 @@ std::chrono::milliseconds DefaultPeerTimeout();
 // consumer may stop reading for up to feed_timeout: TCP_USER_TIMEOUT also bounds how long the
 // peer's receive window may stay closed).
 Status SetPeerTimeout(const Socket& s, std::chrono::milliseconds timeout);
+Status SetPeerTimeout(int fd, std::chrono::milliseconds timeout);
 
 // Accepts one connection, or Timeout at the deadline; Aborted if the listener was shut down.
 Result<Socket> Accept(const Socket& listener, Deadline deadline);

@@ -14,6 +14,7 @@
 #include <thread>
 #include <vector>
 
+#include "net/socket.h"
 #include "tos/train/kv_store.h"
 
 namespace tos::train {
@@ -94,6 +95,10 @@ class TcpCollectives : public Collectives {
               prev = (opts_.rank + opts_.size - 1) % opts_.size;
     std::string next_addr;
     try {
+      // Each ring made over this store and prefix is a new round, so a second ring (another
+      // model, an evaluation ring) never finds the first one's addresses. Every rank creates
+      // the same rings in the same order, so their round numbers agree.
+      round_ = store->add(opts_.store_prefix + "/round/" + std::to_string(opts_.rank), 1);
       store->set(Key(opts_.rank), std::vector<uint8_t>(mine.begin(), mine.end()));
       store->wait({Key(next)}, opts_.timeout);
       auto v = store->get(Key(next));
@@ -160,28 +165,32 @@ class TcpCollectives : public Collectives {
   }
 
  private:
-  std::string Key(int rank) const { return opts_.store_prefix + "/addr/" + std::to_string(rank); }
+  std::string Key(int rank) const {
+    return opts_.store_prefix + "/" + std::to_string(round_) + "/addr/" + std::to_string(rank);
+  }
   std::string Me() const {
     return "tcp collectives rank " + std::to_string(opts_.rank) + " of " +
            std::to_string(opts_.size);
   }
 
   Status ConnectNext(const std::string& address, Clock::time_point deadline) {
-    auto colon = address.rfind(':');
-    sockaddr_in a{};
-    a.sin_family = AF_INET;
-    a.sin_port = htons(static_cast<uint16_t>(std::stoi(address.substr(colon + 1))));
-    inet_pton(AF_INET, address.substr(0, colon).c_str(), &a.sin_addr);
+    TOS_ASSIGN_OR_RETURN(net::HostPort next, net::ParseHostPort(address));
     while (true) {
-      Fd fd(socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0));
-      if (connect(fd.get(), reinterpret_cast<sockaddr*>(&a), sizeof a) == 0) {
-        uint32_t hello[2] = {htonl(kHelloMagic), htonl(static_cast<uint32_t>(opts_.rank))};
+      // Each attempt is bounded by the deadline, also against a host that does not answer.
+      auto s = net::Connect(next, deadline);
+      if (s.ok()) {
+        // A rank may rightly stop reading for as long as an operation may take (a checkpoint
+        // between steps): the kernel's timers get the ring's timeout, not node_timeout.
+        TOS_RETURN_IF_ERROR(net::SetPeerTimeout(*s, opts_.timeout));
+        Fd fd(s->Release());
         Tune(fd.get());
         out_ = std::move(fd);
+        uint32_t hello[2] = {htonl(kHelloMagic), htonl(static_cast<uint32_t>(opts_.rank))};
         return Exchange(hello, sizeof hello, nullptr, 0, deadline, "hello");
       }
-      if (Clock::now() > deadline) {
-        return ErrnoError(Me() + ": connecting to the next rank at " + address, errno);
+      if (Clock::now() >= deadline) {
+        return Timeout(Me() + ": connecting to the next rank at " + address + ": " +
+                       s.status().message());
       }
       std::this_thread::sleep_for(kConnectRetryPause);
     }
@@ -194,6 +203,7 @@ class TcpCollectives : public Collectives {
     Fd fd(accept4(listener, nullptr, nullptr, SOCK_CLOEXEC));
     if (fd.get() < 0) return ErrnoError(Me() + ": accept", errno);
     Tune(fd.get());
+    TOS_RETURN_IF_ERROR(net::SetPeerTimeout(fd.get(), opts_.timeout));
     in_ = std::move(fd);
     uint32_t hello[2] = {0, 0};
     TOS_RETURN_IF_ERROR(Exchange(nullptr, 0, hello, sizeof hello, deadline, "hello"));
@@ -256,6 +266,7 @@ class TcpCollectives : public Collectives {
 
   TcpCollectivesOptions opts_;
   Fd out_, in_;
+  int64_t round_ = 0;
   std::string next_addr_;
   std::vector<float> scratch_;
 };

@@ -14,6 +14,29 @@ namespace {
 
 using std::chrono::seconds;
 
+// A timeout of days (a user's "wait as long as it takes") is past what the kernel accepts for
+// keepalive times (32767 s) and TCP_USER_TIMEOUT (INT_MAX ms): connections still work.
+TEST(PeerTimeoutTest, AVeryLongPeerTimeoutStillConnects) {
+  const auto before = DefaultPeerTimeout();
+  ListenOptions lo;
+  lo.host = "127.0.0.1";
+  auto listener = Listen(lo);
+  ASSERT_TRUE(listener.ok()) << listener.status().ToString();
+  for (auto t : {std::chrono::milliseconds(std::chrono::hours(200)),
+                 std::chrono::milliseconds(std::chrono::hours(24 * 365 * 100))}) {
+    SetDefaultPeerTimeout(t);
+    auto c = Connect({"127.0.0.1", listener->LocalPort()}, After(seconds(10)));
+    ASSERT_TRUE(c.ok()) << c.status().ToString();
+    EXPECT_TRUE(SetPeerTimeout(*c, t).ok());
+    auto a = Accept(*listener, After(seconds(10)));
+    EXPECT_TRUE(a.ok()) << a.status().ToString();
+  }
+  SetDefaultPeerTimeout(before);
+  // A deadline past the clock's range is Never(), not an overflow into the past.
+  EXPECT_EQ(After(std::chrono::milliseconds::max()), Never());
+  EXPECT_GT(After(std::chrono::hours(24 * 365 * 1000)), Clock::now());
+}
+
 TEST(PeerTimeoutTest, AHostThatVanishesIsNoticedWithinThePeerTimeout) {
   if (!testing::TwoHosts::Possible()) GTEST_SKIP() << "network namespaces need root";
   testing::TwoHosts hosts;

@@ -103,6 +103,25 @@ int AllreduceRankMain() {
     opt.step();
   }
   WriteFile(out + ".final", ParamBytes(*model));
+  if (ChildArg("SECOND_RING") == "1") {
+    // A second ring over the same store and prefix, while the first still exists.
+    TcpCollectivesOptions to;
+    to.rank = rank;
+    to.size = size;
+    to.timeout = timeout;
+    auto second = CreateTcpCollectives(ChildStore(size), to);
+    if (!second.ok()) {
+      WriteFile(out + ".error", second.status().ToString());
+      return 7;
+    }
+    torch::Tensor t = torch::full({1000}, static_cast<float>(rank + 1));
+    Status s = (*second)->AllreduceSum(t);
+    if (!s.ok()) {
+      WriteFile(out + ".error", s.ToString());
+      return 8;
+    }
+    WriteFile(out + ".second", std::to_string(t[999].item<float>()));
+  }
   return 0;
 }
 testing::RegisterRole allreduce_rank_role("allreduce_rank", &AllreduceRankMain);
@@ -189,6 +208,15 @@ TEST(TcpCollectives, TwoProcessesStayBitIdentical) {
       << "rank 1 did not start from the chief's parameters";
   EXPECT_TRUE(fin0 == ReadFile(r.dir + "/rank1.final")) << "parameters diverged across ranks";
   EXPECT_FALSE(fin0 == init0) << "no training happened";
+}
+
+TEST(TcpCollectives, ASecondRingOverTheSameStoreMeetsItsOwnPeers) {
+  auto start = std::chrono::steady_clock::now();
+  auto r = RunRanks(3, {{"SECOND_RING", "1"}, {"TIMEOUT_MS", "20000"}}, /*tcp_store=*/true, "tcp");
+  ASSERT_EQ(r.codes, (std::vector<int>{0, 0, 0})) << ReadFile(r.dir + "/rank0.error");
+  for (int k = 0; k < 3; ++k)
+    EXPECT_EQ(ReadFile(r.dir + "/rank" + std::to_string(k) + ".second"), "6.000000") << k;
+  EXPECT_LT(std::chrono::steady_clock::now() - start, 60s);  // no wait on the first ring's ports
 }
 
 TEST(TcpCollectives, ThreeRanksOverTcpStoreWithSmallBuckets) {
