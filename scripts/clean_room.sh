@@ -35,7 +35,8 @@ mirror() {
 # Everything is mounted under the root's bind mount of itself (see below), so one recursive
 # unmount takes /proc, /sys, /dev and what the tests mounted there (ip netns) with it.
 unmount_all() {
-  if mountpoint -q "$ROOT" 2>/dev/null; then umount -R "$ROOT" || umount -lR "$ROOT" || true; fi
+  # A busy /dev (a process still holding a terminal) is detached lazily instead.
+  if mountpoint -q "$ROOT" 2>/dev/null; then umount -R "$ROOT" 2>/dev/null || umount -lR "$ROOT" || true; fi
 }
 finish() {
   local rc=$?
