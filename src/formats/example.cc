@@ -124,8 +124,8 @@ Status ForEachValue(Cursor c, int single, ReadPacked read_packed, ReadOne read_o
   return Status::OK();
 }
 
+// The list parsers append: a list message given twice is merged, as protobuf merges it.
 Status ParseInt64List(Cursor c, std::vector<int64_t>* out) {
-  out->clear();
   auto one = [out](Cursor& from) {
     uint64_t v = 0;
     TOS_RETURN_IF_ERROR(from.Varint(&v));
@@ -142,7 +142,6 @@ Status ParseInt64List(Cursor c, std::vector<int64_t>* out) {
 }
 
 Status ParseFloatList(Cursor c, std::vector<float>* out) {
-  out->clear();
   return ForEachValue(
       c, kFixed32,
       [out](Cursor& packed) {
@@ -168,7 +167,6 @@ Status ParseFloatList(Cursor c, std::vector<float>* out) {
 }
 
 Status ParseBytesList(Cursor c, std::vector<std::string>* out) {
-  out->clear();
   while (!c.done()) {
     int field, wire;
     TOS_RETURN_IF_ERROR(c.Tag(&field, &wire));
@@ -183,8 +181,8 @@ Status ParseBytesList(Cursor c, std::vector<std::string>* out) {
   return Status::OK();
 }
 
+// Into *f, which may hold what an earlier occurrence of the same map value gave.
 Status ParseFeature(Cursor c, Example::Feature* f) {
-  *f = Example::Feature{};
   while (!c.done()) {
     int field, wire;
     TOS_RETURN_IF_ERROR(c.Tag(&field, &wire));
@@ -194,8 +192,12 @@ Status ParseFeature(Cursor c, Example::Feature* f) {
     }
     Cursor list({}, 0);
     TOS_RETURN_IF_ERROR(c.Sub(&list));
-    // A oneof: the last list given is the feature's.
-    *f = Example::Feature{};
+    // A oneof: another kind of list replaces the feature's; the same kind again is merged
+    // into it (its values appended), as protobuf does.
+    const Example::Kind kind = field == 1   ? Example::Kind::kBytes
+                               : field == 2 ? Example::Kind::kFloat
+                                            : Example::Kind::kInt64;
+    if (kind != f->kind) *f = Example::Feature{};
     if (field == 1) {
       f->kind = Example::Kind::kBytes;
       TOS_RETURN_IF_ERROR(ParseBytesList(list, &f->bytes));

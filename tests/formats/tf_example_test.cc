@@ -119,6 +119,29 @@ TEST(TfExampleTest, UnpackedListsUnknownFieldsAndRepeatedKeys) {
   EXPECT_EQ(**e->Floats("f"), (std::vector<float>{1.0f}));
 }
 
+// A list message given twice in one Feature is merged (its values appended), as protobuf
+// merges a message field given twice; a list of another kind replaces what came before.
+TEST(TfExampleTest, AListGivenTwiceIsMergedAnotherKindReplacesIt) {
+  const std::string one = std::string("\x0a\x04\x00\x00\x80\x3f", 6);  // packed 1.0f
+  const std::string two = std::string("\x0a\x04\x00\x00\x00\x40", 6);  // packed 2.0f
+  const std::string float_list_twice = LengthDelimited('\x12', one) + LengthDelimited('\x12', two);
+  const std::string bytes_then_float =
+      LengthDelimited('\x0a', LengthDelimited('\x0a', "ab")) + LengthDelimited('\x12', one);
+  auto entry = [](const std::string& key, const std::string& feature) {
+    return LengthDelimited('\x0a', LengthDelimited('\x0a', key) + LengthDelimited('\x12', feature));
+  };
+  // The map entry's value given twice: merged too.
+  const std::string value_twice = LengthDelimited(
+      '\x0a', LengthDelimited('\x0a', "v") + LengthDelimited('\x12', LengthDelimited('\x12', one)) +
+                  LengthDelimited('\x12', LengthDelimited('\x12', two)));
+  auto e = Example::Parse(
+      Wrap(entry("f", float_list_twice) + entry("k", bytes_then_float) + value_twice));
+  ASSERT_TRUE(e.ok()) << e.status().ToString();
+  EXPECT_EQ(**e->Floats("f"), (std::vector<float>{1.0f, 2.0f}));
+  EXPECT_EQ(**e->Floats("k"), (std::vector<float>{1.0f}));
+  EXPECT_EQ(**e->Floats("v"), (std::vector<float>{1.0f, 2.0f}));
+}
+
 TEST(TfExampleTest, MalformedInputIsDataLossWithTheOffset) {
   std::string good = Sample().Serialize();
   for (size_t cut : {size_t{1}, good.size() / 2, good.size() - 1}) {
