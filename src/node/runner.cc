@@ -63,6 +63,11 @@ std::string CurrentUser() {
   return "root";
 }
 
+// The address this node gives the others: TOS_HOST, else this host's first non-loopback one.
+std::string AdvertisedHost(const NodeEnv& env) {
+  return env.host.empty() ? net::AdvertisedHost() : env.host;
+}
+
 // TensorBoard on the chief (or worker 0), when asked for and installed. The process dies with
 // this node (PR_SET_PDEATHSIG).
 void MaybeStartTensorBoard(Context& ctx, const NodeEnv& env) {
@@ -95,7 +100,7 @@ void MaybeStartTensorBoard(Context& ctx, const NodeEnv& env) {
     auto probe = net::Listen(lo);
     if (probe.ok()) port = probe->LocalPort();
   }
-  std::string host = net::AdvertisedHost();
+  std::string host = AdvertisedHost(env);
   std::string port_s = std::to_string(port);
   // Everything the child needs is built before fork: between fork and exec it calls only
   // async-signal-safe functions (another thread may hold the allocator's lock). A close-on-exec
@@ -109,10 +114,13 @@ void MaybeStartTensorBoard(Context& ctx, const NodeEnv& env) {
     ctx.ReportUrl("TensorBoard command", "tensorboard --logdir " + logdir);
     return;
   }
+  const pid_t node = ::getpid();
   pid_t pid = ::fork();
   if (pid == 0) {
     ::close(exec_status[0]);
     ::prctl(PR_SET_PDEATHSIG, SIGTERM);
+    // The node may have died before the line above: then no signal is coming.
+    if (::getppid() != node) ::_exit(127);
     ::execv(exe.c_str(), const_cast<char* const*>(argv));
     int err = errno;
     (void)!::write(exec_status[1], &err, sizeof err);  // the parent reports it
@@ -332,7 +340,7 @@ int RunNode(const MapFun& map_fun) {
   }
   const NodeEnv& env = *parsed;
   net::SetDefaultPeerTimeout(env.node_timeout);
-  const std::string host = net::AdvertisedHost();
+  const std::string host = AdvertisedHost(env);
   auto made = NewState(env, server->ToString(), host);
   if (!made.ok()) {
     LogError(made.status().message());
