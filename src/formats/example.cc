@@ -2,10 +2,12 @@
 // them directly (no generated code, no protobuf runtime in the core) keeps the core free of a
 // protoc step and lets every count be checked against the bytes present.
 //
-//   Example  { Features features = 1; }
-//   Features { map<string, Feature> feature = 1; }   // entries: key = 1, value = 2
-//   Feature  { oneof { BytesList bytes_list = 1; FloatList float_list = 2; Int64List int64_list =
-//   3; } } BytesList { repeated bytes value = 1; } FloatList { repeated float value = 1 [packed]; }
+//   Example   { Features features = 1; }
+//   Features  { map<string, Feature> feature = 1; }   // entries: key = 1, value = 2
+//   Feature   { oneof kind { BytesList bytes_list = 1; FloatList float_list = 2;
+//                            Int64List int64_list = 3; } }
+//   BytesList { repeated bytes value = 1; }
+//   FloatList { repeated float value = 1 [packed]; }
 //   Int64List { repeated int64 value = 1 [packed]; }
 #include "tos/example.h"
 

@@ -1,9 +1,13 @@
 // Mutual HMAC-SHA256 challenge-response run at the start of every connection to every
 // TorchOnSpark port (reservation, control, feed). The job secret never crosses the wire.
 //
-//   server -> HELLO   "TOS1" | server_nonce[32]
-//   client -> AUTH    channel[1] | client_nonce[32] | HMAC(secret, "tos-client" | channel | sn |
-//   cn) server -> AUTH_OK HMAC(secret, "tos-server" | channel | cn | sn)
+//   server -> HELLO    "TOS1" | server_nonce[32]
+//   client -> AUTH     channel[1] | client_nonce[32] | client MAC
+//   server -> AUTH_OK  server MAC
+//
+// where, with sn and cn the two nonces,
+//   client MAC = HMAC(secret, "tos-client" | channel | sn | cn)
+//   server MAC = HMAC(secret, "tos-server" | channel | cn | sn)
 //
 // A server that gets anything else (wrong MAC, wrong size, wrong type, silence past the
 // deadline) drops the connection. See docs/protocol.md.
