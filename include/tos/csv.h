@@ -6,10 +6,12 @@
 //   tos::Status st = layout.Decode("0.5,1,2,row-7", &row);   // y=[0.5], x=[1,2], id=["row-7"]
 //
 // Fields are separated by the delimiter (default ','); a field may be quoted ("a,b", with ""
-// for a quote inside), as RFC 4180 writes them. Numbers are parsed without locale: int64 as
-// decimal, float as by strtof in the C locale ("1e-3", "inf", "nan" included). An empty numeric
-// field is an error, as is a line with more or fewer fields than the layout: each error names
-// the column, its position and the text found. Spec: docs/formats.md#csv-with-a-layout.
+// for a quote inside), as RFC 4180 writes them. Numbers are parsed without locale and without
+// surrounding blanks: int64 as decimal, float as decimal or exponent notation ("1e-3", "inf",
+// "nan" included; too small for a float is 0 or a subnormal, as strtof gives, too large is an
+// error). An empty numeric field is an error, as is a line with more or fewer fields than the
+// layout: each error names the column, its position and the text found. Spec:
+// docs/formats.md#csv-with-a-layout.
 #pragma once
 
 #include <cstddef>

@@ -4,6 +4,7 @@
 #include <cmath>
 #include <cstdlib>
 #include <cstring>
+#include <limits>
 
 namespace tos {
 namespace {
@@ -23,6 +24,23 @@ const char* TypeName(CsvType t) {
 // from_chars does not take a leading '+'; csv writers sometimes do.
 const char* SkipPlus(const std::string& s) {
   return s.size() > 1 && s[0] == '+' && s[1] != '-' && s[1] != '+' ? s.data() + 1 : s.data();
+}
+
+// A decimal float from_chars reads but float cannot hold: too small (it is 0 or a subnormal,
+// as strtof gives) or too large (an error). Parsed again as a double to tell which.
+bool FloatUnderflowsTo(const std::string& s, float* out) {
+  double d = 0;
+  auto [p, ec] = std::from_chars(SkipPlus(s), s.data() + s.size(), d);
+  if (ec == std::errc() && p == s.data() + s.size()) {
+    if (std::fabs(d) > std::numeric_limits<float>::max()) return false;
+    *out = static_cast<float>(d);
+    return true;
+  }
+  // Past a double too: too small if its exponent is negative.
+  const size_t e = s.find_first_of("eE");
+  if (e == std::string::npos || e + 1 >= s.size() || s[e + 1] != '-') return false;
+  *out = s[0] == '-' ? -0.0f : 0.0f;
+  return true;
 }
 
 std::string Shorten(std::string_view s) {
@@ -166,7 +184,8 @@ Status CsvLayout::Decode(std::string_view line, Example* out) const {
             (ec != std::errc() && ec != std::errc::result_out_of_range)) {
           return bad(k, "is not a float");
         }
-        if (ec == std::errc::result_out_of_range) return bad(k, "is out of float's range");
+        if (ec == std::errc::result_out_of_range && !FloatUnderflowsTo(s, &v[k]))
+          return bad(k, "is too large for a float");
       }
       out->SetFloats(c.name, std::move(v));
     }

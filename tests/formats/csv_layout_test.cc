@@ -45,7 +45,26 @@ TEST(CsvLayoutTest, ErrorsNameTheFieldTheColumnAndTheText) {
   EXPECT_EQ(st.message(), "csv line: field 2 (column 'x[0]', float): '' is not a float");
   st = layout.Decode("1,1e99,3,4", &row);
   EXPECT_EQ(st.message(),
-            "csv line: field 2 (column 'x[0]', float): '1e99' is out of float's range");
+            "csv line: field 2 (column 'x[0]', float): '1e99' is too large for a float");
+  st = layout.Decode("1,-1e999,3,4", &row);
+  EXPECT_EQ(st.message(),
+            "csv line: field 2 (column 'x[0]', float): '-1e999' is too large for a float");
+}
+
+// Values too small for a float are 0 or a subnormal, as strtof reads them (data written from
+// doubles has them), not an error.
+TEST(CsvLayoutTest, TinyValuesBecomeZeroOrSubnormalFloats) {
+  auto layout = CsvLayout::FromSpec("x:float[4]").value();
+  Example row;
+  Status st = layout.Decode("1e-50,-1e-400,1e-40,+2.5e-39", &row);
+  ASSERT_TRUE(st.ok()) << st.ToString();
+  const std::vector<float>& x = **row.Floats("x");
+  EXPECT_EQ(x[0], 0.0f);
+  EXPECT_EQ(x[1], 0.0f);
+  EXPECT_TRUE(std::signbit(x[1]));
+  EXPECT_EQ(x[2], std::strtof("1e-40", nullptr));  // a subnormal
+  EXPECT_GT(x[2], 0.0f);
+  EXPECT_EQ(x[3], std::strtof("2.5e-39", nullptr));
 }
 
 TEST(CsvLayoutTest, BadSpecsAreRefusedNamingThePart) {
