@@ -11,9 +11,10 @@
 //   auto x = back->Floats("x");                        // an error names a missing feature
 //
 // Parse accepts what any protobuf writer produces: packed and unpacked lists, fields in any
-// order, unknown fields (skipped), a feature given twice (the last wins). Serialize writes
-// packed lists with features in name order, so equal Examples give equal bytes.
-// Spec: docs/formats.md#tftrainexample.
+// order, unknown fields (skipped), a feature key given twice (the last wins), a list given
+// twice in one feature (merged, as protobuf merges it). Serialize writes packed lists with
+// features in name order, so equal Examples give equal bytes.
+// Spec: docs/formats.md#tftrainexample-any-features.
 #pragma once
 
 #include <cstdint>
