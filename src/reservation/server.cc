@@ -289,7 +289,10 @@ Status ReservationServer::ControlLoop(net::Socket& socket, int id) {
     if (!f.ok()) {
       return f.status().code() == StatusCode::kTimeout
                  ? Timeout("no heartbeat for " +
-                           std::to_string(options_.node_timeout.count() / 1000) + " s")
+                           std::to_string(std::chrono::duration_cast<std::chrono::seconds>(
+                                              options_.node_timeout + kControlReadSlack)
+                                              .count()) +
+                           " s")
                  : f.status();
     }
     switch (f->type) {

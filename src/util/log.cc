@@ -3,6 +3,7 @@
 #include <sys/time.h>
 #include <unistd.h>
 
+#include <cstdio>
 #include <cstdlib>
 #include <cstring>
 #include <ctime>
@@ -15,10 +16,13 @@ std::mutex g_mu;
 std::string g_tag = "tos";
 int g_level = [] {
   const char* e = std::getenv("TOS_LOG_LEVEL");
-  if (!e) return 1;
+  if (!e || !*e || !std::strcmp(e, "info")) return 1;
   if (!std::strcmp(e, "debug")) return 0;
   if (!std::strcmp(e, "warning")) return 2;
   if (!std::strcmp(e, "error")) return 3;
+  // Said once, as the process starts: a typo would otherwise silently hide debug lines.
+  std::fprintf(stderr, "TOS_LOG_LEVEL=%s is not one of debug, info, warning, error: using info\n",
+               e);
   return 1;
 }();
 
