@@ -252,7 +252,7 @@ Result<ExportManifest> ParseExportManifest(std::string_view text, const std::str
   TOS_RETURN_IF_ERROR(f.Int("global_step", &m.global_step));
   TOS_RETURN_IF_ERROR(f.Uint("model_pt_bytes", &m.model_pt_bytes));
   TOS_RETURN_IF_ERROR(f.String("model_pt_sha256", &m.model_pt_sha256));
-  if (m.model_pt_sha256.size() != 2 * SHA256_DIGEST_LENGTH ||
+  if (m.model_pt_sha256.size() != size_t{2} * SHA256_DIGEST_LENGTH ||
       m.model_pt_sha256.find_first_not_of("0123456789abcdef") != std::string::npos) {
     return DataLoss(path + ": \"model_pt_sha256\" is not a SHA-256 in hex");
   }
