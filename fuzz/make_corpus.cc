@@ -350,7 +350,7 @@ void Run() {
     CheckpointEntry blob{"optimizer", true, "", {}, 40, 5};
     h.entries = {w, b, blob};
     const std::string payload = std::string(40, '\x01') + "state";
-    const std::string file = SerializeCheckpointFile(h, payload);
+    const std::string file = SerializeCheckpointFile(h, {payload});
     Save("model_files_fuzz", "checkpoint", std::string(1, '\0') + file);
     // Mode 1: the header's length (2 bytes), the header, the payload.
     const size_t hlen = (file[8] & 0xff) | (file[9] & 0xff) << 8;

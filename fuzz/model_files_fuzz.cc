@@ -4,8 +4,6 @@
 //      (bytes 1-2: the header's length), so the header's fields are what is tested;
 //   2  the rest as an export's model.json.
 // Whatever parses must serialize and parse back to the same fields.
-#include <openssl/sha.h>
-
 #include <cstdlib>
 #include <string>
 #include <string_view>
@@ -34,23 +32,10 @@ void Checkpoint(std::string_view file) {
   for (const auto& e : h->entries) {
     if (e.offset > payload.size() || e.nbytes > payload.size() - e.offset) std::abort();
   }
-  const std::string again = tos::SerializeCheckpointFile(*h, payload);
+  const std::string again = tos::SerializeCheckpointFile(*h, {payload});
   std::string_view payload2;
   auto back = tos::ParseCheckpointFile(again, "again.tosckpt", &payload2);
   if (!back.ok() || !SameEntries(*h, *back) || payload2 != payload) std::abort();
-}
-
-// A file image around `header` and `payload` with the right magic, lengths and digest.
-std::string Frame(std::string_view header, std::string_view payload) {
-  std::string body("TOSCKPT1", 8);
-  for (int i = 0; i < 8; ++i) body.push_back(static_cast<char>((header.size() >> (8 * i)) & 0xff));
-  body += header;
-  body += payload;
-  unsigned char digest[SHA256_DIGEST_LENGTH];
-  SHA256(reinterpret_cast<const unsigned char*>(body.data()), body.size(), digest);
-  body.append(reinterpret_cast<const char*>(digest), sizeof digest);
-  body += "TOSCKEND";
-  return body;
 }
 
 }  // namespace
@@ -68,7 +53,7 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
           static_cast<uint8_t>(rest[0]) | static_cast<size_t>(static_cast<uint8_t>(rest[1])) << 8;
       rest.remove_prefix(2);
       if (hlen > rest.size()) hlen = rest.size();
-      Checkpoint(Frame(rest.substr(0, hlen), rest.substr(hlen)));
+      Checkpoint(tos::FrameCheckpointFile(rest.substr(0, hlen), {rest.substr(hlen)}));
       break;
     }
     default: {

@@ -138,7 +138,8 @@ size_t CheckpointDtypeSize(std::string_view dtype) {
   return 0;
 }
 
-std::string SerializeCheckpointFile(const CheckpointHeader& header, std::string_view payload) {
+std::string SerializeCheckpointFile(const CheckpointHeader& header,
+                                    const std::vector<std::string_view>& pieces) {
   json h;
   h["format"] = kCheckpointFormat;
   h["global_step"] = header.global_step;
@@ -160,13 +161,19 @@ std::string SerializeCheckpointFile(const CheckpointHeader& header, std::string_
     }
   }
   h["entries"] = entries;
-  const std::string text = h.dump();
+  return FrameCheckpointFile(h.dump(), pieces);
+}
+
+std::string FrameCheckpointFile(std::string_view header_json,
+                                const std::vector<std::string_view>& pieces) {
+  size_t payload = 0;
+  for (std::string_view p : pieces) payload += p.size();
   std::string out;
-  out.reserve(kMagicLen + 8 + text.size() + payload.size() + kTrailerLen);
+  out.reserve(kMagicLen + 8 + header_json.size() + payload + kTrailerLen);
   out.append(kMagic, kMagicLen);
-  PutU64(&out, text.size());
-  out += text;
-  out += payload;
+  PutU64(&out, header_json.size());
+  out += header_json;
+  for (std::string_view p : pieces) out += p;
   unsigned char digest[SHA256_DIGEST_LENGTH];
   SHA256(reinterpret_cast<const unsigned char*>(out.data()), out.size(), digest);
   out.append(reinterpret_cast<const char*>(digest), sizeof digest);

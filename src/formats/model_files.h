@@ -35,9 +35,13 @@ struct CheckpointHeader {
   std::vector<CheckpointEntry> entries;
 };
 
-// The file image: `payload` holds the entries' bytes (each entry's offset and nbytes index
-// it). Meta that is not a JSON object is written as {}.
-std::string SerializeCheckpointFile(const CheckpointHeader& header, std::string_view payload);
+// The file image: the payload is `pieces` back to back and holds the entries' bytes (each
+// entry's offset and nbytes index it). Meta that is not a JSON object is written as {}.
+std::string SerializeCheckpointFile(const CheckpointHeader& header,
+                                    const std::vector<std::string_view>& pieces);
+// The container around a header's JSON text and the payload: magic, lengths, SHA-256 trailer.
+std::string FrameCheckpointFile(std::string_view header_json,
+                                const std::vector<std::string_view>& pieces);
 
 // Verifies the magic, the end marker and the SHA-256 trailer, then the header: every entry
 // lies inside the payload, a tensor has a known dtype, no negative dimension, and exactly

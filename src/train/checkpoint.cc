@@ -69,7 +69,11 @@ std::string SerializeCheckpoint(const Checkpoint& ckpt) {
   header.global_step = ckpt.global_step;
   header.model_type = ckpt.model_type;
   header.meta_json = ckpt.meta_json.empty() ? "{}" : ckpt.meta_json;
-  std::string payload;
+  // The payload is written from the tensors' own memory (contiguous CPU copies kept alive
+  // here) and the blobs, without assembling it first.
+  std::vector<torch::Tensor> contiguous;
+  std::vector<std::string_view> pieces;
+  uint64_t offset = 0;
   for (const auto& [name, t] : ckpt.tensors) {
     torch::Tensor c = t.detach().to(torch::kCPU).contiguous();
     const char* dt = DtypeName(c.scalar_type());
@@ -78,21 +82,24 @@ std::string SerializeCheckpoint(const Checkpoint& ckpt) {
     e.name = name;
     e.dtype = dt;
     e.shape = c.sizes().vec();
-    e.offset = payload.size();
+    e.offset = offset;
     e.nbytes = c.numel() * c.element_size();
-    payload.append(static_cast<const char*>(c.data_ptr()), e.nbytes);
+    offset += e.nbytes;
+    contiguous.push_back(c);
+    pieces.emplace_back(static_cast<const char*>(c.data_ptr()), e.nbytes);
     header.entries.push_back(std::move(e));
   }
   for (const auto& [name, b] : ckpt.blobs) {
     CheckpointEntry e;
     e.name = name;
     e.is_blob = true;
-    e.offset = payload.size();
+    e.offset = offset;
     e.nbytes = b.size();
-    payload += b;
+    offset += e.nbytes;
+    pieces.emplace_back(b);
     header.entries.push_back(std::move(e));
   }
-  return SerializeCheckpointFile(header, payload);
+  return SerializeCheckpointFile(header, pieces);
 }
 
 Result<Checkpoint> ParseCheckpoint(const std::string& bytes, const std::string& what) {

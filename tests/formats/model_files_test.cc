@@ -1,7 +1,6 @@
 #include "formats/model_files.h"
 
 #include <gtest/gtest.h>
-#include <openssl/sha.h>
 
 #include <nlohmann/json.hpp>
 
@@ -22,13 +21,7 @@ const std::string kPayload = std::string(32, '\x07') + "state";
 
 // A file whose header is `header`, with a correct digest, to reach the header's checks.
 std::string WithHeader(const std::string& header) {
-  std::string body("TOSCKPT1");
-  for (int i = 0; i < 8; ++i) body.push_back(static_cast<char>((header.size() >> (8 * i)) & 0xff));
-  body += header + kPayload;
-  unsigned char digest[SHA256_DIGEST_LENGTH];
-  SHA256(reinterpret_cast<const unsigned char*>(body.data()), body.size(), digest);
-  body.append(reinterpret_cast<const char*>(digest), sizeof digest);
-  return body + "TOSCKEND";
+  return FrameCheckpointFile(header, {kPayload});
 }
 
 std::string Header(const nlohmann::json& entry) {
@@ -45,7 +38,7 @@ Status HeaderStatus(const std::string& header) {
 
 TEST(ModelFilesTest, ACheckpointFileRoundTrips) {
   const CheckpointHeader h = TwoTensorsAndABlob();
-  const std::string file = SerializeCheckpointFile(h, kPayload);
+  const std::string file = SerializeCheckpointFile(h, {kPayload});
   std::string_view payload;
   auto back = ParseCheckpointFile(file, "ckpt", &payload);
   ASSERT_TRUE(back.ok()) << back.status().ToString();
@@ -61,7 +54,7 @@ TEST(ModelFilesTest, ACheckpointFileRoundTrips) {
 }
 
 TEST(ModelFilesTest, AnyChangedByteIsADigestMismatchNamingTheFile) {
-  const std::string file = SerializeCheckpointFile(TwoTensorsAndABlob(), kPayload);
+  const std::string file = SerializeCheckpointFile(TwoTensorsAndABlob(), {kPayload});
   for (size_t at : {size_t{20}, file.size() / 2, file.size() - 17}) {
     std::string damaged = file;
     damaged[at] ^= 0x10;
