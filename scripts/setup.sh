@@ -12,6 +12,7 @@ PACKAGES=(
   dataset-fashion-mnist python3-torch python3-numpy python3-venv procps
   iproute2  # the multi-host tests run hosts as network namespaces
   libopenblas0-pthread
+  libcurl4-openssl-dev libpugixml-dev  # HDFS client: WebHDFS over HTTP, Hadoop configuration files
 )
 
 # shellcheck source=apt_missing.sh

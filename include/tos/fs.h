@@ -48,6 +48,13 @@ struct DirEntry {
   bool is_dir = false;
 };
 
+// What a directory tree holds (HDFS's content summary; `tos_fs du`).
+struct ContentSummary {
+  uint64_t bytes = 0;
+  uint64_t files = 0;
+  uint64_t directories = 0;  // counting the root when it is a directory
+};
+
 class FileSystem {
  public:
   virtual ~FileSystem() = default;
@@ -67,6 +74,10 @@ class FileSystem {
   // Deletes an empty directory.
   virtual Status DeleteDir(const std::string& uri) = 0;
   virtual Result<uint64_t> GetFileSize(const std::string& uri) = 0;
+  // Deletes a file, or a directory with everything under it. The default walks ListDir.
+  virtual Status DeleteRecursively(const std::string& uri);
+  // Sizes and counts of a file or directory tree. The default walks ListDir.
+  virtual Result<ContentSummary> GetContentSummary(const std::string& uri);
 };
 
 // Resolves the FileSystem serving `uri` by its scheme ("" and "file" are the local one).
@@ -84,6 +95,16 @@ std::string JoinPath(std::string_view a, std::string_view b);
 
 // The last path component: "dir/part-00001" -> "part-00001".
 std::string_view Basename(std::string_view uri);
+
+// The file system relative and scheme-less paths resolve against: $TOS_DEFAULT_FS, else
+// fs.defaultFS of $HADOOP_CONF_DIR/core-site.xml, else "file:///" (the local one).
+Result<std::string> DefaultFs();
+
+// TensorFlowOnSpark's rules for user-given paths (ctx.absolute_path): a URI with a scheme is
+// kept; on an HDFS default file system "/abs" becomes defaultFS + "/abs" and "rel" becomes
+// defaultFS + "/user/<user>/rel" (the user of HADOOP_USER_NAME, else the login name); on the
+// local one the path is kept as given.
+Result<std::string> ResolvePath(const std::string& path);
 
 // Convenience wrappers that resolve the file system from the URI.
 Result<std::string> ReadFileToString(const std::string& uri);

@@ -1,12 +1,87 @@
 #include "tos/fs.h"
 
+#include <cstdlib>
 #include <map>
 #include <mutex>
 
+#include "io/hadoop_conf.h"
 #include "io/local_fs.h"
+#include "io/webhdfs_fs.h"
 
 namespace tos {
 namespace {
+
+// Forwards to the WebHDFS client made from $HADOOP_CONF_DIR at the first call, so that a
+// process that never touches HDFS never reads the Hadoop configuration.
+class LazyHdfs final : public FileSystem {
+ public:
+  Result<std::unique_ptr<SequentialFile>> NewSequentialFile(const std::string& uri) override {
+    TOS_ASSIGN_OR_RETURN(FileSystem * fs, Get());
+    return fs->NewSequentialFile(uri);
+  }
+  Result<std::unique_ptr<WritableFile>> NewWritableFile(const std::string& uri) override {
+    TOS_ASSIGN_OR_RETURN(FileSystem * fs, Get());
+    return fs->NewWritableFile(uri);
+  }
+  Status RenameFile(const std::string& from, const std::string& to) override {
+    TOS_ASSIGN_OR_RETURN(FileSystem * fs, Get());
+    return fs->RenameFile(from, to);
+  }
+  Result<std::vector<DirEntry>> ListDir(const std::string& uri) override {
+    TOS_ASSIGN_OR_RETURN(FileSystem * fs, Get());
+    return fs->ListDir(uri);
+  }
+  Status CreateDirs(const std::string& uri) override {
+    TOS_ASSIGN_OR_RETURN(FileSystem * fs, Get());
+    return fs->CreateDirs(uri);
+  }
+  Result<bool> Exists(const std::string& uri) override {
+    TOS_ASSIGN_OR_RETURN(FileSystem * fs, Get());
+    return fs->Exists(uri);
+  }
+  Result<bool> IsDirectory(const std::string& uri) override {
+    TOS_ASSIGN_OR_RETURN(FileSystem * fs, Get());
+    return fs->IsDirectory(uri);
+  }
+  Status DeleteFile(const std::string& uri) override {
+    TOS_ASSIGN_OR_RETURN(FileSystem * fs, Get());
+    return fs->DeleteFile(uri);
+  }
+  Status DeleteDir(const std::string& uri) override {
+    TOS_ASSIGN_OR_RETURN(FileSystem * fs, Get());
+    return fs->DeleteDir(uri);
+  }
+  Result<uint64_t> GetFileSize(const std::string& uri) override {
+    TOS_ASSIGN_OR_RETURN(FileSystem * fs, Get());
+    return fs->GetFileSize(uri);
+  }
+  Status DeleteRecursively(const std::string& uri) override {
+    TOS_ASSIGN_OR_RETURN(FileSystem * fs, Get());
+    return fs->DeleteRecursively(uri);
+  }
+  Result<ContentSummary> GetContentSummary(const std::string& uri) override {
+    TOS_ASSIGN_OR_RETURN(FileSystem * fs, Get());
+    return fs->GetContentSummary(uri);
+  }
+
+ private:
+  Result<FileSystem*> Get() {
+    std::call_once(once_, [this] {
+      const Result<HadoopConfig>& conf = HadoopConfig::FromEnvironment();
+      if (conf.ok()) {
+        fs_ = NewWebHdfsFileSystem(*conf);
+      } else {
+        error_ = conf.status().WithContext("reading the Hadoop configuration ($HADOOP_CONF_DIR)");
+      }
+    });
+    if (fs_ == nullptr) return error_;
+    return fs_.get();
+  }
+
+  std::once_flag once_;
+  std::shared_ptr<FileSystem> fs_;
+  Status error_;
+};
 
 struct Registry {
   std::mutex mu;
@@ -19,6 +94,10 @@ Registry& GetRegistry() {
     auto local = NewLocalFileSystem();
     r->by_scheme[""] = local;
     r->by_scheme["file"] = local;
+    // HDFS, configured from $HADOOP_CONF_DIR when it is first used.
+    auto hdfs = std::make_shared<LazyHdfs>();
+    r->by_scheme["hdfs"] = hdfs;
+    r->by_scheme["webhdfs"] = hdfs;
     return r;
   }();
   return *registry;
@@ -58,6 +137,50 @@ void RegisterFileSystem(const std::string& scheme, std::shared_ptr<FileSystem> f
   auto it = r.by_scheme.find(scheme);
   if (it != r.by_scheme.end()) retired->push_back(it->second);
   r.by_scheme[scheme] = std::move(fs);
+}
+
+Status FileSystem::DeleteRecursively(const std::string& uri) {
+  TOS_ASSIGN_OR_RETURN(bool is_dir, IsDirectory(uri));
+  if (!is_dir) return DeleteFile(uri);
+  TOS_ASSIGN_OR_RETURN(auto entries, ListDir(uri));
+  for (const DirEntry& e : entries) TOS_RETURN_IF_ERROR(DeleteRecursively(JoinPath(uri, e.name)));
+  return DeleteDir(uri);
+}
+
+Result<ContentSummary> FileSystem::GetContentSummary(const std::string& uri) {
+  ContentSummary s;
+  TOS_ASSIGN_OR_RETURN(bool is_dir, IsDirectory(uri));
+  if (!is_dir) {
+    TOS_ASSIGN_OR_RETURN(s.bytes, GetFileSize(uri));
+    s.files = 1;
+    return s;
+  }
+  s.directories = 1;
+  TOS_ASSIGN_OR_RETURN(auto entries, ListDir(uri));
+  for (const DirEntry& e : entries) {
+    TOS_ASSIGN_OR_RETURN(ContentSummary sub, GetContentSummary(JoinPath(uri, e.name)));
+    s.bytes += sub.bytes;
+    s.files += sub.files;
+    s.directories += sub.directories;
+  }
+  return s;
+}
+
+Result<std::string> DefaultFs() {
+  if (const char* fs = std::getenv("TOS_DEFAULT_FS"); fs != nullptr && *fs != '\0') return std::string(fs);
+  const Result<HadoopConfig>& conf = HadoopConfig::FromEnvironment();
+  if (!conf.ok()) return conf.status().WithContext("reading fs.defaultFS");
+  return conf->Get("fs.defaultFS", "file:///");
+}
+
+Result<std::string> ResolvePath(const std::string& path) {
+  if (path.empty() || !UriScheme(path).empty()) return path;
+  TOS_ASSIGN_OR_RETURN(std::string fs, DefaultFs());
+  const std::string_view scheme = UriScheme(fs);
+  if (scheme.empty() || scheme == "file") return path;
+  while (!fs.empty() && fs.back() == '/') fs.pop_back();
+  if (path.front() == '/') return fs + path;
+  return fs + "/user/" + HadoopUserName() + "/" + path;
 }
 
 std::string JoinPath(std::string_view a, std::string_view b) {
