@@ -167,7 +167,8 @@ Result<ContentSummary> FileSystem::GetContentSummary(const std::string& uri) {
 }
 
 Result<std::string> DefaultFs() {
-  if (const char* fs = std::getenv("TOS_DEFAULT_FS"); fs != nullptr && *fs != '\0') return std::string(fs);
+  if (const char* fs = std::getenv("TOS_DEFAULT_FS"); fs != nullptr && *fs != '\0')
+    return std::string(fs);
   const Result<HadoopConfig>& conf = HadoopConfig::FromEnvironment();
   if (!conf.ok()) return conf.status().WithContext("reading fs.defaultFS");
   return conf->Get("fs.defaultFS", "file:///");

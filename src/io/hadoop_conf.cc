@@ -107,7 +107,8 @@ Result<std::vector<std::string>> HadoopConfig::NamenodeHttpAddresses(
     authority = AuthorityOf(default_fs);
   }
   std::vector<std::string> out;
-  const std::string where = conf_dir_.empty() ? "(no HADOOP_CONF_DIR)" : conf_dir_ + "/hdfs-site.xml";
+  const std::string where =
+      conf_dir_.empty() ? "(no HADOOP_CONF_DIR)" : conf_dir_ + "/hdfs-site.xml";
   // An HA nameservice.
   for (const std::string& ns : SplitCommas(Get("dfs.nameservices"))) {
     if (ns != authority) continue;
@@ -123,8 +124,8 @@ Result<std::vector<std::string>> HadoopConfig::NamenodeHttpAddresses(
     if (out.empty()) {
       std::string http = Get("dfs.namenode.http-address." + ns);
       if (http.empty()) {
-        return InvalidArgument(where + ": nameservice '" + ns +
-                               "' has no dfs.ha.namenodes." + ns + " and no dfs.namenode.http-address." + ns);
+        return InvalidArgument(where + ": nameservice '" + ns + "' has no dfs.ha.namenodes." + ns +
+                               " and no dfs.namenode.http-address." + ns);
       }
       out.push_back(WithHttpPort(http));
     }

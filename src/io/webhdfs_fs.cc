@@ -102,9 +102,8 @@ size_t WriteHeader(char* data, size_t size, size_t n, void* user) {
   constexpr std::string_view kName = "location:";
   if (line.size() > kName.size()) {
     std::string head(line.substr(0, kName.size()));
-    std::transform(head.begin(), head.end(), head.begin(), [](unsigned char c) {
-      return static_cast<char>(std::tolower(c));
-    });
+    std::transform(head.begin(), head.end(), head.begin(),
+                   [](unsigned char c) { return static_cast<char>(std::tolower(c)); });
     if (head == kName) {
       std::string_view v = line.substr(kName.size());
       while (!v.empty() && (v.front() == ' ' || v.front() == '\t')) v.remove_prefix(1);
@@ -171,7 +170,8 @@ bool IsTransient(const HttpReply& r) {
   if (r.status >= kHttpServerError) {
     RemoteError e = ParseRemoteError(r.body);
     // These 500s are definitive (a bad argument, an existing file), not load or a restart.
-    return e.exception != "IllegalArgumentException" && e.exception != "FileAlreadyExistsException" &&
+    return e.exception != "IllegalArgumentException" &&
+           e.exception != "FileAlreadyExistsException" &&
            e.exception != "UnsupportedOperationException";
   }
   if (r.status == kHttpForbidden) {
@@ -263,16 +263,17 @@ class WebHdfs final : public FileSystem, public std::enable_shared_from_this<Web
     const std::string parent_uri = uri.substr(0, uri.size() - path.size()) + parent;
     TOS_ASSIGN_OR_RETURN(bool is_dir, IsDirectory(parent_uri));
     if (!is_dir) return NotFound(uri + ": the directory " + parent_uri + " does not exist");
-    return std::unique_ptr<WritableFile>(new WebHdfsWritableFile(this, uri, opts_.write_chunk_bytes));
+    return std::unique_ptr<WritableFile>(
+        new WebHdfsWritableFile(this, uri, opts_.write_chunk_bytes));
   }
 
   Status RenameFile(const std::string& from, const std::string& to) override {
     std::string authority, to_path;
     SplitHdfsUri(to, &authority, &to_path);
     // OVERWRITE gives rename's atomic replace (the namenode's rename2), as POSIX rename does.
-    TOS_ASSIGN_OR_RETURN(HttpReply r, Namenode(from, "PUT", "RENAME",
-                                               "&destination=" + EncodePath(to_path) +
-                                                   "&renameoptions=OVERWRITE"));
+    TOS_ASSIGN_OR_RETURN(
+        HttpReply r, Namenode(from, "PUT", "RENAME",
+                              "&destination=" + EncodePath(to_path) + "&renameoptions=OVERWRITE"));
     if (r.status != kHttpOk) return Failure(r, "rename " + from + " -> " + to);
     return Status::OK();
   }
@@ -435,8 +436,8 @@ class WebHdfs final : public FileSystem, public std::enable_shared_from_this<Web
       last = Failure(d, uri + ": " + op + " at the datanode " + HostOfUrl(r.location));
       if (!IsTransient(d)) return last;
     }
-    return Status(last.code(), last.message() + " (after " + std::to_string(opts_.attempts) +
-                                   " attempts)");
+    return Status(last.code(),
+                  last.message() + " (after " + std::to_string(opts_.attempts) + " attempts)");
   }
 
  private:
@@ -557,7 +558,8 @@ class WebHdfs final : public FileSystem, public std::enable_shared_from_this<Web
     if (UriScheme(uri) == "webhdfs") {
       if (authority.empty()) return InvalidArgument(uri + ": webhdfs:// needs HOST:PORT");
       return std::vector<std::string>{authority.find(':') == std::string::npos
-                                          ? authority + ":" + std::to_string(kDefaultNamenodeHttpPort)
+                                          ? authority + ":" +
+                                                std::to_string(kDefaultNamenodeHttpPort)
                                           : authority};
     }
     auto nns = conf_.NamenodeHttpAddresses(authority);
