@@ -11,7 +11,7 @@
 namespace tos {
 namespace {
 
-std::string Trim(std::string s) {
+std::string Trim(const std::string& s) {
   const char* ws = " \t\r\n";
   size_t b = s.find_first_not_of(ws);
   if (b == std::string::npos) return "";
@@ -148,8 +148,12 @@ Result<std::vector<std::string>> HadoopConfig::NamenodeHttpAddresses(
 
 std::string HadoopUserName() {
   if (const char* u = std::getenv("HADOOP_USER_NAME"); u != nullptr && *u != '\0') return u;
-  if (struct passwd* pw = getpwuid(geteuid()); pw != nullptr && pw->pw_name != nullptr) {
-    return pw->pw_name;
+  struct passwd pw {};
+  struct passwd* found = nullptr;
+  std::vector<char> buf(16384);
+  if (getpwuid_r(geteuid(), &pw, buf.data(), buf.size(), &found) == 0 && found != nullptr &&
+      found->pw_name != nullptr) {
+    return found->pw_name;
   }
   if (const char* u = std::getenv("USER"); u != nullptr && *u != '\0') return u;
   return "nobody";
