@@ -39,6 +39,9 @@ class WritableFile {
   virtual Status Append(std::string_view data) = 0;
   // Pushes buffered bytes to the operating system (not necessarily to disk).
   virtual Status Flush() = 0;
+  // Flush, then make the bytes durable (fsync on a local disk). The default is Flush: on HDFS
+  // a closed file is already on its datanodes.
+  virtual Status Sync() { return Flush(); }
   virtual Status Close() = 0;
   virtual const std::string& path() const = 0;
 };
@@ -62,7 +65,8 @@ class FileSystem {
   virtual Result<std::unique_ptr<SequentialFile>> NewSequentialFile(const std::string& uri) = 0;
   // Creates or truncates the file. Parent directories must exist.
   virtual Result<std::unique_ptr<WritableFile>> NewWritableFile(const std::string& uri) = 0;
-  // Atomically replaces `to` with `from` (both on this file system).
+  // Atomically replaces `to` with `from` (both on this file system); on a local disk the
+  // directory of `to` is fsync'ed, so the rename survives a crash once this returns.
   virtual Status RenameFile(const std::string& from, const std::string& to) = 0;
   // Entries of a directory, sorted by name, without "." and "..".
   virtual Result<std::vector<DirEntry>> ListDir(const std::string& uri) = 0;
@@ -109,5 +113,9 @@ Result<std::string> ResolvePath(const std::string& path);
 // Convenience wrappers that resolve the file system from the URI.
 Result<std::string> ReadFileToString(const std::string& uri);
 Status WriteStringToFile(const std::string& uri, std::string_view data);
+// Replaces `uri` with `data` so that a reader sees the old file or the whole new one, never a
+// part: written to a temporary name beside it, made durable (Sync), its length checked, then
+// renamed over `uri`. The temporary file is removed on failure. Parent directories must exist.
+Status WriteFileAtomically(const std::string& uri, std::string_view data);
 
 }  // namespace tos

@@ -1,5 +1,8 @@
 #include "tos/fs.h"
 
+#include <unistd.h>
+
+#include <atomic>
 #include <cstdlib>
 #include <map>
 #include <mutex>
@@ -218,6 +221,30 @@ Status WriteStringToFile(const std::string& uri, std::string_view data) {
   TOS_ASSIGN_OR_RETURN(auto file, fs->NewWritableFile(uri));
   TOS_RETURN_IF_ERROR(file->Append(data));
   return file->Close();
+}
+
+Status WriteFileAtomically(const std::string& uri, std::string_view data) {
+  static std::atomic<uint64_t> counter{0};
+  const std::string tmp =
+      uri + ".tmp-" + std::to_string(::getpid()) + "-" + std::to_string(counter++);
+  TOS_ASSIGN_OR_RETURN(FileSystem * fs, GetFileSystem(uri));
+  Status s = [&]() -> Status {
+    TOS_ASSIGN_OR_RETURN(auto file, fs->NewWritableFile(tmp));
+    TOS_RETURN_IF_ERROR(file->Append(data));
+    TOS_RETURN_IF_ERROR(file->Sync());
+    TOS_RETURN_IF_ERROR(file->Close());
+    TOS_ASSIGN_OR_RETURN(uint64_t size, fs->GetFileSize(tmp));
+    if (size != data.size()) {
+      return DataLoss(tmp + ": holds " + std::to_string(size) + " bytes after writing " +
+                      std::to_string(data.size()) + ": the storage lost part of the write");
+    }
+    return fs->RenameFile(tmp, uri);
+  }();
+  if (!s.ok()) {
+    (void)fs->DeleteFile(tmp);
+    return s.WithContext("writing " + uri);
+  }
+  return Status::OK();
 }
 
 }  // namespace tos

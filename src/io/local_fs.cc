@@ -70,6 +70,12 @@ class LocalWritableFile final : public WritableFile {
     return s;
   }
 
+  Status Sync() override {
+    TOS_RETURN_IF_ERROR(Flush());
+    if (::fdatasync(fd_) != 0) return ErrnoError(uri_ + ": fdatasync", errno);
+    return Status::OK();
+  }
+
   Status Close() override {
     if (fd_ < 0) return Status::OK();
     Status s = Flush();
@@ -118,8 +124,18 @@ class LocalFileSystem final : public FileSystem {
   }
 
   Status RenameFile(const std::string& from, const std::string& to) override {
-    if (::rename(LocalPath(from).c_str(), LocalPath(to).c_str()) != 0) {
+    const std::string dst = LocalPath(to);
+    if (::rename(LocalPath(from).c_str(), dst.c_str()) != 0) {
       return ErrnoError("rename " + from + " -> " + to, errno);
+    }
+    // The rename is durable once the directory holding the new name is.
+    const size_t slash = dst.rfind('/');
+    const std::string dir =
+        slash == std::string::npos ? "." : (slash == 0 ? "/" : dst.substr(0, slash));
+    int dfd = ::open(dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    if (dfd >= 0) {
+      (void)::fsync(dfd);
+      ::close(dfd);
     }
     return Status::OK();
   }

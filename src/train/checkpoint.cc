@@ -1,23 +1,17 @@
 #include "tos/train/checkpoint.h"
 
-#include <dirent.h>
-#include <fcntl.h>
-#include <sys/stat.h>
 #include <torch/nn/module.h>
 #include <torch/optim/optimizer.h>
 #include <torch/serialize/archive.h>
-#include <unistd.h>
 
 #include <algorithm>
-#include <cerrno>
 #include <cstdio>
 #include <cstring>
-#include <filesystem>
-#include <fstream>
 #include <nlohmann/json.hpp>
 #include <sstream>
 
 #include "formats/model_files.h"
+#include "tos/fs.h"
 #include "tos/log.h"
 
 namespace tos::train {
@@ -54,6 +48,11 @@ bool DtypeFromName(const std::string& n, torch::ScalarType* t) {
   else
     return false;
   return true;
+}
+
+Status DeleteCheckpointFile(const std::string& path) {
+  TOS_ASSIGN_OR_RETURN(FileSystem * fs, GetFileSystem(path));
+  return fs->DeleteFile(path);
 }
 
 std::string StepFileName(int64_t step) {
@@ -126,73 +125,37 @@ Result<Checkpoint> ParseCheckpoint(const std::string& bytes, const std::string& 
 }
 
 Result<Checkpoint> ReadCheckpointFile(const std::string& path) {
-  std::ifstream in(path, std::ios::binary);
-  if (!in) return NotFound("cannot open checkpoint " + path);
-  std::string bytes((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
-  if (in.bad()) return ErrnoError("reading " + path, errno);
-  return ParseCheckpoint(bytes, path);
-}
-
-Status WriteFileAtomically(const std::string& path, const std::string& bytes) {
-  const std::string tmp = path + ".tmp." + std::to_string(getpid());
-  int fd = open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
-  if (fd < 0) return ErrnoError("creating " + tmp, errno);
-  size_t done = 0;
-  while (done < bytes.size()) {
-    ssize_t w = write(fd, bytes.data() + done, bytes.size() - done);
-    if (w < 0 && errno == EINTR) continue;
-    if (w < 0) {
-      int err = errno;
-      close(fd);
-      unlink(tmp.c_str());
-      return ErrnoError("writing " + tmp, err);
-    }
-    done += static_cast<size_t>(w);
-  }
-  if (fsync(fd) != 0) {
-    int err = errno;
-    close(fd);
-    unlink(tmp.c_str());
-    return ErrnoError("fsync " + tmp, err);
-  }
-  close(fd);
-  if (rename(tmp.c_str(), path.c_str()) != 0) {
-    int err = errno;
-    unlink(tmp.c_str());
-    return ErrnoError("renaming " + tmp + " to " + path, err);
-  }
-  std::string dir = std::filesystem::path(path).parent_path().string();
-  int dfd = open(dir.empty() ? "." : dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-  if (dfd >= 0) {
-    fsync(dfd);
-    close(dfd);
-  }
-  return Status::OK();
+  Result<std::string> bytes = ReadFileToString(path);
+  if (!bytes.ok()) return bytes.status().WithContext("reading checkpoint");
+  return ParseCheckpoint(*bytes, path);
 }
 
 Result<CheckpointManager> CheckpointManager::Open(const CheckpointOptions& options) {
   if (options.model_dir.empty()) return InvalidArgument("checkpoint model_dir is empty");
   if (options.keep_last < 1) return InvalidArgument("checkpoint keep_last must be >= 1");
-  std::error_code ec;
-  std::filesystem::create_directories(options.model_dir, ec);
-  if (ec) return Internal("creating model dir " + options.model_dir + ": " + ec.message());
+  TOS_ASSIGN_OR_RETURN(FileSystem * fs, GetFileSystem(options.model_dir));
+  TOS_RETURN_IF_ERROR(fs->CreateDirs(options.model_dir).WithContext("creating the model dir"));
   return CheckpointManager(options);
 }
 
 std::vector<std::string> CheckpointManager::List() const {
   std::vector<std::pair<long long, std::string>> found;
-  std::error_code ec;
-  for (const auto& entry : std::filesystem::directory_iterator(opts_.model_dir, ec)) {
-    const std::string name = entry.path().filename().string();
+  auto fs = GetFileSystem(opts_.model_dir);
+  if (!fs.ok()) return {};
+  auto entries = (*fs)->ListDir(opts_.model_dir);
+  if (!entries.ok()) return {};
+  for (const DirEntry& entry : *entries) {
+    const std::string& name = entry.name;
     const std::string prefix = "ckpt-", suffix = ".tosckpt";
-    if (name.size() <= prefix.size() + suffix.size() || name.rfind(prefix, 0) != 0 ||
+    if (entry.is_dir || name.size() <= prefix.size() + suffix.size() ||
+        name.rfind(prefix, 0) != 0 ||
         name.compare(name.size() - suffix.size(), suffix.size(), suffix) != 0) {
       continue;
     }
     const std::string digits =
         name.substr(prefix.size(), name.size() - prefix.size() - suffix.size());
     if (digits.find_first_not_of("0123456789") != std::string::npos) continue;
-    found.emplace_back(std::stoll(digits), entry.path().string());
+    found.emplace_back(std::stoll(digits), JoinPath(opts_.model_dir, name));
   }
   std::sort(found.begin(), found.end(),
             [](const auto& a, const auto& b) { return a.first > b.first; });
@@ -203,21 +166,22 @@ std::vector<std::string> CheckpointManager::List() const {
 }
 
 Result<std::string> CheckpointManager::Save(const Checkpoint& ckpt) {
-  const std::string path =
-      (std::filesystem::path(opts_.model_dir) / StepFileName(ckpt.global_step)).string();
+  const std::string saved = StepFileName(ckpt.global_step);
+  const std::string path = JoinPath(opts_.model_dir, saved);
   TOS_RETURN_IF_ERROR(
       WriteFileAtomically(path, SerializeCheckpoint(ckpt)).WithContext("saving checkpoint"));
   last_saved_step_ = ckpt.global_step;
   // Newest first. Files with a higher step than the one just saved belong to an abandoned
   // run (e.g. a corrupt checkpoint that resume skipped): they go, or they would shadow this one.
-  const std::string saved = std::filesystem::path(path).filename().string();
   int kept = 0;
   for (const auto& other : List()) {
-    const std::string name = std::filesystem::path(other).filename().string();
+    const std::string name(Basename(other));
     if (name > saved) {       // fixed-width names sort by step
       (void)SetAside(other);  // it did not load (resume skipped it): kept under a new name
     } else if (name != saved && kept >= opts_.keep_last) {
-      unlink(other.c_str());
+      if (Status s = DeleteCheckpointFile(other); !s.ok()) {
+        LogWarning("could not delete the old checkpoint " + other + ": " + s.ToString());
+      }
     } else {
       ++kept;  // the one just saved, or one of the keep_last newest
     }
@@ -265,9 +229,9 @@ std::optional<Checkpoint> CheckpointManager::Resume(bool set_aside_unreadable) c
 std::string CheckpointManager::SetAside(const std::string& path) {
   // Never deleted: the user may still recover it, or want to know what went wrong.
   const std::string aside = path + kUnreadableSuffix;
-  if (std::rename(path.c_str(), aside.c_str()) != 0) {
-    return "could not rename it to " + aside + " (" + StrError(errno) + "), left in place";
-  }
+  auto fs = GetFileSystem(path);
+  Status s = fs.ok() ? (*fs)->RenameFile(path, aside) : fs.status();
+  if (!s.ok()) return "could not rename it to " + aside + " (" + s.ToString() + "), left in place";
   return "kept as " + aside;
 }
 

@@ -1,13 +1,11 @@
 #include "tos/train/event_writer.h"
 
-#include <sys/stat.h>
 #include <unistd.h>
 
-#include <cerrno>
 #include <chrono>
 #include <cstring>
-#include <filesystem>
 
+#include "tos/fs.h"
 #include "tos/tfrecord.h"
 
 namespace tos::train {
@@ -74,15 +72,15 @@ std::string EncodeScalarEvent(double wall_time, int64_t step, const std::string&
 }
 
 Result<std::unique_ptr<EventWriter>> EventWriter::Create(const std::string& log_dir) {
-  std::error_code ec;
-  std::filesystem::create_directories(log_dir, ec);
-  if (ec) return Internal("creating log dir " + log_dir + ": " + ec.message());
+  TOS_ASSIGN_OR_RETURN(FileSystem * fs, GetFileSystem(log_dir));
+  TOS_RETURN_IF_ERROR(fs->CreateDirs(log_dir).WithContext("creating the log dir"));
   char host[256] = "localhost";
   gethostname(host, sizeof host - 1);
   const double now = Now();
-  std::string path =
-      log_dir + "/events.out.tfevents." + std::to_string(static_cast<int64_t>(now)) + "." + host;
-  if (std::filesystem::exists(path)) path += "." + std::to_string(getpid());
+  std::string path = JoinPath(
+      log_dir, "events.out.tfevents." + std::to_string(static_cast<int64_t>(now)) + "." + host);
+  TOS_ASSIGN_OR_RETURN(bool taken, fs->Exists(path));
+  if (taken) path += "." + std::to_string(getpid());
   TOS_ASSIGN_OR_RETURN(auto records, TfRecordWriter::Create(path));
   std::unique_ptr<EventWriter> w(new EventWriter(path, std::move(records)));
   TOS_RETURN_IF_ERROR(w->WriteRecord(EncodeFileVersionEvent(now, "brain.Event:2")));

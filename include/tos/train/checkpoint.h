@@ -2,10 +2,11 @@
 //
 // A checkpoint is <model_dir>/ckpt-<global step, 12 digits>.tosckpt in the format of
 // docs/training.md ("Checkpoint format"): magic, a JSON header listing named tensors and
-// blobs, their raw bytes, and a SHA-256 trailer over everything before it. Writing goes to a
-// temporary name in the same directory, is fsync'ed, renamed into place and the directory
-// fsync'ed, so a crash leaves either the previous set or the new file complete; a file that
-// does not verify is never loaded (LoadLatest falls back to the previous one).
+// blobs, their raw bytes, and a SHA-256 trailer over everything before it. Writing goes
+// through tos::WriteFileAtomically (a temporary name in the same directory, made durable,
+// length-checked, renamed into place), on a local disk or on HDFS alike, so a crash leaves
+// either the previous set or the new file complete; a file that does not verify is never
+// loaded (LoadLatest falls back to the previous one).
 //
 // Allreduce training: the chief saves model values + the torch::optim state (blob).
 // Parameter-server training: the optimizer state lives on the ps; the chief pulls it with
@@ -41,9 +42,8 @@ struct Checkpoint {
 // Serialized file bytes; ParseCheckpoint verifies magic, lengths and SHA-256 (DataLoss).
 std::string SerializeCheckpoint(const Checkpoint& ckpt);
 Result<Checkpoint> ParseCheckpoint(const std::string& bytes, const std::string& what);
+// `path` is any URI a FileSystem serves (a local path, hdfs://...), as is model_dir below.
 Result<Checkpoint> ReadCheckpointFile(const std::string& path);
-// Atomic replace of `path` (temporary file, fsync, rename, directory fsync).
-Status WriteFileAtomically(const std::string& path, const std::string& bytes);
 
 struct CheckpointOptions {
   std::string model_dir;
