@@ -46,11 +46,23 @@ void NodeMain(const std::vector<std::string>& argv, tos::Context& ctx) {
   mnist::MapFun(ParseOrExit(argv), ctx);
 }
 
+// The user's paths as the nodes resolve them (Context::absolute_path): TensorFlowOnSpark's
+// rules against fs.defaultFS, so "mnist/csv" is hdfs://NN/user/<user>/mnist/csv when the
+// default file system is HDFS; "file://" is dropped from local ones.
+tos::Status ResolveUserPaths(Args* a) {
+  for (std::string* p : {&a->images, &a->labels, &a->model, &a->output, &a->log_dir}) {
+    if (p->empty()) continue;
+    TOS_ASSIGN_OR_RETURN(std::string resolved, tos::ResolvePath(*p));
+    *p = LocalPath(resolved);
+  }
+  return tos::Status::OK();
+}
+
 tos::MnistDatasetSpec Spec(const Args& a) {
   tos::MnistDatasetSpec spec;
   spec.format = tos::ValueOrThrow(tos::ParseDataFormat(a.format));
-  spec.images = LocalPath(a.images);
-  spec.labels = LocalPath(a.labels);
+  spec.images = a.images;
+  spec.labels = a.labels;
   spec.allow_incomplete = a.allow_incomplete;
   return spec;
 }
@@ -124,6 +136,7 @@ int Driver(const std::vector<std::string>& argv) {
     std::printf("arguments ok\n");
     return 0;
   }
+  if (tos::Status resolved = ResolveUserPaths(&a); !resolved.ok()) return Fail(resolved);
   const bool inference = a.mode == "inference";
   const bool feed = a.input_mode == "spark";
 
@@ -132,7 +145,8 @@ int Driver(const std::vector<std::string>& argv) {
   o.num_ps = inference ? 0 : a.num_ps;  // inference needs no parameter servers
   o.input_mode = feed ? tos::InputMode::kSpark : tos::InputMode::kTensorflow;
   o.tensorboard = a.tensorboard;
-  o.log_dir = LocalPath(a.log_dir);
+  // Node logs stay on local disks; with a --log_dir on HDFS only TensorBoard's events go there.
+  o.log_dir = tos::UriScheme(a.log_dir).empty() ? a.log_dir : "tos_logs";
   o.reservation_timeout = std::chrono::seconds(a.reservation_timeout);
   o.feed_timeout = std::chrono::seconds(a.feed_timeout);
   o.node_timeout = std::chrono::seconds(a.node_timeout);
@@ -147,7 +161,7 @@ int Driver(const std::vector<std::string>& argv) {
   if (!opened.ok()) return Fail(opened.status());
   source = std::move(opened).value();
   if (!inference) WarnIfStepsEndTrainingEarly(a, *source);
-  const std::string output = LocalPath(a.output);
+  const std::string& output = a.output;
   if (inference && !feed) {
     // Workers write the parts themselves: start from an empty output directory.
     tos::Status ready = tos::RemoveDataset(output);
@@ -170,7 +184,7 @@ int Driver(const std::vector<std::string>& argv) {
   double secs = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
   if (!inference) {
     std::printf("training done in %.2f s; model in %s (export/ for inference)\n", secs,
-                LocalPath(a.model).c_str());
+                a.model.c_str());
     return 0;
   }
   if (!feed) {

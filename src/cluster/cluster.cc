@@ -20,6 +20,7 @@
 #include "net/auth.h"
 #include "node/node_env.h"
 #include "reservation/server.h"
+#include "tos/fs.h"
 #include "tos/log.h"
 #include "tos/partitioned_dir.h"
 #include "tos/tos.h"
@@ -80,6 +81,8 @@ LaunchSpec NodeLaunchSpec(const ClusterOptions& opts, const RoleLayout& layout,
   ne.secret = secret;
   ne.num_executors = opts.num_executors;
   ne.log_dir = opts.log_dir;
+  // Nodes resolve relative paths (Context::absolute_path) against the driver's fs.defaultFS.
+  if (Result<std::string> fs = DefaultFs(); fs.ok()) ne.default_fs = *fs;
   char cwd[PATH_MAX] = {0};
   ne.working_dir = ::getcwd(cwd, sizeof(cwd)) ? cwd : ".";
   ne.reservation_timeout = opts.reservation_timeout;

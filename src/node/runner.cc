@@ -19,6 +19,7 @@
 #include <thread>
 
 #include "feed/feed_server.h"
+#include "io/hadoop_conf.h"
 #include "net/auth.h"
 #include "node/node_env.h"
 #include "node/node_state.h"
@@ -51,17 +52,6 @@ std::string Env(const char* name, const std::string& fallback = "") {
 }
 
 namespace {
-
-std::string CurrentUser() {
-  std::string u = Env("USER");
-  if (!u.empty()) return u;
-  passwd pw{};
-  passwd* found = nullptr;
-  char buf[4096];
-  if (::getpwuid_r(::getuid(), &pw, buf, sizeof buf, &found) == 0 && found != nullptr)
-    return found->pw_name;
-  return "root";
-}
 
 // The address this node gives the others: TOS_HOST, else this host's first non-loopback one.
 std::string AdvertisedHost(const NodeEnv& env) {
@@ -163,7 +153,7 @@ Result<std::shared_ptr<Context::State>> NewState(const NodeEnv& env, const std::
                        : ::getcwd(cwd, sizeof(cwd)) ? cwd
                                                     : ".";
   state->log_dir = !env.log_dir.empty() ? env.log_dir : state->working_dir + "/tos_logs";
-  state->user = CurrentUser();
+  state->user = HadoopUserName();  // as HDFS sees it: HADOOP_USER_NAME first
   state->threads = env.threads;
   auto port_range = net::ParsePortRange(env.node_port);
   if (!port_range.ok()) return port_range.status().WithContext("TOS_NODE_PORT");

@@ -298,6 +298,10 @@ int main(int argc, char** argv) {
     return 2;
   }
 
+  // Relative to fs.defaultFS, as TensorFlowOnSpark's paths are (hdfs://NN/user/<user>/...).
+  auto output = tos::ResolvePath(o.output);
+  if (!output.ok()) return Fail(output.status());
+  o.output = *output;
   auto input = ResolveInput(o);
   if (!input.ok()) return Fail(input.status());
   std::vector<Split> splits(2);
