@@ -38,7 +38,7 @@ classpath() {
   cache="${HOME}/.m2/torchonspark-hadoop-$key.classpath"
   if [ ! -s "$cache" ] || ! tr ':' '\n' < "$cache" | while read -r jar; do [ -f "$jar" ] || exit 1; done; then
     mkdir -p "$(dirname "$cache")"
-    (cd "$HADOOP_DIR" && mvn -B -q dependency:build-classpath -Dmdep.outputFile="$cache.tmp") >&2
+    (cd "$HADOOP_DIR" && mvn -B -q -Dstyle.color=never dependency:build-classpath -Dmdep.outputFile="$cache.tmp") >&2
     mv "$cache.tmp" "$cache"
   fi
   cat "$cache"
