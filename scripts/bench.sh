@@ -42,3 +42,7 @@ else
   echo "-- the whole Spark MNIST job: skipped, $BIN/mnist_spark is not built"
 fi
 echo
+echo "== HDFS: direct-mode reads and mnist_data_setup writes on a real HDFS vs local disk, vs HdfsCLI (bench/bench_hdfs.py) =="
+.venv/bin/python -c 'import hdfs' 2> /dev/null || .venv/bin/pip install -q --disable-pip-version-check hdfs
+.venv/bin/python bench/bench_hdfs.py "$BIN"
+echo
