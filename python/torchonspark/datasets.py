@@ -20,6 +20,7 @@ _PART = re.compile(r"^part-(?:[rm]-)?(\d+)(?:\..*)?$")
 SUCCESS = "_SUCCESS"
 # One split per part file: a part is never cut in two, so part k is partition k.
 _WHOLE_FILES = {"mapreduce.input.fileinputformat.split.minsize": str(2 ** 62)}
+_INPUT_DIRS = "mapreduce.input.fileinputformat.inputdir"
 
 
 def part_files(sc, directory, allow_incomplete=False):
@@ -76,9 +77,13 @@ def _check_one_per_part(rdd, directory, parts):
 def text_parts(sc, directory, allow_incomplete=False, parts=None):
     """The lines of a text dataset (csv parts, plain or .gz): partition k holds part k."""
     parts = parts if parts is not None else part_files(sc, directory, allow_incomplete)
-    rdd = sc.hadoopFile(",".join(uri for _, uri in parts), "org.apache.hadoop.mapred.TextInputFormat",
-                        "org.apache.hadoop.io.LongWritable", "org.apache.hadoop.io.Text",
-                        conf=_WHOLE_FILES).values()
+    # hadoopRDD, not hadoopFile: PySpark's hadoopFile drops `conf` when it is given a path, and a
+    # part larger than a block (HDFS's 128 MiB, or less) would then be split in several.
+    # Hadoop splits the list at unescaped commas (StringUtils.split): a comma in a name is escaped.
+    dirs = ",".join(uri.replace("\\", "\\\\").replace(",", "\\,") for _, uri in parts)
+    conf = dict(_WHOLE_FILES, **{_INPUT_DIRS: dirs})
+    rdd = sc.hadoopRDD("org.apache.hadoop.mapred.TextInputFormat", "org.apache.hadoop.io.LongWritable",
+                       "org.apache.hadoop.io.Text", conf=conf).values()
     return _check_one_per_part(rdd, directory, parts)
 
 

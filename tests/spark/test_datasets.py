@@ -45,6 +45,17 @@ def test_text_parts_come_in_name_order_one_partition_each(sc, tmp_path):
     assert [name for name, _ in part_files(sc, d)] == ["part-%05d" % k for k in range(PARTS)]
 
 
+def test_a_part_larger_than_a_block_stays_one_partition(sc, tmp_path):
+    """Local files have 32 MiB blocks (HDFS 128 MiB, or what the cluster sets): a bigger part is
+    still one partition, or its records would no longer line up with the other dataset's."""
+    line = "x" * 999
+    big = 40 * 1024  # 40 MiB of 1,000-byte lines
+    write_parts(str(tmp_path / "big"), lambda k: [line] * (big if k == 1 else 3), names=["part-00000", "part-00001"])
+    rdd = text_parts(sc, str(tmp_path / "big"))
+    assert rdd.getNumPartitions() == 2
+    assert rdd.glom().map(len).collect() == [3, big]
+
+
 def test_zip_parts_pairs_each_image_part_with_its_label_part(sc, tmp_path):
     write_parts(str(tmp_path / "images"), images)
     write_parts(str(tmp_path / "labels"), labels)
