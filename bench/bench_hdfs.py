@@ -88,7 +88,7 @@ def main():
         rows = []
         ratios = []
         for fmt in ("csv", "tfr"):
-            local, remote = os.path.join(work, fmt), "%s/%s" % (home, fmt)
+            local, remote = "file://" + os.path.join(work, fmt), "%s/%s" % (home, fmt)
             setup = [os.path.join(BIN, "mnist_data_setup"), "--format", fmt, "--num-partitions", "10", "--output"]
             t_local, _ = timed(setup + [local], env)
             t_hdfs, _ = timed(setup + [remote], env)
