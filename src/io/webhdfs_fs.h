@@ -29,7 +29,7 @@ struct WebHdfsOptions {
   int attempts = 4;
   double first_backoff_s = 0.25;
   // Reads fetch ranges of this many bytes, the next one while the current is consumed.
-  size_t read_range_bytes = size_t{4} << 20;
+  size_t read_range_bytes = size_t{16} << 20;
   // Writes send the data in chunks of this many bytes.
   size_t write_chunk_bytes = size_t{16} << 20;
 };
