@@ -6,8 +6,9 @@ which also speaks WebHDFS.
   and to HDFS, MB/s of the files written;
 - read: one direct-mode worker (bench_direct_read: ShardReader, records parsed) over the train
   split, 1 and 2 readers, csv and tfr, local disk and HDFS; records/s and MB/s;
-- peer: HdfsCLI reading the same part files, as raw bytes (1 MiB chunks) and, for csv, as the
-  lines a Python reader iterates; MB/s.
+- peer: HdfsCLI reading the same part files, as raw bytes (1 MiB chunks: the datanode's
+  ceiling, nothing parsed) and as records a Python program iterates (csv lines, TFRecord
+  records); MB/s.
 
 Prints one table and the ratios the targets are about (HDFS/local records/s, ours/peer MB/s).
 Usage: python bench/bench_hdfs.py [BIN_DIR]"""
@@ -15,6 +16,7 @@ Usage: python bench/bench_hdfs.py [BIN_DIR]"""
 import json
 import os
 import shutil
+import struct
 import subprocess
 import sys
 import tempfile
@@ -43,7 +45,7 @@ def du(path, env):
 
 
 def read(fmt, root, readers, env):
-    args = [os.path.join(BIN, "bench_direct_read"), "--format", fmt, "--readers", str(readers)]
+    args = [os.path.join(BIN, "bench_direct_read"), "--format", fmt, "--readers", str(readers), "--repeat", "3"]
     if fmt == "csv":
         args += ["--images", root + "/train/images", "--labels", root + "/train/labels"]
     else:
@@ -57,14 +59,26 @@ def read(fmt, root, readers, env):
     return best
 
 
-def peer_read(client, paths, readers, lines):
-    """HdfsCLI over the part files, `readers` files at a time; returns (MB/s, bytes)."""
+def peer_read(client, paths, readers, mode):
+    """HdfsCLI over the part files, `readers` files at a time; returns (MB/s, bytes). mode:
+    "bytes" (1 MiB chunks, nothing parsed), "lines" (the text lines a Python reader iterates),
+    "tfrecords" (each record's length and bytes, as a Python reader without TensorFlow does;
+    CRCs not checked)."""
     def one(path):
         n = 0
-        if lines:
+        if mode == "lines":
             with client.read(path, encoding="utf-8", delimiter="\n") as reader:
                 for line in reader:
                     n += len(line) + 1
+        elif mode == "tfrecords":
+            with client.read(path) as reader:
+                while True:
+                    header = reader.read(12)
+                    if len(header) < 12:
+                        break
+                    length = struct.unpack("<Q", header[:8])[0]
+                    record = reader.read(length + 4)
+                    n += 12 + len(record)
         else:
             with client.read(path, chunk_size=1 << 20) as reader:
                 for chunk in reader:
@@ -110,13 +124,13 @@ def main():
                 path = "/user/%s/bench/%s/train" % (USER, fmt)
                 dirs = [path + "/images", path + "/labels"] if fmt == "csv" else [path]
                 parts = [d + "/" + n for d in dirs for n in sorted(client.list(d)) if n.startswith("part-")]
-                raw, _ = peer_read(client, parts, readers, lines=False)
+                raw, _ = peer_read(client, parts, readers, "bytes")
                 rows.append(("read %s, %d reader(s)" % (fmt, readers), "peer HdfsCLI bytes", "%.1f MB/s" % raw, ""))
-                ratios.append(("%s %d reader(s): ours/HdfsCLI raw bytes MB/s" % (fmt, readers), hr["mb_per_s"] / raw, 5.0))
-                if fmt == "csv":
-                    text, _ = peer_read(client, parts, readers, lines=True)
-                    rows.append(("read %s, %d reader(s)" % (fmt, readers), "peer HdfsCLI lines", "%.1f MB/s" % text, ""))
-                    ratios.append(("%s %d reader(s): ours/HdfsCLI lines MB/s" % (fmt, readers), hr["mb_per_s"] / text, 5.0))
+                ratios.append(("%s %d reader(s): ours/HdfsCLI bytes MB/s" % (fmt, readers), hr["mb_per_s"] / raw, 5.0))
+                mode = "lines" if fmt == "csv" else "tfrecords"
+                recs, _ = peer_read(client, parts, readers, mode)
+                rows.append(("read %s, %d reader(s)" % (fmt, readers), "peer HdfsCLI " + mode, "%.1f MB/s" % recs, ""))
+                ratios.append(("%s %d reader(s): ours/HdfsCLI %s MB/s" % (fmt, readers, mode), hr["mb_per_s"] / recs, 5.0))
         width = max(len(r[0]) for r in rows) + 2
         for r in rows:
             print("%-*s %-20s %-28s %s" % (width, r[0], r[1], r[2], r[3]))

@@ -6,6 +6,7 @@
 #include <atomic>
 #include <chrono>
 #include <cmath>
+#include <deque>
 #include <future>
 #include <mutex>
 #include <nlohmann/json.hpp>
@@ -20,6 +21,7 @@ using Json = nlohmann::json;
 
 // Bodies the namenode answers with (JSON) are small; anything larger is not WebHDFS.
 constexpr size_t kMaxJsonBody = size_t{64} << 20;
+constexpr long kReceiveBufferBytes = 512L << 10;
 constexpr long kHttpOk = 200;
 constexpr long kHttpCreated = 201;
 constexpr long kHttpRedirect = 307;
@@ -187,22 +189,22 @@ class WebHdfsFile final : public SequentialFile {
  public:
   WebHdfsFile(WebHdfs* fs, std::string uri, uint64_t length)
       : fs_(fs), uri_(std::move(uri)), length_(length) {}
-  ~WebHdfsFile() override {
-    if (next_.valid()) next_.wait();
-  }
+  ~WebHdfsFile() override = default;  // the ranges in flight are waited for
   Result<size_t> Read(char* buf, size_t n) override;
   const std::string& path() const override { return uri_; }
 
  private:
   std::future<Result<std::string>> Fetch(uint64_t offset);
+  // Keeps read_ahead_ranges ranges requested beyond the one being consumed.
+  void FillAhead();
 
   WebHdfs* fs_;
   std::string uri_;
   uint64_t length_;
-  uint64_t fetched_ = 0;  // bytes of the file requested so far (current + next range)
+  uint64_t fetched_ = 0;  // bytes of the file requested so far (current + ranges ahead)
   std::string range_;     // the range being consumed
   size_t pos_ = 0;        // position in range_
-  std::future<Result<std::string>> next_;
+  std::deque<std::future<Result<std::string>>> ahead_;  // in file order
 };
 
 class WebHdfsWritableFile final : public WritableFile {
@@ -371,6 +373,7 @@ class WebHdfs final : public FileSystem, public std::enable_shared_from_this<Web
       dn.url = r.location;
       dn.max_body = length;
       HttpReply d;
+      d.body.reserve(length);  // one copy out of curl's buffer, no regrowth
       Status s = Perform(dn, &d);
       if (!s.ok()) {
         last = Unavailable(uri + ": reading bytes " + std::to_string(offset) + "-" +
@@ -460,6 +463,8 @@ class WebHdfs final : public FileSystem, public std::enable_shared_from_this<Web
     curl_easy_setopt(h, CURLOPT_LOW_SPEED_TIME,
                      std::max(1L, static_cast<long>(std::lround(opts_.stall_timeout_s))));
     curl_easy_setopt(h, CURLOPT_TCP_KEEPALIVE, 1L);
+    // Fewer, larger socket reads for the datanodes' multi-megabyte answers.
+    curl_easy_setopt(h, CURLOPT_BUFFERSIZE, kReceiveBufferBytes);
     curl_easy_setopt(h, CURLOPT_FOLLOWLOCATION, 0L);
     curl_easy_setopt(h, CURLOPT_WRITEFUNCTION, WriteBody);
     curl_easy_setopt(h, CURLOPT_WRITEDATA, &sink);
@@ -626,17 +631,22 @@ std::future<Result<std::string>> WebHdfsFile::Fetch(uint64_t offset) {
                     [fs = fs_, uri = uri_, offset, n] { return fs->ReadRange(uri, offset, n); });
 }
 
+void WebHdfsFile::FillAhead() {
+  while (ahead_.size() < fs_->options().read_ahead_ranges && fetched_ < length_) {
+    ahead_.push_back(Fetch(fetched_));
+  }
+}
+
 Result<size_t> WebHdfsFile::Read(char* buf, size_t n) {
   if (pos_ == range_.size()) {
-    if (!next_.valid()) {
-      if (fetched_ >= length_) return size_t{0};
-      next_ = Fetch(fetched_);
-    }
-    Result<std::string> r = next_.get();
+    FillAhead();
+    if (ahead_.empty()) return size_t{0};
+    Result<std::string> r = ahead_.front().get();
+    ahead_.pop_front();
     if (!r.ok()) return r.status();
     range_ = std::move(r).value();
     pos_ = 0;
-    if (fetched_ < length_) next_ = Fetch(fetched_);  // one range ahead
+    FillAhead();
     if (range_.empty()) return size_t{0};
   }
   const size_t k = std::min(n, range_.size() - pos_);

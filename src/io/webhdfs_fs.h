@@ -5,9 +5,9 @@
 // webhdfs://HOST:PORT/path names the HTTP address itself. Requests run as the simple-auth
 // user (user.name). Transient failures (connection refused or reset, a stalled transfer, 5xx,
 // a standby namenode) are retried with backoff, moving to the next namenode of an HA pair;
-// definitive ones (missing file, permission denied) are not. Reads are ranged and one range
-// ahead; writes go to the datanode in chunks (CREATE, then APPEND), and a chunk whose outcome
-// is unknown is checked against the file's length, so a file is never silently short.
+// definitive ones (missing file, permission denied) are not. Reads are ranged, several
+// ranges ahead; writes go to the datanode in chunks (CREATE, then APPEND), and a chunk whose
+// outcome is unknown is checked against the file's length, so a file is never silently short.
 #pragma once
 
 #include <cstddef>
@@ -28,8 +28,11 @@ struct WebHdfsOptions {
   // Tries per request for transient failures, with exponential backoff from first_backoff_s.
   int attempts = 4;
   double first_backoff_s = 0.25;
-  // Reads fetch ranges of this many bytes, the next one while the current is consumed.
-  size_t read_range_bytes = size_t{16} << 20;
+  // Reads fetch ranges of this many bytes, read_ahead_ranges of them at once (from the
+  // datanodes, in parallel) while the current one is consumed: memory per open file is at most
+  // (1 + read_ahead_ranges) ranges.
+  size_t read_range_bytes = size_t{8} << 20;
+  size_t read_ahead_ranges = 3;
   // Writes send the data in chunks of this many bytes.
   size_t write_chunk_bytes = size_t{16} << 20;
 };
