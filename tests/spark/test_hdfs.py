@@ -11,7 +11,7 @@ import tempfile
 import pytest
 
 from conftest import BIN, ROOT
-from torchonspark import TFCluster, text_parts, zip_parts
+from torchonspark import InputMode, TFCluster, text_parts, zip_parts
 
 sys.path.insert(0, os.path.join(ROOT, "tests", "hdfs"))
 import hdfs_cluster  # noqa: E402
@@ -37,13 +37,23 @@ def tos_fs(hdfs, *args):
     return r.stdout.decode()
 
 
-@pytest.mark.skipif(not os.path.exists(MNIST), reason="mnist_spark is not built (TOS_WITH_TORCH=OFF)")
-def test_feed_mode_trains_from_an_hdfs_dataset(sc, hdfs):
-    data = "%s/user/%s/mnist/csv" % (hdfs.default_fs, USER)
-    r = subprocess.run([os.path.join(BIN, "mnist_data_setup"), "--format", "csv", "--output", data,
+@pytest.fixture(scope="module")
+def data(hdfs):
+    """The csv dataset on HDFS, 3 parts."""
+    uri = "%s/user/%s/mnist/csv" % (hdfs.default_fs, USER)
+    r = subprocess.run([os.path.join(BIN, "mnist_data_setup"), "--format", "csv", "--output", uri,
                         "--num-partitions", "3"], env=hdfs.env(), stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
                        timeout=300)
     assert r.returncode == 0, r.stdout.decode()
+    return uri
+
+
+def checkpoint_steps(hdfs, model):
+    return [int(s) for s in re.findall(r"ckpt-(\d{12})\.tosckpt", tos_fs(hdfs, "ls", model))]
+
+
+@pytest.mark.skipif(not os.path.exists(MNIST), reason="mnist_spark is not built (TOS_WITH_TORCH=OFF)")
+def test_feed_mode_trains_from_an_hdfs_dataset(sc, hdfs, data):
 
     def parsed(split):
         pairs = zip_parts(sc, data + "/" + split + "/images", data + "/" + split + "/labels", text_parts)
@@ -58,9 +68,8 @@ def test_feed_mode_trains_from_an_hdfs_dataset(sc, hdfs):
                             reservation_timeout=120, node_env=node_env)
     cluster.train(parsed("train"), num_epochs=1)
     cluster.shutdown(timeout=600)
-    listing = tos_fs(hdfs, "ls", model)
-    steps = [int(s) for s in re.findall(r"ckpt-(\d{12})\.tosckpt", listing)]
-    assert steps and max(steps) >= 500, listing  # one epoch of 60,000 in batches of 100, 2 workers
+    steps = checkpoint_steps(hdfs, model)
+    assert steps and max(steps) >= 500, steps  # one epoch of 60,000 in batches of 100, 2 workers
     assert "model.json" in tos_fs(hdfs, "ls", model + "/export")
 
     cluster = TFCluster.run(sc, MNIST, common + ["--mode", "inference", "--num_ps", "0"], num_executors=3, num_ps=0,
@@ -76,3 +85,19 @@ def test_feed_mode_trains_from_an_hdfs_dataset(sc, hdfs):
     assert [label for label, _ in pairs] == labels
     accuracy = sum(1 for label, pred in pairs if label == pred) / len(pairs)
     assert accuracy >= 0.74, accuracy
+
+
+@pytest.mark.skipif(not os.path.exists(MNIST), reason="mnist_spark is not built (TOS_WITH_TORCH=OFF)")
+def test_direct_mode_nodes_read_the_hdfs_dataset_themselves(sc, hdfs, data):
+    """Allreduce on 2 executors, each node reading its shard of the hdfs:// parts over WebHDFS."""
+    model = data.rsplit("/", 1)[0] + "/model_direct"
+    args = ["--format", "csv", "--model", model, "--input_mode", "tensorflow", "--cluster_size", "2",
+            "--strategy", "allreduce", "--num_ps", "0", "--images", data + "/train/images",
+            "--labels", data + "/train/labels", "--mode", "train"]
+    cluster = TFCluster.run(sc, MNIST, args, num_executors=2, num_ps=0, input_mode=InputMode.TENSORFLOW,
+                            reservation_timeout=120, node_env={"HADOOP_CONF_DIR": hdfs.conf_dir})
+    cluster.shutdown(timeout=600)
+    # One epoch in lockstep, batches of 100 on each worker: the shards are parts {0, 2} and {1}
+    # (40,000 and 20,000 images), so at least the smaller shard's 200 steps.
+    assert max(checkpoint_steps(hdfs, model)) >= 200
+    assert "model.json" in tos_fs(hdfs, "ls", model + "/export")
