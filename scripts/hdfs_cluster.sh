@@ -53,13 +53,22 @@ case "$cmd" in
       echo "hdfs_cluster: a cluster already runs in $dir (stop it first)" >&2
       exit 1
     fi
-    rm -rf "$dir/cluster.env" "$dir/data" "$dir/control" "$dir"/done-*
+    rm -rf "$dir/cluster.env" "$dir/data" "$dir/control" "$dir/hosts" "$dir"/done-*
     cp="$(classpath)"
+    # Hadoop resolves this machine's own host name (InetAddress.getLocalHost) and refuses to start
+    # where it does not resolve (a minimal or container install often has no /etc/hosts entry
+    # for it). The JVM gets a hosts file of its own that maps the name to the cluster's address.
+    address=127.0.0.1
+    args=("$@")
+    for ((i = 0; i < ${#args[@]}; i++)); do
+      [ "${args[$i]}" = "--address" ] && address="${args[$((i + 1))]}"
+    done
+    printf '127.0.0.1 localhost\n%s %s\n' "$address" "$(cat /proc/sys/kernel/hostname)" > "$dir/hosts"
     # Hadoop 3.3 on Java 17: without these WebHDFS answers 500.
     opens=(--add-opens java.base/java.lang=ALL-UNNAMED --add-opens java.base/java.util=ALL-UNNAMED
            --add-opens java.base/java.nio=ALL-UNNAMED --add-opens java.base/sun.nio.ch=ALL-UNNAMED
            --add-opens java.base/java.lang.reflect=ALL-UNNAMED --add-opens java.base/java.io=ALL-UNNAMED)
-    setsid nohup java -Xmx768m "${opens[@]}" -Dlog4j.configuration=file:"$HADOOP_DIR/log4j.properties" \
+    setsid nohup java -Xmx768m "${opens[@]}" -Djdk.net.hosts.file="$dir/hosts" -Dlog4j.configuration=file:"$HADOOP_DIR/log4j.properties" \
       -cp "$cp" "$HADOOP_DIR/HdfsCluster.java" "$dir" "$@" > "$dir/cluster.log" 2>&1 < /dev/null &
     pid=$!
     deadline=$((SECONDS + START_TIMEOUT_S))

@@ -183,6 +183,16 @@ bool IsTransient(const HttpReply& r) {
   return false;
 }
 
+// A datanode's 403 carrying an I/O failure of its own (it could not reach the namenode or
+// another datanode: EOFException, ConnectException, ...): the next try goes back to the
+// namenode, which answers for itself (or moves the read to another replica).
+bool DatanodeLostItsPeer(const HttpReply& r) {
+  if (r.status != kHttpForbidden) return false;
+  const std::string e = ParseRemoteError(r.body).exception;
+  return e == "IOException" || e == "EOFException" || e == "ConnectException" ||
+         e == "SocketTimeoutException" || e == "NoRouteToHostException" || e == "StandbyException";
+}
+
 class WebHdfs;
 
 class WebHdfsFile final : public SequentialFile {
@@ -383,7 +393,7 @@ class WebHdfs final : public FileSystem, public std::enable_shared_from_this<Web
       }
       if (d.status != kHttpOk) {
         last = Failure(d, uri + " (datanode " + HostOfUrl(r.location) + ")");
-        if (IsTransient(d)) continue;
+        if (IsTransient(d) || DatanodeLostItsPeer(d)) continue;
         return last;
       }
       if (d.body.size() != length) {
