@@ -45,6 +45,15 @@ int main(int argc, char** argv) {
     return 2;
   }
   spec.format = *parsed;
+  for (std::string* path : {&images, &labels}) {  // as the jobs resolve them (fs.defaultFS)
+    if (path->empty()) continue;
+    auto resolved = tos::ResolvePath(*path);
+    if (!resolved.ok()) {
+      std::fprintf(stderr, "%s\n", resolved.status().ToString().c_str());
+      return 2;
+    }
+    *path = *resolved;
+  }
   spec.images = images;
   spec.labels = labels;
   const auto start = std::chrono::steady_clock::now();

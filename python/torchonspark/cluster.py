@@ -25,6 +25,17 @@ from . import executor
 logger = logging.getLogger("torchonspark")
 
 
+
+def _with_default_fs(sc, node_env):
+    """The nodes' environment, with TOS_DEFAULT_FS set to Spark's own fs.defaultFS unless given:
+    relative paths then resolve on the nodes as Spark resolves them (TensorFlowOnSpark's rules)."""
+    env = dict(node_env)
+    if "TOS_DEFAULT_FS" not in env:
+        default_fs = sc._jsc.hadoopConfiguration().get("fs.defaultFS")
+        if default_fs:
+            env["TOS_DEFAULT_FS"] = default_fs
+    return env
+
 class InputMode(object):
     """Where the nodes' training data comes from (TFoS values)."""
     TENSORFLOW = 0  # each node reads its own files (direct mode)
@@ -259,7 +270,7 @@ class Cluster(object):
             "node_timeout": int(node_timeout),
             "server_host": os.environ.get("TOS_SERVER_HOST") or sc.getConf().get("spark.driver.host", ""),
             "server_port": os.environ.get("TOS_SERVER_PORT", ""),
-            "node_env": dict(node_env),
+            "node_env": _with_default_fs(sc, node_env),
         }
         self._service = _Service(program, args, config, secret)
         self._service.on_failure = self._on_failure
