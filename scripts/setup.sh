@@ -13,6 +13,7 @@ PACKAGES=(
   iproute2  # the multi-host tests run hosts as network namespaces
   libopenblas0-pthread
   libcurl4-openssl-dev libpugixml-dev  # HDFS client: WebHDFS over HTTP, Hadoop configuration files
+  pybind11-dev python3-dev  # torchonspark._tos, the runtime for Python training functions
 )
 
 # shellcheck source=apt_missing.sh

@@ -27,6 +27,9 @@ class RecordSource {
   // Thread-safe: different partitions may be opened and read from different threads at once.
   virtual Result<std::unique_ptr<PartitionReader>> OpenPartition(size_t index) const = 0;
   virtual std::string Describe() const = 0;  // for messages: "data/train (csv, 10 parts)"
+  // How the records are encoded for the nodes' feeds (Batch::encoding()): "bytes", "text" or
+  // "tuple" (tos/tuple_record.h).
+  virtual std::string encoding() const { return "bytes"; }
 };
 
 class BufferedReader;
@@ -54,14 +57,17 @@ class TextFileReader final : public PartitionReader {
 // Records held in memory, one vector per partition (tests, small inputs).
 class VectorRecordSource : public RecordSource {
  public:
-  explicit VectorRecordSource(std::vector<std::vector<std::string>> partitions)
-      : partitions_(std::move(partitions)) {}
+  explicit VectorRecordSource(std::vector<std::vector<std::string>> partitions,
+                              std::string encoding = "bytes")
+      : partitions_(std::move(partitions)), encoding_(std::move(encoding)) {}
   size_t num_partitions() const override { return partitions_.size(); }
   Result<std::unique_ptr<PartitionReader>> OpenPartition(size_t index) const override;
   std::string Describe() const override;
+  std::string encoding() const override { return encoding_; }
 
  private:
   std::vector<std::vector<std::string>> partitions_;
+  std::string encoding_;
 };
 
 // Each line of each part-NNNNN file of a partitioned text directory is one record, as

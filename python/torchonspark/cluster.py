@@ -46,6 +46,29 @@ class TorchOnSparkError(RuntimeError):
     """A cluster failure: the message names the node (id, role, host) and its error."""
 
 
+def _pickle_map_fun(map_fun, args):
+    """(map_fun, args) pickled with cloudpickle, as Spark ships functions; a clear error if not
+    picklable."""
+    try:
+        import cloudpickle
+    except ImportError:
+        from pyspark import cloudpickle
+    try:
+        return cloudpickle.dumps((map_fun, args))
+    except Exception as e:  # noqa: BLE001 (pickling raises many kinds)
+        raise TorchOnSparkError(
+            "map_fun %r or its arguments cannot be pickled (%s: %s): define map_fun at the top "
+            "level of a module, and keep open files, locks, sockets and SparkContexts out of it "
+            "and of its arguments" % (getattr(map_fun, "__name__", map_fun), type(e).__name__, e)) from e
+
+
+def python_path():
+    """This process's import path for a child Python: the package's own location first."""
+    paths = [os.path.dirname(os.path.dirname(os.path.abspath(__file__)))]
+    paths += [os.path.abspath(p) for p in sys.path if p]
+    return os.pathsep.join(dict.fromkeys(paths))
+
+
 def _spark_checks(sc, num_executors, wait_secs):
     """Refuses configurations under which a cluster could half-start, naming the setting."""
     conf = sc.getConf()
@@ -84,8 +107,14 @@ def _spark_checks(sc, num_executors, wait_secs):
         time.sleep(0.5)
 
 
-def _ship_package(sc):
-    """Makes this package importable in the executors' Python workers (once per context)."""
+def _ship_package(sc, python_nodes=False):
+    """Makes this package importable in the executors' Python workers (once per context); for
+    Python nodes also ships the extension module, which cannot load from the package's zip."""
+    if python_nodes and not getattr(sc, "_tos_extension_shipped", False):
+        from . import _native
+        module = _native.load()
+        sc.addFile(module.__file__)
+        sc._tos_extension_shipped = True
     if getattr(sc, "_tos_package_shipped", False):
         return
     here = os.path.dirname(os.path.abspath(__file__))
@@ -105,11 +134,13 @@ def _ship_package(sc):
 class _Service(object):
     """The driver service process: JSON events from its stdout, JSON commands to its stdin."""
 
-    def __init__(self, program, args, config, secret):
+    def __init__(self, command, config, secret):
         env = {k: v for k, v in os.environ.items() if not k.startswith("TOS_")}
         env["TOS_DRIVER_SERVICE"] = json.dumps(config)
         env["TOS_SECRET"] = secret
-        self.proc = subprocess.Popen([program] + list(args), env=env, stdin=subprocess.PIPE,
+        if command[0] == sys.executable:  # a Python job: the extension module's driver service
+            env["PYTHONPATH"] = python_path()
+        self.proc = subprocess.Popen(command, env=env, stdin=subprocess.PIPE,
                                      stdout=subprocess.PIPE, close_fds=True)
         self.cv = threading.Condition()
         self.launch = None
@@ -220,9 +251,11 @@ class Cluster(object):
             ship_program=True, executor_wait=None, node_env=None, node_timeout=60):
         """Starts `program` as one node per Spark executor and returns when all registered.
 
-        program: the user's C++ executable (built with tos::Main). Shipped to the executors
-          with SparkContext.addFile unless ship_program=False (then it must exist at the same
-          path on every host). args: its arguments (nodes and driver service get them).
+        program: a Python function map_fun(args, ctx) (TFoS's form; shipped with cloudpickle,
+          as Spark ships functions; args may be any picklable object), or the user's C++
+          executable (built with tos::Main), shipped to the executors with
+          SparkContext.addFile unless ship_program=False (then it must exist at the same path
+          on every host); its args are its arguments (nodes and driver service get them).
         Raises TorchOnSparkError naming the Spark setting to change when the cluster cannot
         start (too few executors, several tasks per executor, dynamic allocation).
         node_timeout: seconds a node may send no heartbeat (stopped, frozen, host lost) before
@@ -243,13 +276,21 @@ class Cluster(object):
         self._group = "torchonspark-" + self.job_id[:12]
         self._inference_feeds = set()
         self._done = False
-        program = os.path.abspath(program)
-        if not os.access(program, os.X_OK):
-            raise TorchOnSparkError("program %s does not exist or is not executable" % program)
+        fun_blob = None
+        if callable(program):
+            fun_blob = _pickle_map_fun(program, args)
+            args = []
+            command = [sys.executable, "-m", "torchonspark.node"]
+            program = "map_fun %s" % getattr(program, "__name__", "?")
+        else:
+            program = os.path.abspath(program)
+            if not os.access(program, os.X_OK):
+                raise TorchOnSparkError("program %s does not exist or is not executable" % program)
+            command = [program] + list(args)
         _spark_checks(sc, num_executors, executor_wait if executor_wait is not None else min(60, reservation_timeout))
-        _ship_package(sc)
+        _ship_package(sc, python_nodes=fun_blob is not None)
         program_name = None
-        if ship_program:
+        if ship_program and fun_blob is None:
             shipped = getattr(sc, "_tos_shipped_files", set())
             if program not in shipped:
                 sc.addFile(program)
@@ -272,7 +313,7 @@ class Cluster(object):
             "server_port": os.environ.get("TOS_SERVER_PORT", ""),
             "node_env": _with_default_fs(sc, node_env),
         }
-        self._service = _Service(program, args, config, secret)
+        self._service = _Service(command, config, secret)
         self._service.on_failure = self._on_failure
         atexit.register(self._atexit)
         if not self._service.wait(lambda: self._service.launch or self._service.failure, 60):
@@ -283,7 +324,7 @@ class Cluster(object):
             raise TorchOnSparkError(self._service.failure)
         launch = self._service.launch
         self._info = executor.JobInfo(self.job_id, secret, program, program_name, args, launch["env"],
-                                      launch["names"], log_dir)
+                                      launch["names"], log_dir, fun_blob=fun_blob)
 
         # The gang start: one barrier task per node, all at once, each on its own executor.
         self._node_tasks = {}
@@ -373,7 +414,7 @@ class Cluster(object):
     def _job_info(self, feed_timeout):
         info = executor.JobInfo(self.job_id, self._info.secret, self._info.program, self._info.program_name,
                                 self._info.node_args, self._info.launch_env, self._info.names,
-                                self._info.log_dir, feed_timeout, self._info.nodes)
+                                self._info.log_dir, feed_timeout, self._info.nodes, python=self._info.python)
         return info
 
     def _check_alive(self):

@@ -7,6 +7,7 @@ client with TOS_FEED_CLIENT=1). Python only starts processes and moves bytes.
 import os
 import socket
 import subprocess
+import sys
 import threading
 
 from . import records
@@ -16,7 +17,7 @@ class JobInfo(object):
     """What tasks need to know about a running cluster (pickled into task closures)."""
 
     def __init__(self, job_id, secret, program, program_name, node_args, launch_env, names,
-                 log_dir, feed_timeout=600, nodes=None):
+                 log_dir, feed_timeout=600, nodes=None, fun_blob=None, python=None):
         self.job_id = job_id
         self.secret = secret
         self.program = program            # absolute path on the driver (and shared paths)
@@ -27,6 +28,20 @@ class JobInfo(object):
         self.log_dir = log_dir
         self.feed_timeout = feed_timeout
         self.nodes = nodes or []          # registered nodes, from the driver service
+        self.fun_blob = fun_blob          # Python nodes: (map_fun, args), cloudpickled
+        self.python = bool(fun_blob) if python is None else python
+
+
+def _python_command(info, env):
+    """A Python job's node / feed client command on this executor: this worker's Python with
+    the runtime's extension module; `env` gets the import path it needs."""
+    from . import _native
+    from .cluster import python_path
+    module = _native.load()  # fails here, on the executor, with what to do
+    env["PYTHONPATH"] = python_path()
+    env["PYTHONUNBUFFERED"] = "1"
+    env["TOS_PY_EXTENSION"] = os.path.abspath(module.__file__)
+    return [sys.executable, "-m", "torchonspark.node"]
 
 
 def _program_path(info):
@@ -88,11 +103,18 @@ def start_node(info):
         os.write(fd, str(index).encode())
         os.close(fd)
         try:
-            program = _program_path(info)
             env = dict(os.environ)
             for k in list(env):
                 if k.startswith("TOS_"):
                     del env[k]
+            if info.python:
+                command = _python_command(info, env)
+                funfile = os.path.join(os.getcwd(), "tos-%s.fun" % info.job_id)
+                with open(funfile, "wb") as f:
+                    f.write(info.fun_blob)
+                command.append(funfile)
+            else:
+                command = [_program_path(info)] + info.node_args
             env.update(info.launch_env)
             env["TOS_SECRET"] = info.secret
             env["TOS_EXECUTOR_ID"] = str(index)
@@ -111,8 +133,7 @@ def start_node(info):
             # sh backgrounds the node and exits: the node is reparented, so it outlives this
             # task (and is reaped by init); it exits with its job or its executor.
             p = subprocess.Popen(
-                ["/bin/sh", "-c", 'exec 0</dev/null; "$0" "$@" >>"$TOS_NODE_LOG" 2>&1 & echo $!', program]
-                + info.node_args,
+                ["/bin/sh", "-c", 'exec 0</dev/null; "$0" "$@" >>"$TOS_NODE_LOG" 2>&1 & echo $!'] + command,
                 env=env, stdout=subprocess.PIPE, start_new_session=True, close_fds=True)
             out, _ = p.communicate(timeout=30)
             where["node_pid"] = int(out.strip() or 0)
@@ -169,7 +190,8 @@ def _start_client(info, node, feed_name, mode, encoding, partition):
         "TOS_FEED_PARENT_PID": str(os.getpid()),
         "TOS_RESERVATION": info.launch_env.get("TOS_RESERVATION", ""),
     })
-    return subprocess.Popen([_program_path(info)], env=env, stdin=subprocess.PIPE,
+    command = _python_command(info, env) if info.python else [_program_path(info)]
+    return subprocess.Popen(command, env=env, stdin=subprocess.PIPE,
                             stdout=subprocess.PIPE, close_fds=True)
 
 

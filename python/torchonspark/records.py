@@ -184,3 +184,14 @@ def read_messages(stream):
         if len(payload) < n:
             raise IOError("feed client output truncated")
         yield kind, payload
+
+
+def encode(element, encoding):
+    """One element as a record of `encoding` (what blocks() sends, without the framing)."""
+    if encoding_of(element) != encoding:
+        raise TypeError("a %s element among %s records; feed one kind of element" % (type(element).__name__, encoding))
+    if encoding == "text":
+        return element.encode("utf-8")
+    if encoding == "bytes":
+        return bytes(element)
+    return encode_tuple(element)

@@ -54,6 +54,7 @@ Status Cluster::Impl::RunFeeds(const std::vector<Cluster::NamedFeed>& feeds, fee
       job.feed_name = feeds[f].name;
       job.mode = mode;
       job.epochs = feeds[f].epochs;
+      job.encoding = feeds[f].data->encoding();
       job.feed_timeout = opts.feed_timeout;
       job.output_dir = output_dir;
       job.cancel = cancel.get();

@@ -1,0 +1,450 @@
+// torchonspark._tos: the C++ runtime as a Python extension module (pybind11). A Python
+// training function runs in a node that is the ordinary C++ node runner (tos::Main) inside a
+// Python process: reservation, heartbeats, feeds, fail-fast and shutdown are the runtime's own;
+// this file only converts between Python objects and the runtime's types. No libtorch here.
+//
+// The GIL is released whenever the runtime may block (a batch, a barrier, the store, the
+// driver's calls), so Python threads of the training function keep running meanwhile.
+#include <pybind11/numpy.h>
+#include <pybind11/pybind11.h>
+#include <pybind11/stl.h>
+
+#include <chrono>
+#include <cstring>
+#include <memory>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include "net/socket.h"
+#include "reservation/client.h"
+#include "tos/tos.h"
+#include "tos/tuple_record.h"
+
+namespace py = pybind11;
+
+namespace tos::python {
+namespace {
+
+using std::chrono::milliseconds;
+
+// ---- records ----
+
+py::object FieldToPython(const TupleField& f) {
+  switch (f.type) {
+    case TupleType::kString:
+      return py::str(f.raw.data(), f.raw.size());
+    case TupleType::kBytes:
+      return py::bytes(f.raw.data(), f.raw.size());
+    default:
+      break;
+  }
+  // One number is a scalar (Python int or float); several are a 1-d NumPy array.
+  if (f.count == 1) {
+    if (f.type == TupleType::kFloat32 || f.type == TupleType::kFloat64)
+      return py::float_(f.at(0));
+    return py::int_(static_cast<int64_t>(f.at(0)));
+  }
+  auto fill = [&](auto tag) {
+    using T = decltype(tag);
+    py::array_t<T> a(f.count);
+    std::memcpy(a.mutable_data(), f.raw.data(), f.raw.size());
+    return py::object(std::move(a));
+  };
+  switch (f.type) {
+    case TupleType::kUint8:
+      return fill(uint8_t{});
+    case TupleType::kInt32:
+      return fill(int32_t{});
+    case TupleType::kInt64:
+      return fill(int64_t{});
+    case TupleType::kFloat32:
+      return fill(float{});
+    default:
+      return fill(double{});
+  }
+}
+
+size_t ElementSize(TupleType t) {
+  switch (t) {
+    case TupleType::kUint8:
+      return 1;
+    case TupleType::kInt32:
+    case TupleType::kFloat32:
+      return 4;
+    default:
+      return 8;
+  }
+}
+
+py::dtype DtypeOf(TupleType t) {
+  switch (t) {
+    case TupleType::kUint8:
+      return py::dtype::of<uint8_t>();
+    case TupleType::kInt32:
+      return py::dtype::of<int32_t>();
+    case TupleType::kInt64:
+      return py::dtype::of<int64_t>();
+    case TupleType::kFloat32:
+      return py::dtype::of<float>();
+    default:
+      return py::dtype::of<double>();
+  }
+}
+
+[[noreturn]] void Throw(const Status& s) { throw Error(s); }
+
+// A batch as TFoS's next_batch returns it: one Python object per record.
+py::list BatchToList(const Batch& batch) {
+  py::list out(batch.size());
+  const std::string& enc = batch.encoding();
+  for (size_t i = 0; i < batch.size(); ++i) {
+    std::string_view r = batch[i];
+    if (enc == "text") {
+      out[i] = py::str(r.data(), r.size());
+    } else if (enc == "tuple") {
+      auto fields = DecodeTupleRecord(r);
+      if (!fields.ok()) Throw(fields.status().WithContext("record " + std::to_string(i)));
+      if (fields->size() == 1 && (*fields)[0].numeric() && (*fields)[0].count != 1) {
+        out[i] = FieldToPython((*fields)[0]);  // a fed array or list stays one array
+        continue;
+      }
+      py::tuple t(fields->size());
+      for (size_t k = 0; k < fields->size(); ++k) t[k] = FieldToPython((*fields)[k]);
+      out[i] = std::move(t);
+    } else {
+      out[i] = py::bytes(r.data(), r.size());
+    }
+  }
+  return out;
+}
+
+// The columnar form: one array per field, stacked over the batch, filled with the GIL released.
+// Every record must have the first record's field types and counts.
+py::tuple BatchToArrays(const Batch& batch) {
+  if (batch.encoding() != "tuple")
+    throw py::value_error("next_batch_arrays needs tuple records (tuples, lists or numpy arrays "
+                          "in the RDD); this feed carries " +
+                          batch.encoding() + " records: use next_batch");
+  if (batch.empty()) return py::tuple();
+  auto first = DecodeTupleRecord(batch[0]);
+  if (!first.ok()) Throw(first.status().WithContext("record 0"));
+  const size_t n = batch.size();
+  const size_t nf = first->size();
+  std::vector<TupleType> types(nf);
+  std::vector<uint32_t> counts(nf);
+  std::vector<char*> dest(nf, nullptr);
+  std::vector<py::object> arrays(nf);
+  for (size_t k = 0; k < nf; ++k) {
+    const TupleField& f = (*first)[k];
+    types[k] = f.type;
+    counts[k] = f.count;
+    if (!f.numeric()) continue;  // strings and bytes: a list, filled below
+    std::vector<py::ssize_t> shape{static_cast<py::ssize_t>(n)};
+    if (f.count != 1) shape.push_back(f.count);
+    py::array a(DtypeOf(f.type), shape);
+    dest[k] = static_cast<char*>(a.mutable_data());
+    arrays[k] = std::move(a);
+  }
+  Status bad;
+  {
+    py::gil_scoped_release release;
+    std::vector<TupleField> fields;
+    for (size_t i = 0; i < n && bad.ok(); ++i) {
+      auto decoded = DecodeTupleRecord(batch[i]);
+      if (!decoded.ok()) {
+        bad = decoded.status().WithContext("record " + std::to_string(i));
+        break;
+      }
+      if (decoded->size() != nf) {
+        bad = InvalidArgument("record " + std::to_string(i) + " has " +
+                              std::to_string(decoded->size()) + " fields, record 0 has " +
+                              std::to_string(nf) + ": next_batch_arrays needs records of one shape");
+        break;
+      }
+      for (size_t k = 0; k < nf; ++k) {
+        const TupleField& f = (*decoded)[k];
+        if (f.type != types[k] || (dest[k] != nullptr && f.count != counts[k])) {
+          bad = InvalidArgument("field " + std::to_string(k) + " of record " + std::to_string(i) +
+                                " has type " + std::to_string(static_cast<int>(f.type)) + " and " +
+                                std::to_string(f.count) + " elements, record 0's has type " +
+                                std::to_string(static_cast<int>(types[k])) + " and " +
+                                std::to_string(counts[k]) +
+                                ": next_batch_arrays needs records of one shape (use next_batch)");
+          break;
+        }
+        if (dest[k] != nullptr) {
+          const size_t bytes = f.count * ElementSize(f.type);
+          std::memcpy(dest[k] + i * bytes, f.raw.data(), bytes);
+        }
+      }
+    }
+  }
+  if (!bad.ok()) throw py::value_error(bad.message());
+  py::tuple out(nf);
+  for (size_t k = 0; k < nf; ++k) {
+    if (dest[k] != nullptr) {
+      out[k] = arrays[k];
+      continue;
+    }
+    py::list items(n);
+    for (size_t i = 0; i < n; ++i) {
+      auto decoded = DecodeTupleRecord(batch[i]);
+      items[i] = FieldToPython((*decoded)[k]);
+    }
+    out[k] = std::move(items);
+  }
+  return out;
+}
+
+Batch NextBatch(DataFeed& feed, size_t n) {
+  py::gil_scoped_release release;
+  return feed.next_batch(n);
+}
+
+// ---- the node ----
+
+int RunMain(const std::vector<std::string>& argv, const py::object& map_fun) {
+  std::vector<std::string> args = argv;
+  std::vector<char*> cargv;
+  cargv.reserve(args.size() + 1);
+  for (auto& a : args) cargv.push_back(a.data());
+  cargv.push_back(nullptr);
+  // map_fun outlives this call (the caller holds it); the runtime calls it on this thread.
+  PyObject* fn = map_fun.ptr();
+  MapFun node_fun = [fn](const std::vector<std::string>&, Context& ctx) {
+    py::gil_scoped_acquire gil;
+    std::string failure;
+    try {
+      py::object err = py::reinterpret_borrow<py::object>(fn)(
+          py::cast(&ctx, py::return_value_policy::reference));
+      if (!err.is_none()) failure = py::str(err).cast<std::string>();
+    } catch (py::error_already_set& e) {
+      failure = e.what();
+    }
+    if (!failure.empty()) throw std::runtime_error(failure);
+  };
+  DriverFun driver = [](const std::vector<std::string>&) {
+    std::fprintf(stderr,
+                 "torchonspark.node runs only as a node, started by a TorchOnSpark driver; start "
+                 "a job with torchonspark.local.run or TFCluster.run\n");
+    return 2;
+  };
+  py::gil_scoped_release release;
+  return tos::Main(static_cast<int>(args.size()), cargv.data(), node_fun, driver);
+}
+
+// ---- the driver's rendezvous store, for torch.distributed ----
+
+class StoreClient {
+ public:
+  StoreClient(const std::string& address, const std::string& secret, int64_t timeout_ms) {
+    auto hp = net::ParseHostPort(address);
+    if (!hp.ok()) Throw(hp.status());
+    py::gil_scoped_release release;
+    auto c = reservation::KvClient::Connect(*hp, secret, net::After(milliseconds(timeout_ms)));
+    if (!c.ok()) Throw(c.status().WithContext("connecting to the job's store at " + address));
+    client_ = std::move(c).value();
+  }
+  void Set(const std::string& key, const py::bytes& value) {
+    std::string v = value;
+    py::gil_scoped_release release;
+    Status s = client_->Set(key, v);
+    if (!s.ok()) Throw(s);
+  }
+  py::bytes Get(const std::string& key, int64_t timeout_ms) {
+    Result<std::string> r = InvalidArgument("");
+    {
+      py::gil_scoped_release release;
+      r = client_->Get(key, milliseconds(timeout_ms));
+    }
+    if (!r.ok()) Throw(r.status());
+    return py::bytes(*r);
+  }
+  int64_t Add(const std::string& key, int64_t delta) {
+    Result<int64_t> r = InvalidArgument("");
+    {
+      py::gil_scoped_release release;
+      r = client_->Add(key, delta);
+    }
+    if (!r.ok()) Throw(r.status());
+    return *r;
+  }
+
+ private:
+  std::unique_ptr<reservation::KvClient> client_;
+};
+
+// ---- the driver in local mode ----
+
+class LocalCluster {
+ public:
+  explicit LocalCluster(std::unique_ptr<Cluster> c) : cluster_(std::move(c)) {}
+  void Train(std::vector<std::vector<std::string>> parts, const std::string& encoding, int epochs,
+             const std::string& feed) {
+    VectorRecordSource data(std::move(parts), encoding);
+    Status s;
+    {
+      py::gil_scoped_release release;
+      s = cluster_->Train(data, epochs, feed);
+    }
+    if (!s.ok()) Throw(s);
+  }
+  void TrainDir(const std::string& dir, int epochs, const std::string& feed) {
+    Status s;
+    {
+      py::gil_scoped_release release;
+      auto data = OpenTextDataset(dir);
+      s = data.ok() ? cluster_->Train(**data, epochs, feed) : data.status();
+    }
+    if (!s.ok()) Throw(s);
+  }
+  void Inference(std::vector<std::vector<std::string>> parts, const std::string& encoding,
+                 const std::string& output_dir, const std::string& feed, bool overwrite) {
+    VectorRecordSource data(std::move(parts), encoding);
+    Status s;
+    {
+      py::gil_scoped_release release;
+      s = cluster_->Inference(data, output_dir, feed, overwrite);
+    }
+    if (!s.ok()) Throw(s);
+  }
+  void Shutdown(int64_t grace_s, int64_t timeout_s) {
+    Status s;
+    {
+      py::gil_scoped_release release;
+      s = cluster_->Shutdown(std::chrono::seconds(grace_s), std::chrono::seconds(timeout_s));
+    }
+    if (!s.ok()) Throw(s);
+  }
+  py::dict Spec() const {
+    py::dict d;
+    for (const auto& [job, addrs] : cluster_->cluster_spec()) d[py::str(job)] = addrs;
+    return d;
+  }
+  std::string TensorboardUrl() const { return cluster_->tensorboard_url(); }
+
+ private:
+  std::unique_ptr<Cluster> cluster_;
+};
+
+std::unique_ptr<LocalCluster> StartLocal(const py::dict& o, const std::string& program,
+                                         const std::vector<std::string>& node_args,
+                                         const std::map<std::string, std::string>& node_env) {
+  ClusterOptions opts;
+  opts.num_executors = o["num_executors"].cast<int>();
+  opts.num_ps = o["num_ps"].cast<int>();
+  opts.master_node = o["master_node"].cast<bool>();
+  opts.eval_node = o["eval_node"].cast<bool>();
+  opts.input_mode = o["input_mode"].cast<int>() == 0 ? InputMode::kTensorflow : InputMode::kSpark;
+  opts.tensorboard = o["tensorboard"].cast<bool>();
+  opts.log_dir = o["log_dir"].cast<std::string>();
+  opts.reservation_timeout = std::chrono::seconds(o["reservation_timeout"].cast<int64_t>());
+  opts.feed_timeout = std::chrono::seconds(o["feed_timeout"].cast<int64_t>());
+  opts.node_timeout = std::chrono::seconds(o["node_timeout"].cast<int64_t>());
+  opts.threads_per_node = o["threads_per_node"].cast<int>();
+  opts.program = program;
+  opts.node_args = node_args;
+  opts.node_env = node_env;
+  Result<std::unique_ptr<Cluster>> c = InvalidArgument("");
+  {
+    py::gil_scoped_release release;
+    c = Cluster::Run(opts);
+  }
+  if (!c.ok()) Throw(c.status());
+  return std::make_unique<LocalCluster>(std::move(c).value());
+}
+
+}  // namespace
+}  // namespace tos::python
+
+PYBIND11_MODULE(_tos, m) {
+  using namespace tos;
+  using namespace tos::python;
+  m.doc() = "The TorchOnSpark runtime (C++), for Python training functions";
+  py::register_exception<Error>(m, "Error", PyExc_RuntimeError);
+
+  m.def("main", &RunMain, py::arg("argv"), py::arg("map_fun"),
+        "Runs this process as tos::Main would: a node calls map_fun(ctx) and returns None or "
+        "the failure's text; the driver service and feed client modes run in C++. Ends the "
+        "process when it is a node.");
+
+  py::class_<ReservedPort>(m, "ReservedPort")
+      .def_property_readonly("host", &ReservedPort::host)
+      .def_property_readonly("port", &ReservedPort::port)
+      .def("release", &ReservedPort::Release);
+
+  py::class_<DataFeed>(m, "DataFeed")
+      .def_property_readonly("name", &DataFeed::name)
+      .def(
+          "next_batch",
+          [](DataFeed& f, size_t n) { return BatchToList(NextBatch(f, n)); }, py::arg("batch_size"))
+      .def(
+          "next_batch_arrays",
+          [](DataFeed& f, size_t n) { return BatchToArrays(NextBatch(f, n)); },
+          py::arg("batch_size"))
+      .def("should_stop", &DataFeed::should_stop)
+      .def(
+          "batch_results",
+          [](DataFeed& f, const std::vector<std::string>& r) {
+            py::gil_scoped_release release;
+            f.batch_results(r);
+          },
+          py::arg("results"))
+      .def("terminate", &DataFeed::terminate, py::call_guard<py::gil_scoped_release>())
+      .def_property_readonly("records_consumed", &DataFeed::records_consumed);
+
+  py::class_<Context>(m, "Context")
+      .def_property_readonly("executor_id", &Context::executor_id)
+      .def_property_readonly("job_name", &Context::job_name)
+      .def_property_readonly("task_index", &Context::task_index)
+      .def_property_readonly("cluster_spec", &Context::cluster_spec)
+      .def_property_readonly("num_executors", &Context::num_executors)
+      .def_property_readonly("num_workers", &Context::num_workers)
+      .def_property_readonly("worker_index", &Context::worker_index)
+      .def_property_readonly("is_chief", &Context::is_chief)
+      .def_property_readonly(
+          "input_mode",
+          [](const Context& c) { return c.input_mode() == InputMode::kTensorflow ? 0 : 1; })
+      .def_property_readonly("default_fs", &Context::default_fs)
+      .def_property_readonly("working_dir", &Context::working_dir)
+      .def_property_readonly("log_dir", &Context::log_dir)
+      .def_property_readonly("threads", &Context::threads)
+      .def("absolute_path", &Context::absolute_path)
+      .def("reserved_port", &Context::reserved_port, py::return_value_policy::reference_internal)
+      .def("data_feed", &Context::data_feed, py::arg("name") = "input",
+           py::return_value_policy::reference_internal)
+      .def(
+          "wait_for_stop",
+          [](const Context& c, double timeout_s) {
+            return c.WaitForStop(milliseconds(static_cast<int64_t>(timeout_s * 1000)));
+          },
+          py::call_guard<py::gil_scoped_release>())
+      .def_property_readonly("stop_requested", &Context::stop_requested)
+      .def("set_status", &Context::SetStatus)
+      .def("report_progress", &Context::ReportProgress, py::arg("units") = 1)
+      .def(
+          "wait_for_trainers",
+          [](Context& c, const std::string& name, double timeout_s) {
+            c.WaitForTrainers(name, milliseconds(static_cast<int64_t>(timeout_s * 1000)));
+          },
+          py::call_guard<py::gil_scoped_release>())
+      .def_property_readonly("reservation_address", &Context::reservation_address)
+      .def_property_readonly("secret", &Context::secret)
+      .def("report_url", &Context::ReportUrl);
+
+  py::class_<StoreClient>(m, "StoreClient")
+      .def(py::init<const std::string&, const std::string&, int64_t>())
+      .def("set", &StoreClient::Set)
+      .def("get", &StoreClient::Get)
+      .def("add", &StoreClient::Add);
+
+  py::class_<LocalCluster>(m, "LocalCluster")
+      .def("train", &LocalCluster::Train)
+      .def("train_dir", &LocalCluster::TrainDir)
+      .def("inference", &LocalCluster::Inference)
+      .def("shutdown", &LocalCluster::Shutdown)
+      .def_property_readonly("cluster_spec", &LocalCluster::Spec)
+      .def_property_readonly("tensorboard_url", &LocalCluster::TensorboardUrl);
+  m.def("start_local", &StartLocal);
+}

@@ -1,0 +1,256 @@
+"""A node that runs a Python training function: `python -m torchonspark.node FUNFILE`.
+
+The process is the C++ node runner (tos::Main, through the extension module): it joins the
+cluster, heartbeats, serves its feeds and reports how it ended, exactly as a C++ node does.
+Only map_fun(args, ctx) is Python. FUNFILE holds (map_fun, args), pickled with cloudpickle
+by the driver; it is loaded after the node joined, so a failure to load it reaches the driver.
+
+Started with TOS_FEED_CLIENT or TOS_DRIVER_SERVICE in the environment, the same command is the
+Spark bridge's feed client or driver service (pure C++, no map_fun).
+"""
+
+import datetime
+import os
+import pickle
+import socket
+import sys
+import traceback
+
+from . import _native
+
+
+class DataFeed(object):
+    """A node's named feed (TFoS TFNode.DataFeed): records streamed by the driver or Spark.
+
+    `DataFeed(ctx.mgr)` and `ctx.get_data_feed()` give the same object for the same name."""
+
+    def __init__(self, mgr, train_mode=True, qname_in="input", qname_out="output", input_mapping=None):
+        self._ctx = mgr
+        self._feed = mgr._native.data_feed(qname_in)
+        self.train_mode = train_mode
+        self.qname_in = qname_in
+
+    @property
+    def name(self):
+        return self._feed.name
+
+    def next_batch(self, batch_size):
+        """Up to batch_size records as a list (str for text records, bytes for bytes records,
+        tuples for tuple records: a numeric field of one element is an int or float, of more
+        a numpy array). An empty list means the feed is over. The GIL is released while it
+        waits."""
+        return self._feed.next_batch(batch_size)
+
+    def next_batch_arrays(self, batch_size):
+        """The columnar form, for tuple records: a tuple with one numpy array per field,
+        stacked over the batch (e.g. images uint8[n, 784], labels float64[n, 10]; a field of
+        one element gives shape [n]), built in C++ with no Python object per record. A string
+        or bytes field is a list. An empty tuple means the feed is over."""
+        return self._feed.next_batch_arrays(batch_size)
+
+    def should_stop(self):
+        """True once the feed ended and every record was consumed, or after terminate()."""
+        return self._feed.should_stop()
+
+    def batch_results(self, results):
+        """Inference: one result per record of the last batch, in order (each written as one
+        line of the output, via str())."""
+        self._feed.batch_results([r if isinstance(r, str) else str(r) for r in results])
+
+    def terminate(self):
+        """Stops this feed now: the sender stops, buffered records are dropped."""
+        self._feed.terminate()
+
+    @property
+    def records_consumed(self):
+        return self._feed.records_consumed
+
+
+def _make_store_class():
+    """torch.distributed's Store over the driver's authenticated rendezvous store."""
+    import torch.distributed as dist
+
+    class JobStore(dist.Store):
+        def __init__(self, client, prefix, timeout_s):
+            super().__init__()
+            self._c = client
+            self._prefix = prefix
+            self._timeout_ms = int(timeout_s * 1000)
+
+        def set(self, key, value):
+            if isinstance(value, str):
+                value = value.encode("utf-8")
+            self._c.set(self._prefix + key, bytes(value))
+
+        def get(self, key):
+            return self._c.get(self._prefix + key, self._timeout_ms)
+
+        def add(self, key, amount):
+            return self._c.add(self._prefix + key, int(amount))
+
+        def wait(self, keys, timeout=None):
+            ms = self._timeout_ms if timeout is None else int(timeout.total_seconds() * 1000)
+            for k in keys:
+                self._c.get(self._prefix + k, ms)
+
+        def check(self, keys):
+            try:
+                for k in keys:
+                    self._c.get(self._prefix + k, 0)
+                return True
+            except RuntimeError:
+                return False
+
+    return JobStore
+
+
+class NodeContext(object):
+    """What map_fun(args, ctx) gets: TFoS's TFNodeContext for this node."""
+
+    def __init__(self, native):
+        self._native = native
+        self.executor_id = native.executor_id
+        self.worker_num = native.executor_id  # TFoS name
+        self.job_name = native.job_name
+        self.task_index = native.task_index
+        self.cluster_spec = dict(native.cluster_spec)
+        self.num_executors = native.num_executors
+        self.num_workers = native.num_workers
+        self.worker_index = native.worker_index
+        self.is_chief = native.is_chief
+        self.input_mode = native.input_mode
+        self.default_fs = native.default_fs
+        self.defaultFS = self.default_fs  # TFoS name
+        self.working_dir = native.working_dir
+        self.log_dir = native.log_dir
+        self.threads = native.threads
+        self.mgr = self  # DataFeed(ctx.mgr), as in TFoS
+        self._feeds = {}
+        self._store = None
+
+    def absolute_path(self, path):
+        """TFoS's rules: a path with a scheme is kept; others resolve against default_fs."""
+        return self._native.absolute_path(path)
+
+    def get_data_feed(self, name="input", train_mode=True):
+        feed = self._feeds.get(name)
+        if feed is None:
+            feed = DataFeed(self, train_mode, qname_in=name)
+            self._feeds[name] = feed
+        return feed
+
+    @property
+    def host(self):
+        return self._native.reserved_port().host
+
+    @property
+    def port(self):
+        return self._native.reserved_port().port
+
+    def release_port(self):
+        """Frees this node's reserved port (after a server of yours bound it)."""
+        self._native.reserved_port().release()
+
+    def set_status(self, what):
+        self._native.set_status(what)
+
+    def report_progress(self, units=1):
+        self._native.report_progress(units)
+
+    def wait_for_stop(self, timeout_secs=None):
+        """ps and evaluator nodes: blocks until the driver says stop (True) or the timeout."""
+        return self._native.wait_for_stop(1e9 if timeout_secs is None else float(timeout_secs))
+
+    def wait_for_trainers(self, name, timeout_secs=600):
+        """The "all trainers done" barrier (see Context::WaitForTrainers in C++)."""
+        self._native.wait_for_trainers(name, float(timeout_secs))
+
+    def store(self, prefix="", timeout_secs=600):
+        """A torch.distributed Store over the job's own authenticated store (no port of its
+        own). Keys are shared by every node of the job."""
+        client = _native.load().StoreClient(self._native.reservation_address, self._native.secret,
+                                            30000)
+        return _make_store_class()(client, prefix, timeout_secs)
+
+    def init_process_group(self, backend="gloo", timeout=datetime.timedelta(minutes=30), name="default"):
+        """Initializes torch.distributed over the trainers (chief and workers): rank is
+        worker_index, world size num_workers; the rendezvous goes through the job's
+        authenticated store. For DistributedDataParallel. ps and evaluator nodes may not call
+        it."""
+        import torch.distributed as dist
+        if self.worker_index < 0:
+            raise ValueError("init_process_group is for the trainers (chief and workers); this node "
+                             "is %s:%d" % (self.job_name, self.task_index))
+        store = self.store("torch.distributed/%s/" % name, timeout.total_seconds())
+        dist.init_process_group(backend, store=store, rank=self.worker_index, world_size=self.num_workers,
+                                timeout=timeout)
+        return dist.group.WORLD
+
+    def __repr__(self):
+        return "NodeContext(%s:%d, executor %d)" % (self.job_name, self.task_index, self.executor_id)
+
+
+def _loads(blob):
+    try:
+        import cloudpickle  # noqa: F401 (what pickled it may need it)
+    except ImportError:
+        pass
+    return pickle.loads(blob)
+
+
+def _load_fun(path):
+    with open(path, "rb") as f:
+        blob = f.read()
+    try:
+        return _loads(blob)
+    except (ImportError, AttributeError) as e:
+        raise RuntimeError(
+            "map_fun could not be loaded on host %s: %s: %s. A module that map_fun uses must be "
+            "importable on every executor: ship it with spark-submit --py-files (or "
+            "SparkContext.addPyFile), or install it on every host"
+            % (socket.gethostname(), type(e).__name__, e)) from e
+
+
+def _flush():
+    for s in (sys.stdout, sys.stderr):
+        try:
+            s.flush()
+        except Exception:  # noqa: BLE001
+            pass
+
+
+def main(argv=None):
+    argv = list(sys.argv if argv is None else argv)
+    tos = _native.load()
+    funfile = argv[1] if len(argv) > 1 else None
+
+    def call(native_ctx):
+        try:
+            if funfile is None:
+                return "no map_fun: the node was started without its function file"
+            try:
+                fn, args = _load_fun(funfile)
+            except RuntimeError as e:
+                return str(e)
+            except Exception:  # noqa: BLE001 (reported to the driver)
+                return "map_fun could not be loaded:\n" + traceback.format_exc()
+            try:
+                fn(args, NodeContext(native_ctx))
+                return None
+            except SystemExit as e:
+                if e.code in (None, 0):
+                    return None
+                return "map_fun called sys.exit(%r)" % (e.code,)
+            except BaseException as e:  # noqa: BLE001 (KeyboardInterrupt too: the node fails)
+                # The traceback from map_fun's own frame on (this runner's frame says nothing).
+                tb = e.__traceback__.tb_next if e.__traceback__ is not None else None
+                text = "".join(traceback.format_exception(type(e), e, tb)).rstrip()
+                return "Python exception in map_fun:\n" + text
+        finally:
+            _flush()
+
+    return tos.main(argv, call)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,136 @@
+"""Python training functions the Python-node tests run (on Spark: shipped with addPyFile, as a
+user ships theirs with --py-files). Each trainer writes what it saw to args["out"], named by its
+role, so the tests check results, not only exit statuses."""
+
+import json
+import os
+import time
+
+
+def _write(args, ctx, what):
+    path = os.path.join(args["out"], "%s-%d.json" % (ctx.job_name, ctx.task_index))
+    with open(path + ".tmp", "w") as f:
+        json.dump(what, f)
+    os.rename(path + ".tmp", path)
+
+
+def _ps_or_evaluator(ctx):
+    if ctx.job_name in ("ps", "evaluator"):
+        ctx.wait_for_stop()
+        return True
+    return False
+
+
+def consume(args, ctx):
+    """Reads the feed to its end (list or array form) and writes the count and the sum of the
+    first field."""
+    if _ps_or_evaluator(ctx):
+        return
+    feed = ctx.get_data_feed(args.get("feed", "input"))
+    count, total, shape = 0, 0.0, None
+    while not feed.should_stop():
+        if args.get("arrays"):
+            batch = feed.next_batch_arrays(args.get("batch", 100))
+            if not batch:
+                break
+            count += len(batch[0])
+            total += float(batch[0].sum())
+            shape = [list(a.shape) if hasattr(a, "shape") else len(a) for a in batch]
+        else:
+            batch = feed.next_batch(args.get("batch", 100))
+            for r in batch:
+                count += 1
+                if isinstance(r, tuple):
+                    total += float(r[0].sum()) if hasattr(r[0], "sum") else float(r[0])
+                elif isinstance(r, str):
+                    total += float(r.split(",")[0])
+    _write(args, ctx, {"count": count, "sum": total, "shape": shape, "pid": os.getpid(),
+                       "ctx": {"job_name": ctx.job_name, "task_index": ctx.task_index,
+                               "executor_id": ctx.executor_id, "num_workers": ctx.num_workers,
+                               "cluster_spec": ctx.cluster_spec, "default_fs": ctx.default_fs,
+                               "absolute": ctx.absolute_path("data/x")}})
+
+
+def two_feeds(args, ctx):
+    """Reads feeds "a" and "b" alternately until both end."""
+    if _ps_or_evaluator(ctx):
+        return
+    feeds = {n: ctx.get_data_feed(n) for n in ("a", "b")}
+    seen = {"a": 0, "b": 0}
+    while feeds:
+        for name in list(feeds):
+            batch = feeds[name].next_batch(7)
+            if not batch:
+                del feeds[name]
+                continue
+            assert all(r.startswith(name) for r in batch), batch[:3]
+            seen[name] += len(batch)
+    _write(args, ctx, seen)
+
+
+def infer(args, ctx):
+    """Inference: each record (i, text) gives "i:text:role"; order is the test's to check."""
+    if _ps_or_evaluator(ctx):
+        return
+    feed = ctx.get_data_feed()
+    while not feed.should_stop():
+        batch = feed.next_batch(args.get("batch", 10))
+        if batch:
+            feed.batch_results(["%d:%s" % (r[0], r[1]) for r in batch])
+
+
+def fail(args, ctx):
+    """worker 1 raises after its first batch; the others read on."""
+    if _ps_or_evaluator(ctx):
+        return
+    feed = ctx.get_data_feed()
+    feed.next_batch(10)
+    if ctx.job_name == "worker" and ctx.task_index == 1:
+        raise ValueError("deliberate failure in worker 1")
+    while not feed.should_stop():
+        feed.next_batch(10)
+
+
+def hang(args, ctx):
+    """Writes its pid and sleeps (the test kills one node)."""
+    _write(args, ctx, {"pid": os.getpid()})
+    time.sleep(600)
+
+
+def terminate_early(args, ctx):
+    """Takes `take` records, then terminates its feed."""
+    if _ps_or_evaluator(ctx):
+        return
+    feed = ctx.get_data_feed()
+    got = len(feed.next_batch(args["take"]))
+    feed.terminate()
+    _write(args, ctx, {"count": got, "should_stop": feed.should_stop()})
+
+
+def ddp(args, ctx):
+    """DistributedDataParallel over the job's store: a linear model trained on the fed
+    (x, y) records; writes the final parameters, which must be identical on every worker."""
+    if _ps_or_evaluator(ctx):
+        return
+    import torch
+    import torch.distributed as dist
+    torch.set_num_threads(1)
+    ctx.init_process_group("gloo")
+    torch.manual_seed(ctx.worker_index)  # different on purpose: DDP broadcasts rank 0's
+    model = torch.nn.parallel.DistributedDataParallel(torch.nn.Linear(4, 1))
+    opt = torch.optim.SGD(model.parameters(), lr=0.05)
+    feed = ctx.get_data_feed()
+    steps = 0
+    for _ in range(args["steps"]):
+        x, y = feed.next_batch_arrays(args["batch"])
+        loss = torch.nn.functional.mse_loss(model(torch.from_numpy(x).float()),
+                                            torch.from_numpy(y).float().view(-1, 1))
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+        steps += 1
+    feed.terminate()
+    params = [p.detach().view(-1).tolist() for p in model.module.parameters()]
+    _write(args, ctx, {"params": params, "steps": steps, "rank": dist.get_rank(),
+                       "world": dist.get_world_size(), "loss": float(loss)})
+    dist.destroy_process_group()

@@ -1,0 +1,132 @@
+"""Python training functions in local mode (torchonspark.local: the runtime's driver and local
+launcher, no Spark): feeds, results, failures, DDP."""
+
+import json
+import os
+import signal
+import sys
+import time
+
+import numpy as np
+import pytest
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+sys.path.insert(0, os.path.join(HERE, "..", "..", "python"))
+sys.path.insert(0, HERE)
+
+import pyfuns  # noqa: E402
+from torchonspark import InputMode, TorchOnSparkError, local  # noqa: E402
+
+pytestmark = pytest.mark.timeout(180)
+
+
+def results(out):
+    return {n[:-5]: json.load(open(os.path.join(out, n))) for n in os.listdir(out) if n.endswith(".json")}
+
+
+def images(n):
+    return [(np.full(784, i % 256, dtype=np.uint8), [float(i % 10)] * 10) for i in range(n)]
+
+
+@pytest.mark.parametrize("arrays", [False, True])
+def test_feed_one_ps_two_workers(tmp_path, arrays):
+    out = str(tmp_path)
+    c = local.run(pyfuns.consume, {"out": out, "arrays": arrays}, 3, 1, log_dir=os.path.join(out, "logs"))
+    assert sorted(c.cluster_spec) == ["ps", "worker"]
+    c.train(images(1000), num_epochs=2)
+    c.shutdown(timeout=60)
+    r = results(out)
+    assert sorted(r) == ["worker-0", "worker-1"]
+    assert r["worker-0"]["count"] + r["worker-1"]["count"] == 2000
+    expected = 2 * sum(i % 256 for i in range(1000)) * 784
+    assert r["worker-0"]["sum"] + r["worker-1"]["sum"] == expected
+    if arrays:
+        assert r["worker-0"]["shape"] == [[100, 784], [100, 10]]
+    ctx = r["worker-1"]["ctx"]
+    assert ctx["num_workers"] == 2 and ctx["executor_id"] == 2
+    assert len(ctx["cluster_spec"]["ps"]) == 1
+    assert ctx["absolute"].startswith("file://") and ctx["absolute"].endswith("/data/x")
+
+
+def test_inference_one_result_per_record_in_order(tmp_path):
+    c = local.run(pyfuns.infer, {"out": str(tmp_path)}, 2, 0, log_dir=str(tmp_path / "logs"))
+    data = [(i, "r%d" % i) for i in range(2345)]
+    got = c.inference(data, num_partitions=5)
+    c.shutdown(timeout=60)
+    assert got == ["%d:r%d" % (i, i) for i in range(2345)]
+
+
+def test_two_named_feeds(tmp_path):
+    out = str(tmp_path)
+    c = local.run(pyfuns.two_feeds, {"out": out}, 2, 0, log_dir=os.path.join(out, "logs"))
+    # TrainFeeds would feed both at once; here one after the other, each ended by train().
+    c.train(["a%d" % i for i in range(300)], qname="a")
+    c.train(["b%d" % i for i in range(500)], qname="b")
+    c.shutdown(timeout=60)
+    r = results(out)
+    assert sum(v["a"] for v in r.values()) == 300
+    assert sum(v["b"] for v in r.values()) == 500
+
+
+def test_exception_fails_the_job_with_traceback_and_node(tmp_path):
+    c = local.run(pyfuns.fail, {"out": str(tmp_path)}, 3, 0, log_dir=str(tmp_path / "logs"))
+    start = time.time()
+    with pytest.raises(TorchOnSparkError) as e:
+        c.train(["x"] * 100000, num_partitions=6)
+        c.shutdown(timeout=60)
+    message = str(e.value)
+    assert "worker:1 (executor 1) on " in message
+    assert "ValueError: deliberate failure in worker 1" in message
+    assert "pyfuns.py" in message and "Traceback" in message
+    assert time.time() - start < 30
+
+
+def test_a_killed_python_node_fails_the_job(tmp_path):
+    out = str(tmp_path)
+    c = local.run(pyfuns.hang, {"out": out}, 2, 0, log_dir=os.path.join(out, "logs"))
+    for _ in range(200):
+        if len(results(out)) == 2:
+            break
+        time.sleep(0.05)
+    os.kill(results(out)["worker-1"]["pid"], signal.SIGKILL)
+    start = time.time()
+    with pytest.raises(TorchOnSparkError) as e:
+        c.shutdown(timeout=60)
+    assert "worker:1" in str(e.value) and "SIGKILL" in str(e.value)
+    assert time.time() - start < 30
+    time.sleep(1)
+    with pytest.raises(ProcessLookupError):
+        os.kill(results(out)["worker-0"]["pid"], 0)
+
+
+def test_terminate_stops_the_feed(tmp_path):
+    out = str(tmp_path)
+    c = local.run(pyfuns.terminate_early, {"out": out, "take": 50}, 2, 0, log_dir=os.path.join(out, "logs"))
+    c.train(["r%d" % i for i in range(200000)], num_epochs=3)
+    c.shutdown(timeout=60)
+    r = results(out)
+    assert [v["count"] for v in r.values()] == [50, 50]
+    assert all(v["should_stop"] for v in r.values())
+
+
+def test_unpicklable_map_fun_is_refused_with_what_to_do(tmp_path):
+    lock = __import__("threading").Lock()
+    with pytest.raises(TorchOnSparkError, match="cannot be pickled"):
+        local.run(pyfuns.consume, {"out": str(tmp_path), "lock": lock}, 1, 0)
+
+
+def test_ddp_two_workers_end_with_identical_parameters(tmp_path):
+    out = str(tmp_path)
+    rng = np.random.default_rng(0)
+    x = rng.normal(size=(4000, 4)).astype(np.float32)
+    y = x @ np.array([1.0, -2.0, 0.5, 3.0], dtype=np.float32) + 0.25
+    c = local.run(pyfuns.ddp, {"out": out, "steps": 40, "batch": 32}, 2, 0, log_dir=os.path.join(out, "logs"))
+    c.train(list(zip(x, y.reshape(-1, 1))), num_epochs=5)
+    c.shutdown(timeout=120)
+    r = results(out)
+    assert sorted(r) == ["worker-0", "worker-1"]
+    assert {v["world"] for v in r.values()} == {2} and sorted(v["rank"] for v in r.values()) == [0, 1]
+    assert r["worker-0"]["params"] == r["worker-1"]["params"]
+    assert r["worker-0"]["steps"] == 40
+    w = np.array(r["worker-0"]["params"][0])
+    assert np.allclose(w, [1.0, -2.0, 0.5, 3.0], atol=0.3), w
