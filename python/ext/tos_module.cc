@@ -122,11 +122,11 @@ py::list BatchToList(const Batch& batch) {
 // The columnar form: one array per field, stacked over the batch, filled with the GIL released.
 // Every record must have the first record's field types and counts.
 py::tuple BatchToArrays(const Batch& batch) {
+  if (batch.empty()) return py::tuple();  // the feed is over (an empty batch has no encoding)
   if (batch.encoding() != "tuple")
     throw py::value_error("next_batch_arrays needs tuple records (tuples, lists or numpy arrays "
                           "in the RDD); this feed carries " +
                           batch.encoding() + " records: use next_batch");
-  if (batch.empty()) return py::tuple();
   auto first = DecodeTupleRecord(batch[0]);
   if (!first.ok()) Throw(first.status().WithContext("record 0"));
   const size_t n = batch.size();

@@ -261,7 +261,7 @@ class Cluster(object):
         node_timeout: seconds a node may send no heartbeat (stopped, frozen, host lost) before
           the job fails naming it; nodes likewise give up on a driver silent that long."""
         c = Cluster()
-        c._start(sc, program, list(args or []), num_executors, num_ps, tensorboard, input_mode, log_dir,
+        c._start(sc, program, args if callable(program) else list(args or []), num_executors, num_ps, tensorboard, input_mode, log_dir,
                  master_node, reservation_timeout, eval_node, ship_program, executor_wait, node_env or {},
                  node_timeout)
         return c

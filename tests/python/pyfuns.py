@@ -92,9 +92,9 @@ def fail(args, ctx):
 
 
 def hang(args, ctx):
-    """Writes its pid and sleeps (the test kills one node)."""
+    """Writes its pid and sleeps args["seconds"] (default long: the test kills one node)."""
     _write(args, ctx, {"pid": os.getpid()})
-    time.sleep(600)
+    time.sleep(args.get("seconds", 600))
 
 
 def terminate_early(args, ctx):

@@ -1,0 +1,87 @@
+"""Python training functions on the real standalone cluster: map_fun shipped with cloudpickle,
+its module with addPyFile (as spark-submit --py-files does), nodes that are the runtime's
+node runner in the executors' Python."""
+
+import json
+import os
+import sys
+import time
+
+import numpy as np
+import pytest
+
+from torchonspark import InputMode, TFCluster, TorchOnSparkError
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+PYFUNS = os.path.join(HERE, "..", "python", "pyfuns.py")
+sys.path.insert(0, os.path.dirname(PYFUNS))
+import pyfuns  # noqa: E402
+
+pytestmark = pytest.mark.timeout(240)
+
+
+@pytest.fixture(scope="module")
+def psc(sc):
+    sc.addPyFile(os.path.abspath(PYFUNS))
+    return sc
+
+
+def results(out):
+    return {n[:-5]: json.load(open(os.path.join(out, n))) for n in os.listdir(out) if n.endswith(".json")}
+
+
+def test_feed_mode_arrays_one_ps_two_workers(psc, tmp_path):
+    out = str(tmp_path)
+    data = psc.parallelize(range(3000), 6).map(lambda i: (np.full(784, i % 256, dtype=np.uint8), [float(i % 10)] * 10))
+    cluster = TFCluster.run(psc, pyfuns.consume, {"out": out, "arrays": True}, 3, 1, reservation_timeout=60)
+    cluster.train(data, num_epochs=2)
+    cluster.shutdown(timeout=60)
+    r = results(out)
+    assert sorted(r) == ["worker-0", "worker-1"]
+    assert r["worker-0"]["count"] + r["worker-1"]["count"] == 6000
+    assert r["worker-0"]["sum"] + r["worker-1"]["sum"] == 2 * 784 * sum(i % 256 for i in range(3000))
+    assert r["worker-0"]["shape"][0][1] == 784
+    assert r["worker-0"]["ctx"]["cluster_spec"] == cluster.cluster_spec
+
+
+def test_inference_one_result_per_element_in_order(psc, tmp_path):
+    cluster = TFCluster.run(psc, pyfuns.infer, {"out": str(tmp_path)}, 2, 0, reservation_timeout=60)
+    data = psc.parallelize([(i, "r%d" % i) for i in range(1500)], 5)
+    got = cluster.inference(data).collect()
+    cluster.shutdown(timeout=60)
+    assert got == ["%d:r%d" % (i, i) for i in range(1500)]
+
+
+def test_direct_mode_reads_its_own_files(psc, tmp_path):
+    out = str(tmp_path)
+    cluster = TFCluster.run(psc, pyfuns.hang, {"out": out, "seconds": 0}, 2, 0, input_mode=InputMode.TENSORFLOW,
+                            reservation_timeout=60)
+    cluster.shutdown(timeout=60)
+    r = results(out)
+    assert sorted(r) == ["worker-0", "worker-1"]
+
+
+def test_exception_reaches_the_driver_with_node_and_traceback(psc, tmp_path):
+    cluster = TFCluster.run(psc, pyfuns.fail, {"out": str(tmp_path)}, 3, 1, reservation_timeout=60)
+    start = time.time()
+    with pytest.raises(TorchOnSparkError) as e:
+        cluster.train(psc.parallelize(["x"] * 30000, 6))
+        cluster.shutdown(timeout=60)
+    message = str(e.value)
+    assert "worker:1 (executor 2) on " in message
+    assert "ValueError: deliberate failure in worker 1" in message and "pyfuns.py" in message
+    assert time.time() - start < 60
+
+
+def test_a_module_missing_on_the_executors_says_to_ship_it(psc, tmp_path):
+    mod = tmp_path / "unshipped_mod.py"
+    mod.write_text("def map_fun(args, ctx):\n    pass\n")
+    sys.path.insert(0, str(tmp_path))
+    try:
+        import unshipped_mod
+        with pytest.raises(TorchOnSparkError) as e:
+            cluster = TFCluster.run(psc, unshipped_mod.map_fun, {}, 2, 0, reservation_timeout=60)
+            cluster.shutdown(timeout=60)
+    finally:
+        sys.path.remove(str(tmp_path))
+    assert "unshipped_mod" in str(e.value) and "--py-files" in str(e.value)
