@@ -10,7 +10,7 @@ cd "$(dirname "$0")/.."
 source scripts/apt_missing.sh
 apt_install_missing clang-format-14 clang-tidy-14
 
-sources() { find include src tests bench examples fuzz -name '*.cc' -o -name '*.h' | sort; }
+sources() { find include src tests bench examples fuzz python/ext -name '*.cc' -o -name '*.h' | sort; }
 
 case "${1:-}" in
   format)

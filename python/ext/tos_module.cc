@@ -18,6 +18,7 @@
 
 #include "net/socket.h"
 #include "reservation/client.h"
+#include "tos/fs.h"
 #include "tos/tos.h"
 #include "tos/tuple_record.h"
 
@@ -41,8 +42,7 @@ py::object FieldToPython(const TupleField& f) {
   }
   // One number is a scalar (Python int or float); several are a 1-d NumPy array.
   if (f.count == 1) {
-    if (f.type == TupleType::kFloat32 || f.type == TupleType::kFloat64)
-      return py::float_(f.at(0));
+    if (f.type == TupleType::kFloat32 || f.type == TupleType::kFloat64) return py::float_(f.at(0));
     return py::int_(static_cast<int64_t>(f.at(0)));
   }
   auto fill = [&](auto tag) {
@@ -124,9 +124,10 @@ py::list BatchToList(const Batch& batch) {
 py::tuple BatchToArrays(const Batch& batch) {
   if (batch.empty()) return py::tuple();  // the feed is over (an empty batch has no encoding)
   if (batch.encoding() != "tuple")
-    throw py::value_error("next_batch_arrays needs tuple records (tuples, lists or numpy arrays "
-                          "in the RDD); this feed carries " +
-                          batch.encoding() + " records: use next_batch");
+    throw py::value_error(
+        "next_batch_arrays needs tuple records (tuples, lists or numpy arrays "
+        "in the RDD); this feed carries " +
+        batch.encoding() + " records: use next_batch");
   auto first = DecodeTupleRecord(batch[0]);
   if (!first.ok()) Throw(first.status().WithContext("record 0"));
   const size_t n = batch.size();
@@ -157,9 +158,10 @@ py::tuple BatchToArrays(const Batch& batch) {
         break;
       }
       if (decoded->size() != nf) {
-        bad = InvalidArgument("record " + std::to_string(i) + " has " +
-                              std::to_string(decoded->size()) + " fields, record 0 has " +
-                              std::to_string(nf) + ": next_batch_arrays needs records of one shape");
+        bad =
+            InvalidArgument("record " + std::to_string(i) + " has " +
+                            std::to_string(decoded->size()) + " fields, record 0 has " +
+                            std::to_string(nf) + ": next_batch_arrays needs records of one shape");
         break;
       }
       for (size_t k = 0; k < nf; ++k) {
@@ -275,6 +277,51 @@ class StoreClient {
   std::unique_ptr<reservation::KvClient> client_;
 };
 
+// ---- direct mode: a node's shard of a partitioned text dataset ----
+
+class TextShard {
+ public:
+  TextShard(const std::string& dir, int shard, int num_shards, int readers, int epochs,
+            size_t shuffle_buffer, uint64_t seed) {
+    Result<std::unique_ptr<ShardReader>> r = InvalidArgument("");
+    {
+      py::gil_scoped_release release;
+      auto data = OpenTextDataset(dir);
+      if (!data.ok()) {
+        r = data.status();
+      } else {
+        ShardReaderOptions o;
+        o.shard_index = shard;
+        o.num_shards = num_shards;
+        o.readers = readers;
+        o.epochs = epochs;
+        o.shuffle_buffer = shuffle_buffer;
+        o.seed = seed;
+        r = ShardReader::Open(std::shared_ptr<const RecordSource>(std::move(data).value()), o);
+      }
+    }
+    if (!r.ok()) Throw(r.status());
+    reader_ = std::move(r).value();
+  }
+  // Up to n lines; an empty list once the shard is read (every epoch).
+  py::list NextBatch(size_t n) {
+    std::vector<std::string> lines;
+    Result<bool> more = false;
+    {
+      py::gil_scoped_release release;
+      more = reader_->NextBatch(n, &lines);
+    }
+    if (!more.ok()) Throw(more.status());
+    py::list out(lines.size());
+    for (size_t i = 0; i < lines.size(); ++i) out[i] = py::str(lines[i]);
+    return out;
+  }
+  size_t NumPartitions() const { return reader_->num_partitions(); }
+
+ private:
+  std::unique_ptr<ShardReader> reader_;
+};
+
 // ---- the driver in local mode ----
 
 class LocalCluster {
@@ -362,7 +409,7 @@ PYBIND11_MODULE(_tos, m) {
   using namespace tos;
   using namespace tos::python;
   m.doc() = "The TorchOnSpark runtime (C++), for Python training functions";
-  py::register_exception<Error>(m, "Error", PyExc_RuntimeError);
+  py::register_local_exception<Error>(m, "Error", PyExc_RuntimeError);
 
   m.def("main", &RunMain, py::arg("argv"), py::arg("map_fun"),
         "Runs this process as tos::Main would: a node calls map_fun(ctx) and returns None or "
@@ -372,16 +419,17 @@ PYBIND11_MODULE(_tos, m) {
   py::class_<ReservedPort>(m, "ReservedPort")
       .def_property_readonly("host", &ReservedPort::host)
       .def_property_readonly("port", &ReservedPort::port)
+      .def("take_fd", &ReservedPort::TakeFd,
+           "The bound socket, for a server that binds the same port; the caller owns it.")
       .def("release", &ReservedPort::Release);
 
   py::class_<DataFeed>(m, "DataFeed")
       .def_property_readonly("name", &DataFeed::name)
       .def(
-          "next_batch",
-          [](DataFeed& f, size_t n) { return BatchToList(NextBatch(f, n)); }, py::arg("batch_size"))
+          "next_batch", [](DataFeed& f, size_t n) { return BatchToList(NextBatch(f, n)); },
+          py::arg("batch_size"))
       .def(
-          "next_batch_arrays",
-          [](DataFeed& f, size_t n) { return BatchToArrays(NextBatch(f, n)); },
+          "next_batch_arrays", [](DataFeed& f, size_t n) { return BatchToArrays(NextBatch(f, n)); },
           py::arg("batch_size"))
       .def("should_stop", &DataFeed::should_stop)
       .def(
@@ -439,6 +487,13 @@ PYBIND11_MODULE(_tos, m) {
       .def("get", &StoreClient::Get)
       .def("add", &StoreClient::Add);
 
+  py::class_<TextShard>(m, "TextShard")
+      .def(py::init<const std::string&, int, int, int, int, size_t, uint64_t>(), py::arg("dir"),
+           py::arg("shard"), py::arg("num_shards"), py::arg("readers") = 1, py::arg("epochs") = 1,
+           py::arg("shuffle_buffer") = 0, py::arg("seed") = 1)
+      .def("next_batch", &TextShard::NextBatch, py::arg("batch_size"))
+      .def_property_readonly("num_partitions", &TextShard::NumPartitions);
+
   py::class_<LocalCluster>(m, "LocalCluster")
       .def("train", &LocalCluster::Train)
       .def("train_dir", &LocalCluster::TrainDir)
@@ -447,4 +502,37 @@ PYBIND11_MODULE(_tos, m) {
       .def_property_readonly("cluster_spec", &LocalCluster::Spec)
       .def_property_readonly("tensorboard_url", &LocalCluster::TensorboardUrl);
   m.def("start_local", &StartLocal);
+
+  // Files on any file system the runtime serves (a local path, file://, hdfs://, webhdfs://).
+  m.def(
+      "read_file",
+      [](const std::string& uri) {
+        Result<std::string> r = InvalidArgument("");
+        {
+          py::gil_scoped_release release;
+          r = ReadFileToString(uri);
+        }
+        if (!r.ok()) Throw(r.status());
+        return py::bytes(*r);
+      },
+      py::arg("uri"));
+  m.def(
+      "write_file",
+      [](const std::string& uri, const py::bytes& data) {
+        std::string bytes = data;
+        Status s;
+        {
+          py::gil_scoped_release release;
+          auto fs = GetFileSystem(uri);
+          const size_t slash = uri.rfind('/');
+          s = fs.ok() ? Status::OK() : fs.status();
+          if (s.ok() && slash != std::string::npos && slash > 0 && uri[slash - 1] != '/')
+            s = (*fs)->CreateDirs(uri.substr(0, slash));
+          if (s.ok()) s = WriteFileAtomically(uri, bytes);
+        }
+        if (!s.ok()) Throw(s);
+      },
+      py::arg("uri"), py::arg("data"),
+      "Writes the whole file atomically (a temporary name, made durable, checked, renamed), "
+      "creating its directory.");
 }

@@ -139,6 +139,16 @@ class NodeContext(object):
             self._feeds[name] = feed
         return feed
 
+    def read_shard(self, path, readers=1, epochs=1, shuffle_buffer=0, seed=1):
+        """Direct mode (InputMode.TENSORFLOW): this trainer's shard of the partitioned text
+        dataset at `path` (part p belongs to trainer p % num_workers; resolved as
+        absolute_path does, so HDFS works), read by `readers` threads in C++. Returns an object
+        whose next_batch(n) gives up to n lines (str), and [] at the end."""
+        if self.worker_index < 0:
+            raise ValueError("read_shard is for the trainers; this node is %s:%d" % (self.job_name, self.task_index))
+        return _native.load().TextShard(self.absolute_path(path), self.worker_index, self.num_workers,
+                                        int(readers), int(epochs), int(shuffle_buffer), int(seed))
+
     @property
     def host(self):
         return self._native.reserved_port().host

@@ -1,0 +1,158 @@
+"""The seed's mnist_spark.py in PyTorch: TFCluster.run with the Python map_fun of mnist_dist.py.
+
+    spark-submit --master spark://HOST:7077 --conf spark.executor.cores=1 \\
+        --conf spark.cores.max=3 --py-files examples/mnist/python/mnist_dist.py \\
+        examples/mnist/python/mnist_spark.py --cluster_size 3 \\
+        --images mnist_data/csv/train/images --labels mnist_data/csv/train/labels \\
+        --mode train --model mnist_model
+
+Data is the csv layout of mnist_data_setup (--format csv). With --input_mode spark (the
+default) Spark reads it and feeds (image, label) tuples; with --input_mode tensorflow each
+trainer reads its own shard. --local N runs the same job on this machine with no Spark
+(torchonspark.local, N nodes); the driver then reads the csv files itself to feed them.
+"""
+
+import argparse
+import os
+import sys
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+ROOT = os.path.abspath(os.path.join(HERE, "..", "..", ".."))
+sys.path.insert(0, os.path.join(ROOT, "python"))  # a checkout without `pip install ./python`
+sys.path.insert(0, HERE)
+
+import mnist_dist  # noqa: E402
+from torchonspark import InputMode  # noqa: E402
+
+
+def make_parser():
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--batch_size", help="number of records per batch", type=int, default=100)
+    parser.add_argument("--epochs", help="number of epochs", type=int, default=1)
+    parser.add_argument("--format", help="example format (csv)", choices=["csv"], default="csv")
+    parser.add_argument("--images", help="HDFS path to MNIST images in parallelized format")
+    parser.add_argument("--labels", help="HDFS path to MNIST labels in parallelized format")
+    parser.add_argument("--model", help="HDFS path to save/load model during train/inference", default="mnist_model")
+    parser.add_argument("--cluster_size", help="number of nodes in the cluster", type=int, default=1)
+    parser.add_argument("--num_ps", help="number of parameter servers", type=int, default=1)
+    parser.add_argument("--output", help="HDFS path to save test/inference output", default="predictions")
+    parser.add_argument("--readers", help="number of reader/enqueue threads", type=int, default=1)
+    parser.add_argument("--steps", help="maximum number of steps", type=int, default=1000)
+    parser.add_argument("--tensorboard", help="launch tensorboard process", action="store_true")
+    parser.add_argument("--mode", help="train|inference", choices=["train", "inference"], default="train")
+    parser.add_argument("--strategy", choices=["ps", "allreduce"], default="ps",
+                        help="parameter servers (the runtime's) or allreduce (DistributedDataParallel)")
+    parser.add_argument("--input_mode", choices=["spark", "tensorflow"], default="spark",
+                        help="spark: Spark feeds the records; tensorflow: each trainer reads its shard")
+    parser.add_argument("--learning_rate", type=float, default=0.01)
+    parser.add_argument("--seed", type=int, default=1)
+    parser.add_argument("--node_timeout", type=int, default=60,
+                        help="seconds a node may send no heartbeat before the job fails naming it")
+    parser.add_argument("--local", type=int, default=0, metavar="N",
+                        help="run on this machine with N nodes and no Spark (torchonspark.local)")
+    return parser
+
+
+def check(parser, args):
+    if not args.images or not args.labels:
+        parser.error("--images and --labels are required (the csv layout of mnist_data_setup)")
+    if args.mode == "inference" and args.input_mode != "spark":
+        parser.error("inference reads fed records: use --input_mode spark")
+    # Local paths are taken from where the job is started (a path every host shares); nodes
+    # would otherwise resolve them against their executor's directory.
+    for flag in ("images", "labels", "model", "output"):
+        value = getattr(args, flag)
+        if value and "://" not in value and not os.path.isabs(value):
+            setattr(args, flag, os.path.abspath(value))
+
+
+def num_ps(args):
+    return args.num_ps if args.mode == "train" and args.strategy == "ps" else 0
+
+
+def spark_data(sc, args):
+    from torchonspark import text_parts, zip_parts
+    pairs = zip_parts(sc, args.images, args.labels, text_parts)
+    return pairs.map(lambda p: ([int(x) for x in p[0].split(",")], [float(x) for x in p[1].split(",")]))
+
+
+def local_data(args):
+    """(image, label) tuples in dataset order, read on the driver."""
+    import numpy as np
+    from torchonspark import _native
+    tos = _native.load()
+
+    def lines(path):
+        shard, out = tos.TextShard(path, 0, 1), []
+        while True:
+            batch = shard.next_batch(8192)
+            if not batch:
+                return out
+            out.extend(batch)
+    images = [np.fromstring(s, dtype=np.uint8, sep=",") for s in lines(args.images)]
+    labels = [np.fromstring(s, dtype=np.float64, sep=",") for s in lines(args.labels)]
+    if len(images) != len(labels):
+        raise SystemExit("%d images but %d labels" % (len(images), len(labels)))
+    return list(zip(images, labels))
+
+
+def run_local(args):
+    from torchonspark import local
+    mode = InputMode.SPARK if args.input_mode == "spark" else InputMode.TENSORFLOW
+    cluster = local.run(mnist_dist.map_fun, args, args.local, num_ps(args), args.tensorboard, mode,
+                        log_dir=os.path.join(args.model, "logs"), node_timeout=args.node_timeout)
+    try:
+        if args.mode == "train":
+            if mode == InputMode.SPARK:
+                cluster.train(local_data(args), args.epochs)
+        else:
+            cluster.inference(local_data(args), output_dir=args.output)
+    except BaseException:
+        try:
+            cluster.shutdown(timeout=30)
+        except Exception:  # the first error is the one to report
+            pass
+        raise
+    cluster.shutdown()
+
+
+def run_spark(args):
+    from pyspark import SparkConf, SparkContext
+    from torchonspark import TFCluster
+    sc = SparkContext(conf=SparkConf().setAppName("mnist_spark (Python)"))
+    sc.addPyFile(os.path.join(HERE, "mnist_dist.py"))  # as --py-files would
+    executors = sc.getConf().get("spark.executor.instances")
+    if args.cluster_size <= 1 and executors is not None:
+        args.cluster_size = int(executors)
+    mode = InputMode.SPARK if args.input_mode == "spark" else InputMode.TENSORFLOW
+    cluster = TFCluster.run(sc, mnist_dist.map_fun, args, args.cluster_size, num_ps(args), args.tensorboard,
+                            mode, log_dir=args.model, node_timeout=args.node_timeout)
+    try:
+        if args.mode == "train":
+            if mode == InputMode.SPARK:
+                cluster.train(spark_data(sc, args), args.epochs)
+        else:
+            cluster.inference(spark_data(sc, args)).saveAsTextFile(args.output)
+    except BaseException:
+        try:
+            cluster.shutdown(timeout=30)
+        except Exception:  # the first error is the one to report
+            pass
+        raise
+    cluster.shutdown()
+    sc.stop()
+
+
+def main():
+    parser = make_parser()
+    args = parser.parse_args()
+    check(parser, args)
+    print("args:", args, flush=True)
+    if args.local:
+        run_local(args)
+    else:
+        run_spark(args)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,236 @@
+// torchonspark._tos_train: the C++ parameter server (tos/train/ps.h, ps_client.h) for PyTorch
+// modules in Python training functions. The same servers, optimizers, sharding and protocol as
+// the C++ helpers; nothing of it is re-implemented in Python.
+//
+// A PyTorch parameter reaches C++ as the NumPy view of its storage (Tensor.numpy() shares
+// memory), wrapped with torch::from_blob: pulled values land in the module's own parameters,
+// and gradients are read from the views of their .grad. This module links libtorch, the same
+// shared libraries Debian's python3-torch loads, but no torch Python bindings.
+#include <pybind11/numpy.h>
+#include <pybind11/pybind11.h>
+#include <pybind11/stl.h>
+#include <torch/torch.h>
+
+#include <chrono>
+#include <memory>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include "tos/train/ps.h"
+#include "tos/train/ps_client.h"
+
+namespace py = pybind11;
+
+namespace tos::python {
+namespace {
+
+using std::chrono::milliseconds;
+using FloatArray = py::array_t<float, py::array::c_style>;
+
+[[noreturn]] void Throw(const Status& s) { throw Error(s); }
+
+void Check(const Status& s) {
+  if (!s.ok()) Throw(s);
+}
+
+torch::Tensor View(FloatArray& a) {
+  std::vector<int64_t> shape(a.shape(), a.shape() + a.ndim());
+  return torch::from_blob(a.mutable_data(), shape, torch::kFloat32);
+}
+
+FloatArray Writable(const py::handle& h, const std::string& what) {
+  auto a = py::array::ensure(h, py::array::c_style | py::array::forcecast);
+  if (!a || a.dtype().kind() != 'f' || a.itemsize() != 4 || !a.writeable())
+    throw py::type_error(what +
+                         " must be a writable, contiguous float32 array (the .numpy() of a "
+                         "float32 CPU parameter)");
+  return py::reinterpret_borrow<FloatArray>(a);
+}
+
+train::OptimizerSpec Spec(const py::dict& d) {
+  train::OptimizerSpec s;
+  for (auto item : d) {
+    auto key = item.first.cast<std::string>();
+    if (key == "type") {
+      s.type = item.second.cast<std::string>();
+    } else if (key == "learning_rate") {
+      s.learning_rate = item.second.cast<double>();
+    } else if (key == "momentum") {
+      s.momentum = item.second.cast<double>();
+    } else if (key == "nesterov") {
+      s.nesterov = item.second.cast<bool>();
+    } else if (key == "initial_accumulator") {
+      s.initial_accumulator = item.second.cast<double>();
+    } else if (key == "beta1") {
+      s.beta1 = item.second.cast<double>();
+    } else if (key == "beta2") {
+      s.beta2 = item.second.cast<double>();
+    } else if (key == "epsilon") {
+      s.epsilon = item.second.cast<double>();
+    } else {
+      throw py::value_error("unknown optimizer setting '" + key +
+                            "' (type, learning_rate, momentum, nesterov, initial_accumulator, "
+                            "beta1, beta2, epsilon)");
+    }
+  }
+  Check(train::ValidateOptimizerSpec(s));
+  return s;
+}
+
+class Client {
+ public:
+  Client(const std::vector<std::string>& ps, const std::string& secret, int worker_index,
+         const std::vector<std::pair<std::string, py::object>>& params, double rpc_timeout_s) {
+    train::NamedTensors named;
+    for (const auto& [name, value] : params) {
+      arrays_.push_back(Writable(value, "parameter '" + name + "'"));
+      named.emplace_back(name, View(arrays_.back()));
+      tensors_.push_back(named.back().second);  // the same TensorImpl the client reads .grad() of
+    }
+    train::PsClientOptions o;
+    o.ps_addresses = ps;
+    o.secret = secret;
+    o.worker_index = worker_index;
+    o.rpc_timeout = milliseconds(static_cast<int64_t>(rpc_timeout_s * 1000));
+    auto c = train::PsClient::Create(o, std::move(named));
+    if (!c.ok()) Throw(c.status());
+    client_ = std::move(c).value();
+  }
+
+  void Initialize(const py::dict& optimizer) {
+    auto spec = Spec(optimizer);
+    py::gil_scoped_release release;
+    Check(client_->Initialize(spec));
+  }
+  void WaitInitialized(double timeout_s) {
+    py::gil_scoped_release release;
+    Check(client_->WaitInitialized(milliseconds(static_cast<int64_t>(timeout_s * 1000))));
+  }
+  void Pull() {
+    py::gil_scoped_release release;
+    Check(client_->Pull());
+  }
+  // grads[i]: the gradient of parameter i (same shape), or None for none this step.
+  void Push(const std::vector<py::object>& grads, bool pull_after) {
+    if (grads.size() != arrays_.size())
+      throw py::value_error("push got " + std::to_string(grads.size()) + " gradients for " +
+                            std::to_string(arrays_.size()) + " parameters");
+    // The attached tensors are views of the parameters; their grads are views of these.
+    std::vector<FloatArray> keep;
+    keep.reserve(grads.size());
+    auto& attached = tensors_;
+    for (size_t i = 0; i < grads.size(); ++i) {
+      if (grads[i].is_none()) {
+        attached[i].mutable_grad() = torch::Tensor();
+        continue;
+      }
+      keep.push_back(Writable(grads[i], "gradient " + std::to_string(i)));
+      auto g = View(keep.back());
+      if (g.sizes() != attached[i].sizes())
+        throw py::value_error("gradient " + std::to_string(i) +
+                              " has another shape than its "
+                              "parameter");
+      attached[i].mutable_grad() = g;
+    }
+    Status s;
+    {
+      py::gil_scoped_release release;
+      s = client_->PushGradients(pull_after);
+    }
+    for (auto& t : attached) t.mutable_grad() = torch::Tensor();
+    Check(s);
+  }
+  int64_t GlobalStep() const { return client_->global_step(); }
+  void Leave() {
+    py::gil_scoped_release release;
+    Check(client_->Leave());
+  }
+  void StopServers() {
+    py::gil_scoped_release release;
+    Check(client_->StopServers());
+  }
+  // Values and optimizer slots of every shard: (global_step, {name: array}).
+  py::tuple State() {
+    Result<train::PsState> r = InvalidArgument("");
+    {
+      py::gil_scoped_release release;
+      r = client_->GetState();
+    }
+    if (!r.ok()) Throw(r.status());
+    py::dict values;
+    auto put = [&](const train::NamedTensors& ts) {
+      for (const auto& [name, t] : ts) {
+        auto c = t.contiguous().to(torch::kFloat32);
+        std::vector<py::ssize_t> shape(c.sizes().begin(), c.sizes().end());
+        FloatArray a(shape);
+        std::memcpy(a.mutable_data(), c.data_ptr<float>(), c.numel() * sizeof(float));
+        values[py::str(name)] = a;
+      }
+    };
+    put(r->params);
+    put(r->slots);
+    return py::make_tuple(r->global_step, values);
+  }
+
+ private:
+  std::vector<FloatArray> arrays_;      // the parameters' storage (NumPy views), kept alive
+  std::vector<torch::Tensor> tensors_;  // handles of the tensors the client holds (same impls)
+  std::unique_ptr<train::PsClient> client_;
+};
+
+class Server {
+ public:
+  Server(int shard, int num_shards, int num_workers, const std::string& secret, int reserved_fd,
+         bool synchronous) {
+    train::PsServerOptions o;
+    o.shard = shard;
+    o.num_shards = num_shards;
+    o.num_workers = num_workers;
+    o.secret = secret;
+    o.reserved_fd = reserved_fd;
+    o.synchronous = synchronous;
+    auto s = train::PsServer::Start(o);
+    if (!s.ok()) Throw(s.status());
+    server_ = std::move(s).value();
+  }
+  int Port() const { return server_->port(); }
+  void Stop() { server_->Stop(); }
+  bool Wait(double timeout_s) {
+    py::gil_scoped_release release;
+    Status s = server_->Wait(milliseconds(static_cast<int64_t>(timeout_s * 1000)));
+    if (s.ok()) return true;
+    if (s.code() == StatusCode::kTimeout) return false;
+    Throw(s);
+  }
+  int64_t GlobalStep() const { return server_->global_step(); }
+
+ private:
+  std::unique_ptr<train::PsServer> server_;
+};
+
+}  // namespace
+}  // namespace tos::python
+
+PYBIND11_MODULE(_tos_train, m) {
+  using namespace tos::python;
+  m.doc() = "TorchOnSpark's parameter server (C++) for PyTorch modules";
+  py::register_local_exception<tos::Error>(m, "Error", PyExc_RuntimeError);
+  py::class_<Client>(m, "PsClient")
+      .def(py::init<const std::vector<std::string>&, const std::string&, int,
+                    const std::vector<std::pair<std::string, py::object>>&, double>())
+      .def("initialize", &Client::Initialize)
+      .def("wait_initialized", &Client::WaitInitialized)
+      .def("pull", &Client::Pull)
+      .def("push", &Client::Push)
+      .def_property_readonly("global_step", &Client::GlobalStep)
+      .def("leave", &Client::Leave)
+      .def("stop_servers", &Client::StopServers)
+      .def("state", &Client::State);
+  py::class_<Server>(m, "PsServer")
+      .def(py::init<int, int, int, const std::string&, int, bool>())
+      .def_property_readonly("port", &Server::Port)
+      .def("stop", &Server::Stop)
+      .def("wait", &Server::Wait)
+      .def_property_readonly("global_step", &Server::GlobalStep);
+}
