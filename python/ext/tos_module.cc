@@ -9,6 +9,7 @@
 #include <pybind11/pybind11.h>
 #include <pybind11/stl.h>
 
+#include <charconv>
 #include <chrono>
 #include <cstring>
 #include <memory>
@@ -316,6 +317,58 @@ class TextShard {
     for (size_t i = 0; i < lines.size(); ++i) out[i] = py::str(lines[i]);
     return out;
   }
+  // Up to n lines of numbers separated by `sep`, parsed in C++ into float32 [n, columns]
+  // (columns from the first line; every line must have as many). Shape [0, 0] at the end.
+  py::array_t<float> NextBatchCsv(size_t n, char sep) {
+    std::vector<std::string> lines;
+    Result<bool> more = false;
+    std::vector<float> values;
+    size_t cols = 0;
+    Status bad;
+    {
+      py::gil_scoped_release release;
+      more = reader_->NextBatch(n, &lines);
+      for (size_t i = 0; i < lines.size() && bad.ok(); ++i) {
+        const char* p = lines[i].data();
+        const char* end = p + lines[i].size();
+        size_t row = 0;
+        while (p <= end) {
+          while (p < end && *p == ' ') ++p;
+          float v = 0;
+          auto [next, ec] = std::from_chars(p, end, v);
+          if (ec != std::errc()) {
+            bad =
+                DataLoss("line " + std::to_string(i) + " of the batch, column " +
+                         std::to_string(row) + ": not a number: '" + lines[i].substr(0, 80) + "'");
+            break;
+          }
+          values.push_back(v);
+          ++row;
+          p = next;
+          while (p < end && *p == ' ') ++p;
+          if (p == end) break;
+          if (*p != sep) {
+            bad = DataLoss("line " + std::to_string(i) + " of the batch, column " +
+                           std::to_string(row) + ": expected '" + std::string(1, sep) + "'");
+            break;
+          }
+          ++p;
+        }
+        if (!bad.ok()) break;
+        if (i == 0) cols = row;
+        if (row != cols)
+          bad = DataLoss("line " + std::to_string(i) + " of the batch has " + std::to_string(row) +
+                         " values, the first has " + std::to_string(cols));
+      }
+    }
+    if (!more.ok()) Throw(more.status());
+    if (!bad.ok()) Throw(bad);
+    py::array_t<float> out(
+        {static_cast<py::ssize_t>(lines.size()), static_cast<py::ssize_t>(cols)});
+    if (!values.empty())
+      std::memcpy(out.mutable_data(), values.data(), values.size() * sizeof(float));
+    return out;
+  }
   size_t NumPartitions() const { return reader_->num_partitions(); }
 
  private:
@@ -492,6 +545,7 @@ PYBIND11_MODULE(_tos, m) {
            py::arg("shard"), py::arg("num_shards"), py::arg("readers") = 1, py::arg("epochs") = 1,
            py::arg("shuffle_buffer") = 0, py::arg("seed") = 1)
       .def("next_batch", &TextShard::NextBatch, py::arg("batch_size"))
+      .def("next_batch_csv", &TextShard::NextBatchCsv, py::arg("batch_size"), py::arg("sep") = ',')
       .def_property_readonly("num_partitions", &TextShard::NumPartitions);
 
   py::class_<LocalCluster>(m, "LocalCluster")
