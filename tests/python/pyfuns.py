@@ -134,3 +134,37 @@ def ddp(args, ctx):
     _write(args, ctx, {"params": params, "steps": steps, "rank": dist.get_rank(),
                        "world": dist.get_world_size(), "loss": float(loss)})
     dist.destroy_process_group()
+
+
+def ps_linear(args, ctx):
+    """The parameter-server client on a PyTorch module: the chief initializes SGD on the ps;
+    each worker pushes `steps` gradients of a fixed loss (async); every worker then pulls and
+    writes the values and the global step."""
+    from torchonspark import ps
+    if ctx.job_name == "ps":
+        return ps.serve(ctx)
+    import torch
+    torch.set_num_threads(1)
+    torch.manual_seed(ctx.worker_index)
+    model = torch.nn.Sequential(torch.nn.Linear(6, 3), torch.nn.Linear(3, 1))
+    client = ps.PsClient(ctx, model)
+    if ctx.is_chief:
+        with torch.no_grad():
+            for p in model.parameters():
+                p.fill_(0.5)
+        client.initialize("sgd", learning_rate=0.01)
+    client.wait_initialized(60)
+    initial = [p.detach().view(-1).tolist() for p in model.parameters()]
+    ctx.wait_for_trainers("initialized", 120)  # nobody pushes before all saw the chief's values
+    x = torch.ones(4, 6)
+    for _ in range(args["steps"]):
+        model.zero_grad()
+        model(x).sum().backward()
+        client.push()
+    client.leave()
+    ctx.wait_for_trainers("pushed", 120)
+    client.pull()
+    step, state = client.state()
+    _write(args, ctx, {"initial": initial, "final": [p.detach().view(-1).tolist() for p in model.parameters()],
+                       "global_step": client.global_step, "state_step": step,
+                       "state_names": sorted(state), "num_ps": len(ctx.cluster_spec["ps"])})

@@ -130,3 +130,23 @@ def test_ddp_two_workers_end_with_identical_parameters(tmp_path):
     assert r["worker-0"]["steps"] == 40
     w = np.array(r["worker-0"]["params"][0])
     assert np.allclose(w, [1.0, -2.0, 0.5, 3.0], atol=0.3), w
+
+
+@pytest.mark.parametrize("num_ps", [1, 2])
+def test_ps_client_on_a_pytorch_module(tmp_path, num_ps):
+    out = str(tmp_path)
+    c = local.run(pyfuns.ps_linear, {"out": out, "steps": 25}, num_ps + 2, num_ps, log_dir=os.path.join(out, "logs"))
+    c.shutdown(timeout=120)
+    r = results(out)
+    assert sorted(r) == ["worker-0", "worker-1"]
+    for v in r.values():
+        assert v["num_ps"] == num_ps
+        # Both workers started from the chief's values (not their own seeds)...
+        assert all(x == 0.5 for p in v["initial"] for x in p)
+        # ...every push of both was applied once...
+        assert v["global_step"] == 50 and v["state_step"] == 50
+        # ...and the optimizer's slot-free SGD state holds exactly the parameters.
+        assert v["state_names"] == ["0.bias", "0.weight", "1.bias", "1.weight"]
+    assert r["worker-0"]["final"] == r["worker-1"]["final"]
+    # SGD moved every parameter away from 0.5.
+    assert all(x != 0.5 for p in r["worker-0"]["final"] for x in p)

@@ -85,3 +85,51 @@ def test_a_module_missing_on_the_executors_says_to_ship_it(psc, tmp_path):
     finally:
         sys.path.remove(str(tmp_path))
     assert "unshipped_mod" in str(e.value) and "--py-files" in str(e.value)
+
+
+def test_ddp_two_workers_identical_parameters(psc, tmp_path):
+    out = str(tmp_path)
+    rng = np.random.default_rng(0)
+    x = rng.normal(size=(3000, 4)).astype(np.float32)
+    y = (x @ np.array([1.0, -2.0, 0.5, 3.0], dtype=np.float32) + 0.25).reshape(-1, 1)
+    cluster = TFCluster.run(psc, pyfuns.ddp, {"out": out, "steps": 30, "batch": 32}, 2, 0, reservation_timeout=60)
+    cluster.train(psc.parallelize(list(zip(x, y)), 4), num_epochs=4)
+    cluster.shutdown(timeout=120)
+    r = results(out)
+    assert sorted(r) == ["worker-0", "worker-1"]
+    assert r["worker-0"]["params"] == r["worker-1"]["params"] and r["worker-0"]["steps"] == 30
+
+
+def test_ps_client_one_ps_two_workers(psc, tmp_path):
+    out = str(tmp_path)
+    cluster = TFCluster.run(psc, pyfuns.ps_linear, {"out": out, "steps": 20}, 3, 1, input_mode=InputMode.TENSORFLOW,
+                            reservation_timeout=60)
+    cluster.shutdown(timeout=120)
+    r = results(out)
+    assert [v["global_step"] for v in r.values()] == [40, 40]
+    assert r["worker-0"]["final"] == r["worker-1"]["final"]
+
+
+def test_a_killed_python_node_fails_the_job_naming_it(psc, tmp_path):
+    import signal
+    out = str(tmp_path)
+    cluster = TFCluster.run(psc, pyfuns.hang, {"out": out}, 2, 0, input_mode=InputMode.TENSORFLOW,
+                            reservation_timeout=60, node_timeout=10)
+    for _ in range(300):
+        if len(results(out)) == 2:
+            break
+        time.sleep(0.1)
+    os.kill(results(out)["worker-1"]["pid"], signal.SIGKILL)
+    start = time.time()
+    with pytest.raises(TorchOnSparkError) as e:
+        cluster.shutdown(timeout=120)
+    assert "worker:1" in str(e.value)
+    assert time.time() - start < 40
+    for _ in range(100):  # the other node is stopped too
+        try:
+            os.kill(results(out)["worker-0"]["pid"], 0)
+        except ProcessLookupError:
+            break
+        time.sleep(0.1)
+    else:
+        pytest.fail("worker 0 outlived the failed job")
