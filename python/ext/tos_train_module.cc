@@ -17,8 +17,11 @@
 #include <utility>
 #include <vector>
 
+#include "tos/train/allreduce.h"
+#include "tos/train/kv_store.h"
 #include "tos/train/ps.h"
 #include "tos/train/ps_client.h"
+#include "tos/train/tcp_collectives.h"
 
 namespace py = pybind11;
 
@@ -209,6 +212,91 @@ class Server {
   std::unique_ptr<train::PsServer> server_;
 };
 
+// Gradient averaging over the runtime's TCP ring (tos/train/tcp_collectives.h), met through the
+// job's store: the C++ GradientAllreducer on a PyTorch module's parameters and gradients. One
+// extra value rides in the buckets, "this rank still has data", so that all ranks stop at the
+// same step when one runs out, at no collective of its own.
+class Allreducer {
+ public:
+  Allreducer(const std::string& store_address, const std::string& secret, const std::string& name,
+             int rank, int size, const std::string& host, double timeout_s,
+             const std::vector<std::pair<std::string, py::object>>& params) {
+    const milliseconds timeout(static_cast<int64_t>(timeout_s * 1000));
+    for (const auto& [pname, value] : params) {
+      arrays_.push_back(Writable(value, "parameter '" + pname + "'"));
+      tensors_.push_back(View(arrays_.back()));
+    }
+    has_data_ = torch::zeros({1}, torch::kFloat32);
+    std::vector<torch::Tensor> exchanged = tensors_;
+    exchanged.push_back(has_data_);
+    Status s;
+    {
+      py::gil_scoped_release release;
+      s = Connect(store_address, secret, name, rank, size, host, timeout, std::move(exchanged));
+    }
+    Check(s);
+  }
+
+  void Broadcast(int root) {
+    py::gil_scoped_release release;
+    Check(allreducer_->BroadcastParameters(root));
+  }
+
+  // grads[i]: writable float32 views of the parameters' gradients, replaced in place by their
+  // mean over the ranks. Returns false once any rank passed more=false (its data ran out):
+  // then nobody should step.
+  bool Average(const std::vector<py::object>& grads, bool more) {
+    if (grads.size() != tensors_.size())
+      throw py::value_error("average got " + std::to_string(grads.size()) + " gradients for " +
+                            std::to_string(tensors_.size()) + " parameters");
+    std::vector<FloatArray> keep;
+    keep.reserve(grads.size());
+    for (size_t i = 0; i < grads.size(); ++i) {
+      keep.push_back(Writable(grads[i], "gradient " + std::to_string(i)));
+      auto g = View(keep.back());
+      if (g.sizes() != tensors_[i].sizes())
+        throw py::value_error("gradient " + std::to_string(i) +
+                              " has another shape than its parameter");
+      tensors_[i].mutable_grad() = g;
+    }
+    has_data_.mutable_grad() = torch::full({1}, more ? 1.0f : 0.0f);
+    Status s;
+    {
+      py::gil_scoped_release release;
+      s = allreducer_->AverageGradients();
+    }
+    for (auto& t : tensors_) t.mutable_grad() = torch::Tensor();
+    Check(s);
+    const float all_have_data = 1.0f - 0.5f / static_cast<float>(size_);
+    return has_data_.grad().item<float>() >= all_have_data;
+  }
+
+ private:
+  Status Connect(const std::string& store_address, const std::string& secret,
+                 const std::string& name, int rank, int size, const std::string& host,
+                 milliseconds timeout, std::vector<torch::Tensor> exchanged) {
+    TOS_ASSIGN_OR_RETURN(auto store,
+                         train::KvStore::Connect(store_address, secret, name + "/", timeout));
+    train::TcpCollectivesOptions o;
+    o.rank = rank;
+    o.size = size;
+    o.host = host;
+    o.timeout = timeout;
+    TOS_ASSIGN_OR_RETURN(coll_, train::CreateTcpCollectives(store, o));
+    TOS_ASSIGN_OR_RETURN(allreducer_,
+                         train::GradientAllreducer::Create(coll_.get(), std::move(exchanged)));
+    size_ = size;
+    return Status::OK();
+  }
+
+  std::vector<FloatArray> arrays_;
+  std::vector<torch::Tensor> tensors_;
+  torch::Tensor has_data_;
+  int size_ = 1;
+  std::unique_ptr<train::Collectives> coll_;
+  std::unique_ptr<train::GradientAllreducer> allreducer_;
+};
+
 }  // namespace
 }  // namespace tos::python
 
@@ -227,6 +315,12 @@ PYBIND11_MODULE(_tos_train, m) {
       .def("leave", &Client::Leave)
       .def("stop_servers", &Client::StopServers)
       .def("state", &Client::State);
+  py::class_<Allreducer>(m, "Allreducer")
+      .def(py::init<const std::string&, const std::string&, const std::string&, int, int,
+                    const std::string&, double,
+                    const std::vector<std::pair<std::string, py::object>>&>())
+      .def("broadcast", &Allreducer::Broadcast)
+      .def("average", &Allreducer::Average);
   py::class_<Server>(m, "PsServer")
       .def(py::init<int, int, int, const std::string&, int, bool>())
       .def_property_readonly("port", &Server::Port)

@@ -78,20 +78,22 @@ def python_example(args, cwd, env=None, submit=None):
     return run((submit or [sys.executable]) + [EXAMPLE] + args, cwd, env=env)
 
 
-@pytest.mark.parametrize("strategy,input_mode", [("ps", "spark"), ("allreduce", "spark"), ("ps", "tensorflow")])
-def test_local_mode_as_accurate_as_cpp(data, cpp_accuracy, tmp_path, strategy, input_mode):
+@pytest.mark.parametrize("strategy,input_mode,allreducer", [
+    ("ps", "spark", "ddp"), ("allreduce", "spark", "ddp"), ("allreduce", "spark", "ring"), ("ps", "tensorflow", "ddp")])
+def test_local_mode_as_accurate_as_cpp(data, cpp_accuracy, tmp_path, strategy, input_mode, allreducer):
     model, pred = str(tmp_path / "model"), str(tmp_path / "pred")
     nodes = "3" if strategy == "ps" else "2"
-    text = python_example(["--local", nodes, "--strategy", strategy, "--input_mode", input_mode, "--mode", "train",
+    text = python_example(["--local", nodes, "--strategy", strategy, "--allreducer", allreducer,
+                           "--input_mode", input_mode, "--mode", "train",
                            "--model", model, "--epochs", EPOCHS, "--steps", "100000"] + split(data, "train"),
                           str(tmp_path))
-    if strategy == "allreduce":  # DDP kept both workers' parameters identical
+    if strategy == "allreduce":  # DDP and the ring kept both workers' parameters identical
         sums = [line.split()[-4] for line in text.splitlines() if "parameter checksum" in line]
         assert len(sums) == 2 and sums[0] == sums[1], sums
     python_example(["--local", "2", "--mode", "inference", "--model", model, "--output", pred] + split(data, "test"),
                    str(tmp_path))
     got = accuracy(pred, data)
-    print("accuracy: python %s/%s %.4f, c++ %.4f" % (strategy, input_mode, got, cpp_accuracy[strategy]))
+    print("accuracy: python %s/%s/%s %.4f, c++ %.4f" % (strategy, allreducer, input_mode, got, cpp_accuracy[strategy]))
     assert abs(got - cpp_accuracy[strategy]) <= 0.01
 
 

@@ -5,7 +5,8 @@ The model is the seed's (a 784-128-10 MLP, Adagrad 0.01 with TensorFlow's initia
   --strategy ps         the runtime's parameter servers (torchonspark.ps; C++ servers and
                         optimizer), the chief initializes them and saves the model;
   --strategy allreduce  torch DistributedDataParallel over Gloo, rendezvous through the job's
-                        own store (ctx.init_process_group).
+                        own store (ctx.init_process_group); with --allreducer ring, the
+                        runtime's C++ TCP ring instead (torchonspark.allreduce).
 Input: fed by Spark (InputMode.SPARK: (image, label) tuples, read as arrays) or read by each
 trainer from its shard of the csv dataset (InputMode.TENSORFLOW). The model is written with
 torch.save to <model>/torch/model.pt (local or HDFS); inference writes "label prediction" per
@@ -17,7 +18,7 @@ import time
 
 import numpy as np
 
-from torchonspark import ps
+from torchonspark import allreduce, ps
 from torchonspark.cluster import InputMode
 
 MODEL_FILE = "torch/model.pt"
@@ -139,8 +140,40 @@ def train_ps(args, ctx):
         save(ctx, args, model)
 
 
+def train_ring(args, ctx):
+    import torch
+    model = make_model()
+    ar = allreduce.Allreducer(ctx, model)
+    ar.broadcast_parameters(0)
+    opt = torch.optim.Adagrad(model.parameters(), lr=args.learning_rate, initial_accumulator_value=0.1)
+    batches, report = Batches(args, ctx), Reporter(ctx)
+    step = 0
+    while step < args.steps:
+        # All trainers step together and stop together as soon as one runs out of data.
+        batch = batches.next(args.batch_size)
+        opt.zero_grad()
+        if batch is not None:
+            x, y = _tensors(batch)
+            logits = model(x)
+            loss = torch.nn.functional.cross_entropy(logits, y)
+            loss.backward()
+        if not ar.average_gradients(more=batch is not None):
+            break
+        opt.step()
+        step += 1
+        report.step(step, len(y), loss, logits, y)
+    batches.stop()
+    report.finish(step)
+    checksum = sum(float(p.double().sum()) for p in model.parameters())
+    print("parameter checksum %.17g at step %d" % (checksum, step), flush=True)
+    if ctx.is_chief:
+        save(ctx, args, model)
+
+
 def train_allreduce(args, ctx):
     import torch
+    if args.allreducer == "ring":
+        return train_ring(args, ctx)
     ctx.init_process_group("gloo")
     model = torch.nn.parallel.DistributedDataParallel(make_model())
     opt = torch.optim.Adagrad(model.parameters(), lr=args.learning_rate, initial_accumulator_value=0.1)

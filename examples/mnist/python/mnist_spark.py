@@ -42,6 +42,8 @@ def make_parser():
     parser.add_argument("--mode", help="train|inference", choices=["train", "inference"], default="train")
     parser.add_argument("--strategy", choices=["ps", "allreduce"], default="ps",
                         help="parameter servers (the runtime's) or allreduce (DistributedDataParallel)")
+    parser.add_argument("--allreducer", choices=["ddp", "ring"], default="ddp",
+                        help="allreduce: DistributedDataParallel over Gloo, or the runtime's C++ TCP ring")
     parser.add_argument("--input_mode", choices=["spark", "tensorflow"], default="spark",
                         help="spark: Spark feeds the records; tensorflow: each trainer reads its shard")
     parser.add_argument("--learning_rate", type=float, default=0.01)
