@@ -46,3 +46,6 @@ echo "== HDFS: direct-mode reads and mnist_data_setup writes on a real HDFS vs l
 .venv/bin/python -c 'import hdfs' 2> /dev/null || .venv/bin/pip install -q --disable-pip-version-check hdfs
 .venv/bin/python bench/bench_hdfs.py "$BIN"
 echo
+echo "== Python training functions: feed into Python (list and array forms) and the Python MNIST job vs the C++ job vs DDP (bench/bench_python.py) =="
+.venv/bin/python bench/bench_python.py 2>&1 | grep -v -E '^\[|^[0-9]{2}:[0-9]{2}|^reservation server|^feed '
+echo
