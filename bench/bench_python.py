@@ -10,6 +10,9 @@ the C++ mnist_spark and PyTorch DDP alone, measured in the same run.
    per process): samples/s = samples of all workers / the slowest worker's training time, and
    the whole job's wall time, for examples/mnist/python (ps and allreduce) and
    build/bin/mnist_spark (the same two), and bench/peer_ddp.py.
+3. The same two MNIST jobs (ps, 1 ps + 2 workers) through spark-submit on a local standalone
+   cluster (scripts/spark_cluster.sh), samples/s read from the nodes' logs, and the job's wall
+   time from spark-submit to its end.
 
 Run with the project's .venv Python (Debian's torch): .venv/bin/python bench/bench_python.py
 """
@@ -30,6 +33,56 @@ sys.path.insert(0, os.path.join(ROOT, "bench"))
 import bench_mnist_spark  # noqa: E402  (the C++ job and the DDP peer, as its bench runs them)
 
 PY_DONE = re.compile(r"trained (\d+) samples in ([\d.]+) s")
+CPP_DONE = re.compile(r"worker \d+ done: global step \d+, (\d+) samples in ([\d.]+) s")
+
+
+def rate_of(texts, pattern):
+    samples, secs = 0, 0.0
+    for text in texts:
+        for m in pattern.finditer(text):
+            samples += int(m.group(1))
+            secs = max(secs, float(m.group(2)))
+    return samples / secs if secs else 0.0
+
+
+def spark_jobs(work, csv):
+    """(name, samples/s, wall s) of the Python and the C++ MNIST job through spark-submit."""
+    import glob
+    import pyspark
+    state = os.path.join(work, "spark")
+    script = os.path.join(ROOT, "scripts", "spark_cluster.sh")
+    env = dict(os.environ, PYTHON=sys.executable, SPARK_LOCAL_IP="127.0.0.1", PYSPARK_PYTHON=sys.executable,
+               PYSPARK_DRIVER_PYTHON=sys.executable)
+    master = subprocess.run(["bash", script, "start", state, "2"], env=env, check=True, stdout=subprocess.PIPE,
+                            text=True, timeout=180).stdout.strip().splitlines()[-1]
+    submit = [os.path.join(os.path.dirname(pyspark.__file__), "bin", "spark-submit"), "--master", master,
+              "--conf", "spark.executor.cores=1", "--conf", "spark.cores.max=3", "--conf", "spark.executor.memory=512m",
+              "--conf", "spark.driver.memory=512m", "--conf", "spark.driver.host=127.0.0.1",
+              "--conf", "spark.ui.enabled=false"]
+    data = ["--images", csv + "/train/images", "--labels", csv + "/train/labels", "--mode", "train", "--epochs", "3",
+            "--steps", "100000000", "--cluster_size", "3", "--num_ps", "1"]
+    jobs = [("Python mnist_dist (spark-submit)", PY_DONE,
+             [os.path.join(ROOT, "examples", "mnist", "python", "mnist_spark.py")] + data),
+            ("C++ mnist_spark (spark-submit)", CPP_DONE,
+             [os.path.join(ROOT, "examples", "mnist", "spark", "mnist_spark.py"), "--program",
+              os.path.join(BIN, "mnist_spark"), "--format", "csv", "--checkpoint_steps", "100000000"] + data)]
+    out = []
+    try:
+        for i, (name, pattern, args) in enumerate(jobs):
+            model = os.path.join(work, "spark-model-%d" % i)
+            before = set(glob.glob(os.path.join(state, "work*", "app-*")))
+            start = time.time()
+            r = subprocess.run(submit + args + ["--model", model], env=env, stdout=subprocess.PIPE,
+                               stderr=subprocess.STDOUT, text=True, timeout=900)
+            wall = time.time() - start
+            if r.returncode != 0:
+                sys.exit("%s failed:\n%s" % (name, r.stdout[-3000:]))
+            apps = set(glob.glob(os.path.join(state, "work*", "app-*"))) - before
+            logs = [open(p, errors="replace").read() for a in apps for p in glob.glob(os.path.join(a, "*", "tos_logs", "*"))]
+            out.append((name, rate_of(logs, pattern), wall))
+    finally:
+        subprocess.run(["bash", script, "stop", state], env=env, timeout=120)
+    return out
 
 
 def consume(args, ctx):
@@ -128,6 +181,12 @@ def main():
                                                              py_wall, py_rate / cpp_rate, py_rate / ddp))
                 sys.stdout.flush()
         print("%-44s %12.0f" % ("peer: PyTorch DDP/Gloo, 2 processes", ddp))
+
+        print("-- MNIST through spark-submit on a local standalone cluster, ps, 1 ps + 2 workers, 3 epochs")
+        print("%-44s %12s %10s %10s" % ("job", "samples/s", "wall s", "vs C++"))
+        (py_name, py_rate, py_wall), (cpp_name, cpp_rate, cpp_wall) = spark_jobs(work, csv)
+        print("%-44s %12.0f %10.1f" % (cpp_name, cpp_rate, cpp_wall))
+        print("%-44s %12.0f %10.1f %9.2fx" % (py_name, py_rate, py_wall, py_rate / cpp_rate if cpp_rate else 0))
     finally:
         shutil.rmtree(work, ignore_errors=True)
 
