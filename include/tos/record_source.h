@@ -71,7 +71,7 @@ class VectorRecordSource : public RecordSource {
 };
 
 // Each line of each part-NNNNN file of a partitioned text directory is one record, as
-// TextFileReader reads it. The directory is checked as
+// TextFileReader reads it; fed as "text" records. The directory is checked as
 // ListPartFiles does (tos/partitioned_dir.h): no _SUCCESS or a missing part is refused unless
 // allow_incomplete. Any URI a registered FileSystem serves works.
 Result<std::unique_ptr<RecordSource>> OpenTextDataset(const std::string& dir,

@@ -8,9 +8,11 @@
 #include <pybind11/numpy.h>
 #include <pybind11/pybind11.h>
 #include <pybind11/stl.h>
+#include <signal.h>
 
 #include <charconv>
 #include <chrono>
+#include <cstdlib>
 #include <cstring>
 #include <memory>
 #include <string>
@@ -75,6 +77,25 @@ size_t ElementSize(TupleType t) {
       return 4;
     default:
       return 8;
+  }
+}
+
+const char* TypeName(TupleType t) {
+  switch (t) {
+    case TupleType::kUint8:
+      return "uint8";
+    case TupleType::kInt32:
+      return "int32";
+    case TupleType::kInt64:
+      return "int64";
+    case TupleType::kFloat32:
+      return "float32";
+    case TupleType::kFloat64:
+      return "float64";
+    case TupleType::kString:
+      return "string";
+    default:
+      return "bytes";
   }
 }
 
@@ -168,12 +189,13 @@ py::tuple BatchToArrays(const Batch& batch) {
       for (size_t k = 0; k < nf; ++k) {
         const TupleField& f = (*decoded)[k];
         if (f.type != types[k] || (dest[k] != nullptr && f.count != counts[k])) {
-          bad = InvalidArgument("field " + std::to_string(k) + " of record " + std::to_string(i) +
-                                " has type " + std::to_string(static_cast<int>(f.type)) + " and " +
-                                std::to_string(f.count) + " elements, record 0's has type " +
-                                std::to_string(static_cast<int>(types[k])) + " and " +
-                                std::to_string(counts[k]) +
-                                ": next_batch_arrays needs records of one shape (use next_batch)");
+          bad = InvalidArgument(
+              "field " + std::to_string(k) + " of record " + std::to_string(i) + " is " +
+              TypeName(f.type) + "[" + std::to_string(f.count) + "], record 0's is " +
+              TypeName(types[k]) + "[" + std::to_string(counts[k]) +
+              "]: next_batch_arrays needs records of one shape and type (a Python list of whole "
+              "numbers is sent as int64, one with a fraction as float64: make such lists floats, "
+              "or feed numpy arrays; or use next_batch)");
           break;
         }
         if (dest[k] != nullptr) {
@@ -331,11 +353,23 @@ class TextShard {
       for (size_t i = 0; i < lines.size() && bad.ok(); ++i) {
         const char* p = lines[i].data();
         const char* end = p + lines[i].size();
+        if (end > p && end[-1] == '\r') --end;
+        if (p == end) {
+          bad = DataLoss("line " + std::to_string(i) +
+                         " of the batch is empty: a csv dataset has one row of numbers per line");
+          break;
+        }
         size_t row = 0;
         while (p <= end) {
           while (p < end && *p == ' ') ++p;
+          if (p < end && *p == '+') ++p;
           float v = 0;
           auto [next, ec] = std::from_chars(p, end, v);
+          if (ec == std::errc::result_out_of_range) {
+            // Too small for a float is 0 or a subnormal, too large is +-inf, as strtof gives.
+            v = std::strtof(std::string(p, next).c_str(), nullptr);
+            ec = std::errc();
+          }
           if (ec != std::errc()) {
             bad =
                 DataLoss("line " + std::to_string(i) + " of the batch, column " +
@@ -377,9 +411,32 @@ class TextShard {
 
 // ---- the driver in local mode ----
 
+// The local driver handles SIGINT and SIGTERM while a job runs (it stops the nodes); the Python
+// process gets its own handlers back when the job ends.
+struct SavedSignals {
+  struct sigaction sigint {};
+  struct sigaction sigterm {};
+  void Save() {
+    sigaction(SIGINT, nullptr, &sigint);
+    sigaction(SIGTERM, nullptr, &sigterm);
+  }
+  void Restore() const {
+    sigaction(SIGINT, &sigint, nullptr);
+    sigaction(SIGTERM, &sigterm, nullptr);
+  }
+};
+
 class LocalCluster {
  public:
-  explicit LocalCluster(std::unique_ptr<Cluster> c) : cluster_(std::move(c)) {}
+  LocalCluster(std::unique_ptr<Cluster> c, SavedSignals saved)
+      : cluster_(std::move(c)), saved_(saved) {}
+  ~LocalCluster() {
+    {
+      py::gil_scoped_release release;
+      cluster_.reset();
+    }
+    saved_.Restore();
+  }
   void Train(std::vector<std::vector<std::string>> parts, const std::string& encoding, int epochs,
              const std::string& feed) {
     VectorRecordSource data(std::move(parts), encoding);
@@ -415,6 +472,7 @@ class LocalCluster {
       py::gil_scoped_release release;
       s = cluster_->Shutdown(std::chrono::seconds(grace_s), std::chrono::seconds(timeout_s));
     }
+    saved_.Restore();
     if (!s.ok()) Throw(s);
   }
   py::dict Spec() const {
@@ -426,6 +484,7 @@ class LocalCluster {
 
  private:
   std::unique_ptr<Cluster> cluster_;
+  SavedSignals saved_;
 };
 
 std::unique_ptr<LocalCluster> StartLocal(const py::dict& o, const std::string& program,
@@ -446,13 +505,18 @@ std::unique_ptr<LocalCluster> StartLocal(const py::dict& o, const std::string& p
   opts.program = program;
   opts.node_args = node_args;
   opts.node_env = node_env;
+  SavedSignals saved;
+  saved.Save();
   Result<std::unique_ptr<Cluster>> c = InvalidArgument("");
   {
     py::gil_scoped_release release;
     c = Cluster::Run(opts);
   }
-  if (!c.ok()) Throw(c.status());
-  return std::make_unique<LocalCluster>(std::move(c).value());
+  if (!c.ok()) {
+    saved.Restore();
+    Throw(c.status());
+  }
+  return std::make_unique<LocalCluster>(std::move(c).value(), saved);
 }
 
 }  // namespace

@@ -12,11 +12,13 @@
 #include <torch/torch.h>
 
 #include <chrono>
+#include <cstdlib>
 #include <memory>
 #include <string>
 #include <utility>
 #include <vector>
 
+#include "net/socket.h"
 #include "tos/train/allreduce.h"
 #include "tos/train/kv_store.h"
 #include "tos/train/ps.h"
@@ -303,6 +305,13 @@ class Allreducer {
 PYBIND11_MODULE(_tos_train, m) {
   using namespace tos::python;
   m.doc() = "TorchOnSpark's parameter server (C++) for PyTorch modules";
+  // This module holds its own copy of the runtime's networking: it gets the job's peer timeout
+  // (how long a silent peer is waited for) as the node runner set it in its own copy.
+  if (const char* ms = std::getenv("TOS_NODE_TIMEOUT_MS")) {
+    char* end = nullptr;
+    const long long v = std::strtoll(ms, &end, 10);
+    if (end != ms && *end == '\0' && v > 0) tos::net::SetDefaultPeerTimeout(std::chrono::milliseconds(v));
+  }
   py::register_local_exception<tos::Error>(m, "Error", PyExc_RuntimeError);
   py::class_<Client>(m, "PsClient")
       .def(py::init<const std::vector<std::string>&, const std::string&, int,

@@ -14,7 +14,7 @@ the extension module torchonspark._tos); torchonspark.local runs the same withou
 
 from .cluster import Cluster, InputMode, TFCluster, TorchOnSparkError, run
 from .datasets import part_files, pickle_parts, text_parts, zip_parts
-from .node import DataFeed
+from .context import DataFeed
 
 __all__ = ["Cluster", "DataFeed", "InputMode", "TFCluster", "TorchOnSparkError", "run", "part_files",
            "pickle_parts", "text_parts", "zip_parts"]

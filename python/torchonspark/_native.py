@@ -1,9 +1,8 @@
 """Finds the runtime's extension module, torchonspark._tos (built by the project's CMake into
 python/torchonspark/). On Spark executors the package may arrive as a zip (addPyFile), from
 which an extension cannot load: the module is then shipped beside it (SparkContext.addFile)
-and found through $TOS_PY_EXTENSION or Spark's files directory."""
+and found through $TOS_PY_EXTENSION_DIR or Spark's files directory."""
 
-import glob
 import importlib.machinery
 import importlib.util
 import os
@@ -12,51 +11,72 @@ import sys
 _SUFFIX = importlib.machinery.EXTENSION_SUFFIXES[0]
 
 
-def extension_path():
-    """The path of the built extension beside this package's sources, or None."""
+MODULES = ("_tos", "_tos_train")
+
+
+def extension_path(module="_tos"):
+    """The path of a built extension beside this package's sources, or None."""
     here = os.path.dirname(os.path.abspath(__file__))
     for suffix in importlib.machinery.EXTENSION_SUFFIXES:
-        p = os.path.join(here, "_tos" + suffix)
+        p = os.path.join(here, module + suffix)
         if os.path.isfile(p):
             return p
     return None
 
 
-def _candidates():
-    env = os.environ.get("TOS_PY_EXTENSION")
-    if env:
-        yield env
+def _candidates(module):
+    env = os.environ.get("TOS_PY_EXTENSION_DIR")
+    roots = [env] if env else []
     try:
         from pyspark import SparkFiles
-        root = SparkFiles.getRootDirectory()
+        roots.append(SparkFiles.getRootDirectory())
     except Exception:  # noqa: BLE001 (no Spark here)
-        root = None
-    if root:
-        for p in sorted(glob.glob(os.path.join(root, "_tos*" + ".so"))):
-            yield p
+        pass
+    for root in roots:
+        if root:
+            for suffix in importlib.machinery.EXTENSION_SUFFIXES:
+                yield os.path.join(root, module + suffix)
 
 
-def load():
-    name = "torchonspark._tos"
+def _import(module):
+    name = "torchonspark." + module
     if name in sys.modules:
-        return sys.modules[name]
+        return sys.modules[name], None
     try:
-        from . import _tos
-        return _tos
+        return importlib.import_module(name), None
     except ImportError as first:
         why = first
-    for path in _candidates():
+    for path in _candidates(module):
         if not os.path.isfile(path):
             continue
-        spec = importlib.util.spec_from_file_location(name, path)
-        module = importlib.util.module_from_spec(spec)
-        try:
-            spec.loader.exec_module(module)
+        try:  # module_from_spec is where the shared object is loaded and initialised
+            spec = importlib.util.spec_from_file_location(name, path)
+            mod = importlib.util.module_from_spec(spec)
+            spec.loader.exec_module(mod)
         except ImportError as e:
             why = e
             continue
-        sys.modules[name] = module
-        return module
+        sys.modules[name] = mod
+        return mod, None
+    return None, why
+
+
+def load_train():
+    """torchonspark._tos_train: the parameter server and ring allreducer for PyTorch (links
+    libtorch)."""
+    load()  # the runtime first: its errors say what to build
+    mod, why = _import("_tos_train")
+    if mod is not None:
+        return mod
+    raise ImportError("torchonspark._tos_train (the parameter server and allreducer for PyTorch) is not "
+                      "built or not loadable: %s. Build it with `make build`; it needs Debian's python3-torch "
+                      "(the same libtorch)" % why)
+
+
+def load():
+    mod, why = _import("_tos")
+    if mod is not None:
+        return mod
     raise ImportError(
         "the TorchOnSpark runtime module (torchonspark/_tos%s) is not built or not loadable for "
         "this Python (%s %s): %s. Build it with `make build` (it is built for /usr/bin/python3, "

@@ -44,7 +44,9 @@ class Allreducer(object):
         import torch
         grads = []
         for p in self._params:
-            if p.grad is None or not p.grad.is_contiguous():
+            if p.grad is None:
                 p.grad = torch.zeros_like(p)
+            elif not p.grad.is_contiguous():
+                p.grad = p.grad.contiguous()
             grads.append(p.grad.numpy())
         return self._a.average(grads, bool(more))

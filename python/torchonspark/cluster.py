@@ -112,8 +112,11 @@ def _ship_package(sc, python_nodes=False):
     Python nodes also ships the extension module, which cannot load from the package's zip."""
     if python_nodes and not getattr(sc, "_tos_extension_shipped", False):
         from . import _native
-        module = _native.load()
-        sc.addFile(module.__file__)
+        sc.addFile(_native.load().__file__)
+        try:
+            sc.addFile(_native.load_train().__file__)  # for torchonspark.ps and .allreduce
+        except ImportError as e:  # a build without libtorch: Python nodes without ps/allreduce
+            logger.warning("%s", e)
         sc._tos_extension_shipped = True
     if getattr(sc, "_tos_package_shipped", False):
         return

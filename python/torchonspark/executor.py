@@ -40,7 +40,7 @@ def _python_command(info, env):
     module = _native.load()  # fails here, on the executor, with what to do
     env["PYTHONPATH"] = python_path()
     env["PYTHONUNBUFFERED"] = "1"
-    env["TOS_PY_EXTENSION"] = os.path.abspath(module.__file__)
+    env["TOS_PY_EXTENSION_DIR"] = os.path.dirname(os.path.abspath(module.__file__))
     return [sys.executable, "-m", "torchonspark.node"]
 
 

@@ -23,9 +23,7 @@ def _node_env():
     paths += [os.path.abspath(p) for p in sys.path if p]
     env["PYTHONPATH"] = os.pathsep.join(dict.fromkeys(paths))
     env["PYTHONUNBUFFERED"] = "1"
-    ext = _native.extension_path()
-    if ext:
-        env["TOS_PY_EXTENSION"] = ext
+    env["TOS_PY_EXTENSION_DIR"] = os.path.dirname(_native.load().__file__)
     return env
 
 

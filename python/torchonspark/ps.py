@@ -21,14 +21,7 @@ through their storage), so the module sees them at once; push() sends their .gra
 
 def _train():
     from . import _native
-    _native.load()  # the runtime first: its errors say what to build
-    try:
-        from . import _tos_train
-    except ImportError as e:
-        raise ImportError("torchonspark._tos_train (the parameter server for PyTorch) is not built "
-                          "or not loadable: %s. Build it with `make build`; it needs Debian's "
-                          "python3-torch (the same libtorch)" % e) from e
-    return _tos_train
+    return _native.load_train()
 
 
 def serve(ctx, synchronous=False, poll_secs=0.5):

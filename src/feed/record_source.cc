@@ -34,6 +34,7 @@ class TextDataset : public RecordSource {
   std::string Describe() const override {
     return dir_ + " (text, " + std::to_string(parts_.size()) + " partitions)";
   }
+  std::string encoding() const override { return "text"; }  // lines, as Spark's str elements
 
  private:
   std::string dir_;

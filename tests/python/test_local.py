@@ -150,3 +150,54 @@ def test_ps_client_on_a_pytorch_module(tmp_path, num_ps):
     assert r["worker-0"]["final"] == r["worker-1"]["final"]
     # SGD moved every parameter away from 0.5.
     assert all(x != 0.5 for p in r["worker-0"]["final"] for x in p)
+
+
+def test_the_extensions_load_beside_a_zipped_package(tmp_path):
+    """What an executor has: the package as a zip (addPyFile), from which an extension cannot
+    load, and the two extension modules in a directory of their own (addFile)."""
+    import glob
+    import shutil
+    import subprocess
+    import zipfile
+    pkg = os.path.join(HERE, "..", "..", "python", "torchonspark")
+    zpath = str(tmp_path / "torchonspark.zip")
+    with zipfile.ZipFile(zpath, "w") as z:
+        for f in glob.glob(os.path.join(pkg, "*.py")):
+            z.write(f, "torchonspark/" + os.path.basename(f))
+    ext_dir = tmp_path / "files"
+    ext_dir.mkdir()
+    for f in glob.glob(os.path.join(pkg, "_tos*.so")):
+        shutil.copy(f, str(ext_dir))
+    code = ("import sys; sys.path.insert(0, %r); import torchonspark, torchonspark._native as n; "
+            "assert '.zip' in torchonspark.__file__, torchonspark.__file__; "
+            "print(n.load().__file__); print(n.load_train().__file__)" % zpath)
+    env = dict(os.environ, TOS_PY_EXTENSION_DIR=str(ext_dir))
+    out = subprocess.run([sys.executable, "-c", code], env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                         timeout=60)
+    text = out.stdout.decode()
+    assert out.returncode == 0, text
+    assert text.count(str(ext_dir)) == 2, text
+    # Without the directory the error says what to do.
+    env.pop("TOS_PY_EXTENSION_DIR")
+    out = subprocess.run([sys.executable, "-c", code], env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                         timeout=60)
+    assert out.returncode != 0 and b"make build" in out.stdout
+
+
+def test_text_directories_and_big_integers_arrive_exactly(tmp_path):
+    out = str(tmp_path)
+    data = tmp_path / "data"
+    data.mkdir()
+    (data / "part-00000").write_text("1,x\n2,y\n")
+    (data / "part-00001").write_text("3,z\n")
+    (data / "_SUCCESS").write_text("")
+    c = local.run(pyfuns.consume, {"out": out}, 1, 0, log_dir=os.path.join(out, "logs"))
+    c.train(str(data))
+    c.shutdown(timeout=60)
+    r = results(out)["worker-0"]
+    assert r["count"] == 3 and r["sum"] == 6.0  # str records: "1,x" -> 1.0
+    c = local.run(pyfuns.infer, {"out": out}, 1, 0, log_dir=os.path.join(out, "logs2"))
+    big = 1700000000123456789
+    got = c.inference([(big + i, "t") for i in range(3)])
+    c.shutdown(timeout=60)
+    assert got == ["%d:t" % (big + i) for i in range(3)]

@@ -133,3 +133,26 @@ def test_a_killed_python_node_fails_the_job_naming_it(psc, tmp_path):
         time.sleep(0.1)
     else:
         pytest.fail("worker 0 outlived the failed job")
+
+
+def test_two_named_feeds(psc, tmp_path):
+    out = str(tmp_path)
+    cluster = TFCluster.run(psc, pyfuns.two_feeds, {"out": out}, 2, 0, reservation_timeout=60)
+    cluster.train(psc.parallelize(["a%d" % i for i in range(700)], 4), qname="a")
+    cluster.train(psc.parallelize(["b%d" % i for i in range(900)], 3), qname="b")
+    cluster.shutdown(timeout=60)
+    r = results(out)
+    assert sum(v["a"] for v in r.values()) == 700
+    assert sum(v["b"] for v in r.values()) == 900
+
+
+def test_terminate_stops_spark_feeding(psc, tmp_path):
+    out = str(tmp_path)
+    cluster = TFCluster.run(psc, pyfuns.terminate_early, {"out": out, "take": 40}, 2, 0, reservation_timeout=60)
+    start = time.time()
+    cluster.train(psc.parallelize(["r%d" % i for i in range(300000)], 6), num_epochs=2)
+    cluster.shutdown(timeout=60)
+    r = results(out)
+    assert [v["count"] for v in r.values()] == [40, 40]
+    assert all(v["should_stop"] for v in r.values())
+    assert time.time() - start < 120
