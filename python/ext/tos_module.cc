@@ -46,6 +46,11 @@ py::object FieldToPython(const TupleField& f) {
   // One number is a scalar (Python int or float); several are a 1-d NumPy array.
   if (f.count == 1) {
     if (f.type == TupleType::kFloat32 || f.type == TupleType::kFloat64) return py::float_(f.at(0));
+    if (f.type == TupleType::kInt64) {  // exactly: a double holds only 53 bits
+      int64_t v = 0;
+      std::memcpy(&v, f.raw.data(), sizeof(v));
+      return py::int_(v);
+    }
     return py::int_(static_cast<int64_t>(f.at(0)));
   }
   auto fill = [&](auto tag) {

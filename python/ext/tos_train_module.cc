@@ -310,7 +310,8 @@ PYBIND11_MODULE(_tos_train, m) {
   if (const char* ms = std::getenv("TOS_NODE_TIMEOUT_MS")) {
     char* end = nullptr;
     const long long v = std::strtoll(ms, &end, 10);
-    if (end != ms && *end == '\0' && v > 0) tos::net::SetDefaultPeerTimeout(std::chrono::milliseconds(v));
+    if (end != ms && *end == '\0' && v > 0)
+      tos::net::SetDefaultPeerTimeout(std::chrono::milliseconds(v));
   }
   py::register_local_exception<tos::Error>(m, "Error", PyExc_RuntimeError);
   py::class_<Client>(m, "PsClient")

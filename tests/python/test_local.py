@@ -172,14 +172,15 @@ def test_the_extensions_load_beside_a_zipped_package(tmp_path):
             "assert '.zip' in torchonspark.__file__, torchonspark.__file__; "
             "print(n.load().__file__); print(n.load_train().__file__)" % zpath)
     env = dict(os.environ, TOS_PY_EXTENSION_DIR=str(ext_dir))
-    out = subprocess.run([sys.executable, "-c", code], env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+    # -S: no site packages, so no editable install of this checkout finds the modules instead.
+    out = subprocess.run([sys.executable, "-S", "-c", code], env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
                          timeout=60)
     text = out.stdout.decode()
     assert out.returncode == 0, text
     assert text.count(str(ext_dir)) == 2, text
     # Without the directory the error says what to do.
     env.pop("TOS_PY_EXTENSION_DIR")
-    out = subprocess.run([sys.executable, "-c", code], env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+    out = subprocess.run([sys.executable, "-S", "-c", code], env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
                          timeout=60)
     assert out.returncode != 0 and b"make build" in out.stdout
 
