@@ -15,7 +15,7 @@ sys.path.insert(0, os.path.join(HERE, "..", "..", "python"))
 sys.path.insert(0, HERE)
 
 import pyfuns  # noqa: E402
-from torchonspark import InputMode, TorchOnSparkError, local  # noqa: E402
+from torchonspark import TorchOnSparkError, local  # noqa: E402
 
 pytestmark = pytest.mark.timeout(180)
 

@@ -60,6 +60,16 @@ class Batches(object):
             self.feed.terminate()  # the seed's tf_feed.terminate(): Spark stops feeding this node
 
 
+def forward_backward(model, batch):
+    """(labels, logits, loss) of one batch, with the loss's gradients in the model."""
+    import torch
+    x, y = _tensors(batch)
+    logits = model(x)
+    loss = torch.nn.functional.cross_entropy(logits, y)
+    loss.backward()
+    return y, logits, loss
+
+
 def _tensors(batch):
     import torch
     images, labels = batch
@@ -110,7 +120,6 @@ def load(ctx, args):
 
 
 def train_ps(args, ctx):
-    import torch
     model = make_model()
     client = ps.PsClient(ctx, model)
     if ctx.is_chief:
@@ -122,11 +131,8 @@ def train_ps(args, ctx):
         batch = batches.next(args.batch_size)
         if batch is None:
             break
-        x, y = _tensors(batch)
         model.zero_grad()
-        logits = model(x)
-        loss = torch.nn.functional.cross_entropy(logits, y)
-        loss.backward()
+        y, logits, loss = forward_backward(model, batch)
         client.push()
         step = client.global_step
         report.step(step, len(y), loss, logits, y)
@@ -153,10 +159,7 @@ def train_ring(args, ctx):
         batch = batches.next(args.batch_size)
         opt.zero_grad()
         if batch is not None:
-            x, y = _tensors(batch)
-            logits = model(x)
-            loss = torch.nn.functional.cross_entropy(logits, y)
-            loss.backward()
+            y, logits, loss = forward_backward(model, batch)
         if not ar.average_gradients(more=batch is not None):
             break
         opt.step()
@@ -185,11 +188,8 @@ def train_allreduce(args, ctx):
             batch = batches.next(args.batch_size)
             if batch is None:
                 break
-            x, y = _tensors(batch)
             opt.zero_grad()
-            logits = model(x)
-            loss = torch.nn.functional.cross_entropy(logits, y)
-            loss.backward()
+            y, logits, loss = forward_backward(model, batch)
             opt.step()
             step += 1
             report.step(step, len(y), loss, logits, y)

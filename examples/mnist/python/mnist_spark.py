@@ -105,17 +105,10 @@ def local_data(args):
     return list(zip(images, labels))
 
 
-def run_local(args):
-    from torchonspark import local
-    mode = InputMode.SPARK if args.input_mode == "spark" else InputMode.TENSORFLOW
-    cluster = local.run(mnist_dist.map_fun, args, args.local, num_ps(args), args.tensorboard, mode,
-                        log_dir=os.path.join(args.model, "logs"), node_timeout=args.node_timeout)
+def run_job(cluster, work):
+    """work(), then the cluster's shutdown; when work fails, its error is the one raised."""
     try:
-        if args.mode == "train":
-            if mode == InputMode.SPARK:
-                cluster.train(local_data(args), args.epochs)
-        else:
-            cluster.inference(local_data(args), output_dir=args.output)
+        work()
     except BaseException:
         try:
             cluster.shutdown(timeout=30)
@@ -123,6 +116,21 @@ def run_local(args):
             pass
         raise
     cluster.shutdown()
+
+
+def run_local(args):
+    from torchonspark import local
+    mode = InputMode.SPARK if args.input_mode == "spark" else InputMode.TENSORFLOW
+    cluster = local.run(mnist_dist.map_fun, args, args.local, num_ps(args), args.tensorboard, mode,
+                        log_dir=os.path.join(args.model, "logs"), node_timeout=args.node_timeout)
+
+    def work():
+        if args.mode == "train":
+            if mode == InputMode.SPARK:
+                cluster.train(local_data(args), args.epochs)
+        else:
+            cluster.inference(local_data(args), output_dir=args.output)
+    run_job(cluster, work)
 
 
 def run_spark(args):
@@ -136,19 +144,14 @@ def run_spark(args):
     mode = InputMode.SPARK if args.input_mode == "spark" else InputMode.TENSORFLOW
     cluster = TFCluster.run(sc, mnist_dist.map_fun, args, args.cluster_size, num_ps(args), args.tensorboard,
                             mode, log_dir=args.model, node_timeout=args.node_timeout)
-    try:
+
+    def work():
         if args.mode == "train":
             if mode == InputMode.SPARK:
                 cluster.train(spark_data(sc, args), args.epochs)
         else:
             cluster.inference(spark_data(sc, args)).saveAsTextFile(args.output)
-    except BaseException:
-        try:
-            cluster.shutdown(timeout=30)
-        except Exception:  # the first error is the one to report
-            pass
-        raise
-    cluster.shutdown()
+    run_job(cluster, work)
     sc.stop()
 
 
