@@ -21,6 +21,7 @@
 
 #include "net/socket.h"
 #include "reservation/client.h"
+#include "tos/example.h"
 #include "tos/fs.h"
 #include "tos/tos.h"
 #include "tos/tuple_record.h"
@@ -223,6 +224,82 @@ py::tuple BatchToArrays(const Batch& batch) {
       items[i] = FieldToPython((*decoded)[k]);
     }
     out[k] = std::move(items);
+  }
+  return out;
+}
+
+// "bytes" records holding tf.train.Example protos (a TFRecord dataset's records), parsed in C++
+// into one column per feature of the first record: int64 features as int64[n, k], float
+// features as float32[n, k] ([n] when k is 1), bytes features as a list. Every record must
+// have the first one's features with the same kinds and lengths.
+py::dict BatchToExamples(const Batch& batch) {
+  py::dict out;
+  if (batch.empty()) return out;  // the feed is over
+  if (batch.encoding() != "bytes")
+    throw py::value_error("next_batch_examples needs bytes records holding tf.train.Example "
+                          "protos; this feed carries " +
+                          batch.encoding() + " records");
+  const size_t n = batch.size();
+  std::vector<Example> examples(n);
+  Status bad;
+  {
+    py::gil_scoped_release release;
+    for (size_t i = 0; i < n; ++i) {
+      auto e = Example::Parse(batch[i]);
+      if (!e.ok()) {
+        bad = e.status().WithContext("record " + std::to_string(i) + " of the batch");
+        break;
+      }
+      examples[i] = std::move(e).value();
+    }
+  }
+  if (!bad.ok()) Throw(bad);
+  for (const auto& [name, first] : examples[0].features()) {
+    auto length = [&](const Example::Feature& f) {
+      return f.kind == Example::Kind::kInt64   ? f.int64s.size()
+             : f.kind == Example::Kind::kFloat ? f.floats.size()
+                                               : f.bytes.size();
+    };
+    const size_t k = length(first);
+    for (size_t i = 1; i < n; ++i) {
+      const Example::Feature* f = examples[i].Find(name);
+      if (f == nullptr || f->kind != first.kind || length(*f) != k)
+        throw py::value_error("record " + std::to_string(i) + " of the batch: feature '" + name +
+                              "' is missing or differs in kind or length from record 0's (" +
+                              std::to_string(k) + " values): next_batch_examples needs "
+                              "Examples of one shape (use next_batch and parse them yourself)");
+    }
+    if (first.kind == Example::Kind::kNone) continue;
+    if (first.kind == Example::Kind::kBytes) {
+      py::list col(n);
+      for (size_t i = 0; i < n; ++i) {
+        const auto& b = examples[i].Find(name)->bytes;
+        if (k == 1) {
+          col[i] = py::bytes(b[0]);
+        } else {
+          py::list items(k);
+          for (size_t j = 0; j < k; ++j) items[j] = py::bytes(b[j]);
+          col[i] = std::move(items);
+        }
+      }
+      out[py::str(name)] = std::move(col);
+      continue;
+    }
+    std::vector<py::ssize_t> shape{static_cast<py::ssize_t>(n)};
+    if (k != 1) shape.push_back(static_cast<py::ssize_t>(k));
+    if (first.kind == Example::Kind::kInt64) {
+      py::array_t<int64_t> a(shape);
+      for (size_t i = 0; i < n; ++i)
+        std::memcpy(a.mutable_data() + i * k, examples[i].Find(name)->int64s.data(),
+                    k * sizeof(int64_t));
+      out[py::str(name)] = std::move(a);
+    } else {
+      py::array_t<float> a(shape);
+      for (size_t i = 0; i < n; ++i)
+        std::memcpy(a.mutable_data() + i * k, examples[i].Find(name)->floats.data(),
+                    k * sizeof(float));
+      out[py::str(name)] = std::move(a);
+    }
   }
   return out;
 }
@@ -552,6 +629,10 @@ PYBIND11_MODULE(_tos, m) {
           py::arg("batch_size"))
       .def(
           "next_batch_arrays", [](DataFeed& f, size_t n) { return BatchToArrays(NextBatch(f, n)); },
+          py::arg("batch_size"))
+      .def(
+          "next_batch_examples",
+          [](DataFeed& f, size_t n) { return BatchToExamples(NextBatch(f, n)); },
           py::arg("batch_size"))
       .def("should_stop", &DataFeed::should_stop)
       .def(

@@ -43,6 +43,13 @@ class DataFeed(object):
         or bytes field is a list. An empty tuple means the feed is over."""
         return self._feed.next_batch_arrays(batch_size)
 
+    def next_batch_examples(self, batch_size):
+        """For bytes records holding tf.train.Example protos (e.g. a TFRecord dataset's
+        records): a dict of one column per feature, parsed in C++ (int64 features as
+        int64[n, k], float features as float32[n, k], [n] when k is 1; bytes features as a
+        list). An empty dict means the feed is over."""
+        return self._feed.next_batch_examples(batch_size)
+
     def should_stop(self):
         """True once the feed ended and every record was consumed, or after terminate()."""
         return self._feed.should_stop()

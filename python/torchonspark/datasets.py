@@ -10,6 +10,7 @@ give one RDD partition per part file.
 
     images = text_parts(sc, "data/train/images")                 # partition k = part k
     data = zip_parts(sc, "data/train/images", "data/train/labels", text_parts)
+    examples = tfrecord_parts(sc, "data/train")                  # serialized records, in order
 """
 
 import re
@@ -110,3 +111,31 @@ def zip_parts(sc, first, second, reader=text_parts, allow_incomplete=False):
             "their records cannot be paired" % (first, second, ", ".join(only_a) or "none",
                                                 ", ".join(only_b) or "none"))
     return reader(sc, first, parts=a).zip(reader(sc, second, parts=b))
+
+
+def _tfrecords(path_and_bytes):
+    """The records of one TFRecord file (u64 length, u32 crc, data, u32 crc), CRCs unchecked:
+    the consumer's parser validates each record."""
+    path, data = path_and_bytes
+    if path.endswith(".gz"):
+        import gzip
+        data = gzip.decompress(data)
+    import struct
+    pos = 0
+    while pos < len(data):
+        if len(data) - pos < 12:
+            raise ValueError("%s: truncated TFRecord header at byte %d" % (path, pos))
+        (length,) = struct.unpack_from("<Q", data, pos)
+        start = pos + 12
+        if start + length + 4 > len(data):
+            raise ValueError("%s: TFRecord at byte %d runs past the end of the file" % (path, pos))
+        yield bytes(data[start:start + length])
+        pos = start + length + 4
+
+
+def tfrecord_parts(sc, directory, allow_incomplete=False):
+    """The records (bytes, e.g. serialized tf.train.Example) of a TFRecord dataset's part
+    files, in part order and file order."""
+    parts = part_files(sc, directory, allow_incomplete)
+    files = sc.binaryFiles(",".join(uri for _, uri in parts)).sortByKey()
+    return files.flatMap(_tfrecords)

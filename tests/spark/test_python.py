@@ -156,3 +156,59 @@ def test_terminate_stops_spark_feeding(psc, tmp_path):
     assert [v["count"] for v in r.values()] == [40, 40]
     assert all(v["should_stop"] for v in r.values())
     assert time.time() - start < 120
+
+
+def test_python_mnist_example_from_tfrecords(psc, tmp_path):
+    """The Python example's map_fun on TFRecord data read by Spark (tfrecord_parts): the
+    tf.train.Example records are parsed on the nodes in C++ (next_batch_examples)."""
+    import subprocess
+    from conftest import BIN
+    from torchonspark import tfrecord_parts
+    data = str(tmp_path / "tfr")
+    r = subprocess.run([os.path.join(BIN, "mnist_data_setup"), "--format", "tfr", "--output", data,
+                        "--num-partitions", "4"], stdout=subprocess.PIPE, stderr=subprocess.STDOUT, timeout=300)
+    assert r.returncode == 0, r.stdout.decode()
+    example = os.path.join(HERE, "..", "..", "examples", "mnist", "python")
+    sys.path.insert(0, example)
+    try:
+        import mnist_dist
+        import mnist_spark as py_example
+    finally:
+        sys.path.remove(example)
+    psc.addPyFile(os.path.join(example, "mnist_dist.py"))
+    model = str(tmp_path / "model")
+    args = py_example.make_parser().parse_args(["--format", "tfr", "--images", data + "/train", "--model", model,
+                                                "--steps", "100000"])
+    cluster = TFCluster.run(psc, mnist_dist.map_fun, args, 3, 1, reservation_timeout=60)
+    cluster.train(tfrecord_parts(psc, data + "/train"), num_epochs=1)
+    cluster.shutdown(timeout=300)
+    assert os.path.isfile(os.path.join(model, "torch", "model.pt"))
+    args = py_example.make_parser().parse_args(["--format", "tfr", "--images", data + "/test", "--model", model,
+                                                "--mode", "inference"])
+    cluster = TFCluster.run(psc, mnist_dist.map_fun, args, 2, 0, reservation_timeout=60)
+    predictions = cluster.inference(tfrecord_parts(psc, data + "/test")).collect()
+    cluster.shutdown(timeout=120)
+    assert len(predictions) == 10000
+    pairs = [p.split() for p in predictions]
+    accuracy = sum(1 for label, pred in pairs if label == pred) / len(pairs)
+    assert accuracy > 0.7, accuracy
+    # In the test set's order: the labels of the TFRecord files, file by file.
+    assert [int(label) for label, _ in pairs[:5]] == first_labels(data + "/test", 5)
+
+
+def first_labels(directory, n):
+    import glob
+    import struct
+    path = sorted(glob.glob(os.path.join(directory, "part-*")))[0]
+    raw = open(path, "rb").read()
+    if path.endswith(".gz"):
+        import gzip
+        raw = gzip.decompress(raw)
+    out, pos = [], 0
+    while len(out) < n:
+        (length,) = struct.unpack_from("<Q", raw, pos)
+        record = raw[pos + 12:pos + 12 + length]
+        pos += 12 + length + 4
+        out.append(record)
+    # The last 10 varint bytes of each record are the one-hot label (mnist_codec's layout).
+    return [list(r[-10:]).index(1) for r in out]

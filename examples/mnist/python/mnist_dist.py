@@ -29,11 +29,22 @@ def make_model():
     return torch.nn.Sequential(torch.nn.Linear(784, 128), torch.nn.ReLU(), torch.nn.Linear(128, 10))
 
 
+def fed_batch(feed, args, n):
+    """(images, labels) arrays of the next fed batch, or None at the feed's end: tuple records
+    as arrays, or tf.train.Example records (--format tfr) parsed in C++."""
+    if args.format == "tfr":
+        cols = feed.next_batch_examples(n)
+        return (cols["image"], cols["label"]) if cols else None
+    batch = feed.next_batch_arrays(n)
+    return batch if batch else None
+
+
 class Batches(object):
     """(images uint8/int [n, 784], one-hot labels [n, 10]) batches from the feed or the shard."""
 
     def __init__(self, args, ctx):
         self.ctx = ctx
+        self.args = args
         self.fed = ctx.input_mode == InputMode.SPARK
         if self.fed:
             self.feed = ctx.get_data_feed()
@@ -44,8 +55,7 @@ class Batches(object):
 
     def next(self, n):
         if self.fed:
-            batch = self.feed.next_batch_arrays(n)
-            return batch if batch else None
+            return fed_batch(self.feed, self.args, n)
         images = self.images.next_batch_csv(n)  # parsed in C++: float32 [n, 784]
         if len(images) == 0:
             return None
@@ -209,8 +219,8 @@ def inference(args, ctx):
     feed = ctx.get_data_feed()
     with torch.no_grad():
         while True:
-            batch = feed.next_batch_arrays(args.batch_size)
-            if not batch:
+            batch = fed_batch(feed, args, args.batch_size)
+            if batch is None:
                 break
             x, y = _tensors(batch)
             pred = model(x).argmax(1)

@@ -6,8 +6,9 @@
         --images mnist_data/csv/train/images --labels mnist_data/csv/train/labels \\
         --mode train --model mnist_model
 
-Data is the csv layout of mnist_data_setup (--format csv; --format pickle for its pickle
-layout, read by Spark). With --input_mode spark (the
+Data is the csv layout of mnist_data_setup (--format csv; --format pickle or tfr for its
+pickle or TFRecord layouts, read by Spark; tf.train.Example records are parsed on the nodes
+in C++). With --input_mode spark (the
 default) Spark reads it and feeds (image, label) tuples; with --input_mode tensorflow each
 trainer reads its own shard. --local N runs the same job on this machine with no Spark
 (torchonspark.local, N nodes); the driver then reads the csv files itself to feed them.
@@ -30,8 +31,8 @@ def make_parser():
     parser = argparse.ArgumentParser()
     parser.add_argument("--batch_size", help="number of records per batch", type=int, default=100)
     parser.add_argument("--epochs", help="number of epochs", type=int, default=1)
-    parser.add_argument("--format", help="example format: csv, or pickle (with Spark)", choices=["csv", "pickle"],
-                        default="csv")
+    parser.add_argument("--format", choices=["csv", "pickle", "tfr"], default="csv",
+                        help="example format: csv, or (read by Spark) pickle or tfr (--images only)")
     parser.add_argument("--images", help="HDFS path to MNIST images in parallelized format")
     parser.add_argument("--labels", help="HDFS path to MNIST labels in parallelized format")
     parser.add_argument("--model", help="HDFS path to save/load model during train/inference", default="mnist_model")
@@ -58,13 +59,13 @@ def make_parser():
 
 
 def check(parser, args):
-    if not args.images or not args.labels:
-        parser.error("--images and --labels are required (the csv layout of mnist_data_setup)")
+    if not args.images or (not args.labels and args.format != "tfr"):
+        parser.error("--images and --labels are required (--images only for --format tfr)")
     if args.mode == "inference" and args.input_mode != "spark":
         parser.error("inference reads fed records: use --input_mode spark")
-    if args.format == "pickle" and (args.local or args.input_mode != "spark"):
-        parser.error("--format pickle is read by Spark (--input_mode spark, not --local): trainers and "
-                     "the local driver read the csv layout")
+    if args.format != "csv" and (args.local or args.input_mode != "spark"):
+        parser.error("--format %s is read by Spark (--input_mode spark, not --local): trainers and "
+                     "the local driver read the csv layout" % args.format)
     # Local paths are taken from where the job is started (a path every host shares); nodes
     # would otherwise resolve them against their executor's directory.
     for flag in ("images", "labels", "model", "output"):
@@ -78,7 +79,9 @@ def num_ps(args):
 
 
 def spark_data(sc, args):
-    from torchonspark import pickle_parts, text_parts, zip_parts
+    from torchonspark import pickle_parts, text_parts, tfrecord_parts, zip_parts
+    if args.format == "tfr":  # serialized tf.train.Example records, parsed on the nodes in C++
+        return tfrecord_parts(sc, args.images)
     if args.format == "pickle":  # what mnist_data_setup --format pickle (saveAsPickleFile) wrote
         return zip_parts(sc, args.images, args.labels, pickle_parts)
     pairs = zip_parts(sc, args.images, args.labels, text_parts)

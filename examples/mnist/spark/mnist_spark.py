@@ -16,7 +16,6 @@ saveAsTextFile.
 
 import argparse
 import os
-import struct
 import subprocess
 import sys
 
@@ -26,34 +25,13 @@ sys.path.insert(0, os.path.join(ROOT, "python"))  # a checkout without `pip inst
 
 from pyspark import SparkConf, SparkContext  # noqa: E402
 
-from torchonspark import InputMode, TFCluster, part_files, pickle_parts, text_parts, zip_parts  # noqa: E402
-
-
-def tfrecords(path_and_bytes):
-    """The records of one TFRecord file (u64 length, u32 crc, data, u32 crc), CRCs unchecked:
-    the C++ decoder validates each Example."""
-    path, data = path_and_bytes
-    if path.endswith(".gz"):
-        import gzip
-        data = gzip.decompress(data)
-    pos = 0
-    while pos < len(data):
-        if len(data) - pos < 12:
-            raise ValueError("%s: truncated TFRecord header at byte %d" % (path, pos))
-        (length,) = struct.unpack_from("<Q", data, pos)
-        start = pos + 12
-        if start + length + 4 > len(data):
-            raise ValueError("%s: TFRecord at byte %d runs past the end of the file" % (path, pos))
-        yield bytes(data[start:start + length])
-        pos = start + length + 4
+from torchonspark import InputMode, TFCluster, pickle_parts, text_parts, tfrecord_parts, zip_parts  # noqa: E402
 
 
 def load(sc, args):
     """Records in dataset order: parts by name, image part k paired with label part k."""
     if args.format == "tfr":
-        parts = part_files(sc, args.images, args.allow_incomplete)
-        files = sc.binaryFiles(",".join(uri for _, uri in parts)).sortByKey()
-        return files.flatMap(tfrecords)
+        return tfrecord_parts(sc, args.images, args.allow_incomplete)
     if args.format == "csv":
         pairs = zip_parts(sc, args.images, args.labels, text_parts, args.allow_incomplete)
         return pairs.map(lambda p: ([int(x) for x in p[0].split(",")], [float(x) for x in p[1].split(",")]))
