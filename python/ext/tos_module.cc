@@ -147,9 +147,52 @@ py::list BatchToList(const Batch& batch) {
   return out;
 }
 
+// Appends the numbers of one csv row (separated by `sep`; spaces, a leading '+', CRLF and
+// out-of-float-range values as strtof reads them) to *values. *cols is set by row 0 and every
+// other row must have as many. Errors name the row (`index` within the batch) and column.
+Status ParseCsvRow(std::string_view line, char sep, size_t index, std::vector<float>* values,
+                   size_t* cols) {
+  const char* p = line.data();
+  const char* end = p + line.size();
+  if (end > p && end[-1] == '\r') --end;
+  auto where = [&](size_t column) {
+    return "row " + std::to_string(index) + " of the batch, column " + std::to_string(column);
+  };
+  if (p == end)
+    return DataLoss("row " + std::to_string(index) +
+                    " of the batch is empty: a csv row holds numbers separated by '" +
+                    std::string(1, sep) + "'");
+  size_t row = 0;
+  while (p <= end) {
+    while (p < end && *p == ' ') ++p;
+    if (p < end && *p == '+') ++p;
+    float v = 0;
+    auto [next, ec] = std::from_chars(p, end, v);
+    if (ec == std::errc::result_out_of_range) {
+      // Too small for a float is 0 or a subnormal, too large is +-inf, as strtof gives.
+      v = std::strtof(std::string(p, next).c_str(), nullptr);
+      ec = std::errc();
+    }
+    if (ec != std::errc())
+      return DataLoss(where(row) + ": not a number: '" + std::string(line.substr(0, 80)) + "'");
+    values->push_back(v);
+    ++row;
+    p = next;
+    while (p < end && *p == ' ') ++p;
+    if (p == end) break;
+    if (*p != sep) return DataLoss(where(row) + ": expected '" + std::string(1, sep) + "'");
+    ++p;
+  }
+  if (index == 0) *cols = row;
+  if (row != *cols)
+    return DataLoss("row " + std::to_string(index) + " of the batch has " + std::to_string(row) +
+                    " values, row 0 has " + std::to_string(*cols));
+  return Status::OK();
+}
+
 // The columnar form: one array per field, stacked over the batch, filled with the GIL released.
 // Every record must have the first record's field types and counts.
-py::tuple BatchToArrays(const Batch& batch) {
+py::tuple BatchToArrays(const Batch& batch, bool csv) {
   if (batch.empty()) return py::tuple();  // the feed is over (an empty batch has no encoding)
   if (batch.encoding() != "tuple")
     throw py::value_error(
@@ -175,10 +218,12 @@ py::tuple BatchToArrays(const Batch& batch) {
     dest[k] = static_cast<char*>(a.mutable_data());
     arrays[k] = std::move(a);
   }
+  // csv: string fields are rows of numbers, parsed here into float32 [n, columns].
+  std::vector<std::vector<float>> parsed(nf);
+  std::vector<size_t> parsed_cols(nf, 0);
   Status bad;
   {
     py::gil_scoped_release release;
-    std::vector<TupleField> fields;
     for (size_t i = 0; i < n && bad.ok(); ++i) {
       auto decoded = DecodeTupleRecord(batch[i]);
       if (!decoded.ok()) {
@@ -207,6 +252,10 @@ py::tuple BatchToArrays(const Batch& batch) {
         if (dest[k] != nullptr) {
           const size_t bytes = f.count * ElementSize(f.type);
           std::memcpy(dest[k] + i * bytes, f.raw.data(), bytes);
+        } else if (csv && f.type == TupleType::kString) {
+          bad = ParseCsvRow(f.raw, ',', i, &parsed[k], &parsed_cols[k])
+                    .WithContext("field " + std::to_string(k) + " (csv)");
+          if (!bad.ok()) break;
         }
       }
     }
@@ -216,6 +265,13 @@ py::tuple BatchToArrays(const Batch& batch) {
   for (size_t k = 0; k < nf; ++k) {
     if (dest[k] != nullptr) {
       out[k] = arrays[k];
+      continue;
+    }
+    if (csv && types[k] == TupleType::kString) {
+      py::array_t<float> a({static_cast<py::ssize_t>(n), static_cast<py::ssize_t>(parsed_cols[k])});
+      if (!parsed[k].empty())
+        std::memcpy(a.mutable_data(), parsed[k].data(), parsed[k].size() * sizeof(float));
+      out[k] = std::move(a);
       continue;
     }
     py::list items(n);
@@ -236,9 +292,10 @@ py::dict BatchToExamples(const Batch& batch) {
   py::dict out;
   if (batch.empty()) return out;  // the feed is over
   if (batch.encoding() != "bytes")
-    throw py::value_error("next_batch_examples needs bytes records holding tf.train.Example "
-                          "protos; this feed carries " +
-                          batch.encoding() + " records");
+    throw py::value_error(
+        "next_batch_examples needs bytes records holding tf.train.Example "
+        "protos; this feed carries " +
+        batch.encoding() + " records");
   const size_t n = batch.size();
   std::vector<Example> examples(n);
   Status bad;
@@ -266,7 +323,8 @@ py::dict BatchToExamples(const Batch& batch) {
       if (f == nullptr || f->kind != first.kind || length(*f) != k)
         throw py::value_error("record " + std::to_string(i) + " of the batch: feature '" + name +
                               "' is missing or differs in kind or length from record 0's (" +
-                              std::to_string(k) + " values): next_batch_examples needs "
+                              std::to_string(k) +
+                              " values): next_batch_examples needs "
                               "Examples of one shape (use next_batch and parse them yourself)");
     }
     if (first.kind == Example::Kind::kNone) continue;
@@ -432,50 +490,8 @@ class TextShard {
     {
       py::gil_scoped_release release;
       more = reader_->NextBatch(n, &lines);
-      for (size_t i = 0; i < lines.size() && bad.ok(); ++i) {
-        const char* p = lines[i].data();
-        const char* end = p + lines[i].size();
-        if (end > p && end[-1] == '\r') --end;
-        if (p == end) {
-          bad = DataLoss("line " + std::to_string(i) +
-                         " of the batch is empty: a csv dataset has one row of numbers per line");
-          break;
-        }
-        size_t row = 0;
-        while (p <= end) {
-          while (p < end && *p == ' ') ++p;
-          if (p < end && *p == '+') ++p;
-          float v = 0;
-          auto [next, ec] = std::from_chars(p, end, v);
-          if (ec == std::errc::result_out_of_range) {
-            // Too small for a float is 0 or a subnormal, too large is +-inf, as strtof gives.
-            v = std::strtof(std::string(p, next).c_str(), nullptr);
-            ec = std::errc();
-          }
-          if (ec != std::errc()) {
-            bad =
-                DataLoss("line " + std::to_string(i) + " of the batch, column " +
-                         std::to_string(row) + ": not a number: '" + lines[i].substr(0, 80) + "'");
-            break;
-          }
-          values.push_back(v);
-          ++row;
-          p = next;
-          while (p < end && *p == ' ') ++p;
-          if (p == end) break;
-          if (*p != sep) {
-            bad = DataLoss("line " + std::to_string(i) + " of the batch, column " +
-                           std::to_string(row) + ": expected '" + std::string(1, sep) + "'");
-            break;
-          }
-          ++p;
-        }
-        if (!bad.ok()) break;
-        if (i == 0) cols = row;
-        if (row != cols)
-          bad = DataLoss("line " + std::to_string(i) + " of the batch has " + std::to_string(row) +
-                         " values, the first has " + std::to_string(cols));
-      }
+      for (size_t i = 0; i < lines.size() && bad.ok(); ++i)
+        bad = ParseCsvRow(lines[i], sep, i, &values, &cols);
     }
     if (!more.ok()) Throw(more.status());
     if (!bad.ok()) Throw(bad);
@@ -628,8 +644,9 @@ PYBIND11_MODULE(_tos, m) {
           "next_batch", [](DataFeed& f, size_t n) { return BatchToList(NextBatch(f, n)); },
           py::arg("batch_size"))
       .def(
-          "next_batch_arrays", [](DataFeed& f, size_t n) { return BatchToArrays(NextBatch(f, n)); },
-          py::arg("batch_size"))
+          "next_batch_arrays",
+          [](DataFeed& f, size_t n, bool csv) { return BatchToArrays(NextBatch(f, n), csv); },
+          py::arg("batch_size"), py::arg("csv") = false)
       .def(
           "next_batch_examples",
           [](DataFeed& f, size_t n) { return BatchToExamples(NextBatch(f, n)); },

@@ -36,12 +36,14 @@ class DataFeed(object):
         waits."""
         return self._feed.next_batch(batch_size)
 
-    def next_batch_arrays(self, batch_size):
+    def next_batch_arrays(self, batch_size, csv=False):
         """The columnar form, for tuple records: a tuple with one numpy array per field,
         stacked over the batch (e.g. images uint8[n, 784], labels float64[n, 10]; a field of
         one element gives shape [n]), built in C++ with no Python object per record. A string
-        or bytes field is a list. An empty tuple means the feed is over."""
-        return self._feed.next_batch_arrays(batch_size)
+        or bytes field is a list; with csv=True a string field is a row of comma-separated
+        numbers, parsed in C++ into float32[n, columns] (so Spark can send csv lines as they
+        are, unparsed). An empty tuple means the feed is over."""
+        return self._feed.next_batch_arrays(batch_size, bool(csv))
 
     def next_batch_examples(self, batch_size):
         """For bytes records holding tf.train.Example protos (e.g. a TFRecord dataset's

@@ -168,3 +168,16 @@ def ps_linear(args, ctx):
     _write(args, ctx, {"initial": initial, "final": [p.detach().view(-1).tolist() for p in model.parameters()],
                        "global_step": client.global_step, "state_step": step,
                        "state_names": sorted(state), "num_ps": len(ctx.cluster_spec["ps"])})
+
+
+def csv_arrays(args, ctx):
+    """next_batch_arrays(csv=True) on (csv line, label) records: the shape and sum, or the error."""
+    feed = ctx.get_data_feed()
+    try:
+        rows, labels = feed.next_batch_arrays(1000, csv=True)
+        what = {"shape": list(rows.shape), "dtype": str(rows.dtype), "sum": float(rows.sum()),
+                "labels": labels.tolist()}
+    except ValueError as e:
+        what = {"error": str(e)}
+    feed.terminate()
+    _write(args, ctx, what)

@@ -202,3 +202,17 @@ def test_text_directories_and_big_integers_arrive_exactly(tmp_path):
     got = c.inference([(big + i, "t") for i in range(3)])
     c.shutdown(timeout=60)
     assert got == ["%d:t" % (big + i) for i in range(3)]
+
+
+def test_csv_lines_parsed_in_cpp(tmp_path):
+    out = str(tmp_path)
+    c = local.run(pyfuns.csv_arrays, {"out": out}, 1, 0, log_dir=os.path.join(out, "logs"))
+    c.train([("1,2,3", 7), (" +4, 5.5,1e-50\r", 8), ("0,0,1e39", 9)], num_partitions=1)
+    c.shutdown(timeout=60)
+    r = results(out)["worker-0"]
+    assert r["shape"] == [3, 3] and r["dtype"] == "float32" and r["labels"] == [7, 8, 9]
+    assert r["sum"] == float("inf")  # 1e39 is past float32's range: inf, as strtof reads it
+    c = local.run(pyfuns.csv_arrays, {"out": out}, 1, 0, log_dir=os.path.join(out, "logs2"))
+    c.train([("1,2,3", 7), ("1,x,3", 8)], num_partitions=1)
+    c.shutdown(timeout=60)
+    assert "row 1 of the batch, column 1: not a number: '1,x,3'" in results(out)["worker-0"]["error"]

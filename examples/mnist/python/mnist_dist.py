@@ -31,11 +31,12 @@ def make_model():
 
 def fed_batch(feed, args, n):
     """(images, labels) arrays of the next fed batch, or None at the feed's end: tuple records
-    as arrays, or tf.train.Example records (--format tfr) parsed in C++."""
+    as arrays (fields that are csv lines parsed in C++), or tf.train.Example records
+    (--format tfr) parsed in C++."""
     if args.format == "tfr":
         cols = feed.next_batch_examples(n)
         return (cols["image"], cols["label"]) if cols else None
-    batch = feed.next_batch_arrays(n)
+    batch = feed.next_batch_arrays(n, csv=True)  # csv lines from Spark are parsed in C++
     return batch if batch else None
 
 

@@ -7,10 +7,9 @@
         --mode train --model mnist_model
 
 Data is the csv layout of mnist_data_setup (--format csv; --format pickle or tfr for its
-pickle or TFRecord layouts, read by Spark; tf.train.Example records are parsed on the nodes
-in C++). With --input_mode spark (the
-default) Spark reads it and feeds (image, label) tuples; with --input_mode tensorflow each
-trainer reads its own shard. --local N runs the same job on this machine with no Spark
+pickle or TFRecord layouts, read by Spark). With --input_mode spark (the default) Spark reads
+it and feeds (image line, label line) pairs, which the nodes parse in C++ (as they parse
+tf.train.Example records); with --input_mode tensorflow each trainer reads its own shard. --local N runs the same job on this machine with no Spark
 (torchonspark.local, N nodes); the driver then reads the csv files itself to feed them.
 """
 
@@ -84,8 +83,9 @@ def spark_data(sc, args):
         return tfrecord_parts(sc, args.images)
     if args.format == "pickle":  # what mnist_data_setup --format pickle (saveAsPickleFile) wrote
         return zip_parts(sc, args.images, args.labels, pickle_parts)
-    pairs = zip_parts(sc, args.images, args.labels, text_parts)
-    return pairs.map(lambda p: ([int(x) for x in p[0].split(",")], [float(x) for x in p[1].split(",")]))
+    # (image line, label line) as Spark read them: the nodes parse the csv in C++
+    # (next_batch_arrays(csv=True)), not Spark's Python workers, 784 int() calls a row.
+    return zip_parts(sc, args.images, args.labels, text_parts)
 
 
 def local_data(args):
