@@ -2,6 +2,7 @@
 feeds (TFoS's DataFeed), over the runtime's C++ objects (torchonspark._tos)."""
 
 import datetime
+import threading
 
 from . import _native
 
@@ -22,6 +23,8 @@ class DataFeed(object):
     def __init__(self, mgr, train_mode=True, qname_in="input", qname_out="output", input_mapping=None):
         self._ctx = mgr
         self._feed = mgr._native.data_feed(qname_in)
+        # The runtime's feed has one consumer at a time: Python threads take turns.
+        self._lock = threading.Lock()
         self.train_mode = train_mode
         self.qname_in = qname_in
 
@@ -34,7 +37,8 @@ class DataFeed(object):
         tuples for tuple records: a numeric field of one element is an int or float, of more
         a numpy array). An empty list means the feed is over. The GIL is released while it
         waits."""
-        return self._feed.next_batch(batch_size)
+        with self._lock:
+            return self._feed.next_batch(batch_size)
 
     def next_batch_arrays(self, batch_size, csv=False):
         """The columnar form, for tuple records: a tuple with one numpy array per field,
@@ -43,14 +47,16 @@ class DataFeed(object):
         or bytes field is a list; with csv=True a string field is a row of comma-separated
         numbers, parsed in C++ into float32[n, columns] (so Spark can send csv lines as they
         are, unparsed). An empty tuple means the feed is over."""
-        return self._feed.next_batch_arrays(batch_size, bool(csv))
+        with self._lock:
+            return self._feed.next_batch_arrays(batch_size, bool(csv))
 
     def next_batch_examples(self, batch_size):
         """For bytes records holding tf.train.Example protos (e.g. a TFRecord dataset's
         records): a dict of one column per feature, parsed in C++ (int64 features as
         int64[n, k], float features as float32[n, k], [n] when k is 1; bytes features as a
         list). An empty dict means the feed is over."""
-        return self._feed.next_batch_examples(batch_size)
+        with self._lock:
+            return self._feed.next_batch_examples(batch_size)
 
     def should_stop(self):
         """True once the feed ended and every record was consumed, or after terminate()."""
@@ -59,7 +65,9 @@ class DataFeed(object):
     def batch_results(self, results):
         """Inference: one result per record of the last batch, in order, each written as one
         line of the output: str(result), and a NumPy array as its values joined by spaces."""
-        self._feed.batch_results([_result_text(r) for r in results])
+        texts = [_result_text(r) for r in results]
+        with self._lock:
+            self._feed.batch_results(texts)
 
     def terminate(self):
         """Stops this feed now: the sender stops, buffered records are dropped."""
