@@ -139,11 +139,7 @@ def python_job(work, csv, strategy, nodes, allreducer="ddp"):
     wall = time.time() - start
     if out.returncode != 0:
         sys.exit("python %s failed:\n%s" % (strategy, out.stdout[-3000:]))
-    samples, secs = 0, 0.0
-    for m in PY_DONE.finditer(out.stdout):
-        samples += int(m.group(1))
-        secs = max(secs, float(m.group(2)))
-    return samples / secs, wall
+    return rate_of([out.stdout], PY_DONE), wall
 
 
 def main():
