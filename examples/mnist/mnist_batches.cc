@@ -67,9 +67,12 @@ class ShardSource : public BatchSource {
 
 // An (image, label) tuple from Spark (docs/spark.md, "Tuple records"): the seed's
 // images.zip(labels), i.e. 784 pixels (numbers 0..255 of any type) and 10 one-hot numbers
-// or one class number.
+// or one class number; or the two csv lines as Spark read them (strings), parsed here.
 tos::Status DecodeTuple(std::string_view record, uint8_t* out) {
   TOS_ASSIGN_OR_RETURN(auto fields, tos::DecodeTupleRecord(record));
+  if (fields.size() == 2 && fields[0].type == tos::TupleType::kString &&
+      fields[1].type == tos::TupleType::kString)
+    return tos::DecodeMnistCsvPair(fields[0].raw, fields[1].raw, out);
   if (fields.size() != 2 || !fields[0].numeric() || !fields[1].numeric()) {
     return tos::InvalidArgument("expected an (image, label) tuple of numbers, got " +
                                 std::to_string(fields.size()) + " fields");

@@ -38,8 +38,8 @@ def local_accuracy(data, work):
 
 
 def zipped(sc, data, split):
-    pairs = zip_parts(sc, os.path.join(data, split, "images"), os.path.join(data, split, "labels"), text_parts)
-    return pairs.map(lambda p: ([int(x) for x in p[0].split(",")], [float(x) for x in p[1].split(",")]))
+    """(image line, label line) pairs as Spark read them: mnist_spark parses them in C++."""
+    return zip_parts(sc, os.path.join(data, split, "images"), os.path.join(data, split, "labels"), text_parts)
 
 
 def labels_in_order(data, split):

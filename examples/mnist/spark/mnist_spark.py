@@ -33,8 +33,9 @@ def load(sc, args):
     if args.format == "tfr":
         return tfrecord_parts(sc, args.images, args.allow_incomplete)
     if args.format == "csv":
-        pairs = zip_parts(sc, args.images, args.labels, text_parts, args.allow_incomplete)
-        return pairs.map(lambda p: ([int(x) for x in p[0].split(",")], [float(x) for x in p[1].split(",")]))
+        # (image line, label line) as Spark read them: the nodes parse the csv in C++, not
+        # Spark's Python workers (784 int() calls a row).
+        return zip_parts(sc, args.images, args.labels, text_parts, args.allow_incomplete)
     return zip_parts(sc, args.images, args.labels, pickle_parts, args.allow_incomplete)
 
 
