@@ -11,19 +11,6 @@ import sys
 _SUFFIX = importlib.machinery.EXTENSION_SUFFIXES[0]
 
 
-MODULES = ("_tos", "_tos_train")
-
-
-def extension_path(module="_tos"):
-    """The path of a built extension beside this package's sources, or None."""
-    here = os.path.dirname(os.path.abspath(__file__))
-    for suffix in importlib.machinery.EXTENSION_SUFFIXES:
-        p = os.path.join(here, module + suffix)
-        if os.path.isfile(p):
-            return p
-    return None
-
-
 def _candidates(module):
     env = os.environ.get("TOS_PY_EXTENSION_DIR")
     roots = [env] if env else []
@@ -71,6 +58,16 @@ def load_train():
     raise ImportError("torchonspark._tos_train (the parameter server and allreducer for PyTorch) is not "
                       "built or not loadable: %s. Build it with `make build`; it needs Debian's python3-torch "
                       "(the same libtorch)" % why)
+
+
+def child_env():
+    """What a child Python (a node, a feed client, the driver service) needs in its
+    environment to run torchonspark.node: this process's import path, the package's own
+    location first, and the directory the runtime's extension modules were loaded from."""
+    paths = [os.path.dirname(os.path.dirname(os.path.abspath(__file__)))]
+    paths += [os.path.abspath(p) for p in sys.path if p]
+    return {"PYTHONPATH": os.pathsep.join(dict.fromkeys(paths)), "PYTHONUNBUFFERED": "1",
+            "TOS_PY_EXTENSION_DIR": os.path.dirname(os.path.abspath(load().__file__))}
 
 
 def load():

@@ -62,13 +62,6 @@ def _pickle_map_fun(map_fun, args):
             "and of its arguments" % (getattr(map_fun, "__name__", map_fun), type(e).__name__, e)) from e
 
 
-def python_path():
-    """This process's import path for a child Python: the package's own location first."""
-    paths = [os.path.dirname(os.path.dirname(os.path.abspath(__file__)))]
-    paths += [os.path.abspath(p) for p in sys.path if p]
-    return os.pathsep.join(dict.fromkeys(paths))
-
-
 def _spark_checks(sc, num_executors, wait_secs):
     """Refuses configurations under which a cluster could half-start, naming the setting."""
     conf = sc.getConf()
@@ -137,12 +130,11 @@ def _ship_package(sc, python_nodes=False):
 class _Service(object):
     """The driver service process: JSON events from its stdout, JSON commands to its stdin."""
 
-    def __init__(self, command, config, secret):
+    def __init__(self, command, config, secret, child_env):
         env = {k: v for k, v in os.environ.items() if not k.startswith("TOS_")}
+        env.update(child_env)
         env["TOS_DRIVER_SERVICE"] = json.dumps(config)
         env["TOS_SECRET"] = secret
-        if command[0] == sys.executable:  # a Python job: the extension module's driver service
-            env["PYTHONPATH"] = python_path()
         self.proc = subprocess.Popen(command, env=env, stdin=subprocess.PIPE,
                                      stdout=subprocess.PIPE, close_fds=True)
         self.cv = threading.Condition()
@@ -280,10 +272,13 @@ class Cluster(object):
         self._inference_feeds = set()
         self._done = False
         fun_blob = None
+        child_env = {}
         if callable(program):
+            from . import _native
             fun_blob = _pickle_map_fun(program, args)
             args = []
             command = [sys.executable, "-m", "torchonspark.node"]
+            child_env = _native.child_env()
             program = "map_fun %s" % getattr(program, "__name__", "?")
         else:
             program = os.path.abspath(program)
@@ -316,7 +311,7 @@ class Cluster(object):
             "server_port": os.environ.get("TOS_SERVER_PORT", ""),
             "node_env": _with_default_fs(sc, node_env),
         }
-        self._service = _Service(command, config, secret)
+        self._service = _Service(command, config, secret, child_env)
         self._service.on_failure = self._on_failure
         atexit.register(self._atexit)
         if not self._service.wait(lambda: self._service.launch or self._service.failure, 60):

@@ -32,15 +32,12 @@ class JobInfo(object):
         self.python = bool(fun_blob) if python is None else python
 
 
-def _python_command(info, env):
+def _python_command(env):
     """A Python job's node / feed client command on this executor: this worker's Python with
-    the runtime's extension module; `env` gets the import path it needs."""
+    the runtime's extension module (loading it here fails on the executor, saying what to
+    do); `env` gets what the child needs."""
     from . import _native
-    from .cluster import python_path
-    module = _native.load()  # fails here, on the executor, with what to do
-    env["PYTHONPATH"] = python_path()
-    env["PYTHONUNBUFFERED"] = "1"
-    env["TOS_PY_EXTENSION_DIR"] = os.path.dirname(os.path.abspath(module.__file__))
+    env.update(_native.child_env())
     return [sys.executable, "-m", "torchonspark.node"]
 
 
@@ -108,7 +105,7 @@ def start_node(info):
                 if k.startswith("TOS_"):
                     del env[k]
             if info.python:
-                command = _python_command(info, env)
+                command = _python_command(env)
                 funfile = os.path.join(os.getcwd(), "tos-%s.fun" % info.job_id)
                 with open(funfile, "wb") as f:
                     f.write(info.fun_blob)
@@ -190,7 +187,7 @@ def _start_client(info, node, feed_name, mode, encoding, partition):
         "TOS_FEED_PARENT_PID": str(os.getpid()),
         "TOS_RESERVATION": info.launch_env.get("TOS_RESERVATION", ""),
     })
-    command = _python_command(info, env) if info.python else [_program_path(info)]
+    command = _python_command(env) if info.python else [_program_path(info)]
     return subprocess.Popen(command, env=env, stdin=subprocess.PIPE,
                             stdout=subprocess.PIPE, close_fds=True)
 

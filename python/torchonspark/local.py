@@ -17,16 +17,6 @@ from . import _native, records
 from .cluster import InputMode, TorchOnSparkError, _pickle_map_fun
 
 
-def _node_env():
-    env = {}
-    paths = [os.path.dirname(os.path.dirname(os.path.abspath(__file__)))]
-    paths += [os.path.abspath(p) for p in sys.path if p]
-    env["PYTHONPATH"] = os.pathsep.join(dict.fromkeys(paths))
-    env["PYTHONUNBUFFERED"] = "1"
-    env["TOS_PY_EXTENSION_DIR"] = os.path.dirname(_native.load().__file__)
-    return env
-
-
 class LocalCluster(object):
     """A running local job (TFCluster's API, with in-memory or file data)."""
 
@@ -116,7 +106,7 @@ def run(map_fun, tf_args, num_executors, num_ps, tensorboard=False, input_mode=I
     }
     tos = _native.load()
     try:
-        native = tos.start_local(options, sys.executable, ["-m", "torchonspark.node", funfile], _node_env())
+        native = tos.start_local(options, sys.executable, ["-m", "torchonspark.node", funfile], _native.child_env())
     except tos.Error as e:
         shutil.rmtree(workdir, ignore_errors=True)
         raise TorchOnSparkError(str(e)) from None

@@ -18,19 +18,11 @@ from . import _native
 from .context import NodeContext
 
 
-def _loads(blob):
-    try:
-        import cloudpickle  # noqa: F401 (what pickled it may need it)
-    except ImportError:
-        pass
-    return pickle.loads(blob)
-
-
 def _load_fun(path):
     with open(path, "rb") as f:
         blob = f.read()
     try:
-        return _loads(blob)
+        return pickle.loads(blob)  # imports the cloudpickle that made it, as it names it
     except (ImportError, AttributeError) as e:
         raise RuntimeError(
             "map_fun could not be loaded on host %s: %s: %s. A module that map_fun uses must be "
