@@ -218,7 +218,9 @@ py::tuple BatchToArrays(const Batch& batch, bool csv) {
     dest[k] = static_cast<char*>(a.mutable_data());
     arrays[k] = std::move(a);
   }
-  // csv: string fields are rows of numbers, parsed here into float32 [n, columns].
+  // csv: string fields are rows of numbers, parsed here into float32 [n, columns]; other
+  // string and bytes fields are kept (views into the batch) for their lists.
+  std::vector<std::vector<TupleField>> kept(nf);
   std::vector<std::vector<float>> parsed(nf);
   std::vector<size_t> parsed_cols(nf, 0);
   Status bad;
@@ -256,6 +258,8 @@ py::tuple BatchToArrays(const Batch& batch, bool csv) {
           bad = ParseCsvRow(f.raw, ',', i, &parsed[k], &parsed_cols[k])
                     .WithContext("field " + std::to_string(k) + " (csv)");
           if (!bad.ok()) break;
+        } else {
+          kept[k].push_back(f);
         }
       }
     }
@@ -275,10 +279,7 @@ py::tuple BatchToArrays(const Batch& batch, bool csv) {
       continue;
     }
     py::list items(n);
-    for (size_t i = 0; i < n; ++i) {
-      auto decoded = DecodeTupleRecord(batch[i]);
-      items[i] = FieldToPython((*decoded)[k]);
-    }
+    for (size_t i = 0; i < n; ++i) items[i] = FieldToPython(kept[k][i]);
     out[k] = std::move(items);
   }
   return out;

@@ -44,14 +44,60 @@ torch::Tensor View(FloatArray& a) {
   return torch::from_blob(a.mutable_data(), shape, torch::kFloat32);
 }
 
+// The array itself, never a converted copy: C++ writes into it (pulled values, averaged
+// gradients), so a copy would lose those writes without a word.
 FloatArray Writable(const py::handle& h, const std::string& what) {
-  auto a = py::array::ensure(h, py::array::c_style | py::array::forcecast);
-  if (!a || a.dtype().kind() != 'f' || a.itemsize() != 4 || !a.writeable())
+  // isinstance<array_t<float, c_style>>: a NumPy array of float32, C-contiguous.
+  if (!py::isinstance<FloatArray>(h) || !py::reinterpret_borrow<py::array>(h).writeable())
     throw py::type_error(what +
                          " must be a writable, contiguous float32 array (the .numpy() of a "
-                         "float32 CPU parameter)");
-  return py::reinterpret_borrow<FloatArray>(a);
+                         "contiguous float32 CPU tensor)");
+  return py::reinterpret_borrow<FloatArray>(h);
 }
+
+// A PyTorch module's parameters as the C++ side sees them: torch::from_blob views of their
+// storage (through the NumPy arrays, kept alive here), and per call the views of their
+// gradients attached as the views' .grad.
+class ParamViews {
+ public:
+  explicit ParamViews(const std::vector<std::pair<std::string, py::object>>& params) {
+    for (const auto& [name, value] : params) {
+      arrays_.push_back(Writable(value, "parameter '" + name + "'"));
+      tensors_.push_back(View(arrays_.back()));
+    }
+  }
+  const std::vector<torch::Tensor>& tensors() const { return tensors_; }
+
+  // Attaches grads[i] (None: no gradient, when allowed) to parameter i until DetachGrads.
+  void AttachGrads(const std::vector<py::object>& grads, bool allow_none) {
+    if (grads.size() != tensors_.size())
+      throw py::value_error("got " + std::to_string(grads.size()) + " gradients for " +
+                            std::to_string(tensors_.size()) + " parameters");
+    grads_.clear();
+    grads_.reserve(grads.size());
+    for (size_t i = 0; i < grads.size(); ++i) {
+      if (allow_none && grads[i].is_none()) {
+        tensors_[i].mutable_grad() = torch::Tensor();
+        continue;
+      }
+      grads_.push_back(Writable(grads[i], "gradient " + std::to_string(i)));
+      auto g = View(grads_.back());
+      if (g.sizes() != tensors_[i].sizes())
+        throw py::value_error("gradient " + std::to_string(i) +
+                              " has another shape than its parameter");
+      tensors_[i].mutable_grad() = g;
+    }
+  }
+  void DetachGrads() {
+    for (auto& t : tensors_) t.mutable_grad() = torch::Tensor();
+    grads_.clear();
+  }
+
+ private:
+  std::vector<FloatArray> arrays_;      // the parameters' storage, kept alive
+  std::vector<torch::Tensor> tensors_;  // views of it (the impls the C++ side holds)
+  std::vector<FloatArray> grads_;       // the attached gradients, kept alive while attached
+};
 
 train::OptimizerSpec Spec(const py::dict& d) {
   train::OptimizerSpec s;
@@ -86,13 +132,11 @@ train::OptimizerSpec Spec(const py::dict& d) {
 class Client {
  public:
   Client(const std::vector<std::string>& ps, const std::string& secret, int worker_index,
-         const std::vector<std::pair<std::string, py::object>>& params, double rpc_timeout_s) {
-    train::NamedTensors named;
-    for (const auto& [name, value] : params) {
-      arrays_.push_back(Writable(value, "parameter '" + name + "'"));
-      named.emplace_back(name, View(arrays_.back()));
-      tensors_.push_back(named.back().second);  // the same TensorImpl the client reads .grad() of
-    }
+         const std::vector<std::pair<std::string, py::object>>& params, double rpc_timeout_s)
+      : params_(params) {
+    train::NamedTensors named;  // the same TensorImpls the client reads .grad() of
+    for (size_t i = 0; i < params.size(); ++i)
+      named.emplace_back(params[i].first, params_.tensors()[i]);
     train::PsClientOptions o;
     o.ps_addresses = ps;
     o.secret = secret;
@@ -118,32 +162,13 @@ class Client {
   }
   // grads[i]: the gradient of parameter i (same shape), or None for none this step.
   void Push(const std::vector<py::object>& grads, bool pull_after) {
-    if (grads.size() != arrays_.size())
-      throw py::value_error("push got " + std::to_string(grads.size()) + " gradients for " +
-                            std::to_string(arrays_.size()) + " parameters");
-    // The attached tensors are views of the parameters; their grads are views of these.
-    std::vector<FloatArray> keep;
-    keep.reserve(grads.size());
-    auto& attached = tensors_;
-    for (size_t i = 0; i < grads.size(); ++i) {
-      if (grads[i].is_none()) {
-        attached[i].mutable_grad() = torch::Tensor();
-        continue;
-      }
-      keep.push_back(Writable(grads[i], "gradient " + std::to_string(i)));
-      auto g = View(keep.back());
-      if (g.sizes() != attached[i].sizes())
-        throw py::value_error("gradient " + std::to_string(i) +
-                              " has another shape than its "
-                              "parameter");
-      attached[i].mutable_grad() = g;
-    }
+    params_.AttachGrads(grads, /*allow_none=*/true);
     Status s;
     {
       py::gil_scoped_release release;
       s = client_->PushGradients(pull_after);
     }
-    for (auto& t : attached) t.mutable_grad() = torch::Tensor();
+    params_.DetachGrads();
     Check(s);
   }
   int64_t GlobalStep() const { return client_->global_step(); }
@@ -179,8 +204,7 @@ class Client {
   }
 
  private:
-  std::vector<FloatArray> arrays_;      // the parameters' storage (NumPy views), kept alive
-  std::vector<torch::Tensor> tensors_;  // handles of the tensors the client holds (same impls)
+  ParamViews params_;
   std::unique_ptr<train::PsClient> client_;
 };
 
@@ -222,14 +246,11 @@ class Allreducer {
  public:
   Allreducer(const std::string& store_address, const std::string& secret, const std::string& name,
              int rank, int size, const std::string& host, double timeout_s,
-             const std::vector<std::pair<std::string, py::object>>& params) {
+             const std::vector<std::pair<std::string, py::object>>& params)
+      : params_(params) {
     const milliseconds timeout(static_cast<int64_t>(timeout_s * 1000));
-    for (const auto& [pname, value] : params) {
-      arrays_.push_back(Writable(value, "parameter '" + pname + "'"));
-      tensors_.push_back(View(arrays_.back()));
-    }
     has_data_ = torch::zeros({1}, torch::kFloat32);
-    std::vector<torch::Tensor> exchanged = tensors_;
+    std::vector<torch::Tensor> exchanged = params_.tensors();
     exchanged.push_back(has_data_);
     Status s;
     {
@@ -248,26 +269,14 @@ class Allreducer {
   // mean over the ranks. Returns false once any rank passed more=false (its data ran out):
   // then nobody should step.
   bool Average(const std::vector<py::object>& grads, bool more) {
-    if (grads.size() != tensors_.size())
-      throw py::value_error("average got " + std::to_string(grads.size()) + " gradients for " +
-                            std::to_string(tensors_.size()) + " parameters");
-    std::vector<FloatArray> keep;
-    keep.reserve(grads.size());
-    for (size_t i = 0; i < grads.size(); ++i) {
-      keep.push_back(Writable(grads[i], "gradient " + std::to_string(i)));
-      auto g = View(keep.back());
-      if (g.sizes() != tensors_[i].sizes())
-        throw py::value_error("gradient " + std::to_string(i) +
-                              " has another shape than its parameter");
-      tensors_[i].mutable_grad() = g;
-    }
+    params_.AttachGrads(grads, /*allow_none=*/false);
     has_data_.mutable_grad() = torch::full({1}, more ? 1.0f : 0.0f);
     Status s;
     {
       py::gil_scoped_release release;
       s = allreducer_->AverageGradients();
     }
-    for (auto& t : tensors_) t.mutable_grad() = torch::Tensor();
+    params_.DetachGrads();
     Check(s);
     const float all_have_data = 1.0f - 0.5f / static_cast<float>(size_);
     return has_data_.grad().item<float>() >= all_have_data;
@@ -291,8 +300,7 @@ class Allreducer {
     return Status::OK();
   }
 
-  std::vector<FloatArray> arrays_;
-  std::vector<torch::Tensor> tensors_;
+  ParamViews params_;
   torch::Tensor has_data_;
   int size_ = 1;
   std::unique_ptr<train::Collectives> coll_;
