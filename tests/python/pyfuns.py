@@ -7,6 +7,41 @@ import os
 import time
 
 
+def results(out):
+    """What each node wrote: {"worker-0": {...}, ...}."""
+    return {n[:-5]: json.load(open(os.path.join(out, n))) for n in os.listdir(out) if n.endswith(".json")}
+
+
+def wait_for_results(out, count, timeout=30):
+    """Polls until `count` nodes wrote their results; fails the test otherwise."""
+    deadline = time.time() + timeout
+    while len(results(out)) < count:
+        assert time.time() < deadline, "only %s wrote results within %d s" % (sorted(results(out)), timeout)
+        time.sleep(0.05)
+    return results(out)
+
+
+def wait_gone(pid, timeout=10):
+    """True once process `pid` no longer exists, False if it is still there after `timeout`."""
+    deadline = time.time() + timeout
+    while time.time() < deadline:
+        try:
+            os.kill(pid, 0)
+        except ProcessLookupError:
+            return True
+        time.sleep(0.05)
+    return False
+
+
+def write_parts(directory, sizes):
+    """A partitioned text dataset: part k holds sizes[k] lines "p<k>-<i>"."""
+    os.makedirs(directory)
+    for k, n in enumerate(sizes):
+        with open(os.path.join(directory, "part-%05d" % k), "w") as f:
+            f.write("".join("p%d-%d\n" % (k, i) for i in range(n)))
+    open(os.path.join(directory, "_SUCCESS"), "w").close()
+
+
 def _write(args, ctx, what):
     path = os.path.join(args["out"], "%s-%d.json" % (ctx.job_name, ctx.task_index))
     with open(path + ".tmp", "w") as f:
@@ -91,10 +126,24 @@ def fail(args, ctx):
         feed.next_batch(10)
 
 
+def shard_lines(args, ctx):
+    """Direct mode: reads this trainer's shard of args["data"] and writes its lines, in order."""
+    if _ps_or_evaluator(ctx):
+        return
+    shard = ctx.read_shard(args["data"])
+    lines = []
+    while True:
+        batch = shard.next_batch(7)
+        if not batch:
+            break
+        lines.extend(batch)
+    _write(args, ctx, {"lines": lines, "input_mode": ctx.input_mode})
+
+
 def hang(args, ctx):
-    """Writes its pid and sleeps args["seconds"] (default long: the test kills one node)."""
+    """Writes its pid and sleeps (the test kills one node)."""
     _write(args, ctx, {"pid": os.getpid()})
-    time.sleep(args.get("seconds", 600))
+    time.sleep(600)
 
 
 def terminate_early(args, ctx):
@@ -171,12 +220,15 @@ def ps_linear(args, ctx):
 
 
 def csv_arrays(args, ctx):
-    """next_batch_arrays(csv=True) on (csv line, label) records: the shape and sum, or the error."""
+    """next_batch_arrays(csv=args["csv"], default True) on (row, label, ...) records: the
+    first field's shape, dtype and sum, the labels and the other fields, or the error."""
     feed = ctx.get_data_feed()
     try:
-        rows, labels = feed.next_batch_arrays(1000, csv=True)
+        rows, labels, *rest = feed.next_batch_arrays(1000, csv=args.get("csv", True))
         what = {"shape": list(rows.shape), "dtype": str(rows.dtype), "sum": float(rows.sum()),
-                "labels": labels.tolist()}
+                "labels": labels.tolist(),
+                "rest": [[v.decode() if isinstance(v, bytes) else v for v in col] for col in rest],
+                "rest_types": [type(col[0]).__name__ for col in rest]}
     except ValueError as e:
         what = {"error": str(e)}
     feed.terminate()

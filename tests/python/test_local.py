@@ -1,7 +1,6 @@
 """Python training functions in local mode (torchonspark.local: the runtime's driver and local
 launcher, no Spark): feeds, results, failures, DDP."""
 
-import json
 import os
 import signal
 import sys
@@ -15,13 +14,12 @@ sys.path.insert(0, os.path.join(HERE, "..", "..", "python"))
 sys.path.insert(0, HERE)
 
 import pyfuns  # noqa: E402
-from torchonspark import TorchOnSparkError, local  # noqa: E402
+from torchonspark import InputMode, TorchOnSparkError, local  # noqa: E402
 
 pytestmark = pytest.mark.timeout(180)
 
 
-def results(out):
-    return {n[:-5]: json.load(open(os.path.join(out, n))) for n in os.listdir(out) if n.endswith(".json")}
+results = pyfuns.results
 
 
 def images(n):
@@ -84,19 +82,26 @@ def test_exception_fails_the_job_with_traceback_and_node(tmp_path):
 def test_a_killed_python_node_fails_the_job(tmp_path):
     out = str(tmp_path)
     c = local.run(pyfuns.hang, {"out": out}, 2, 0, log_dir=os.path.join(out, "logs"))
-    for _ in range(200):
-        if len(results(out)) == 2:
-            break
-        time.sleep(0.05)
-    os.kill(results(out)["worker-1"]["pid"], signal.SIGKILL)
+    pids = {k: v["pid"] for k, v in pyfuns.wait_for_results(out, 2).items()}
+    os.kill(pids["worker-1"], signal.SIGKILL)
     start = time.time()
     with pytest.raises(TorchOnSparkError) as e:
         c.shutdown(timeout=60)
     assert "worker:1" in str(e.value) and "SIGKILL" in str(e.value)
     assert time.time() - start < 30
-    time.sleep(1)
-    with pytest.raises(ProcessLookupError):
-        os.kill(results(out)["worker-0"]["pid"], 0)
+    assert pyfuns.wait_gone(pids["worker-0"]), "worker 0 outlived the failed job"
+
+
+def test_direct_mode_each_trainer_reads_its_shard_in_order(tmp_path):
+    out = str(tmp_path)
+    pyfuns.write_parts(os.path.join(out, "data"), [30, 20, 10])
+    c = local.run(pyfuns.shard_lines, {"out": out, "data": os.path.join(out, "data")}, 3, 1,
+                  input_mode=InputMode.TENSORFLOW, log_dir=os.path.join(out, "logs"))
+    c.shutdown(timeout=60)
+    r = results(out)
+    assert r["worker-0"]["lines"] == ["p0-%d" % i for i in range(30)] + ["p2-%d" % i for i in range(10)]
+    assert r["worker-1"]["lines"] == ["p1-%d" % i for i in range(20)]
+    assert r["worker-0"]["input_mode"] == InputMode.TENSORFLOW
 
 
 def test_terminate_stops_the_feed(tmp_path):
@@ -216,3 +221,24 @@ def test_csv_lines_parsed_in_cpp(tmp_path):
     c.train([("1,2,3", 7), ("1,x,3", 8)], num_partitions=1)
     c.shutdown(timeout=60)
     assert "row 1 of the batch, column 1: not a number: '1,x,3'" in results(out)["worker-0"]["error"]
+
+
+def test_array_form_gives_string_and_bytes_fields_as_lists(tmp_path):
+    out = str(tmp_path)
+    c = local.run(pyfuns.csv_arrays, {"out": out, "csv": False}, 1, 0, log_dir=os.path.join(out, "logs"))
+    c.train([([1.5, 2.0], 7, "a", b"x"), ([3.0, 4.0], 8, "b", b"yz")], num_partitions=1)
+    c.shutdown(timeout=60)
+    r = results(out)["worker-0"]
+    assert r["shape"] == [2, 2] and r["dtype"] == "float64" and r["sum"] == 10.5
+    assert r["labels"] == [7, 8]
+    assert r["rest"] == [["a", "b"], ["x", "yz"]] and r["rest_types"] == ["str", "bytes"]
+
+
+def test_the_train_module_never_works_on_a_copy():
+    """Pulled values and averaged gradients are written into the arrays given: one that would
+    have to be converted (float64, strided, a list) is refused rather than silently copied."""
+    from torchonspark import _native
+    train = _native.load_train()
+    for bad in (np.zeros(3), np.zeros((3, 4), np.float32)[:, :2], [1.0, 2.0]):
+        with pytest.raises(TypeError, match="writable, contiguous float32"):
+            train.Allreducer("127.0.0.1:1", "secret", "x", 0, 1, "127.0.0.1", 0.1, [("p", bad)])

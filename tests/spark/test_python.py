@@ -2,7 +2,6 @@
 its module with addPyFile (as spark-submit --py-files does), nodes that are the runtime's
 node runner in the executors' Python."""
 
-import json
 import os
 import sys
 import time
@@ -26,8 +25,7 @@ def psc(sc):
     return sc
 
 
-def results(out):
-    return {n[:-5]: json.load(open(os.path.join(out, n))) for n in os.listdir(out) if n.endswith(".json")}
+results = pyfuns.results
 
 
 def test_feed_mode_arrays_one_ps_two_workers(psc, tmp_path):
@@ -52,13 +50,15 @@ def test_inference_one_result_per_element_in_order(psc, tmp_path):
     assert got == ["%d:r%d" % (i, i) for i in range(1500)]
 
 
-def test_direct_mode_reads_its_own_files(psc, tmp_path):
+def test_direct_mode_each_trainer_reads_its_shard_in_order(psc, tmp_path):
     out = str(tmp_path)
-    cluster = TFCluster.run(psc, pyfuns.hang, {"out": out, "seconds": 0}, 2, 0, input_mode=InputMode.TENSORFLOW,
-                            reservation_timeout=60)
+    pyfuns.write_parts(os.path.join(out, "data"), [30, 20, 10])
+    cluster = TFCluster.run(psc, pyfuns.shard_lines, {"out": out, "data": os.path.join(out, "data")}, 2, 0,
+                            input_mode=InputMode.TENSORFLOW, reservation_timeout=60)
     cluster.shutdown(timeout=60)
     r = results(out)
-    assert sorted(r) == ["worker-0", "worker-1"]
+    assert r["worker-0"]["lines"] == ["p0-%d" % i for i in range(30)] + ["p2-%d" % i for i in range(10)]
+    assert r["worker-1"]["lines"] == ["p1-%d" % i for i in range(20)]
 
 
 def test_exception_reaches_the_driver_with_node_and_traceback(psc, tmp_path):
@@ -115,24 +115,14 @@ def test_a_killed_python_node_fails_the_job_naming_it(psc, tmp_path):
     out = str(tmp_path)
     cluster = TFCluster.run(psc, pyfuns.hang, {"out": out}, 2, 0, input_mode=InputMode.TENSORFLOW,
                             reservation_timeout=60, node_timeout=10)
-    for _ in range(300):
-        if len(results(out)) == 2:
-            break
-        time.sleep(0.1)
-    os.kill(results(out)["worker-1"]["pid"], signal.SIGKILL)
+    pids = {k: v["pid"] for k, v in pyfuns.wait_for_results(out, 2).items()}
+    os.kill(pids["worker-1"], signal.SIGKILL)
     start = time.time()
     with pytest.raises(TorchOnSparkError) as e:
         cluster.shutdown(timeout=120)
     assert "worker:1" in str(e.value)
     assert time.time() - start < 40
-    for _ in range(100):  # the other node is stopped too
-        try:
-            os.kill(results(out)["worker-0"]["pid"], 0)
-        except ProcessLookupError:
-            break
-        time.sleep(0.1)
-    else:
-        pytest.fail("worker 0 outlived the failed job")
+    assert pyfuns.wait_gone(pids["worker-0"]), "worker 0 outlived the failed job"
 
 
 def test_two_named_feeds(psc, tmp_path):
