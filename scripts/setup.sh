@@ -34,3 +34,6 @@ openlapack=/usr/lib/x86_64-linux-gnu/openblas-pthread/liblapack.so.3
 if [ -e "$openlapack" ] && [ "$(readlink -f /usr/lib/x86_64-linux-gnu/liblapack.so.3)" != "$openlapack" ]; then
   $SUDO update-alternatives --set "$lapack_alt" "$openlapack"
 fi
+
+# The Python environment (.venv): the build needs its pyarrow (Arrow C++ for src/columns).
+bash "$(dirname "$0")/venv_setup.sh"

@@ -2,11 +2,7 @@
 # The Python environment for the Spark bridge, idempotently: .venv with pyspark 3.5 (runs on
 # Java 17), cloudpickle, pytest and the torchonspark package itself (editable). Java 17 comes
 # from Debian (openjdk-17-jre-headless) when it is missing.
-#
-# The venv is made from Debian's /usr/bin/python3 with --system-site-packages: Python training
-# functions need torch, and Debian's python3-torch is the same libtorch 1.13 the C++ side links
-# (with the NumPy 1.x it was built for, python3-numpy); a pip torch would be a second, different
-# libtorch. A venv made otherwise (an older checkout's) is made again.
+# The venv itself (Debian's Python with its torch, pyarrow) is scripts/venv_setup.sh's.
 set -euo pipefail
 ROOT="$(cd "$(dirname "$0")/.." && pwd)"
 VENV="${VENV:-$ROOT/.venv}"
@@ -17,15 +13,7 @@ if ! command -v java > /dev/null 2>&1; then
   $SUDO env DEBIAN_FRONTEND=noninteractive apt-get update -q
   $SUDO env DEBIAN_FRONTEND=noninteractive apt-get install -y -q openjdk-17-jre-headless procps
 fi
-BASE_PYTHON="${TOS_BASE_PYTHON:-/usr/bin/python3}"
-if [ -x "$VENV/bin/python" ] && ! { grep -qx 'include-system-site-packages = true' "$VENV/pyvenv.cfg" &&
-    grep -qx "home = $(dirname "$BASE_PYTHON")" "$VENV/pyvenv.cfg"; }; then
-  echo "spark-setup: $VENV was not made from $BASE_PYTHON with its site packages; making it again"
-  rm -rf "$VENV"
-fi
-if [ ! -x "$VENV/bin/python" ]; then
-  "$BASE_PYTHON" -m venv --system-site-packages "$VENV"
-fi
+bash "$ROOT/scripts/venv_setup.sh"
 stamp="$VENV/.torchonspark-$PYSPARK_VERSION-2"
 if [ ! -f "$stamp" ]; then
   # numpy is Debian's (python3-numpy): torch 1.13 needs NumPy 1.x, so pip must not upgrade it.

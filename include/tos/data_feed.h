@@ -31,13 +31,17 @@ class Batch {
   const std::vector<std::string_view>& records() const { return records_; }
   auto begin() const { return records_.begin(); }
   auto end() const { return records_.end(); }
-  // How the sender encoded these records: "bytes", "text" or "tuple" (docs/protocol.md).
+  // How the sender encoded these records: "bytes", "text", "tuple" or "arrow" (docs/protocol.md;
+  // tos/columns.h reads "arrow").
   const std::string& encoding() const { return encoding_; }
+  // True for an inference batch: the feed expects batch_results() before the next batch.
+  bool inference() const { return inference_; }
 
  private:
   friend class feed::FeedQueue;
   std::vector<std::string_view> records_;
   std::string encoding_ = "bytes";
+  bool inference_ = false;
   std::vector<std::shared_ptr<const feed::Chunk>> keep_;
 };
 

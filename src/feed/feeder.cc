@@ -198,7 +198,9 @@ class TargetFeeder {
     while (out_idx_ < outputs_.size() && outputs_[out_idx_].expected >= 0 &&
            outputs_[out_idx_].written == static_cast<uint64_t>(outputs_[out_idx_].expected)) {
       auto& o = outputs_[out_idx_];
-      if (job_.on_output) {
+      if (job_.on_result) {
+        // Each result went out as it arrived.
+      } else if (job_.on_output) {
         TOS_RETURN_IF_ERROR(job_.on_output(o.index, std::move(o.text)));
       } else {
         TOS_RETURN_IF_ERROR(WritePart(job_.output_dir, o.index, o.text));
@@ -219,12 +221,17 @@ class TargetFeeder {
         return DataLoss(target_.label +
                         " returned more inference results than records it was sent");
       }
+      auto& o = outputs_[out_idx_];
+      if (job_.on_result) {
+        TOS_RETURN_IF_ERROR(job_.on_result(o.index, r));
+        ++o.written;
+        continue;
+      }
       if (r.find('\n') != std::string::npos) {
         return InvalidArgument(
             target_.label +
             " returned a result containing a newline; each result must be one line");
       }
-      auto& o = outputs_[out_idx_];
       o.text += r;
       o.text.push_back('\n');
       ++o.written;
@@ -328,7 +335,7 @@ Status RunFeed(const RecordSource& source, const std::vector<FeedTarget>& target
       assigned[t].emplace_back(e, p);
     }
   }
-  if (job.mode == FeedMode::kInference && !job.on_output) {
+  if (job.mode == FeedMode::kInference && !job.on_output && !job.on_result) {
     if (job.output_dir.empty()) return InvalidArgument("inference needs an output directory");
     TOS_ASSIGN_OR_RETURN(FileSystem * fs, GetFileSystem(job.output_dir));
     TOS_RETURN_IF_ERROR(
@@ -357,7 +364,7 @@ Status RunFeed(const RecordSource& source, const std::vector<FeedTarget>& target
   for (auto& r : results) {
     if (!r.ok()) return r;
   }
-  if (job.mode == FeedMode::kInference && !job.on_output) {
+  if (job.mode == FeedMode::kInference && !job.on_output && !job.on_result) {
     TOS_RETURN_IF_ERROR(WriteSuccessMarker(job.output_dir));
   }
   return Status::OK();

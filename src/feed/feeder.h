@@ -40,12 +40,15 @@ struct FeedJob {
   std::chrono::milliseconds feed_timeout{600000};
   size_t frame_bytes = size_t{1} << 20;
   std::string sender = "driver";   // named in the node's messages
-  std::string encoding = "bytes";  // FEED_OPEN encoding: "bytes", "text" or "tuple"
+  std::string encoding = "bytes";  // FEED_OPEN encoding: bytes, text, tuple, arrow
   bool shared = false;             // FEED_OPEN shared: one of several senders (Spark bridge)
   std::string output_dir;          // inference: where part-NNNNN result files go
   // Inference: when set, called with each complete output partition (results joined by
   // '\n', each followed by one) instead of writing output_dir/part-NNNNN and _SUCCESS.
   std::function<Status(size_t partition, std::string text)> on_output;
+  // Inference: when set, called with each result as it arrives, in order, instead of either of
+  // the above; results may then hold any bytes (Arrow batches from tos/columns.h do).
+  std::function<Status(size_t partition, const std::string& result)> on_result;
   net::CancelToken* cancel = nullptr;  // aborts the feed promptly when the job fails
   TargetProgress* progress = nullptr;  // optional: an array of targets.size() counters
   // What the node itself last reported (consumed records, state), for timeout messages.

@@ -125,6 +125,7 @@ Batch FeedQueue::NextBatch(size_t n) {
   if (mode == FeedMode::kInference && !batch.records_.empty()) {
     results_due_ = batch.records_.size();
     results_to_ = sender;
+    batch.inference_ = true;
   }
   return batch;
 }

@@ -117,7 +117,8 @@ Result<FeedOpen> DecodeFeedOpen(const std::string& payload) {
     if (j.contains("sender")) o.sender = j["sender"].get<std::string>();
     if (j.contains("encoding")) o.encoding = j["encoding"].get<std::string>();
     if (j.contains("shared")) o.shared = j["shared"].get<bool>();
-    if (o.encoding != "bytes" && o.encoding != "text" && o.encoding != "tuple") {
+    if (o.encoding != "bytes" && o.encoding != "text" && o.encoding != "tuple" &&
+        o.encoding != "arrow") {
       return InvalidArgument("FEED_OPEN with unknown encoding '" + o.encoding + "'");
     }
     if (o.feed.empty() || o.feed.size() > 128)

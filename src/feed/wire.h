@@ -5,7 +5,7 @@
 //     fixed_size = 0: each record is u32 length | bytes
 //   RESULTS:   u32 count | count x (u32 length | bytes)
 //   FEED_OPEN: JSON {"feed": name, "mode": "train"|"inference", "sender": text,
-//                    "encoding": "bytes"|"text"|"tuple", "shared": bool}
+//                    "encoding": "bytes"|"text"|"tuple"|"arrow", "shared": bool}
 //              (docs/protocol.md; "shared" in docs/spark.md)
 //   PARTITION_END: u64 partition index
 #pragma once
@@ -36,7 +36,8 @@ struct FeedOpen {
   FeedMode mode = FeedMode::kTrain;
   std::string sender;
   // How the sender encoded its records: "bytes" (opaque), "text" (UTF-8 lines without
-  // newline) or "tuple" (docs/protocol.md, "Tuple records"). The consumer sees it per batch.
+  // newline), "tuple" (docs/protocol.md, "Tuple records") or "arrow" (one Arrow IPC stream per
+  // record, tos/columns.h). The consumer sees it per batch.
   std::string encoding = "bytes";
   // One of several senders of this feed (the Spark bridge: one per partition). Its FEED_END
   // ends only its connection; the feed ends with a FEED_END from a non-shared sender. A
