@@ -105,7 +105,8 @@ using ColumnSchema = std::vector<std::pair<std::string, std::string>>;
 struct ColumnFeedOptions {
   ColumnSchema expect;  // checked on every record: both schemas are named on a mismatch
   // Inference: the name of the result column, and the input columns the results carry back
-  // with them (all of them when empty; none if it holds only "").
+  // with them (all of them when empty; none if it holds only ""). A Spark DataFrame feed
+  // says both itself (cluster.inference(df, result=..., columns=...)), overriding these.
   std::string result_column = "prediction";
   std::vector<std::string> keep_columns;
 };

@@ -652,6 +652,16 @@ PYBIND11_MODULE(_tos, m) {
           "next_batch_examples",
           [](DataFeed& f, size_t n) { return BatchToExamples(NextBatch(f, n)); },
           py::arg("batch_size"))
+      .def(
+          "next_records",
+          [](DataFeed& f, size_t n) {
+            // Records as bytes with how they were sent: what torchonspark.columns reads.
+            Batch b = NextBatch(f, n);
+            py::list records(b.size());
+            for (size_t i = 0; i < b.size(); ++i) records[i] = py::bytes(b[i].data(), b[i].size());
+            return py::make_tuple(records, b.empty() ? std::string() : b.encoding(), b.inference());
+          },
+          py::arg("batch_size"))
       .def("should_stop", &DataFeed::should_stop)
       .def(
           "batch_results",

@@ -7,6 +7,7 @@ feed tasks as a feed client. This module starts those processes and relays their
 
 import atexit
 import contextlib
+import functools
 import json
 import logging
 import os
@@ -432,11 +433,16 @@ class Cluster(object):
         self._check_alive()
         if self.input_mode == InputMode.TENSORFLOW:
             logger.warning("train() on a cluster in InputMode.TENSORFLOW: feeding anyway")
-        rdd = dataRDD if num_epochs == 1 else self.sc.union([dataRDD] * num_epochs)
         info = self._job_info(feed_timeout)
         try:
             with self._job_group("feed", "TorchOnSpark: feed '%s' (%d epochs)" % (qname, num_epochs)):
-                rdd.foreachPartition(executor.feed_partition(info, qname))
+                if _is_dataframe(dataRDD):
+                    # Arrow record batches straight from Spark's JVM (docs/spark.md, "DataFrames").
+                    df = functools.reduce(lambda a, b: a.union(b), [dataRDD] * num_epochs)
+                    df.mapInArrow(executor.feed_arrow(info, qname), "rows long").collect()
+                else:
+                    rdd = dataRDD if num_epochs == 1 else self.sc.union([dataRDD] * num_epochs)
+                    rdd.foreachPartition(executor.feed_partition(info, qname))
         except Exception as e:
             # A node failure usually explains a failed feed task; it arrives within seconds.
             self._service.wait(lambda: self._service.failure, 5)
@@ -450,13 +456,35 @@ class Cluster(object):
         if not ok:
             raise TorchOnSparkError(message)
 
-    def inference(self, dataRDD, feed_timeout=600, qname="input"):
+    def inference(self, dataRDD, feed_timeout=600, qname="input", result="prediction long", columns=None):
         """Returns an RDD of one result string per element of dataRDD, in order (lazy, like
         TFoS): the trainers' feed `qname` gets each partition and its batch_results(). The
-        feed is ended by shutdown()."""
+        feed is ended by shutdown().
+
+        Given a DataFrame, returns a DataFrame (lazy): the input's `columns` (all by default)
+        followed by the `result` column (a DDL string such as "prediction long" or
+        "label_probability double"), one row per input row, in order; the nodes read the rows
+        with a ColumnFeed and answer with its batch_results()."""
         self._check_alive()
         self._inference_feeds.add(qname)
-        return dataRDD.mapPartitions(executor.infer_partition(self._job_info(feed_timeout), qname))
+        info = self._job_info(feed_timeout)
+        if not _is_dataframe(dataRDD):
+            return dataRDD.mapPartitions(executor.infer_partition(info, qname))
+        from pyspark.sql.pandas.types import to_arrow_schema
+        from pyspark.sql.types import StructField, StructType, _parse_datatype_string
+        parsed = _parse_datatype_string(result) if isinstance(result, str) else result
+        if not isinstance(parsed, StructType):
+            parsed = StructType([StructField("prediction", parsed)])
+        if len(parsed.fields) != 1:
+            raise ValueError("inference(df, result=...) declares one result column, not %d" % len(parsed.fields))
+        keep = list(dataRDD.columns if columns is None else columns)
+        missing = [c for c in keep if c not in dataRDD.columns]
+        if missing:
+            raise ValueError("inference(df, columns=...): no column %s in the DataFrame (%s)"
+                             % (", ".join(missing), ", ".join(dataRDD.columns)))
+        out = StructType([dataRDD.schema[c] for c in keep] + parsed.fields)
+        return dataRDD.mapInArrow(
+            executor.infer_arrow(info, qname, keep, parsed.fields[0].name, to_arrow_schema(out)), out)
 
     def shutdown(self, ssc=None, grace_secs=0, timeout=259200):
         """Ends the inference feeds, waits for the trainers to finish (up to timeout), waits
@@ -485,6 +513,10 @@ class Cluster(object):
     def tensorboard_url(self):
         """TensorBoard's URL once the chief (or worker 0) started it, else None."""
         return self._service.urls.get("TensorBoard")
+
+
+def _is_dataframe(data):
+    return hasattr(data, "mapInArrow") and hasattr(data, "schema")
 
 
 def _first_line(e):

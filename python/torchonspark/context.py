@@ -58,6 +58,20 @@ class DataFeed(object):
         with self._lock:
             return self._feed.next_batch_examples(batch_size)
 
+    def columns(self, expect=None):
+        """For a DataFrame feed (cluster.train(df) / inference(df)): a ColumnFeed whose
+        next_batch(n) gives n rows as NumPy columns (torchonspark.columns)."""
+        from .columns import ColumnFeed
+        return ColumnFeed(self, expect)
+
+    def _next_records(self, batch_size):
+        with self._lock:
+            return self._feed.next_records(batch_size)
+
+    def _send_results(self, results):
+        with self._lock:
+            self._feed.batch_results(results)
+
     def should_stop(self):
         """True once the feed ended and every record was consumed, or after terminate()."""
         return self._feed.should_stop()

@@ -8,9 +8,10 @@ import os
 import socket
 import subprocess
 import sys
+import itertools
 import threading
 
-from . import records
+from . import columns, records
 
 
 class JobInfo(object):
@@ -192,12 +193,13 @@ def _start_client(info, node, feed_name, mode, encoding, partition):
                             stdout=subprocess.PIPE, close_fds=True)
 
 
-def _finish(proc, node, feed_name):
+def _results(proc, node, feed_name):
+    """Yields the feed client's results as they arrive; raises, naming the node, if the feed
+    failed. Returns the client's status report."""
     status = None
-    results = []
     for kind, payload in records.read_messages(proc.stdout):
         if kind == b"R":
-            results.append(payload)
+            yield payload
         elif kind == b"S":
             import json
             status = json.loads(payload.decode("utf-8"))
@@ -207,7 +209,18 @@ def _finish(proc, node, feed_name):
                            % (_label(node), proc.returncode))
     if not status["ok"]:
         raise RuntimeError("feeding '%s' to %s failed: %s" % (feed_name, _label(node), status["message"]))
-    return status, results
+    return status
+
+
+def _finish(proc, node, feed_name):
+    """Waits for the feed client's end: (status, results)."""
+    results = []
+    gen = _results(proc, node, feed_name)
+    while True:
+        try:
+            results.append(next(gen))
+        except StopIteration as stop:
+            return stop.value, results
 
 
 def _write_blocks(proc, first, iterator, encoding):
@@ -289,6 +302,122 @@ def infer_partition(info, feed_name):
                 lines = text.decode("utf-8").split("\n")
                 for line in lines[:-1]:
                     yield line
+        finally:
+            if proc.poll() is None:
+                proc.kill()
+                proc.wait()
+
+    return run
+
+
+# ---- DataFrames: Arrow record batches from DataFrame.mapInArrow (docs/spark.md, "DataFrames") ----
+
+def _write_arrow(proc, pieces):
+    """Writes (rows, Arrow IPC buffer) pieces as one-record blocks; returns the rows written,
+    or None if the client stopped reading (terminated feed)."""
+    rows = 0
+    try:
+        for n, ipc in pieces:
+            proc.stdin.write(records.one_record_header(ipc.size))
+            proc.stdin.write(ipc)
+            rows += n
+        proc.stdin.write(records.end_block())
+        proc.stdin.close()
+        return rows
+    except BrokenPipeError:
+        return None
+
+
+def _open_arrow_client(info, feed_name, mode, pieces):
+    from pyspark import TaskContext
+    partition = TaskContext.get().partitionId()
+    first = next(pieces, None)
+    if first is None:
+        return None
+    node = _choose_target(info, partition)
+    proc = _start_client(info, node, feed_name, mode, "arrow", partition)
+    return proc, node, itertools.chain([first], pieces)
+
+
+def feed_arrow(info, feed_name):
+    """mapInArrow function of train(df): streams the partition's record batches to a node;
+    yields the number of rows it fed."""
+
+    def run(batches):
+        import pyarrow as pa
+        from pyspark import TaskContext
+        partition = TaskContext.get().partitionId()
+        opened = _open_arrow_client(info, feed_name, "train", columns.feed_records(batches, partition))
+        rows = 0
+        if opened is not None:
+            proc, node, pieces = opened
+            try:
+                rows = _write_arrow(proc, pieces) or 0
+                _finish(proc, node, feed_name)
+            finally:
+                if proc.poll() is None:
+                    proc.kill()
+                    proc.wait()
+        yield pa.RecordBatch.from_arrays([pa.array([rows], pa.int64())], names=["rows"])
+
+    return run
+
+
+def _conform(batch, schema):
+    """A result batch as the declared output schema (columns by name, cast where needed)."""
+    import pyarrow as pa
+    arrays = []
+    for field in schema:
+        i = batch.schema.get_field_index(field.name)
+        if i < 0:
+            raise RuntimeError("inference results have the columns (%s), not the declared (%s)"
+                               % (columns._schema_text(batch.schema), columns._schema_text(schema)))
+        col = batch.column(i)
+        if col.type != field.type:
+            try:
+                col = col.cast(field.type)
+            except (pa.ArrowInvalid, pa.ArrowNotImplementedError) as e:
+                raise RuntimeError("inference result column '%s' is %s, which does not convert to the "
+                                   "declared %s: %s" % (field.name, col.type, field.type, e))
+        arrays.append(col)
+    return pa.RecordBatch.from_arrays(arrays, schema=schema)
+
+
+def infer_arrow(info, feed_name, keep, result_name, schema):
+    """mapInArrow function of inference(df): the kept columns and the node's results, one row
+    per input row, in order, streamed back as the node answers."""
+
+    def run(batches):
+        from pyspark import TaskContext
+        partition = TaskContext.get().partitionId()
+        pieces = columns.feed_records(batches, partition, keep=keep, result=result_name)
+        opened = _open_arrow_client(info, feed_name, "inference", pieces)
+        if opened is None:
+            return
+        proc, node, pieces = opened
+        failure = []
+
+        def write():
+            try:
+                _write_arrow(proc, pieces)
+            except Exception as e:  # e.g. Spark's input failed: stop the client
+                failure.append(e)
+                proc.kill()
+
+        writer = threading.Thread(target=write, daemon=True)
+        writer.start()
+        try:
+            try:
+                for payload in _results(proc, node, feed_name):
+                    yield _conform(columns.read_record(payload), schema)
+            except Exception:
+                writer.join()
+                if failure:
+                    raise failure[0]
+                raise
+            writer.join()
+            if failure:
+                raise failure[0]
         finally:
             if proc.poll() is None:
                 proc.kill()

@@ -160,7 +160,7 @@ def blocks(first, iterator, encoding):
                 batch, size = [], 0
         if batch:
             yield _length_prefixed(batch)
-    yield _HEADER.pack(b"E", 0, 0)
+    yield end_block()
 
 
 def _text_block(lines):
@@ -169,6 +169,15 @@ def _text_block(lines):
         return _length_prefixed([s.encode("utf-8") for s in lines])
     data = joined.encode("utf-8")
     return _HEADER.pack(b"N", len(lines), len(data)) + data
+
+
+def one_record_header(nbytes):
+    """The header of a block holding one record of nbytes (the record follows it)."""
+    return _HEADER.pack(b"L", 1, 4 + nbytes) + _U32.pack(nbytes)
+
+
+def end_block():
+    return _HEADER.pack(b"E", 0, 0)
 
 
 def read_messages(stream):

@@ -8,6 +8,7 @@
 
 #include <cstring>
 #include <deque>
+#include <nlohmann/json.hpp>
 
 #include "tos/columns.h"
 
@@ -412,7 +413,23 @@ struct ColumnFeed::Impl {
     const auto& in = *pending.front().batch;
     std::vector<std::shared_ptr<arrow::Field>> fields;
     std::vector<std::shared_ptr<arrow::Array>> arrays;
-    const auto& keep = options.keep_columns;
+    // The Spark task says which input columns it wants back and the result's name; the
+    // program's options apply when it does not (a feed from elsewhere).
+    std::vector<std::string> keep = options.keep_columns;
+    std::string result_name = options.result_column;
+    if (auto md = in.schema()->metadata()) {
+      auto k = md->Get("tos.keep");
+      if (k.ok()) {
+        auto names = nlohmann::json::parse(*k, nullptr, false);
+        if (!names.is_array())
+          throw Error(DataLoss("feed '" + feed.name() + "': metadata tos.keep is not a list"));
+        keep.clear();
+        for (auto& n : names) keep.push_back(n.is_string() ? n.get<std::string>() : "");
+        if (keep.empty()) keep.push_back("");
+      }
+      auto r = md->Get("tos.result");
+      if (r.ok()) result_name = *r;
+    }
     bool none = keep.size() == 1 && keep[0].empty();
     for (int i = 0; i < in.num_columns() && !none; ++i) {
       bool kept = keep.empty();
@@ -440,7 +457,7 @@ struct ColumnFeed::Impl {
                                     joined.status().ToString()));
       result = *joined;
     }
-    fields.push_back(arrow::field(options.result_column, result->type()));
+    fields.push_back(arrow::field(result_name, result->type()));
     arrays.push_back(result);
     auto out = arrow::RecordBatch::Make(arrow::schema(fields), in.num_rows(), arrays);
     auto sink = arrow::io::BufferOutputStream::Create();

@@ -231,6 +231,10 @@ int RunFeedClient() {
         std::chrono::milliseconds(std::atol(Env("TOS_FEED_TIMEOUT_MS", "600000").c_str()));
     job.progress = progress.data();
     job.on_output = [](size_t, const std::string& text) { return SendMessage('R', text); };
+    if (job.encoding == "arrow") {
+      // DataFrame inference: each result is an Arrow batch, streamed back as it arrives.
+      job.on_result = [](size_t, const std::string& r) { return SendMessage('R', r); };
+    }
     StdinSource source(job.sender);
     st = feed::RunFeed(source, {t}, job);
     // A node it cannot reach (connection refused or dropped) may have finished or failed.

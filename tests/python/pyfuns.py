@@ -233,3 +233,36 @@ def csv_arrays(args, ctx):
         what = {"error": str(e)}
     feed.terminate()
     _write(args, ctx, what)
+
+
+def consume_columns(args, ctx):
+    """DataFrame feed: reads rows with a ColumnFeed; writes the rows' ids in order, the image
+    shape and the sum of the image bytes."""
+    if _ps_or_evaluator(ctx):
+        return
+    columns = ctx.get_data_feed().columns(expect=args.get("expect"))
+    ids, total, shape = [], 0, None
+    try:
+        while not columns.should_stop():
+            batch = columns.next_batch(args.get("batch", 100))
+            if not batch:
+                break
+            ids.extend(int(v) for v in batch["id"])
+            total += int(batch["image"].astype("int64").sum())
+            shape = list(batch["image"].shape) if hasattr(batch["image"], "shape") else None
+    except Exception as e:
+        _write(args, ctx, {"error": str(e)})
+        raise
+    _write(args, ctx, {"ids": ids, "sum": total, "shape": shape})
+
+
+def infer_columns(args, ctx):
+    """DataFrame inference: the prediction of a row is id * 2 + the image's first byte."""
+    if _ps_or_evaluator(ctx):
+        return
+    columns = ctx.get_data_feed().columns()
+    while not columns.should_stop():
+        batch = columns.next_batch(args.get("batch", 64))
+        if not batch:
+            break
+        columns.batch_results(batch["id"].astype("int64") * 2 + batch["image"][:, 0])

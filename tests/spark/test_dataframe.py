@@ -1,0 +1,101 @@
+"""DataFrames on the real standalone cluster: rows go to the nodes as Arrow record batches
+(DataFrame.mapInArrow), are read there as columns, and inference returns a DataFrame."""
+
+import os
+import sys
+
+import numpy as np
+import pytest
+
+from torchonspark import TFCluster, TorchOnSparkError
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+PYFUNS = os.path.join(HERE, "..", "python", "pyfuns.py")
+sys.path.insert(0, os.path.dirname(PYFUNS))
+import pyfuns  # noqa: E402
+
+pytestmark = pytest.mark.timeout(240)
+
+
+@pytest.fixture(scope="module")
+def spark(sc):
+    from pyspark.sql import SparkSession
+    sc.addPyFile(os.path.abspath(PYFUNS))
+    return SparkSession(sc)
+
+
+def image_rows(n):
+    """(id, image: 16 bytes all equal to id % 256, label)."""
+    return [(i, bytes([i % 256]) * 16, i % 10) for i in range(n)]
+
+
+def frame(spark, n, partitions):
+    """The same rows as image_rows, computed by Spark (the same on every evaluation)."""
+    return spark.range(0, n, 1, partitions).selectExpr(
+        "id", "unhex(repeat(lpad(hex(id % 256), 2, '0'), 16)) as image", "cast(id % 10 as int) as label")
+
+
+def test_train_feeds_every_row_once_per_epoch_as_columns(spark, tmp_path):
+    out = str(tmp_path)
+    df = spark.createDataFrame(image_rows(5000), "id long, image binary, label int").coalesce(4)
+    cluster = TFCluster.run(spark.sparkContext, pyfuns.consume_columns,
+                            {"out": out, "expect": [("image", "binary"), ("label", "int32")]}, 3, 1,
+                            reservation_timeout=60)
+    cluster.train(df, num_epochs=2)
+    cluster.shutdown(timeout=60)
+    r = pyfuns.results(out)
+    assert sorted(r) == ["worker-0", "worker-1"]
+    ids = r["worker-0"]["ids"] + r["worker-1"]["ids"]
+    assert sorted(ids) == sorted(list(range(5000)) * 2)
+    assert r["worker-0"]["sum"] + r["worker-1"]["sum"] == 2 * 16 * sum(i % 256 for i in range(5000))
+    assert r["worker-0"]["shape"][1] == 16
+
+
+def test_a_partition_bigger_than_the_node_buffers_and_empty_partitions(spark, tmp_path):
+    # 21 MB in one partition through a 4 MiB node buffer: one Spark batch is many feed records.
+    out = str(tmp_path)
+    rows = [(i, bytes([i % 256]) * 70000, 0) for i in range(300)]
+    df = spark.createDataFrame(rows, "id long, image binary, label int").coalesce(1)
+    df = df.union(df.limit(0)).union(df.filter("id < 0").repartition(3))
+    cluster = TFCluster.run(spark.sparkContext, pyfuns.consume_columns, {"out": out, "batch": 7}, 1, 0,
+                            reservation_timeout=60, node_env={"TOS_FEED_QUEUE_BYTES": str(4 << 20)})
+    cluster.train(df)
+    cluster.shutdown(timeout=60)
+    r = pyfuns.results(out)["worker-0"]
+    assert r["ids"] == list(range(300))
+    assert r["shape"] == [300 % 7 or 7, 70000]
+
+
+def test_inference_returns_a_dataframe_in_order(spark, tmp_path):
+    df = frame(spark, 3000, 5)
+    cluster = TFCluster.run(spark.sparkContext, pyfuns.infer_columns, {"out": str(tmp_path)}, 2, 0,
+                            reservation_timeout=60)
+    pred = cluster.inference(df, result="prediction long", columns=["id", "label"])
+    assert pred.columns == ["id", "label", "prediction"]
+    rows = pred.collect()
+    cluster.shutdown(timeout=60)
+    assert [r.id for r in rows] == list(range(3000))
+    assert all(r.prediction == r.id * 2 + r.id % 256 and r.label == r.id % 10 for r in rows)
+
+
+def test_nulls_are_refused_naming_the_column_and_row(spark, tmp_path):
+    rows = [(i, bytes(16), None if i == 42 else 1) for i in range(100)]
+    df = spark.createDataFrame(rows, "id long, image binary, label int").coalesce(1)
+    cluster = TFCluster.run(spark.sparkContext, pyfuns.consume_columns, {"out": str(tmp_path)}, 1, 0,
+                            reservation_timeout=60)
+    with pytest.raises(TorchOnSparkError) as e:
+        cluster.train(df)
+        cluster.shutdown(timeout=60)
+    assert "column 'label' is null in row 42 of Spark partition 0" in str(e.value)
+
+
+def test_an_unexpected_schema_names_both_schemas(spark, tmp_path):
+    df = spark.createDataFrame(image_rows(10), "id long, image binary, label long").coalesce(1)
+    cluster = TFCluster.run(spark.sparkContext, pyfuns.consume_columns,
+                            {"out": str(tmp_path), "expect": [("image", "binary"), ("label", "int32")]}, 1, 0,
+                            reservation_timeout=60)
+    with pytest.raises(TorchOnSparkError) as e:
+        cluster.train(df)
+        cluster.shutdown(timeout=60)
+    assert "have the columns (id: int64, image: binary, label: int64); this program expects " \
+           "(image: binary, label: int32)" in str(e.value)
