@@ -9,7 +9,7 @@ tos::Result<Args> ParseArgs(const std::vector<std::string>& argv, bool* help, st
   CLI::App app{"mnist_spark: distributed MNIST training and inference with TorchOnSpark"};
   app.add_option("-b,--batch_size", a.batch_size, "records per batch per worker");
   app.add_option("-e,--epochs", a.epochs, "passes over the training data");
-  app.add_option("-f,--format", a.format, "csv, csv2, tfr or tf");
+  app.add_option("-f,--format", a.format, "csv, csv2, tfr, tf or parquet (a DataFrame from Spark)");
   app.add_option("-i,--images", a.images,
                  "images directory (csv) or dataset directory (csv2, tfr)");
   app.add_option("-l,--labels", a.labels, "labels directory (csv only)");
@@ -85,6 +85,11 @@ tos::Status Validate(const Args& a) {
         "--strategy ps needs --num_ps 1 or more (or use --strategy allreduce)");
   }
   if (a.images.empty()) return tos::InvalidArgument("--images is required (the dataset directory)");
+  if (a.format == "parquet" && a.input_mode != "spark") {
+    return tos::Unimplemented(
+        "--format parquet is read by Spark and fed as a DataFrame (--input_mode spark); the "
+        "nodes do not read Parquet files themselves yet");
+  }
   if (a.format == "csv" && a.labels.empty())
     return tos::InvalidArgument("--format csv needs --labels (the labels directory)");
   if (a.batch_size < 1 || a.steps < 1 || a.epochs < 1 || a.cluster_size < 1 || a.readers < 1) {

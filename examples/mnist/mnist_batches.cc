@@ -159,6 +159,53 @@ std::unique_ptr<BatchSource> FeedBatches(tos::DataFeed& feed) {
   return std::make_unique<FeedSource>(feed);
 }
 
+tos::ColumnFeedOptions MnistColumns() {
+  tos::ColumnFeedOptions o;
+  o.expect = {{"image", "binary"}, {"label", "int32"}};
+  return o;
+}
+
+void ToTensors(const tos::ColumnBatch& batch, torch::Tensor* images, torch::Tensor* labels) {
+  const tos::Column& image = batch.column("image");
+  if (image.width != static_cast<int64_t>(kPixels)) {
+    throw tos::Error(tos::InvalidArgument(
+        "column 'image' must hold the " + std::to_string(kPixels) +
+        " pixel bytes of one image per row; these rows hold " +
+        (image.width < 0 ? std::string("different sizes") : std::to_string(image.width))));
+  }
+  const int64_t n = batch.num_rows();
+  *images = torch::from_blob(const_cast<void*>(image.data), {n, static_cast<int64_t>(kPixels)},
+                             torch::kUInt8);
+  *labels = torch::from_blob(const_cast<int32_t*>(batch.column("label").values<int32_t>()), {n},
+                             torch::kInt32)
+                .to(torch::kInt64);
+}
+
+namespace {
+
+class ColumnSource : public BatchSource {
+ public:
+  explicit ColumnSource(tos::DataFeed& feed) : feed_(feed), columns_(feed, MnistColumns()) {}
+  bool Next(size_t n, torch::Tensor* images, torch::Tensor* labels) override {
+    batch_ = columns_.next_batch(n);  // keeps the previous batch's buffers until now
+    if (batch_.empty()) return false;
+    ToTensors(batch_, images, labels);
+    return true;
+  }
+  void Stop() override { feed_.terminate(); }
+
+ private:
+  tos::DataFeed& feed_;
+  tos::ColumnFeed columns_;
+  tos::ColumnBatch batch_;
+};
+
+}  // namespace
+
+std::unique_ptr<BatchSource> ColumnBatches(tos::DataFeed& feed) {
+  return std::make_unique<ColumnSource>(feed);
+}
+
 std::unique_ptr<BatchSource> ShardBatches(std::unique_ptr<tos::ShardReader> reader) {
   return std::make_unique<ShardSource>(std::move(reader));
 }

@@ -8,6 +8,7 @@
 #include <string>
 #include <string_view>
 
+#include "tos/columns.h"
 #include "tos/data_feed.h"
 #include "tos/shard_reader.h"
 
@@ -29,11 +30,18 @@ class BatchSource {
 };
 
 std::unique_ptr<BatchSource> FeedBatches(tos::DataFeed& feed);
+// A DataFrame feed (--format parquet; docs/spark.md, "DataFrames"): columns image (binary,
+// the 784 pixel bytes) and label (int).
+std::unique_ptr<BatchSource> ColumnBatches(tos::DataFeed& feed);
+tos::ColumnFeedOptions MnistColumns();
 std::unique_ptr<BatchSource> ShardBatches(std::unique_ptr<tos::ShardReader> reader);
 
 // Decodes a batch of records (any encoding) into tensors.
 void ToTensors(const tos::Batch& batch, torch::Tensor* images, torch::Tensor* labels);
 void ToTensors(const std::vector<std::string_view>& records, const std::string& encoding,
                torch::Tensor* images, torch::Tensor* labels);
+// Rows of a DataFrame feed. `images` is a view of the batch's Arrow buffer (no copy): it is
+// valid while `batch` lives.
+void ToTensors(const tos::ColumnBatch& batch, torch::Tensor* images, torch::Tensor* labels);
 
 }  // namespace mnist

@@ -52,7 +52,10 @@ tos::MnistDatasetSpec DatasetSpec(const Args& a, tos::Context& ctx) {
 }
 
 std::unique_ptr<BatchSource> TrainingInput(const Args& a, tos::Context& ctx) {
-  if (ctx.input_mode() == tos::InputMode::kSpark) return FeedBatches(ctx.data_feed("input"));
+  if (ctx.input_mode() == tos::InputMode::kSpark) {
+    if (a.format == "parquet") return ColumnBatches(ctx.data_feed("input"));
+    return FeedBatches(ctx.data_feed("input"));
+  }
   std::shared_ptr<const tos::RecordSource> source =
       ValueOrThrow(tos::OpenMnistRecordSource(DatasetSpec(a, ctx)));
   tos::ShardReaderOptions o;
@@ -319,6 +322,21 @@ void Inference(const Args& a, tos::Context& ctx) {
   auto exported = ValueOrThrow(tos::train::LoadExportedModel(model_dir + "/export"));
   auto& model = *exported.model;
   torch::Tensor images, labels;
+  if (ctx.input_mode() == tos::InputMode::kSpark && a.format == "parquet") {
+    // A DataFrame: one prediction per row, returned to Spark as a column.
+    tos::ColumnFeed columns(ctx.data_feed("input"), MnistColumns());
+    for (;;) {
+      auto batch = columns.next_batch(static_cast<size_t>(a.batch_size));
+      if (batch.empty()) break;
+      ToTensors(batch, &images, &labels);
+      torch::NoGradGuard no_grad;
+      auto pred = model.forward(images).argmax(1).contiguous();
+      columns.batch_results(
+          std::vector<int64_t>(pred.data_ptr<int64_t>(), pred.data_ptr<int64_t>() + pred.size(0)));
+      ctx.ReportProgress();
+    }
+    return;
+  }
   if (ctx.input_mode() == tos::InputMode::kSpark) {
     auto& feed = ctx.data_feed("input");
     for (;;) {

@@ -13,9 +13,9 @@ the extension module torchonspark._tos); torchonspark.local runs the same withou
 """
 
 from .cluster import Cluster, InputMode, TFCluster, TorchOnSparkError, run
-from .datasets import part_files, pickle_parts, text_parts, tfrecord_parts, zip_parts
+from .datasets import parquet_parts, part_files, pickle_parts, text_parts, tfrecord_parts, zip_parts
 from .context import DataFeed
 
-__all__ = ["Cluster", "DataFeed", "InputMode", "TFCluster", "TorchOnSparkError", "run", "part_files",
-           "pickle_parts", "text_parts", "tfrecord_parts", "zip_parts"]
+__all__ = ["Cluster", "DataFeed", "InputMode", "TFCluster", "TorchOnSparkError", "run", "parquet_parts",
+           "part_files", "pickle_parts", "text_parts", "tfrecord_parts", "zip_parts"]
 __version__ = "0.1.0"

@@ -11,13 +11,16 @@ give one RDD partition per part file.
     images = text_parts(sc, "data/train/images")                 # partition k = part k
     data = zip_parts(sc, "data/train/images", "data/train/labels", text_parts)
     examples = tfrecord_parts(sc, "data/train")                  # serialized records, in order
+    df = parquet_parts(spark, "data/train")                      # a DataFrame, parts in order
 """
 
+import functools
 import re
 
 from .cluster import TorchOnSparkError
 
-_PART = re.compile(r"^part-(?:[rm]-)?(\d+)(?:\..*)?$")
+# part-00003, part-r-00003, part-00003.gz, and Spark SQL's part-00003-<uuid>-c000.snappy.parquet
+_PART = re.compile(r"^part-(?:[rm]-)?(\d+)(?:[-.].*)?$")
 SUCCESS = "_SUCCESS"
 # One split per part file: a part is never cut in two, so part k is partition k.
 _WHOLE_FILES = {"mapreduce.input.fileinputformat.split.minsize": str(2 ** 62)}
@@ -139,3 +142,12 @@ def tfrecord_parts(sc, directory, allow_incomplete=False):
     parts = part_files(sc, directory, allow_incomplete)
     files = sc.binaryFiles(",".join(uri for _, uri in parts)).sortByKey()
     return files.flatMap(_tfrecords)
+
+
+def parquet_parts(spark, directory, allow_incomplete=False):
+    """The rows of a Parquet dataset as Spark SQL writes one (part-NNNNN-*.parquet files and
+    _SUCCESS) as a DataFrame whose partitions follow the parts' names, rows in file order:
+    spark.read.parquet(directory) orders its partitions by file size instead, so predictions
+    would come out permuted."""
+    parts = part_files(spark.sparkContext, directory, allow_incomplete)
+    return functools.reduce(lambda a, b: a.union(b), [spark.read.parquet(uri) for _, uri in parts])

@@ -79,3 +79,50 @@ def test_mnist_on_spark_is_as_accurate_as_local_mode(sc, mnist_csv, tmp_path):
     got = sum(1 for label, pred in pairs if label == pred) / len(pairs)
     print("accuracy: spark %.4f, local %.4f" % (got, want))
     assert got >= want - 0.01
+
+
+@pytest.mark.skipif(not os.path.exists(MNIST), reason="mnist_spark is not built (TOS_WITH_TORCH=OFF)")
+def test_mnist_from_parquet_as_a_dataframe(sc, mnist_csv, tmp_path):
+    """The C++ example on a Parquet dataset (image: binary, label: int) that Spark wrote:
+    trained in feed mode from a DataFrame, and its DataFrame inference written as text in the
+    test set's order, through the example script's own functions."""
+    import sys
+    from pyspark.sql import SparkSession
+    example = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..", "examples", "mnist", "spark")
+    sys.path.insert(0, example)
+    try:
+        import mnist_parquet
+        import mnist_spark as cxx_example
+    finally:
+        sys.path.remove(example)
+    spark = SparkSession(sc)
+    csv2 = str(tmp_path / "csv2")
+    r = subprocess.run([os.path.join(BIN, "mnist_data_setup"), "--format", "csv2", "--output", csv2,
+                        "--num-partitions", "5"], stdout=subprocess.PIPE, stderr=subprocess.STDOUT, timeout=300)
+    assert r.returncode == 0, r.stdout.decode()
+    data = str(tmp_path / "parquet")
+    for split in ("train", "test"):
+        mnist_parquet.convert_split(spark, os.path.join(csv2, split), os.path.join(data, split))
+    model, output = str(tmp_path / "model"), str(tmp_path / "pred")
+    for mode, split in (("train", "train"), ("inference", "test")):
+        args, extra = cxx_example.make_parser(3).parse_known_args(
+            ["--format", "parquet", "--images", os.path.join(data, split), "--mode", mode, "--model", model,
+             "--output", output, "--epochs", "2"])
+        argv = cxx_example.program_args(args, extra)
+        assert cxx_example.check_program_args(MNIST, argv) is None
+        num_ps = 1 if mode == "train" else 0
+        cluster = TFCluster.run(sc, MNIST, argv, 3, num_ps, reservation_timeout=120)
+        frame = cxx_example.load(sc, args)
+        if mode == "train":
+            cluster.train(frame, 2)
+        else:
+            cluster.inference(frame, result="prediction long", columns=["label"]) \
+                .selectExpr("concat(label, ' ', prediction)").write.text(output)
+        cluster.shutdown(timeout=300)
+    pairs = [line.split() for name in sorted(os.listdir(output)) if name.startswith("part-")
+             for line in open(os.path.join(output, name))]
+    assert len(pairs) == 10000
+    assert [label for label, _ in pairs] == labels_in_order(mnist_csv, "test")
+    accuracy = sum(1 for label, pred in pairs if label == pred) / len(pairs)
+    print("accuracy from Parquet: %.4f" % accuracy)
+    assert accuracy >= 0.74, accuracy

@@ -8,7 +8,9 @@
 
 Data is loaded with Spark as the seed does (csv: text files + zip, pickle: pickle files + zip,
 tfr: the TFRecord files' Example records), with the parts in name order and images paired with
-labels by part name (torchonspark.zip_parts), and fed to the nodes; the C++ program
+labels by part name (torchonspark.zip_parts), and fed to the nodes; parquet is a DataFrame
+(columns image: binary, the 784 pixel bytes, and label: int; mnist_parquet.py makes one) fed
+as Arrow record batches, and its inference is a DataFrame of labels and predictions; the C++ program
 (--program, default build/bin/mnist_spark of this checkout) runs on every executor and gets
 this script's flags as its arguments. Inference writes one prediction per test image with
 saveAsTextFile.
@@ -25,11 +27,15 @@ sys.path.insert(0, os.path.join(ROOT, "python"))  # a checkout without `pip inst
 
 from pyspark import SparkConf, SparkContext  # noqa: E402
 
-from torchonspark import InputMode, TFCluster, pickle_parts, text_parts, tfrecord_parts, zip_parts  # noqa: E402
+from torchonspark import (InputMode, TFCluster, parquet_parts, pickle_parts, text_parts,  # noqa: E402
+                          tfrecord_parts, zip_parts)
 
 
 def load(sc, args):
     """Records in dataset order: parts by name, image part k paired with label part k."""
+    if args.format == "parquet":
+        from pyspark.sql import SparkSession
+        return parquet_parts(SparkSession(sc), args.images, args.allow_incomplete).select("image", "label")
     if args.format == "tfr":
         return tfrecord_parts(sc, args.images, args.allow_incomplete)
     if args.format == "csv":
@@ -45,8 +51,8 @@ def make_parser(num_executors=1):
                "--learning_rate, --log_dir, --threads, ...) is passed to it unchanged.")
     parser.add_argument("--batch_size", help="number of records per batch", type=int, default=100)
     parser.add_argument("--epochs", help="number of epochs", type=int, default=1)
-    parser.add_argument("--format", help="example format: (csv|pickle|tfr)", choices=["csv", "pickle", "tfr"],
-                        default="csv")
+    parser.add_argument("--format", help="example format: (csv|pickle|tfr|parquet)",
+                        choices=["csv", "pickle", "tfr", "parquet"], default="csv")
     parser.add_argument("--images", help="HDFS path to MNIST images in parallelized format")
     parser.add_argument("--labels", help="HDFS path to MNIST labels in parallelized format")
     parser.add_argument("--model", help="HDFS path to save/load model during train/inference", default="mnist_model")
@@ -109,7 +115,7 @@ def main():
     args, extra = parser.parse_known_args()
     print("args:", args, "forwarded:", extra)
 
-    if args.mode == "train" and args.format != "tfr" and not args.labels:
+    if args.mode == "train" and args.format not in ("tfr", "parquet") and not args.labels:
         parser.error("--labels is required for --format %s" % args.format)
     # Local paths without a scheme are taken from where spark-submit runs (a path every host
     # shares); nodes would otherwise resolve them against their executor's directory.
@@ -128,6 +134,10 @@ def main():
     try:
         if args.mode == "train":
             cluster.train(data, args.epochs)
+        elif args.format == "parquet":
+            # "label prediction" lines, as for the other formats, written by Spark SQL.
+            predictions = cluster.inference(data, result="prediction long", columns=["label"])
+            predictions.selectExpr("concat(label, ' ', prediction)").write.text(args.output)
         else:
             cluster.inference(data).saveAsTextFile(args.output)
     except BaseException:
