@@ -434,6 +434,7 @@ class Cluster(object):
         if self.input_mode == InputMode.TENSORFLOW:
             logger.warning("train() on a cluster in InputMode.TENSORFLOW: feeding anyway")
         info = self._job_info(feed_timeout)
+        info.feed_id = uuid.uuid4().hex[:16]
         try:
             with self._job_group("feed", "TorchOnSpark: feed '%s' (%d epochs)" % (qname, num_epochs)):
                 if _is_dataframe(dataRDD):

@@ -10,8 +10,6 @@ go back as one Arrow batch per record. Protocol: docs/spark.md, "DataFrames".
 
 import json
 
-import numpy as np
-
 PIECE_BYTES = 1 << 20  # rows per feed record: about this many bytes (bounded node memory)
 
 
@@ -81,6 +79,7 @@ def column_to_numpy(col):
     """A column as NumPy without a copy where the layout allows: numbers [n]; fixed-size lists,
     and lists or binary whose rows all have one length, [n, width]; strings a list of str; lists
     of varying length an object array of arrays."""
+    import numpy as np
     pa = _pa()
     t = col.type
     n = len(col)

@@ -31,6 +31,7 @@ class JobInfo(object):
         self.nodes = nodes or []          # registered nodes, from the driver service
         self.fun_blob = fun_blob          # Python nodes: (map_fun, args), cloudpickled
         self.python = bool(fun_blob) if python is None else python
+        self.feed_id = None               # train(): one per call, names its partitions' streams
 
 
 def _python_command(env):
@@ -188,6 +189,10 @@ def _start_client(info, node, feed_name, mode, encoding, partition):
         "TOS_FEED_PARENT_PID": str(os.getpid()),
         "TOS_RESERVATION": info.launch_env.get("TOS_RESERVATION", ""),
     })
+    if mode == "train" and info.feed_id:
+        # Exactly once: a retried or speculative attempt resends the partition, and the node
+        # takes only the records it has not taken from this stream (docs/spark.md).
+        env["TOS_FEED_STREAM"] = "%s/%d" % (info.feed_id, partition)
     command = _python_command(env) if info.python else [_program_path(info)]
     return subprocess.Popen(command, env=env, stdin=subprocess.PIPE,
                             stdout=subprocess.PIPE, close_fds=True)

@@ -116,6 +116,23 @@ void FeedServer::Handle(net::Socket& socket) {
   }
   auto queue = registry_->Get(open->feed);
   std::string who = "sender " + (open->sender.empty() ? peer : open->sender + " (" + peer + ")");
+  // Exactly once (docs/spark.md): records of this stream the queue already took are dropped.
+  const bool exactly_once = !open->stream.empty() && open->mode == FeedMode::kTrain;
+  uint64_t skip = 0;
+  if (exactly_once) {
+    auto claimed = queue->ClaimStream(open->stream, registry_->feed_timeout());
+    if (!claimed.ok()) {
+      LogWarning("feed server: " + claimed.status().message());
+      (void)net::WriteFrame(socket, net::FrameType::kFeedError, claimed.status().message(),
+                            net::After(kWriteTimeout));
+      return;
+    }
+    skip = *claimed;
+    if (skip > 0) {
+      LogInfo("feed server: " + who + " resends stream " + open->stream + ": dropping its first " +
+              std::to_string(skip) + " records, taken before");
+    }
+  }
   auto link = std::make_shared<SocketLink>(&socket, who, open->shared);
   queue->Attach(link);
 
@@ -158,6 +175,12 @@ void FeedServer::Handle(net::Socket& socket) {
         break;
       }
       records += chunk->records.size();
+      if (skip > 0) {
+        size_t drop = static_cast<size_t>(std::min<uint64_t>(skip, chunk->records.size()));
+        skip -= drop;
+        chunk->records.erase(chunk->records.begin(), chunk->records.begin() + drop);
+        if (chunk->records.empty()) continue;
+      }
       if (open->mode == FeedMode::kInference) link->CountPushed(chunk->records.size());
     } else if (f->type == net::FrameType::kPartitionEnd) {
       if (f->size != 8) {
@@ -178,7 +201,9 @@ void FeedServer::Handle(net::Socket& socket) {
           DataLoss(std::string("unexpected ") + net::FrameTypeName(f->type) + " frame from " + who);
       break;
     }
+    const size_t pushing = chunk->records.size();
     Status pushed = queue->Push(std::move(chunk));
+    if (exactly_once && pushed.ok()) queue->StreamTaken(open->stream, pushing);
     if (pushed.code() == StatusCode::kTimeout) {
       error = pushed.WithContext("from " + who);
       // Best effort, as for a malformed frame: the consumer's queue is failed below either way.
@@ -199,6 +224,7 @@ void FeedServer::Handle(net::Socket& socket) {
     LogWarning("feed server: " + error.message());
     if (!open->shared) queue->Fail(error);
   }
+  if (exactly_once) queue->ReleaseStream(open->stream);
   link->Disconnect();
   queue->Detach(link);
 }

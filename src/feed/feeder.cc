@@ -68,7 +68,7 @@ class TargetFeeder {
     TOS_RETURN_IF_ERROR(net::ClientHandshake(socket_, job_.secret, net::Channel::kFeed, deadline)
                             .WithContext("feed '" + job_.feed_name + "' to " + target_.label));
     if (job_.cancel && !job_.cancel->Register(&socket_)) return job_.cancel->status();
-    FeedOpen open{job_.feed_name, job_.mode, job_.sender, job_.encoding, job_.shared};
+    FeedOpen open{job_.feed_name, job_.mode, job_.sender, job_.encoding, job_.shared, job_.stream};
     Status st = net::WriteFrame(socket_, FrameType::kFeedOpen, EncodeFeedOpen(open), deadline);
     if (st.ok()) {
       std::thread reader([this] { ReadLoop(); });

@@ -41,8 +41,9 @@ struct FeedJob {
   size_t frame_bytes = size_t{1} << 20;
   std::string sender = "driver";   // named in the node's messages
   std::string encoding = "bytes";  // FEED_OPEN encoding: bytes, text, tuple, arrow
-  bool shared = false;             // FEED_OPEN shared: one of several senders (Spark bridge)
-  std::string output_dir;          // inference: where part-NNNNN result files go
+  std::string stream;      // FEED_OPEN stream: training exactly once (a Spark partition's key)
+  bool shared = false;     // FEED_OPEN shared: one of several senders (Spark bridge)
+  std::string output_dir;  // inference: where part-NNNNN result files go
   // Inference: when set, called with each complete output partition (results joined by
   // '\n', each followed by one) instead of writing output_dir/part-NNNNN and _SUCCESS.
   std::function<Status(size_t partition, std::string text)> on_output;

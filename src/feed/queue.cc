@@ -49,11 +49,35 @@ void FeedQueue::Shutdown() {
   shutdown_ = true;
   not_empty_.notify_all();
   not_full_.notify_all();
+  stream_free_.notify_all();
 }
 
 bool FeedQueue::terminated() const {
   std::lock_guard<std::mutex> lock(mu_);
   return terminated_;
+}
+
+Result<uint64_t> FeedQueue::ClaimStream(const std::string& stream, std::chrono::milliseconds wait) {
+  std::unique_lock<std::mutex> lock(mu_);
+  Stream& s = streams_[stream];
+  if (!stream_free_.wait_for(lock, wait, [&] { return !s.held || shutdown_ || terminated_; })) {
+    return Timeout("feed '" + name_ + "': stream " + stream + " is still held by another " +
+                   "connection after " + std::to_string(wait.count() / 1000) +
+                   " s (a Spark task attempt that neither ends nor fails)");
+  }
+  s.held = true;
+  return s.taken;
+}
+
+void FeedQueue::StreamTaken(const std::string& stream, uint64_t records) {
+  std::lock_guard<std::mutex> lock(mu_);
+  streams_[stream].taken += records;
+}
+
+void FeedQueue::ReleaseStream(const std::string& stream) {
+  std::lock_guard<std::mutex> lock(mu_);
+  streams_[stream].held = false;
+  stream_free_.notify_all();
 }
 
 Batch FeedQueue::NextBatch(size_t n) {
@@ -171,6 +195,7 @@ void FeedQueue::Terminate() {
     std::lock_guard<std::mutex> lock(mu_);
     if (terminated_) return;
     terminated_ = true;
+    stream_free_.notify_all();
     queue_.clear();
     bytes_ = 0;
     current_.reset();

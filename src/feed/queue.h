@@ -62,6 +62,16 @@ class FeedQueue {
   void Terminate();
   uint64_t consumed() const;
   std::string Describe() const;
+
+  // Exactly-once streams (FeedOpen::stream). Claim waits up to `wait` while another
+  // connection holds the stream (a speculative or retried Spark task whose first attempt is
+  // still sending) and returns how many of its records the queue already took: the connection
+  // drops that many from its start. Taken counts records pushed. A stream is never "complete":
+  // a Spark task whose upstream failed ends its partition early and cleanly (PySpark's workers
+  // see the end of their input), and only its retry brings the rest.
+  Result<uint64_t> ClaimStream(const std::string& stream, std::chrono::milliseconds wait);
+  void StreamTaken(const std::string& stream, uint64_t records);
+  void ReleaseStream(const std::string& stream);
   bool consumer_waiting() const;  // "feed 'train': 1200 records consumed, 3 frames buffered"
 
  private:
@@ -86,6 +96,12 @@ class FeedQueue {
   size_t results_due_ = 0;
   std::shared_ptr<SenderLink> results_to_;
   std::set<std::shared_ptr<SenderLink>> links_;
+  struct Stream {
+    uint64_t taken = 0;
+    bool held = false;
+  };
+  std::map<std::string, Stream> streams_;
+  std::condition_variable stream_free_;
 };
 
 // Named feeds of one node, created on first use by either side.

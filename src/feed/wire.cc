@@ -93,12 +93,13 @@ Status DecodeResults(std::string_view payload, std::vector<std::string>* results
 }
 
 std::string EncodeFeedOpen(const FeedOpen& o) {
-  return nlohmann::json{{"feed", o.feed},
-                        {"mode", o.mode == FeedMode::kInference ? "inference" : "train"},
-                        {"sender", o.sender},
-                        {"encoding", o.encoding},
-                        {"shared", o.shared}}
-      .dump();
+  nlohmann::json j{{"feed", o.feed},
+                   {"mode", o.mode == FeedMode::kInference ? "inference" : "train"},
+                   {"sender", o.sender},
+                   {"encoding", o.encoding},
+                   {"shared", o.shared}};
+  if (!o.stream.empty()) j["stream"] = o.stream;
+  return j.dump();
 }
 
 Result<FeedOpen> DecodeFeedOpen(const std::string& payload) {
@@ -117,6 +118,9 @@ Result<FeedOpen> DecodeFeedOpen(const std::string& payload) {
     if (j.contains("sender")) o.sender = j["sender"].get<std::string>();
     if (j.contains("encoding")) o.encoding = j["encoding"].get<std::string>();
     if (j.contains("shared")) o.shared = j["shared"].get<bool>();
+    if (j.contains("stream")) o.stream = j["stream"].get<std::string>();
+    if (o.stream.size() > 256)
+      return InvalidArgument("FEED_OPEN with a stream name over 256 bytes");
     if (o.encoding != "bytes" && o.encoding != "text" && o.encoding != "tuple" &&
         o.encoding != "arrow") {
       return InvalidArgument("FEED_OPEN with unknown encoding '" + o.encoding + "'");

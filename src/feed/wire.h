@@ -5,7 +5,8 @@
 //     fixed_size = 0: each record is u32 length | bytes
 //   RESULTS:   u32 count | count x (u32 length | bytes)
 //   FEED_OPEN: JSON {"feed": name, "mode": "train"|"inference", "sender": text,
-//                    "encoding": "bytes"|"text"|"tuple"|"arrow", "shared": bool}
+//                    "encoding": "bytes"|"text"|"tuple"|"arrow", "shared": bool,
+//                    "stream": text (optional)}
 //              (docs/protocol.md; "shared" in docs/spark.md)
 //   PARTITION_END: u64 partition index
 #pragma once
@@ -44,6 +45,10 @@ struct FeedOpen {
   // shared connection that breaks is dropped without failing the feed (Spark retries the
   // task), and the results still due to it are discarded.
   bool shared = false;
+  // Training, exactly once (docs/spark.md, "Exactly once"): the data this connection sends,
+  // e.g. "<train call>/<Spark partition>". Every attempt of a Spark task resends its partition
+  // from the start; the node takes only the records it has not taken from that stream yet.
+  std::string stream = {};
 };
 std::string EncodeFeedOpen(const FeedOpen& open);
 Result<FeedOpen> DecodeFeedOpen(const std::string& payload);

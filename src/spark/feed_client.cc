@@ -226,6 +226,7 @@ int RunFeedClient() {
     job.mode = mode == "inference" ? feed::FeedMode::kInference : feed::FeedMode::kTrain;
     job.encoding = Env("TOS_FEED_ENCODING", "bytes");
     job.shared = true;
+    job.stream = Env("TOS_FEED_STREAM");  // training: every attempt of the task resends it
     job.sender = Env("TOS_FEED_SENDER", "spark task");
     job.feed_timeout =
         std::chrono::milliseconds(std::atol(Env("TOS_FEED_TIMEOUT_MS", "600000").c_str()));

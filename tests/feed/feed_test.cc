@@ -348,5 +348,79 @@ TEST(FeedTest, HugeRecordCountSendsFeedErrorAndFailsTheConsumer) {
   }
 }
 
+// A partition that fails after `fail_after` records: a Spark task attempt that died.
+class DyingSource : public RecordSource {
+ public:
+  DyingSource(std::vector<std::string> records, size_t fail_after)
+      : records_(std::move(records)), fail_after_(fail_after) {}
+  size_t num_partitions() const override { return 1; }
+  Result<std::unique_ptr<PartitionReader>> OpenPartition(size_t) const override {
+    struct Reader : PartitionReader {
+      const DyingSource* s;
+      size_t i = 0;
+      Result<bool> Next(std::string_view* r) override {
+        if (i == s->fail_after_) return Aborted("the task attempt died");
+        if (i == s->records_.size()) return false;
+        *r = s->records_[i++];
+        return true;
+      }
+    };
+    auto r = std::make_unique<Reader>();
+    r->s = this;
+    return std::unique_ptr<PartitionReader>(std::move(r));
+  }
+  std::string Describe() const override { return "dying source"; }
+
+ private:
+  std::vector<std::string> records_;
+  size_t fail_after_;
+};
+
+FeedJob StreamJob(const std::string& stream, bool shared) {
+  FeedJob job;
+  job.secret = kSecret;
+  job.frame_bytes = 256;  // many frames: the first attempt dies between them
+  job.stream = stream;
+  job.shared = shared;
+  return job;
+}
+
+TEST(FeedTest, ARetriedStreamIsTakenExactlyOnceInOrder) {
+  Node node;
+  auto records = MakePartitions({3000})[0];
+  DataFeed feed(node.registry.Get("input"));
+  std::vector<std::string> got;
+  std::thread consumer([&] { got = Drain(feed, 50); });
+  // Attempt 0 dies after 1234 records; attempt 1 sends the whole partition again.
+  DyingSource dying(records, 1234);
+  EXPECT_FALSE(RunFeed(dying, {node.target(0)}, StreamJob("call-1/7", true)).ok());
+  VectorRecordSource whole({records});
+  ASSERT_TRUE(RunFeed(whole, {node.target(0)}, StreamJob("call-1/7", false)).ok());
+  consumer.join();
+  EXPECT_EQ(got, records);
+}
+
+TEST(FeedTest, SpeculativeAttemptsOfAStreamAreTakenOnce) {
+  Node node;
+  auto records = MakePartitions({2000})[0];
+  DataFeed feed(node.registry.Get("input"));
+  std::vector<std::string> got;
+  std::thread consumer([&] { got = Drain(feed, 50); });
+  VectorRecordSource whole({records});
+  Status a, b;
+  std::thread ta([&] { a = RunFeed(whole, {node.target(0)}, StreamJob("call-1/0", true)); });
+  std::thread tb([&] { b = RunFeed(whole, {node.target(0)}, StreamJob("call-1/0", true)); });
+  ta.join();
+  tb.join();
+  EXPECT_TRUE(a.ok()) << a.ToString();
+  EXPECT_TRUE(b.ok()) << b.ToString();
+  // Another stream (the next partition) ends the feed.
+  VectorRecordSource next({{"last"}});
+  ASSERT_TRUE(RunFeed(next, {node.target(0)}, StreamJob("call-1/1", false)).ok());
+  consumer.join();
+  records.push_back("last");
+  EXPECT_EQ(got, records);
+}
+
 }  // namespace
 }  // namespace tos::feed

@@ -266,3 +266,25 @@ def infer_columns(args, ctx):
         if not batch:
             break
         columns.batch_results(batch["id"].astype("int64") * 2 + batch["image"][:, 0])
+
+
+def collect_lines(args, ctx):
+    """Writes every fed text record, in the order this node took them."""
+    if _ps_or_evaluator(ctx):
+        return
+    feed = ctx.get_data_feed()
+    lines = []
+    while not feed.should_stop():
+        lines.extend(feed.next_batch(args.get("batch", 100)))
+    _write(args, ctx, {"lines": lines})
+
+
+def die_in_first_attempt(i):
+    """Spark map function: partition 1's first attempt kills its own Python worker (the feed
+    task's process) in the middle of the partition, so Spark retries the task."""
+    from pyspark import TaskContext
+    ctx = TaskContext.get()
+    if ctx.partitionId() == 1 and ctx.attemptNumber() == 0 and i == 3500:
+        os.kill(os.getpid(), 9)
+    # 4 KB records: the feed sends 1 MB blocks, so the node has taken some when it dies.
+    return "%d:%d:%s" % (ctx.partitionId(), i, "x" * 4096)

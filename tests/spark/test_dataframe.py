@@ -99,3 +99,23 @@ def test_an_unexpected_schema_names_both_schemas(spark, tmp_path):
         cluster.shutdown(timeout=60)
     assert "have the columns (id: int64, image: binary, label: int64); this program expects " \
            "(image: binary, label: int32)" in str(e.value)
+
+
+def test_a_retried_feed_task_feeds_its_partition_exactly_once_in_order(spark, tmp_path):
+    sc = spark.sparkContext
+    data = sc.parallelize(range(4000), 2).map(pyfuns.die_in_first_attempt)
+    cluster = TFCluster.run(sc, pyfuns.collect_lines, {"out": str(tmp_path)}, 1, 0, reservation_timeout=60)
+    cluster.train(data, num_epochs=2)
+    cluster.shutdown(timeout=60)
+    lines = pyfuns.results(str(tmp_path))["worker-0"]["lines"]
+    # Partitions 0-1 are epoch 1, 2-3 epoch 2: every record once per epoch, each partition in order.
+    by_partition = {}
+    for line in lines:
+        p, i, _ = line.split(":")
+        by_partition.setdefault(int(p), []).append(int(i))
+    for p, first in ((0, 0), (1, 2000), (2, 0), (3, 2000)):
+        got = by_partition.get(p, [])
+        want = list(range(first, first + 2000))
+        bad = next((k for k, (g, w) in enumerate(zip(got, want)) if g != w), min(len(got), len(want)))
+        assert got == want, "partition %d: %d records, first difference at %d: %s" % (
+            p, len(got), bad, got[max(0, bad - 2):bad + 3])
