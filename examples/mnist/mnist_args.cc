@@ -85,10 +85,10 @@ tos::Status Validate(const Args& a) {
         "--strategy ps needs --num_ps 1 or more (or use --strategy allreduce)");
   }
   if (a.images.empty()) return tos::InvalidArgument("--images is required (the dataset directory)");
-  if (a.format == "parquet" && a.input_mode != "spark") {
+  if (a.format == "parquet" && a.mode == "inference" && a.input_mode != "spark") {
     return tos::Unimplemented(
-        "--format parquet is read by Spark and fed as a DataFrame (--input_mode spark); the "
-        "nodes do not read Parquet files themselves yet");
+        "--format parquet inference reads the dataset as a DataFrame (--input_mode spark), "
+        "which returns the predictions in the dataset's order");
   }
   if (a.format == "csv" && a.labels.empty())
     return tos::InvalidArgument("--format csv needs --labels (the labels directory)");

@@ -200,10 +200,29 @@ class ColumnSource : public BatchSource {
   tos::ColumnBatch batch_;
 };
 
+class ParquetSource : public BatchSource {
+ public:
+  explicit ParquetSource(std::unique_ptr<tos::ParquetShard> shard) : shard_(std::move(shard)) {}
+  bool Next(size_t n, torch::Tensor* images, torch::Tensor* labels) override {
+    batch_ = shard_->next_batch(n);
+    if (batch_.empty()) return false;
+    ToTensors(batch_, images, labels);
+    return true;
+  }
+
+ private:
+  std::unique_ptr<tos::ParquetShard> shard_;
+  tos::ColumnBatch batch_;
+};
+
 }  // namespace
 
 std::unique_ptr<BatchSource> ColumnBatches(tos::DataFeed& feed) {
   return std::make_unique<ColumnSource>(feed);
+}
+
+std::unique_ptr<BatchSource> ParquetBatches(std::unique_ptr<tos::ParquetShard> shard) {
+  return std::make_unique<ParquetSource>(std::move(shard));
 }
 
 std::unique_ptr<BatchSource> ShardBatches(std::unique_ptr<tos::ShardReader> reader) {

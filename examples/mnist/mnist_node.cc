@@ -56,6 +56,18 @@ std::unique_ptr<BatchSource> TrainingInput(const Args& a, tos::Context& ctx) {
     if (a.format == "parquet") return ColumnBatches(ctx.data_feed("input"));
     return FeedBatches(ctx.data_feed("input"));
   }
+  if (a.format == "parquet") {
+    // Direct mode on Parquet: this worker's row groups, read by the node itself.
+    tos::ParquetShardOptions po;
+    po.path = ctx.absolute_path(a.images);
+    po.shard_index = static_cast<size_t>(ctx.worker_index());
+    po.num_shards = static_cast<size_t>(ctx.num_workers());
+    po.columns = {"image", "label"};
+    po.expect = MnistColumns().expect;
+    po.epochs = a.epochs;
+    po.allow_incomplete = a.allow_incomplete;
+    return ParquetBatches(ValueOrThrow(tos::ParquetShard::Open(po)));
+  }
   std::shared_ptr<const tos::RecordSource> source =
       ValueOrThrow(tos::OpenMnistRecordSource(DatasetSpec(a, ctx)));
   tos::ShardReaderOptions o;

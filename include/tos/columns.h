@@ -138,6 +138,38 @@ class ColumnFeed {
   std::unique_ptr<Impl> impl_;
 };
 
+// Direct mode (InputMode.TENSORFLOW) over a Parquet dataset as Spark SQL writes one
+// (part-NNNNN-*.parquet and _SUCCESS) on any file system the runtime serves (local, HDFS):
+// this trainer's share of the row groups, in dataset order. Row group g (counted over the
+// parts in name order) belongs to shard g % num_shards.
+struct ParquetShardOptions {
+  std::string path;
+  size_t shard_index = 0;
+  size_t num_shards = 1;
+  std::vector<std::string> columns;  // the columns to read (all when empty)
+  ColumnSchema expect;               // as ColumnFeedOptions::expect
+  int epochs = 1;
+  bool allow_incomplete = false;
+};
+
+class ParquetShard {
+ public:
+  // Lists the dataset and reads every part's footer: NotFound, DataLoss (not Parquet, no
+  // _SUCCESS) and InvalidArgument (a missing column) name the file.
+  static Result<std::unique_ptr<ParquetShard>> Open(ParquetShardOptions options);
+  ~ParquetShard();
+  // Up to n rows (batches span row groups and epochs); empty at the end. Throws tos::Error
+  // naming the file and row group on a read error or a null.
+  ColumnBatch next_batch(size_t n);
+  size_t row_groups() const;  // this shard's, per epoch
+  int64_t rows() const;       // this shard's, per epoch
+
+ private:
+  ParquetShard();
+  struct Impl;
+  std::unique_ptr<Impl> impl_;
+};
+
 template <>
 constexpr ElementType ElementTypeOf<int8_t>() {
   return ElementType::kInt8;

@@ -25,7 +25,8 @@ inline constexpr char kSuccessMarker[] = "_SUCCESS";
 std::string PartFileName(size_t index, std::string_view suffix = "");
 
 // Accepts "part-00012", Hadoop's "part-r-00012"/"part-m-00012", each with an optional
-// extension (".gz", ".tfrecord"). Sets *index and returns true on a match.
+// extension (".gz", ".tfrecord"), and Spark SQL's "part-00012-<uuid>-c000.snappy.parquet".
+// Sets *index and returns true on a match.
 bool ParsePartFileName(std::string_view name, size_t* index);
 
 // The part files of `dir` as full URIs in partition order. Refuses (DataLoss) a directory

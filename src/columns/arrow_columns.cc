@@ -10,9 +10,51 @@
 #include <deque>
 #include <nlohmann/json.hpp>
 
+#include "columns/arrow_internal.h"
 #include "tos/columns.h"
 
 namespace tos {
+namespace columns_internal {
+
+std::string SchemaString(const ColumnSchema& s) {
+  std::string out;
+  for (auto& [name, type] : s) out += (out.empty() ? "" : ", ") + name + ": " + type;
+  return out;
+}
+
+ColumnSchema SchemaOf(const arrow::Schema& s) {
+  ColumnSchema out;
+  for (auto& f : s.fields()) out.emplace_back(f->name(), f->type()->ToString());
+  return out;
+}
+
+bool Matches(const ColumnSchema& got, const ColumnSchema& expect) {
+  for (auto& want : expect) {
+    bool found = false;
+    for (auto& g : got) found = found || g == want;
+    if (!found) return false;
+  }
+  return true;
+}
+
+bool FirstNull(const arrow::RecordBatch& rb, std::string* column, int64_t* row) {
+  for (int i = 0; i < rb.num_columns(); ++i) {
+    const auto& col = *rb.column(i);
+    if (col.null_count() == 0) continue;
+    int64_t r = 0;
+    while (r < col.length() && col.IsValid(r)) ++r;
+    *column = rb.column_name(i);
+    *row = r;
+    return true;
+  }
+  return false;
+}
+
+}  // namespace columns_internal
+
+using columns_internal::SchemaOf;
+using columns_internal::SchemaString;
+
 namespace {
 
 // Spark partition and first row of a record, written by the Spark task into the schema's
@@ -145,18 +187,6 @@ Result<Column> MakeColumn(const std::string& name, const arrow::Array& a) {
   }
 }
 
-std::string SchemaString(const ColumnSchema& s) {
-  std::string out;
-  for (auto& [name, type] : s) out += (out.empty() ? "" : ", ") + name + ": " + type;
-  return out;
-}
-
-ColumnSchema SchemaOf(const arrow::Schema& s) {
-  ColumnSchema out;
-  for (auto& f : s.fields()) out.emplace_back(f->name(), f->type()->ToString());
-  return out;
-}
-
 Result<std::shared_ptr<arrow::RecordBatch>> ReadRecord(std::string_view record) {
   // Copied into an aligned buffer: feed records sit at any byte offset of their frame, and
   // Arrow's buffers are read as arrays of their element type.
@@ -261,22 +291,17 @@ std::string ColumnBatch::schema() const {
   return SchemaString(s);
 }
 
-struct ColumnBatchBuilder {
-  static Result<ColumnBatch> Make(std::shared_ptr<arrow::RecordBatch> rb) {
-    ColumnBatch b;
-    b.rows_ = rb->num_rows();
-    for (int i = 0; i < rb->num_columns(); ++i) {
-      auto c = MakeColumn(rb->column_name(i), *rb->column(i));
-      if (!c.ok()) return c.status();
-      b.columns_.push_back(std::move(*c));
-    }
-    b.keep_ = std::move(rb);
-    return b;
+Result<ColumnBatch> ColumnBatchBuilder::Make(std::shared_ptr<arrow::RecordBatch> rb) {
+  ColumnBatch b;
+  b.rows_ = rb->num_rows();
+  for (int i = 0; i < rb->num_columns(); ++i) {
+    auto c = MakeColumn(rb->column_name(i), *rb->column(i));
+    if (!c.ok()) return c.status();
+    b.columns_.push_back(std::move(*c));
   }
-  static const arrow::RecordBatch& Arrow(const ColumnBatch& b) {
-    return *static_cast<const arrow::RecordBatch*>(b.keep_.get());
-  }
-};
+  b.keep_ = std::move(rb);
+  return b;
+}
 
 Result<ColumnBatch> DecodeArrowRecord(std::string_view record) {
   auto rb = ReadRecord(record);
@@ -309,25 +334,17 @@ struct ColumnFeed::Impl {
   Status Check(const arrow::RecordBatch& rb, const Origin& origin) const {
     if (!options.expect.empty()) {
       ColumnSchema got = SchemaOf(*rb.schema());
-      bool match = got.size() >= options.expect.size();
-      for (auto& want : options.expect) {
-        bool found = false;
-        for (auto& g : got) found = found || g == want;
-        match = match && found;
-      }
-      if (!match)
+      if (!columns_internal::Matches(got, options.expect))
         return InvalidArgument("feed '" + feed.name() + "': the rows of Spark partition " +
                                origin.partition + " have the columns (" + SchemaString(got) +
                                "); this program expects (" + SchemaString(options.expect) +
                                "): select or cast the DataFrame's columns to match");
     }
-    for (int i = 0; i < rb.num_columns(); ++i) {
-      const auto& col = *rb.column(i);
-      if (col.null_count() == 0) continue;
-      int64_t row = 0;
-      while (row < col.length() && col.IsValid(row)) ++row;
-      return InvalidArgument("feed '" + feed.name() + "': column '" + rb.column_name(i) +
-                             "' is null in " + origin.Where(row) +
+    std::string column;
+    int64_t row = 0;
+    if (columns_internal::FirstNull(rb, &column, &row)) {
+      return InvalidArgument("feed '" + feed.name() + "': column '" + column + "' is null in " +
+                             origin.Where(row) +
                              ": fill or drop nulls before training (DataFrame.na.fill / "
                              "na.drop)");
     }

@@ -89,7 +89,8 @@ bool ParsePartFileName(std::string_view name, size_t* index) {
     ++digits;
   }
   if (digits == 0) return false;
-  if (digits < name.size() && name[digits] != '.') return false;
+  // An extension, or Spark SQL's "-<job uuid>-c000.snappy.parquet".
+  if (digits < name.size() && name[digits] != '.' && name[digits] != '-') return false;
   *index = value;
   return true;
 }

@@ -30,6 +30,9 @@ TEST(PartFileNameTest, ParsesSparkAndHadoopNames) {
   EXPECT_EQ(i, 3u);
   EXPECT_TRUE(ParsePartFileName("part-100001.tfrecord", &i));
   EXPECT_EQ(i, 100001u);
+  EXPECT_TRUE(
+      ParsePartFileName("part-00004-8d1e2f3a-0b1c-4d5e-9f00-1a2b3c4d5e6f-c000.snappy.parquet", &i));
+  EXPECT_EQ(i, 4u);
   EXPECT_FALSE(ParsePartFileName("part-", &i));
   EXPECT_FALSE(ParsePartFileName("part-0001x", &i));
   EXPECT_FALSE(ParsePartFileName(".part-00001.tmp", &i));

@@ -10,7 +10,7 @@ import subprocess
 import pytest
 
 from conftest import BIN
-from torchonspark import TFCluster, text_parts, zip_parts
+from torchonspark import InputMode, TFCluster, text_parts, zip_parts
 
 pytestmark = pytest.mark.timeout(900)
 
@@ -84,8 +84,9 @@ def test_mnist_on_spark_is_as_accurate_as_local_mode(sc, mnist_csv, tmp_path):
 @pytest.mark.skipif(not os.path.exists(MNIST), reason="mnist_spark is not built (TOS_WITH_TORCH=OFF)")
 def test_mnist_from_parquet_as_a_dataframe(sc, mnist_csv, tmp_path):
     """The C++ example on a Parquet dataset (image: binary, label: int) that Spark wrote:
-    trained in feed mode from a DataFrame, and its DataFrame inference written as text in the
-    test set's order, through the example script's own functions."""
+    trained in feed mode from a DataFrame and, separately, in direct mode (each worker reads
+    its row groups); each model's DataFrame inference written as text in the test set's order,
+    through the example script's own functions."""
     import sys
     from pyspark.sql import SparkSession
     example = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..", "examples", "mnist", "spark")
@@ -103,26 +104,31 @@ def test_mnist_from_parquet_as_a_dataframe(sc, mnist_csv, tmp_path):
     data = str(tmp_path / "parquet")
     for split in ("train", "test"):
         mnist_parquet.convert_split(spark, os.path.join(csv2, split), os.path.join(data, split))
-    model, output = str(tmp_path / "model"), str(tmp_path / "pred")
-    for mode, split in (("train", "train"), ("inference", "test")):
-        args, extra = cxx_example.make_parser(3).parse_known_args(
-            ["--format", "parquet", "--images", os.path.join(data, split), "--mode", mode, "--model", model,
-             "--output", output, "--epochs", "2"])
-        argv = cxx_example.program_args(args, extra)
-        assert cxx_example.check_program_args(MNIST, argv) is None
-        num_ps = 1 if mode == "train" else 0
-        cluster = TFCluster.run(sc, MNIST, argv, 3, num_ps, reservation_timeout=120)
-        frame = cxx_example.load(sc, args)
-        if mode == "train":
-            cluster.train(frame, 2)
-        else:
-            cluster.inference(frame, result="prediction long", columns=["label"]) \
-                .selectExpr("concat(label, ' ', prediction)").write.text(output)
-        cluster.shutdown(timeout=300)
-    pairs = [line.split() for name in sorted(os.listdir(output)) if name.startswith("part-")
-             for line in open(os.path.join(output, name))]
-    assert len(pairs) == 10000
-    assert [label for label, _ in pairs] == labels_in_order(mnist_csv, "test")
-    accuracy = sum(1 for label, pred in pairs if label == pred) / len(pairs)
-    print("accuracy from Parquet: %.4f" % accuracy)
-    assert accuracy >= 0.74, accuracy
+    for input_mode in ("spark", "tensorflow"):
+        model, output = str(tmp_path / ("model-" + input_mode)), str(tmp_path / ("pred-" + input_mode))
+        for mode, split in (("train", "train"), ("inference", "test")):
+            args, extra = cxx_example.make_parser(3).parse_known_args(
+                ["--format", "parquet", "--images", os.path.join(data, split), "--mode", mode, "--model", model,
+                 "--output", output, "--epochs", "2",
+                 "--input_mode", input_mode if mode == "train" else "spark"])
+            argv = cxx_example.program_args(args, extra)
+            assert cxx_example.check_program_args(MNIST, argv) is None
+            num_ps = 1 if mode == "train" else 0
+            direct = args.input_mode == "tensorflow"
+            cluster = TFCluster.run(sc, MNIST, argv, 3, num_ps, reservation_timeout=120,
+                                    input_mode=InputMode.TENSORFLOW if direct else InputMode.SPARK)
+            if direct:
+                pass  # each worker reads its row groups itself
+            elif mode == "train":
+                cluster.train(cxx_example.load(sc, args), 2)
+            else:
+                cluster.inference(cxx_example.load(sc, args), result="prediction long", columns=["label"]) \
+                    .selectExpr("concat(label, ' ', prediction)").write.text(output)
+            cluster.shutdown(timeout=300)
+        pairs = [line.split() for name in sorted(os.listdir(output)) if name.startswith("part-")
+                 for line in open(os.path.join(output, name))]
+        assert len(pairs) == 10000
+        assert [label for label, _ in pairs] == labels_in_order(mnist_csv, "test")
+        accuracy = sum(1 for label, pred in pairs if label == pred) / len(pairs)
+        print("accuracy from Parquet, trained with input mode %s: %.4f" % (input_mode, accuracy))
+        assert accuracy >= 0.74, (input_mode, accuracy)

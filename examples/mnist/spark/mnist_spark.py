@@ -63,6 +63,9 @@ def make_parser(num_executors=1):
     parser.add_argument("--steps", help="maximum number of steps", type=int, default=1000)
     parser.add_argument("--tensorboard", help="launch tensorboard process", action="store_true")
     parser.add_argument("--mode", help="train|inference", default="train")
+    parser.add_argument("--input_mode", choices=["spark", "tensorflow"], default="spark",
+                        help="spark: Spark reads the data and feeds the nodes; tensorflow: the nodes "
+                             "read their shards themselves (training on csv2, tfr or parquet)")
     parser.add_argument("--rdma", help="use rdma connection", default=False)
     parser.add_argument("--allow-incomplete", "--allow_incomplete", dest="allow_incomplete",
                         action="store_true",
@@ -81,7 +84,7 @@ def program_args(args, extra):
     num_ps = args.num_ps if args.mode == "train" else 0  # inference needs no parameter servers
     out = ["--mode", args.mode, "--model", args.model, "--batch_size", str(args.batch_size),
            "--epochs", str(args.epochs), "--steps", str(args.steps), "--format", args.format,
-           "--input_mode", "spark", "--cluster_size", str(args.cluster_size), "--num_ps", str(num_ps),
+           "--input_mode", args.input_mode, "--cluster_size", str(args.cluster_size), "--num_ps", str(num_ps),
            "--node_timeout", str(args.node_timeout), "--readers", str(args.readers)]
     if args.images:
         out += ["--images", args.images]
@@ -128,11 +131,15 @@ def main():
     if problem:
         parser.error(problem)
     num_ps = args.num_ps if args.mode == "train" else 0
-    data = load(sc, args)
+    direct = args.input_mode == "tensorflow"
+    data = None if direct else load(sc, args)
     cluster = TFCluster.run(sc, args.program, argv, args.cluster_size, num_ps, args.tensorboard,
-                            InputMode.SPARK, log_dir=args.model, node_timeout=args.node_timeout)
+                            InputMode.TENSORFLOW if direct else InputMode.SPARK, log_dir=args.model,
+                            node_timeout=args.node_timeout)
     try:
-        if args.mode == "train":
+        if direct:
+            pass  # the nodes read their shards; shutdown() waits for them
+        elif args.mode == "train":
             cluster.train(data, args.epochs)
         elif args.format == "parquet":
             # "label prediction" lines, as for the other formats, written by Spark SQL.
