@@ -23,6 +23,7 @@
 #include "reservation/client.h"
 #include "tos/example.h"
 #include "tos/fs.h"
+#include "tos/partitioned_dir.h"
 #include "tos/tos.h"
 #include "tos/tuple_record.h"
 
@@ -748,6 +749,20 @@ PYBIND11_MODULE(_tos, m) {
         return py::bytes(*r);
       },
       py::arg("uri"));
+  m.def(
+      "list_parts",
+      [](const std::string& dir, bool allow_incomplete) {
+        Result<std::vector<std::string>> r = InvalidArgument("");
+        {
+          py::gil_scoped_release release;
+          r = ListPartFiles(dir, allow_incomplete);
+        }
+        if (!r.ok()) Throw(r.status());
+        return *r;
+      },
+      py::arg("dir"), py::arg("allow_incomplete") = false,
+      "The part files of a dataset directory in part order (refusing one without _SUCCESS or "
+      "with a part missing, unless allow_incomplete).");
   m.def(
       "write_file",
       [](const std::string& uri, const py::bytes& data) {

@@ -238,3 +238,76 @@ class ColumnFeed(object):
         self._results = []
         self._answered = 0
         self._feed._send_results([ipc_bytes(out).to_pybytes()])
+
+
+class ParquetShard(object):
+    """Direct mode on a Parquet dataset (Spark SQL's part-NNNNN-*.parquet and _SUCCESS), on any
+    file system the runtime serves: this trainer's row groups (global row group g belongs to
+    shard g % num_shards), in order, the same rules as the C++ tos::ParquetShard. Each part is
+    read whole through the runtime's file systems, one at a time."""
+
+    def __init__(self, path, shard_index, num_shards, columns=None, epochs=1, allow_incomplete=False):
+        from . import _native
+        self._native = _native.load()
+        self._parts = self._native.list_parts(path, bool(allow_incomplete))
+        self._shard, self._shards = int(shard_index), int(num_shards)
+        self._columns = list(columns) if columns else None
+        self._epochs = int(epochs)
+        self._ready = []  # [batch, position]
+        self._next = self._groups()
+
+    def _groups(self):
+        pa = _pa()
+        import pyarrow.parquet as pq
+        for _ in range(self._epochs):
+            first = 0
+            for uri in self._parts:
+                try:
+                    f = pq.ParquetFile(pa.BufferReader(self._native.read_file(uri)))
+                except pa.ArrowInvalid as e:
+                    raise ValueError("%s: not a Parquet file: %s" % (uri, e))
+                missing = [c for c in (self._columns or []) if c not in f.schema_arrow.names]
+                if missing:
+                    raise ValueError("%s has no column %s (it has %s)"
+                                     % (uri, ", ".join(missing), _schema_text(f.schema_arrow)))
+                for g in range(f.num_row_groups):
+                    if (first + g) % self._shards != self._shard:
+                        continue
+                    table = f.read_row_group(g, columns=self._columns).combine_chunks()
+                    for i, col in enumerate(table.columns):
+                        if col.null_count:
+                            raise ValueError("%s: column '%s' is null in row group %d: fill or drop nulls "
+                                             "before training" % (uri, table.schema[i].name, g))
+                    for batch in table.to_batches():
+                        yield batch
+                first += f.num_row_groups
+
+    def next_batch_arrow(self, batch_size):
+        """Up to batch_size rows as a pyarrow.RecordBatch (spanning row groups); None at the end."""
+        pa = _pa()
+        parts, got = [], 0
+        while got < batch_size:
+            if not self._ready:
+                batch = next(self._next, None)
+                if batch is None:
+                    break
+                self._ready.append([batch, 0])
+            entry = self._ready[0]
+            take = min(batch_size - got, entry[0].num_rows - entry[1])
+            parts.append(entry[0].slice(entry[1], take))
+            entry[1] += take
+            got += take
+            if entry[1] == entry[0].num_rows:
+                self._ready.pop(0)
+        if not parts:
+            return None
+        if len(parts) == 1:
+            return parts[0]
+        return pa.Table.from_batches(parts).combine_chunks().to_batches()[0]
+
+    def next_batch(self, batch_size):
+        """Up to batch_size rows as a dict of NumPy columns; {} at the end."""
+        batch = self.next_batch_arrow(batch_size)
+        if batch is None:
+            return {}
+        return {f.name: column_to_numpy(c) for f, c in zip(batch.schema, batch.columns)}

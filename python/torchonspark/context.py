@@ -175,6 +175,17 @@ class NodeContext(object):
         return _native.load().TextShard(self.absolute_path(path), self.worker_index, self.num_workers,
                                         int(readers), int(epochs), int(shuffle_buffer), int(seed))
 
+    def read_parquet_shard(self, path, columns=None, epochs=1, allow_incomplete=False):
+        """Direct mode on a Parquet dataset: this trainer's row groups (resolved as
+        absolute_path does, so HDFS works). Returns a ParquetShard whose next_batch(n) gives up
+        to n rows as NumPy columns, and {} at the end (torchonspark.columns)."""
+        if self.worker_index < 0:
+            raise ValueError("read_parquet_shard is for the trainers; this node is %s:%d"
+                             % (self.job_name, self.task_index))
+        from .columns import ParquetShard
+        return ParquetShard(self.absolute_path(path), self.worker_index, self.num_workers, columns, epochs,
+                            allow_incomplete)
+
     @property
     def host(self):
         return self._native.reserved_port().host

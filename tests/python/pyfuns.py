@@ -288,3 +288,35 @@ def die_in_first_attempt(i):
         os.kill(os.getpid(), 9)
     # 4 KB records: the feed sends 1 MB blocks, so the node has taken some when it dies.
     return "%d:%d:%s" % (ctx.partitionId(), i, "x" * 4096)
+
+
+def parquet_ids(args, ctx):
+    """Direct mode on Parquet: writes the ids of this trainer's rows, in order."""
+    if _ps_or_evaluator(ctx):
+        return
+    shard = ctx.read_parquet_shard(args["data"], columns=["id", "image"], epochs=args.get("epochs", 1))
+    ids = []
+    while True:
+        batch = shard.next_batch(args.get("batch", 64))
+        if not batch:
+            break
+        assert batch["image"].shape[1] == 8 and (batch["image"][:, 0] == batch["id"] % 256).all()
+        ids.extend(int(v) for v in batch["id"])
+    _write(args, ctx, {"ids": ids})
+
+
+def write_parquet_parts(directory, sizes, group_rows):
+    """Parquet parts as Spark SQL names them: ids counting up over the parts, image = 8 bytes
+    of id % 256, row groups of group_rows."""
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+    os.makedirs(directory)
+    first = 0
+    for p, n in enumerate(sizes):
+        ids = list(range(first, first + n))
+        table = pa.table({"id": pa.array(ids, pa.int64()),
+                          "image": pa.array([bytes([i % 256]) * 8 for i in ids], pa.binary())})
+        pq.write_table(table, os.path.join(directory, "part-%05d-0a1b-c000.snappy.parquet" % p),
+                       row_group_size=group_rows)
+        first += n
+    open(os.path.join(directory, "_SUCCESS"), "w").close()

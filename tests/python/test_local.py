@@ -242,3 +242,18 @@ def test_the_train_module_never_works_on_a_copy():
     for bad in (np.zeros(3), np.zeros((3, 4), np.float32)[:, :2], [1.0, 2.0]):
         with pytest.raises(TypeError, match="writable, contiguous float32"):
             train.Allreducer("127.0.0.1:1", "secret", "x", 0, 1, "127.0.0.1", 0.1, [("p", bad)])
+
+
+def test_parquet_direct_mode_deals_row_groups_in_order(tmp_path):
+    out = str(tmp_path)
+    data = os.path.join(out, "data")
+    # Row groups of 100: part 0 has 0-99, 100-199, 200-249; part 1 250-349, 350-449; part 2 450-479.
+    pyfuns.write_parquet_parts(data, [250, 200, 30], 100)
+    c = local.run(pyfuns.parquet_ids, {"out": out, "data": data, "epochs": 2}, 3, 1,
+                  input_mode=InputMode.TENSORFLOW, log_dir=os.path.join(out, "logs"))
+    c.shutdown(timeout=60)
+    r = results(out)
+    want0 = list(range(0, 100)) + list(range(200, 250)) + list(range(350, 450))
+    want1 = list(range(100, 200)) + list(range(250, 350)) + list(range(450, 480))
+    assert r["worker-0"]["ids"] == want0 * 2
+    assert r["worker-1"]["ids"] == want1 * 2
