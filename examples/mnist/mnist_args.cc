@@ -2,6 +2,8 @@
 
 #include <CLI/CLI.hpp>
 
+#include "mnist_dataset.h"
+
 namespace mnist {
 
 tos::Result<Args> ParseArgs(const std::vector<std::string>& argv, bool* help, std::string* usage) {
@@ -85,6 +87,10 @@ tos::Status Validate(const Args& a) {
         "--strategy ps needs --num_ps 1 or more (or use --strategy allreduce)");
   }
   if (a.images.empty()) return tos::InvalidArgument("--images is required (the dataset directory)");
+  if (a.format != "parquet" && !tos::ParseDataFormat(a.format).ok()) {
+    return tos::InvalidArgument("--format must be csv, csv2, tf, tfr, pickle or parquet, not '" +
+                                a.format + "'");
+  }
   if (a.format == "parquet" && a.mode == "inference" && a.input_mode != "spark") {
     return tos::Unimplemented(
         "--format parquet inference reads the dataset as a DataFrame (--input_mode spark), "
@@ -99,6 +105,12 @@ tos::Status Validate(const Args& a) {
   if (a.model_type != "mlp" && a.model_type != "cnn")
     return tos::InvalidArgument("--model_type must be mlp or cnn");
   return tos::Status::OK();
+}
+
+tos::ColumnFeedOptions MnistColumns() {
+  tos::ColumnFeedOptions o;
+  o.expect = {{"image", "binary"}, {"label", "int32"}};
+  return o;
 }
 
 std::string LocalPath(const std::string& path) {

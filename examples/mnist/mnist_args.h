@@ -5,6 +5,7 @@
 #include <string>
 #include <vector>
 
+#include "tos/columns.h"
 #include "tos/status.h"
 
 namespace mnist {
@@ -51,5 +52,9 @@ tos::Status Validate(const Args& args);
 
 // Local paths of the flags' locations (file:// stripped, relative to the working directory).
 std::string LocalPath(const std::string& path);
+
+// --format parquet: the columns a DataFrame or Parquet dataset must have (image: binary, the
+// 784 pixel bytes; label: int).
+tos::ColumnFeedOptions MnistColumns();
 
 }  // namespace mnist

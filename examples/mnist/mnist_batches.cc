@@ -2,6 +2,7 @@
 
 #include <cstring>
 
+#include "mnist_args.h"
 #include "mnist_dataset.h"
 #include "tos/tuple_record.h"
 
@@ -157,12 +158,6 @@ void ToTensors(const tos::Batch& batch, torch::Tensor* images, torch::Tensor* la
 
 std::unique_ptr<BatchSource> FeedBatches(tos::DataFeed& feed) {
   return std::make_unique<FeedSource>(feed);
-}
-
-tos::ColumnFeedOptions MnistColumns() {
-  tos::ColumnFeedOptions o;
-  o.expect = {{"image", "binary"}, {"label", "int32"}};
-  return o;
 }
 
 void ToTensors(const tos::ColumnBatch& batch, torch::Tensor* images, torch::Tensor* labels) {

@@ -34,7 +34,6 @@ std::unique_ptr<BatchSource> FeedBatches(tos::DataFeed& feed);
 // the 784 pixel bytes) and label (int).
 std::unique_ptr<BatchSource> ColumnBatches(tos::DataFeed& feed);
 std::unique_ptr<BatchSource> ParquetBatches(std::unique_ptr<tos::ParquetShard> shard);
-tos::ColumnFeedOptions MnistColumns();
 std::unique_ptr<BatchSource> ShardBatches(std::unique_ptr<tos::ShardReader> reader);
 
 // Decodes a batch of records (any encoding) into tensors.

@@ -157,10 +157,26 @@ int Driver(const std::vector<std::string>& argv) {
 
   // The data is opened (and checked) before any node starts.
   std::unique_ptr<tos::RecordSource> source;
-  auto opened = tos::OpenMnistRecordSource(Spec(a));
-  if (!opened.ok()) return Fail(opened.status());
-  source = std::move(opened).value();
-  if (!inference) WarnIfStepsEndTrainingEarly(a, *source);
+  if (a.format == "parquet") {
+    if (feed) {
+      return Fail(tos::InvalidArgument(
+          "--format parquet: this driver does not feed Parquet; Spark feeds it as a DataFrame "
+          "(examples/mnist/spark/mnist_spark.py --format parquet), or the nodes read it "
+          "themselves (--input_mode tensorflow)"));
+    }
+    tos::ParquetShardOptions po;  // its first part's footer and columns
+    po.path = a.images;
+    po.columns = {"image", "label"};
+    po.expect = mnist::MnistColumns().expect;
+    po.allow_incomplete = a.allow_incomplete;
+    auto shard = tos::ParquetShard::Open(po);
+    if (!shard.ok()) return Fail(shard.status());
+  } else {
+    auto opened = tos::OpenMnistRecordSource(Spec(a));
+    if (!opened.ok()) return Fail(opened.status());
+    source = std::move(opened).value();
+    if (!inference) WarnIfStepsEndTrainingEarly(a, *source);
+  }
   const std::string& output = a.output;
   if (inference && !feed) {
     // Workers write the parts themselves: start from an empty output directory.

@@ -191,3 +191,50 @@ def test_a_damaged_checkpoint_on_hdfs_is_set_aside(hdfs, tmp_path):
     _, text = run(train[:-4] + ["--steps", "200", "--checkpoint_steps", "50"], env, cwd=str(tmp_path), timeout=600)
     assert "resuming from global step %d" % int(ckpts[-2][5:17]) in text, text[-3000:]
     assert any(n.startswith(ckpts[-1]) and n != ckpts[-1] for n in ls(hdfs, model)), ls(hdfs, model)
+
+
+def parquet_from_csv2(csv2_dir, out_dir):
+    """A csv2 dataset's parts as Parquet parts (image: binary, label: int32; row groups of 2000
+    rows), named as Spark SQL names them."""
+    import numpy as np
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+    os.makedirs(out_dir)
+    parts = sorted(n for n in os.listdir(csv2_dir) if n.startswith("part-"))
+    for k, name in enumerate(parts):
+        labels, images = [], []
+        with open(os.path.join(csv2_dir, name)) as f:
+            for line in f:
+                label, pixels = line.rstrip("\n").split("|")
+                labels.append(int(label))
+                images.append(np.array(pixels.split(","), dtype=np.uint8).tobytes())
+        table = pa.table({"image": pa.array(images, pa.binary()), "label": pa.array(labels, pa.int32())})
+        pq.write_table(table, os.path.join(out_dir, "part-%05d-5e1f-c000.snappy.parquet" % k),
+                       row_group_size=2000)
+    open(os.path.join(out_dir, "_SUCCESS"), "w").close()
+
+
+def test_parquet_direct_mode_from_hdfs(hdfs, datasets, tmp_path):
+    """Training in direct mode from a Parquet dataset on HDFS (each of 2 workers reads its row
+    groups through the runtime's HDFS client), then inference over the csv2 test set: as
+    accurate as the seed's job."""
+    env = hdfs.env()
+    local = str(tmp_path / "csv2")
+    run(["mnist_data_setup", "--format", "csv2", "--output", "file://" + local, "--num-partitions", "3"], env)
+    parquet_from_csv2(local + "/train", str(tmp_path / "parquet"))
+    target = "%s/user/%s/mnist/parquet/train" % (hdfs.default_fs, USER)
+    run(["tos_fs", "mkdir", target], env)
+    for name in sorted(os.listdir(str(tmp_path / "parquet"))):
+        run(["tos_fs", "put", str(tmp_path / "parquet" / name), target + "/" + name], env)
+    model = "%s/user/%s/mnist/model_parquet" % (hdfs.default_fs, USER)
+    _, text = run(["mnist_spark", "--cluster_size", "3", "--num_ps", "1", "--input_mode", "tensorflow",
+                   "--format", "parquet", "--images", target, "--model", model], env, cwd=str(tmp_path),
+                  timeout=600)
+    assert "training done" in text, text[-3000:]
+    _, text = run(["mnist_spark", "--cluster_size", "2", "--mode", "inference", "--input_mode", "tensorflow",
+                   "--format", "csv2", "--images", datasets["csv2"] + "/test", "--model", model,
+                   "--output", "mnist/predictions_parquet"], env, cwd=str(tmp_path), timeout=600)
+    m = re.search(r"accuracy: ([0-9.]+) \((\d+) of (\d+)\)", text)
+    assert m and int(m.group(3)) == 10000, text[-2000:]
+    print("accuracy after training from Parquet on HDFS: %s" % m.group(1))
+    assert float(m.group(1)) >= SEED_ACCURACY_FLOOR
