@@ -21,9 +21,11 @@
 
 #include "net/socket.h"
 #include "reservation/client.h"
+#include "tos/compression.h"
 #include "tos/example.h"
 #include "tos/fs.h"
 #include "tos/partitioned_dir.h"
+#include "tos/tfrecord.h"
 #include "tos/tos.h"
 #include "tos/tuple_record.h"
 
@@ -749,6 +751,115 @@ PYBIND11_MODULE(_tos, m) {
         return py::bytes(*r);
       },
       py::arg("uri"));
+  // tf.train.Example and TFRecord files for torchonspark.dfutil (TFoS's dfutil).
+  m.def(
+      "parse_example",
+      [](const py::bytes& record) {
+        std::string_view bytes = record;
+        auto e = Example::Parse(bytes);
+        if (!e.ok()) Throw(e.status());
+        py::dict out;
+        for (const auto& [name, f] : e->features()) {
+          if (f.kind == Example::Kind::kInt64) {
+            out[py::str(name)] = py::make_tuple("int64", py::cast(f.int64s));
+          } else if (f.kind == Example::Kind::kFloat) {
+            out[py::str(name)] = py::make_tuple("float", py::cast(f.floats));
+          } else if (f.kind == Example::Kind::kBytes) {
+            py::list items(f.bytes.size());
+            for (size_t i = 0; i < f.bytes.size(); ++i) items[i] = py::bytes(f.bytes[i]);
+            out[py::str(name)] = py::make_tuple("bytes", items);
+          }
+        }
+        return out;
+      },
+      py::arg("record"), "A serialized tf.train.Example as {name: (kind, values)}.");
+  m.def(
+      "serialize_example",
+      [](const py::dict& features) {
+        Example e;
+        for (auto item : features) {
+          auto name = item.first.cast<std::string>();
+          auto kv = item.second.cast<py::tuple>();
+          auto kind = kv[0].cast<std::string>();
+          if (kind == "int64") {
+            e.SetInt64s(name, kv[1].cast<std::vector<int64_t>>());
+          } else if (kind == "float") {
+            e.SetFloats(name, kv[1].cast<std::vector<float>>());
+          } else if (kind == "bytes") {
+            std::vector<std::string> values;
+            for (auto v : kv[1]) values.push_back(v.cast<std::string>());
+            e.SetBytes(name, std::move(values));
+          } else {
+            throw py::value_error("feature '" + name +
+                                  "': kind must be int64, float or bytes, not " + kind);
+          }
+        }
+        return py::bytes(e.Serialize());
+      },
+      py::arg("features"), "{name: (kind, values)} as a serialized tf.train.Example.");
+  m.def(
+      "read_tfrecords",
+      [](const std::string& uri) {
+        std::vector<std::string> records;
+        Status st;
+        {
+          py::gil_scoped_release release;
+          const bool gz = uri.size() > 3 && uri.compare(uri.size() - 3, 3, ".gz") == 0;
+          auto file = OpenInputFile(uri, gz ? Compression::kGzip : Compression::kNone);
+          st = file.status();
+          if (st.ok()) {
+            TfRecordReader reader(std::move(file).value());
+            std::string r;
+            for (;;) {
+              auto more = reader.Next(&r);
+              if (!more.ok()) {
+                st = more.status();
+                break;
+              }
+              if (!*more) break;
+              records.push_back(std::move(r));
+            }
+          }
+        }
+        if (!st.ok()) Throw(st);
+        py::list out(records.size());
+        for (size_t i = 0; i < records.size(); ++i) out[i] = py::bytes(records[i]);
+        return out;
+      },
+      py::arg("uri"), "The records of one TFRecord file (.gz: gzip), CRCs checked.");
+  m.def(
+      "write_tfrecord_part",
+      [](const std::string& dir, size_t index, const std::vector<std::string>& records) {
+        Status st;
+        {
+          py::gil_scoped_release release;
+          auto file = CreatePartFile(dir, PartFileName(index));
+          st = file.status();
+          if (st.ok()) {
+            TfRecordWriter writer(std::move(file).value());
+            for (const auto& r : records) {
+              st = writer.Write(r);
+              if (!st.ok()) break;
+            }
+            if (st.ok()) st = writer.Close();
+          }
+        }
+        if (!st.ok()) Throw(st);
+      },
+      py::arg("dir"), py::arg("index"), py::arg("records"),
+      "Writes DIR/part-NNNNN as a TFRecord file, in place only once complete.");
+  m.def(
+      "make_dirs",
+      [](const std::string& uri) {
+        Status s;
+        {
+          py::gil_scoped_release release;
+          auto fs = GetFileSystem(uri);
+          s = fs.ok() ? (*fs)->CreateDirs(uri) : fs.status();
+        }
+        if (!s.ok()) Throw(s);
+      },
+      py::arg("uri"), "Creates a directory and its missing parents.");
   m.def(
       "list_parts",
       [](const std::string& dir, bool allow_incomplete) {

@@ -119,3 +119,38 @@ def test_a_retried_feed_task_feeds_its_partition_exactly_once_in_order(spark, tm
         bad = next((k for k, (g, w) in enumerate(zip(got, want)) if g != w), min(len(got), len(want)))
         assert got == want, "partition %d: %d records, first difference at %d: %s" % (
             p, len(got), bad, got[max(0, bad - 2):bad + 3])
+
+
+def test_dfutil_loads_the_tfrecords_mnist_data_setup_writes(spark, tmp_path):
+    import subprocess
+    from conftest import BIN
+    from torchonspark import dfutil
+    data = str(tmp_path / "tfr")
+    r = subprocess.run([os.path.join(BIN, "mnist_data_setup"), "--format", "tfr", "--output", data,
+                        "--num-partitions", "3"], stdout=subprocess.PIPE, stderr=subprocess.STDOUT, timeout=300)
+    assert r.returncode == 0, r.stdout.decode()
+    df = dfutil.load_tfrecords(spark.sparkContext, data + "/test")
+    assert df.schema.simpleString() == "struct<image:array<bigint>,label:array<bigint>>" or \
+        df.schema.simpleString() == "struct<image:array<bigint>,label:bigint>", df.schema.simpleString()
+    rows = df.collect()
+    assert len(rows) == 10000
+    assert all(len(r.image) == 784 and 0 <= min(r.image) and max(r.image) <= 255 for r in rows[:100])
+
+
+def test_dfutil_round_trip_keeps_rows_types_and_order(spark, tmp_path):
+    from torchonspark import dfutil
+    rows = [(i, float(i) / 4, "name-%d" % i, bytes([i % 256, 0, 10]), [i, i + 1, i + 2], ["a", "b%d" % i])
+            for i in range(500)]
+    df = spark.createDataFrame(rows, "id long, x float, name string, blob binary, vec array<long>, "
+                                     "tags array<string>").coalesce(3)
+    out = str(tmp_path / "out")
+    assert dfutil.save_as_tfrecords(df, out) == 500
+    assert sorted(os.listdir(out)) == ["_SUCCESS", "part-00000", "part-00001", "part-00002"]
+    back = dfutil.load_tfrecords(spark.sparkContext, out, binary_features=["blob"])
+    assert back.schema.simpleString() == ("struct<blob:binary,id:bigint,name:string,tags:array<string>,"
+                                          "vec:array<bigint>,x:float>")
+    got = [(r.id, r.x, r.name, bytes(r.blob), list(r.vec), list(r.tags)) for r in back.collect()]
+    assert got == [(i, x, n, b, v, t) for i, x, n, b, v, t in rows]
+    with pytest.raises(TorchOnSparkError) as e:
+        dfutil.save_as_tfrecords(df, out)
+    assert "already holds a dataset" in str(e.value)
