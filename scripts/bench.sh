@@ -24,6 +24,13 @@ if [ -x "$BIN/mnist_spark" ]; then
   python3 bench/bench_mnist_spark.py
   echo
 fi
+echo "== DataFrames: rows/s per executor into the nodes, Arrow batches vs the RDD path vs PySpark's Python floor (bench/spark/bench_dataframe_feed.py) =="
+SPARK_LOCAL_IP=127.0.0.1 .venv/bin/python bench/spark/bench_dataframe_feed.py --rows 600000 --executors 1 2>/dev/null | grep '^{'
+SPARK_LOCAL_IP=127.0.0.1 .venv/bin/python bench/spark/bench_dataframe_feed.py --rows 600000 --executors 2 2>/dev/null | grep '^{'
+if [ -x "$BIN/mnist_spark" ]; then
+  echo "-- the whole MNIST training job on a DataFrame vs Spark's TorchDistributor, same cluster (bench/spark/bench_torch_distributor.py)"
+  SPARK_LOCAL_IP=127.0.0.1 .venv/bin/python bench/spark/bench_torch_distributor.py 2>/dev/null | grep '^{'
+fi
 echo "== Spark feed path: MNIST-sized csv lines from an RDD into next_batch() on a local standalone cluster (bench/spark/bench_spark_feed.py) =="
 SPARK_LOCAL_IP=127.0.0.1 .venv/bin/python bench/spark/bench_spark_feed.py --records 200000 --executors 2 2>/dev/null | grep '^{'
 if [ -x "$BIN/mnist_spark" ]; then

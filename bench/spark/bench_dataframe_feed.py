@@ -54,7 +54,7 @@ def _count_batches(batches):
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--master", default=None)
-    ap.add_argument("--rows", type=int, default=200000)
+    ap.add_argument("--rows", type=int, default=600000)
     ap.add_argument("--partitions", type=int, default=8)
     ap.add_argument("--executors", type=int, default=2)
     a = ap.parse_args()
@@ -73,7 +73,7 @@ def main():
         from torchonspark import TFCluster
         conf = (SparkConf().setMaster(master).setAppName("bench-dataframe-feed")
                 .set("spark.executor.cores", "1").set("spark.cores.max", str(a.executors))
-                .set("spark.executor.memory", "1g").set("spark.driver.memory", "1g")
+                .set("spark.executor.memory", "3g").set("spark.driver.memory", "1g")
                 .set("spark.pyspark.python", sys.executable).set("spark.ui.enabled", "false")
                 .set("spark.driver.host", "127.0.0.1").set("spark.driver.bindAddress", "127.0.0.1"))
         spark = SparkSession.builder.config(conf=conf).getOrCreate()

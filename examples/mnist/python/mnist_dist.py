@@ -31,13 +31,27 @@ def make_model():
 
 def fed_batch(feed, args, n):
     """(images, labels) arrays of the next fed batch, or None at the feed's end: tuple records
-    as arrays (fields that are csv lines parsed in C++), or tf.train.Example records
-    (--format tfr) parsed in C++."""
+    as arrays (fields that are csv lines parsed in C++), tf.train.Example records (--format tfr)
+    parsed in C++, or a DataFrame's columns (--format parquet: image bytes, label ints)."""
+    if args.format == "parquet":
+        cols = columns_of(feed).next_batch(n)
+        return (cols["image"], cols["label"]) if cols else None
     if args.format == "tfr":
         cols = feed.next_batch_examples(n)
         return (cols["image"], cols["label"]) if cols else None
     batch = feed.next_batch_arrays(n, csv=True)  # csv lines from Spark are parsed in C++
     return batch if batch else None
+
+
+_COLUMNS = {}
+
+
+def columns_of(feed):
+    """The feed's one ColumnFeed (it keeps the rows of a record it has not handed out yet)."""
+    if feed.name not in _COLUMNS:
+        # image: binary (784 bytes) or array<int>; label: int.
+        _COLUMNS[feed.name] = feed.columns()
+    return _COLUMNS[feed.name]
 
 
 class Batches(object):
@@ -85,7 +99,9 @@ def _tensors(batch):
     import torch
     images, labels = batch
     x = torch.from_numpy(np.asarray(images, dtype=np.float32)).div_(255.0)
-    y = torch.from_numpy(np.asarray(labels)).argmax(1)
+    labels = np.asarray(labels)
+    # One-hot rows (csv, pickle, tfr) or class numbers (a DataFrame's label column).
+    y = torch.from_numpy(labels).argmax(1) if labels.ndim == 2 else torch.from_numpy(labels.astype(np.int64))
     return x, y
 
 
@@ -225,7 +241,10 @@ def inference(args, ctx):
                 break
             x, y = _tensors(batch)
             pred = model(x).argmax(1)
-            feed.batch_results(["%d %d" % (l, p) for l, p in zip(y.tolist(), pred.tolist())])
+            if args.format == "parquet":  # a prediction column beside the DataFrame's label
+                columns_of(feed).batch_results(pred.numpy())
+            else:
+                feed.batch_results(["%d %d" % (l, p) for l, p in zip(y.tolist(), pred.tolist())])
             ctx.report_progress()
 
 

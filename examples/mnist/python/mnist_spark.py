@@ -30,8 +30,9 @@ def make_parser():
     parser = argparse.ArgumentParser()
     parser.add_argument("--batch_size", help="number of records per batch", type=int, default=100)
     parser.add_argument("--epochs", help="number of epochs", type=int, default=1)
-    parser.add_argument("--format", choices=["csv", "pickle", "tfr"], default="csv",
-                        help="example format: csv, or (read by Spark) pickle or tfr (--images only)")
+    parser.add_argument("--format", choices=["csv", "pickle", "tfr", "parquet"], default="csv",
+                        help="example format: csv, or (read by Spark) pickle, tfr or parquet (a DataFrame "
+                             "with columns image: binary and label: int; --images only)")
     parser.add_argument("--images", help="HDFS path to MNIST images in parallelized format")
     parser.add_argument("--labels", help="HDFS path to MNIST labels in parallelized format")
     parser.add_argument("--model", help="HDFS path to save/load model during train/inference", default="mnist_model")
@@ -58,8 +59,8 @@ def make_parser():
 
 
 def check(parser, args):
-    if not args.images or (not args.labels and args.format != "tfr"):
-        parser.error("--images and --labels are required (--images only for --format tfr)")
+    if not args.images or (not args.labels and args.format not in ("tfr", "parquet")):
+        parser.error("--images and --labels are required (--images only for --format tfr or parquet)")
     if args.mode == "inference" and args.input_mode != "spark":
         parser.error("inference reads fed records: use --input_mode spark")
     if args.format != "csv" and (args.local or args.input_mode != "spark"):
@@ -78,7 +79,10 @@ def num_ps(args):
 
 
 def spark_data(sc, args):
-    from torchonspark import pickle_parts, text_parts, tfrecord_parts, zip_parts
+    from torchonspark import parquet_parts, pickle_parts, text_parts, tfrecord_parts, zip_parts
+    if args.format == "parquet":  # a DataFrame, fed as Arrow record batches
+        from pyspark.sql import SparkSession
+        return parquet_parts(SparkSession(sc), args.images).select("image", "label")
     if args.format == "tfr":  # serialized tf.train.Example records, parsed on the nodes in C++
         return tfrecord_parts(sc, args.images)
     if args.format == "pickle":  # what mnist_data_setup --format pickle (saveAsPickleFile) wrote
@@ -153,7 +157,11 @@ def run_spark(args):
             if mode == InputMode.SPARK:
                 cluster.train(spark_data(sc, args), args.epochs)
         else:
-            cluster.inference(spark_data(sc, args)).saveAsTextFile(args.output)
+            if args.format == "parquet":  # a DataFrame of labels and predictions, written by Spark SQL
+                cluster.inference(spark_data(sc, args), result="prediction long", columns=["label"]) \
+                    .selectExpr("concat(label, ' ', prediction)").write.text(args.output)
+            else:
+                cluster.inference(spark_data(sc, args)).saveAsTextFile(args.output)
     run_job(cluster, work)
     sc.stop()
 
