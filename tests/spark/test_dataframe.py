@@ -154,3 +154,48 @@ def test_dfutil_round_trip_keeps_rows_types_and_order(spark, tmp_path):
     with pytest.raises(TorchOnSparkError) as e:
         dfutil.save_as_tfrecords(df, out)
     assert "already holds a dataset" in str(e.value)
+
+
+def test_python_mnist_example_on_a_dataframe(spark, tmp_path):
+    """The Python example's map_fun (DDP) trained on an MNIST DataFrame (image: binary, label:
+    int), then DataFrame inference: 10,000 predictions in the test set's order."""
+    import subprocess
+    from conftest import BIN
+    root = os.path.join(HERE, "..", "..")
+    for d in ("examples/mnist/spark", "examples/mnist/python"):
+        sys.path.insert(0, os.path.join(root, d))
+    try:
+        import mnist_dist
+        import mnist_parquet
+        import mnist_spark as py_example
+    finally:
+        del sys.path[:2]
+    sc = spark.sparkContext
+    sc.addPyFile(os.path.join(root, "examples", "mnist", "python", "mnist_dist.py"))
+    csv2 = str(tmp_path / "csv2")
+    r = subprocess.run([os.path.join(BIN, "mnist_data_setup"), "--format", "csv2", "--output", csv2,
+                        "--num-partitions", "2"], stdout=subprocess.PIPE, stderr=subprocess.STDOUT, timeout=300)
+    assert r.returncode == 0, r.stdout.decode()
+
+    def frame(split):
+        from torchonspark import part_files
+        import functools
+        parts = part_files(sc, os.path.join(csv2, split))
+        lines = functools.reduce(lambda a, b: a.union(b), [spark.read.text(uri) for _, uri in parts])
+        return lines.selectExpr(mnist_parquet.IMAGE, mnist_parquet.LABEL)
+
+    model = str(tmp_path / "model")
+    args = py_example.make_parser().parse_args(["--format", "parquet", "--images", "unused", "--model", model,
+                                                "--strategy", "allreduce", "--steps", "100000"])
+    cluster = TFCluster.run(sc, mnist_dist.map_fun, args, 2, 0, reservation_timeout=60)
+    cluster.train(frame("train"), 1)
+    cluster.shutdown(timeout=300)
+    args = py_example.make_parser().parse_args(["--format", "parquet", "--images", "unused", "--model", model,
+                                                "--mode", "inference"])
+    cluster = TFCluster.run(sc, mnist_dist.map_fun, args, 2, 0, reservation_timeout=60)
+    test = frame("test")
+    rows = cluster.inference(test, result="prediction long", columns=["label"]).collect()
+    cluster.shutdown(timeout=120)
+    assert [r.label for r in rows] == [r.label for r in test.collect()]
+    accuracy = sum(1 for r in rows if r.label == r.prediction) / len(rows)
+    assert len(rows) == 10000 and accuracy > 0.7, (len(rows), accuracy)
