@@ -55,6 +55,8 @@ def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--master", default=None)
     ap.add_argument("--rows", type=int, default=600000)
+    ap.add_argument("--array_rows", type=int, default=150000,
+                    help="rows of the array<int> DataFrame (4 bytes a pixel: it must fit the cache)")
     ap.add_argument("--partitions", type=int, default=8)
     ap.add_argument("--executors", type=int, default=2)
     a = ap.parse_args()
@@ -73,7 +75,7 @@ def main():
         from torchonspark import TFCluster
         conf = (SparkConf().setMaster(master).setAppName("bench-dataframe-feed")
                 .set("spark.executor.cores", "1").set("spark.cores.max", str(a.executors))
-                .set("spark.executor.memory", "3g").set("spark.driver.memory", "1g")
+                .set("spark.executor.memory", "1g").set("spark.driver.memory", "1g")
                 .set("spark.pyspark.python", sys.executable).set("spark.ui.enabled", "false")
                 .set("spark.driver.host", "127.0.0.1").set("spark.driver.bindAddress", "127.0.0.1"))
         spark = SparkSession.builder.config(conf=conf).getOrCreate()
@@ -83,8 +85,8 @@ def main():
         base = spark.range(0, n, 1, a.partitions)
         binary = base.selectExpr("unhex(repeat(lpad(hex(id % 256), 2, '0'), 784)) as image",
                                  "cast(id % 10 as int) as label").cache()
-        array = base.selectExpr("array_repeat(cast(id % 256 as int), 784) as image",
-                                "cast(id % 10 as int) as label").cache()
+        array = spark.range(0, a.array_rows, 1, a.partitions).selectExpr(
+            "array_repeat(cast(id % 256 as int), 784) as image", "cast(id % 10 as int) as label").cache()
         rdd = binary.rdd.map(lambda r: (bytes(r.image), r.label)).cache()
         for d in (binary, array):
             d.count()
@@ -94,11 +96,11 @@ def main():
             d.mapInArrow(_count_batches, "rows long").collect()
         t = time.time()
         binary.rdd.foreachPartition(lambda it: sum(1 for _ in it))
-        result = {"bench": "spark_dataframe_feed", "rows": n, "executors": a.executors,
+        result = {"bench": "spark_dataframe_feed", "rows": n, "array_rows": a.array_rows, "executors": a.executors,
                   "partitions": a.partitions,
                   "pyspark_iterate_rows_per_s_per_executor": round(n / (time.time() - t) / a.executors)}
 
-        def feed(name, data, columns):
+        def feed(name, data, columns, n=n):
             out = tempfile.mkdtemp(prefix="tos-bench-df-out-")
             cluster = TFCluster.run(sc, count_rows, {"out": out, "columns": columns}, a.executors, 0,
                                     reservation_timeout=120)
@@ -111,7 +113,7 @@ def main():
             result[name + "_rows_per_s_per_executor"] = round(n / secs / a.executors)
 
         feed("dataframe_binary", binary, True)
-        feed("dataframe_array", array, True)
+        feed("dataframe_array", array, True, a.array_rows)
         feed("rdd_tuples", rdd, False)
         b = result["dataframe_binary_rows_per_s_per_executor"]
         result["ratio_binary_to_rdd"] = round(b / result["rdd_tuples_rows_per_s_per_executor"], 2)

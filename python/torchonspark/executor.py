@@ -228,6 +228,38 @@ def _finish(proc, node, feed_name):
             return stop.value, results
 
 
+def _answers(proc, node, feed_name, write):
+    """Inference: runs write() (the partition into the client) on a thread while yielding the
+    client's results; a failure of either is raised, write()'s first (it explains the other)."""
+    failure = []
+
+    def writer_main():
+        try:
+            write()
+        except Exception as e:  # e.g. an element of another kind, or Spark's input failed
+            failure.append(e)
+            proc.kill()
+
+    writer = threading.Thread(target=writer_main, daemon=True)
+    writer.start()
+    try:
+        try:
+            for result in _results(proc, node, feed_name):
+                yield result
+        except Exception:
+            writer.join()
+            if failure:
+                raise failure[0]
+            raise
+        writer.join()
+        if failure:
+            raise failure[0]
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+
+
 def _write_blocks(proc, first, iterator, encoding):
     """Writes the partition; returns False if the client stopped reading (terminated feed)."""
     try:
@@ -281,36 +313,10 @@ def infer_partition(info, feed_name):
         if opened is None:
             return
         proc, node, first, encoding = opened
-        failure = []
-
-        def write():
-            try:
-                _write_blocks(proc, first, iterator, encoding)
-            except Exception as e:  # e.g. an element of another kind: stop the client
-                failure.append(e)
-                proc.kill()
-
-        writer = threading.Thread(target=write, daemon=True)
-        writer.start()
-        try:
-            try:
-                _, results = _finish(proc, node, feed_name)
-            except Exception:
-                writer.join()
-                if failure:
-                    raise failure[0]
-                raise
-            writer.join()
-            if failure:
-                raise failure[0]
-            for text in results:
-                lines = text.decode("utf-8").split("\n")
-                for line in lines[:-1]:
-                    yield line
-        finally:
-            if proc.poll() is None:
-                proc.kill()
-                proc.wait()
+        for text in _answers(proc, node, feed_name, lambda: _write_blocks(proc, first, iterator, encoding)):
+            lines = text.decode("utf-8").split("\n")
+            for line in lines[:-1]:
+                yield line
 
     return run
 
@@ -400,32 +406,7 @@ def infer_arrow(info, feed_name, keep, result_name, schema):
         if opened is None:
             return
         proc, node, pieces = opened
-        failure = []
-
-        def write():
-            try:
-                _write_arrow(proc, pieces)
-            except Exception as e:  # e.g. Spark's input failed: stop the client
-                failure.append(e)
-                proc.kill()
-
-        writer = threading.Thread(target=write, daemon=True)
-        writer.start()
-        try:
-            try:
-                for payload in _results(proc, node, feed_name):
-                    yield _conform(columns.read_record(payload), schema)
-            except Exception:
-                writer.join()
-                if failure:
-                    raise failure[0]
-                raise
-            writer.join()
-            if failure:
-                raise failure[0]
-        finally:
-            if proc.poll() is None:
-                proc.kill()
-                proc.wait()
+        for payload in _answers(proc, node, feed_name, lambda: _write_arrow(proc, pieces)):
+            yield _conform(columns.read_record(payload), schema)
 
     return run
