@@ -7,6 +7,8 @@ one run on one local standalone cluster.
   rdd_tuples         cluster.train(rdd) of (image bytes, label) tuples: the RDD path
   pyspark_iterate    df.rdd.foreachPartition iterating the rows in Python, doing nothing else:
                      the floor for any path through PySpark's Python workers
+  map_in_arrow_only  df.mapInArrow counting the rows of Spark's Arrow batches and nothing
+                     else: the ceiling for any path through Spark's Arrow conversion
 
 The nodes are Python training functions reading whole columns (ColumnFeed for DataFrames,
 next_batch_arrays for the RDD) and counting rows, which the benchmark checks. Prints one JSON
@@ -91,9 +93,14 @@ def main():
         for d in (binary, array):
             d.count()
         rdd.count()
-        # Warm up Spark's Arrow path (the JVM's first conversions are several times slower).
+        # Warm up Spark's Arrow path (the JVM's first conversions are several times slower),
+        # then time it alone: Spark's own mapInArrow counting the rows, the ceiling of any
+        # consumer of its Arrow batches.
         for d in (binary, array):
             d.mapInArrow(_count_batches, "rows long").collect()
+        t = time.time()
+        binary.mapInArrow(_count_batches, "rows long").collect()
+        arrow_floor = n / (time.time() - t) / a.executors
         t = time.time()
         binary.rdd.foreachPartition(lambda it: sum(1 for _ in it))
         result = {"bench": "spark_dataframe_feed", "rows": n, "array_rows": a.array_rows, "executors": a.executors,
@@ -118,6 +125,8 @@ def main():
         b = result["dataframe_binary_rows_per_s_per_executor"]
         result["ratio_binary_to_rdd"] = round(b / result["rdd_tuples_rows_per_s_per_executor"], 2)
         result["ratio_binary_to_pyspark_iterate"] = round(b / result["pyspark_iterate_rows_per_s_per_executor"], 2)
+        result["spark_map_in_arrow_only_rows_per_s_per_executor"] = round(arrow_floor)
+        result["ratio_binary_to_map_in_arrow_only"] = round(b / arrow_floor, 2)
         print(json.dumps(result))
         spark.stop()
     finally:

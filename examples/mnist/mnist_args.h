@@ -54,7 +54,7 @@ tos::Status Validate(const Args& args);
 std::string LocalPath(const std::string& path);
 
 // --format parquet: the columns a DataFrame or Parquet dataset must have (image: binary, the
-// 784 pixel bytes; label: int).
+// 784 pixel bytes, or array<int>; label: int).
 tos::ColumnFeedOptions MnistColumns();
 
 }  // namespace mnist

@@ -165,12 +165,20 @@ void ToTensors(const tos::ColumnBatch& batch, torch::Tensor* images, torch::Tens
   if (image.width != static_cast<int64_t>(kPixels)) {
     throw tos::Error(tos::InvalidArgument(
         "column 'image' must hold the " + std::to_string(kPixels) +
-        " pixel bytes of one image per row; these rows hold " +
-        (image.width < 0 ? std::string("different sizes") : std::to_string(image.width))));
+        " pixels of one image per row; these rows hold " +
+        (image.width < 0 ? std::string("different numbers") : std::to_string(image.width))));
   }
   const int64_t n = batch.num_rows();
-  *images = torch::from_blob(const_cast<void*>(image.data), {n, static_cast<int64_t>(kPixels)},
-                             torch::kUInt8);
+  const std::vector<int64_t> shape{n, static_cast<int64_t>(kPixels)};
+  void* pixels = const_cast<void*>(image.data);
+  if (image.element == tos::ElementType::kUint8) {  // binary: the 784 bytes, viewed
+    *images = torch::from_blob(pixels, shape, torch::kUInt8);
+  } else if (image.element == tos::ElementType::kInt32) {  // array<int>
+    *images = torch::from_blob(pixels, shape, torch::kInt32).to(torch::kUInt8);
+  } else {
+    throw tos::Error(tos::InvalidArgument("column 'image' is " + image.type +
+                                          ": give the pixels as binary (784 bytes) or array<int>"));
+  }
   *labels = torch::from_blob(const_cast<int32_t*>(batch.column("label").values<int32_t>()), {n},
                              torch::kInt32)
                 .to(torch::kInt64);

@@ -199,3 +199,16 @@ def test_python_mnist_example_on_a_dataframe(spark, tmp_path):
     assert [r.label for r in rows] == [r.label for r in test.collect()]
     accuracy = sum(1 for r in rows if r.label == r.prediction) / len(rows)
     assert len(rows) == 10000 and accuracy > 0.7, (len(rows), accuracy)
+
+
+def test_train_on_an_array_column(spark, tmp_path):
+    """Images as array<int> instead of binary: the same rows, as [n, 16] int32 columns."""
+    out = str(tmp_path)
+    df = spark.range(0, 2000, 1, 3).selectExpr("id", "array_repeat(cast(id % 256 as int), 16) as image")
+    cluster = TFCluster.run(spark.sparkContext, pyfuns.consume_columns, {"out": out}, 1, 0, reservation_timeout=60)
+    cluster.train(df)
+    cluster.shutdown(timeout=60)
+    r = pyfuns.results(out)["worker-0"]
+    assert sorted(r["ids"]) == list(range(2000))  # partitions are fed side by side
+    assert r["sum"] == 16 * sum(i % 256 for i in range(2000))
+    assert r["shape"][1] == 16
