@@ -58,3 +58,17 @@ def sc(spark_master):
 @pytest.fixture
 def app():
     return os.path.join(BIN, "tos_test_app")
+
+
+def load_example(relative_path, name):
+    """A module of the examples, loaded from its file under its own name: both MNIST examples
+    have an mnist_spark.py, and whichever a test imported first would stay in sys.modules."""
+    import importlib.util
+    path = os.path.join(ROOT, relative_path)
+    if name in sys.modules:
+        return sys.modules[name]
+    spec = importlib.util.spec_from_file_location(name, path)
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[name] = module
+    spec.loader.exec_module(module)
+    return module

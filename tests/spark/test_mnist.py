@@ -87,15 +87,10 @@ def test_mnist_from_parquet_as_a_dataframe(sc, mnist_csv, tmp_path):
     trained in feed mode from a DataFrame and, separately, in direct mode (each worker reads
     its row groups); each model's DataFrame inference written as text in the test set's order,
     through the example script's own functions."""
-    import sys
     from pyspark.sql import SparkSession
-    example = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..", "examples", "mnist", "spark")
-    sys.path.insert(0, example)
-    try:
-        import mnist_parquet
-        import mnist_spark as cxx_example
-    finally:
-        sys.path.remove(example)
+    from conftest import load_example
+    mnist_parquet = load_example("examples/mnist/spark/mnist_parquet.py", "mnist_parquet")
+    cxx_example = load_example("examples/mnist/spark/mnist_spark.py", "cxx_mnist_spark")
     spark = SparkSession(sc)
     csv2 = str(tmp_path / "csv2")
     r = subprocess.run([os.path.join(BIN, "mnist_data_setup"), "--format", "csv2", "--output", csv2,

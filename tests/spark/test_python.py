@@ -158,13 +158,10 @@ def test_python_mnist_example_from_tfrecords(psc, tmp_path):
     r = subprocess.run([os.path.join(BIN, "mnist_data_setup"), "--format", "tfr", "--output", data,
                         "--num-partitions", "4"], stdout=subprocess.PIPE, stderr=subprocess.STDOUT, timeout=300)
     assert r.returncode == 0, r.stdout.decode()
+    from conftest import load_example
     example = os.path.join(HERE, "..", "..", "examples", "mnist", "python")
-    sys.path.insert(0, example)
-    try:
-        import mnist_dist
-        import mnist_spark as py_example
-    finally:
-        sys.path.remove(example)
+    mnist_dist = load_example("examples/mnist/python/mnist_dist.py", "mnist_dist")
+    py_example = load_example("examples/mnist/python/mnist_spark.py", "py_mnist_spark")
     psc.addPyFile(os.path.join(example, "mnist_dist.py"))
     model = str(tmp_path / "model")
     args = py_example.make_parser().parse_args(["--format", "tfr", "--images", data + "/train", "--model", model,
