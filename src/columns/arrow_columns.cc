@@ -69,7 +69,7 @@ struct Origin {
 
 Origin OriginOf(const arrow::Schema& schema) {
   Origin o;
-  auto md = schema.metadata();
+  const auto& md = schema.metadata();
   if (!md) return o;
   auto p = md->Get("tos.partition");
   if (p.ok()) o.partition = *p;
