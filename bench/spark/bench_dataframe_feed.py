@@ -62,6 +62,9 @@ def main():
     ap.add_argument("--partitions", type=int, default=8)
     ap.add_argument("--executors", type=int, default=2)
     a = ap.parse_args()
+    # The executors' Python workers run this Python (pyarrow, torch); the session builder does
+    # not pass spark.pyspark.python on to them.
+    os.environ.setdefault("PYSPARK_PYTHON", sys.executable)
 
     state = None
     master = a.master

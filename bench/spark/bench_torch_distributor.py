@@ -57,6 +57,9 @@ def main():
     ap.add_argument("--epochs", type=int, default=1)
     ap.add_argument("--master", default=None)
     a = ap.parse_args()
+    # The executors' Python workers run this Python (pyarrow, torch); the session builder does
+    # not pass spark.pyspark.python on to them.
+    os.environ.setdefault("PYSPARK_PYTHON", sys.executable)
     bin_dir = os.path.join(ROOT, "build", "bin")
     work = tempfile.mkdtemp(prefix="tos-bench-td-")
     subprocess.run([os.path.join(bin_dir, "mnist_data_setup"), "--format", "csv2", "--output", work + "/csv2",
@@ -84,7 +87,11 @@ def main():
                 .set("spark.driver.host", "127.0.0.1").set("spark.driver.bindAddress", "127.0.0.1")
                 # torchrun of Debian's torch 1.13 cannot parse its own default --tee/--redirects
                 # ("0") on Python 3.11 (Std.NONE is no longer iterated): give it values it parses.
-                .set("spark.executorEnv.PET_TEE", "1").set("spark.executorEnv.PET_REDIRECTS", "2"))
+                .set("spark.executorEnv.PET_TEE", "1").set("spark.executorEnv.PET_REDIRECTS", "2")
+                # Lockstep training over feeds needs every trainer fed at once: without this,
+                # Spark may run both feed tasks one after the other on the executor that cached
+                # both partitions, and the other trainer waits for data that never comes.
+                .set("spark.locality.wait", "0"))
         spark = SparkSession.builder.config(conf=conf).getOrCreate()
         sc = spark.sparkContext
         sc.setLogLevel("ERROR")

@@ -158,7 +158,7 @@ def test_dfutil_round_trip_keeps_rows_types_and_order(spark, tmp_path):
 
 @pytest.mark.parametrize("image", ["binary", "array"])
 def test_python_mnist_example_on_a_dataframe(spark, tmp_path, image):
-    """The Python example's map_fun (the runtime's ring allreduce) trained on an MNIST DataFrame (image: binary, the 784
+    """The Python example's map_fun (1 ps + 2 workers) trained on an MNIST DataFrame (image: binary, the 784
     bytes, or array<int>; label: int), then DataFrame inference: 10,000 predictions in the
     test set's order, as accurate as with RDDs."""
     import subprocess
@@ -185,9 +185,8 @@ def test_python_mnist_example_on_a_dataframe(spark, tmp_path, image):
 
     model = str(tmp_path / "model")
     args = py_example.make_parser().parse_args(["--format", "parquet", "--images", "unused", "--model", model,
-                                                "--strategy", "allreduce", "--allreducer", "ring",
-                                                "--steps", "100000"])
-    cluster = TFCluster.run(sc, mnist_dist.map_fun, args, 2, 0, reservation_timeout=60)
+                                                "--strategy", "ps", "--steps", "100000"])
+    cluster = TFCluster.run(sc, mnist_dist.map_fun, args, 3, 1, reservation_timeout=60)
     cluster.train(frame("train"), 1)
     cluster.shutdown(timeout=300)
     args = py_example.make_parser().parse_args(["--format", "parquet", "--images", "unused", "--model", model,
