@@ -108,6 +108,34 @@ def column_to_numpy(col):
     return col.to_numpy()
 
 
+def _take_rows(pending, batch_size, fetch, spans=lambda: True):
+    """Up to batch_size rows from `pending` ([batch, position] entries), calling fetch() (which
+    appends an entry, or returns False at the end) when it runs dry; while spans() is false (an
+    inference feed, known once its first record came) a batch never crosses entries and an
+    exhausted entry stays until it is answered. A batch that crosses entries is the only copy. Returns
+    (pyarrow.RecordBatch or None, rows)."""
+    pa = _pa()
+    parts, got = [], 0
+    while got < batch_size:
+        if pending and pending[0][0].num_rows == pending[0][1] and spans():
+            pending.pop(0)
+        if not pending and not fetch():
+            break
+        entry = pending[0]
+        take = min(batch_size - got, entry[0].num_rows - entry[1])
+        parts.append(entry[0].slice(entry[1], take))
+        entry[1] += take
+        got += take
+        if not spans():
+            break
+    if not parts:
+        return None, 0
+    if len(parts) == 1:
+        return parts[0], got
+    joined = pa.Table.from_batches([p.replace_schema_metadata(None) for p in parts])
+    return joined.combine_chunks().to_batches()[0], got
+
+
 class ColumnFeed(object):
     """Rows of a DataFrame feed, in batches of the size the training function asks for.
 
@@ -170,29 +198,11 @@ class ColumnFeed(object):
         if self._rows_out:
             raise ValueError("feed '%s': next_batch() called before batch_results() returned the %d "
                              "results of the previous inference batch" % (self._feed.name, self._rows_out))
-        pa = _pa()
-        parts, got = [], 0
-        while got < batch_size:
-            if self._pending and self._pending[0][0].num_rows == self._pending[0][1] and not self._inference:
-                self._pending.pop(0)
-            if not self._pending and not self._fetch():
-                break
-            entry = self._pending[0]
-            take = min(batch_size - got, entry[0].num_rows - entry[1])
-            parts.append(entry[0].slice(entry[1], take))
-            entry[1] += take
-            got += take
-            if self._inference:
-                break
+        batch, got = _take_rows(self._pending, batch_size, self._fetch, lambda: not self._inference)
         self.rows_consumed += got
         if self._inference:
             self._rows_out = got
-        if not parts:
-            return None
-        if len(parts) == 1:
-            return parts[0]
-        return pa.Table.from_batches([p.replace_schema_metadata(None) for p in parts]) \
-            .combine_chunks().to_batches()[0]
+        return batch
 
     def next_batch(self, batch_size):
         """Up to batch_size rows as a dict of NumPy columns (see column_to_numpy); an empty
@@ -284,26 +294,14 @@ class ParquetShard(object):
 
     def next_batch_arrow(self, batch_size):
         """Up to batch_size rows as a pyarrow.RecordBatch (spanning row groups); None at the end."""
-        pa = _pa()
-        parts, got = [], 0
-        while got < batch_size:
-            if not self._ready:
-                batch = next(self._next, None)
-                if batch is None:
-                    break
-                self._ready.append([batch, 0])
-            entry = self._ready[0]
-            take = min(batch_size - got, entry[0].num_rows - entry[1])
-            parts.append(entry[0].slice(entry[1], take))
-            entry[1] += take
-            got += take
-            if entry[1] == entry[0].num_rows:
-                self._ready.pop(0)
-        if not parts:
-            return None
-        if len(parts) == 1:
-            return parts[0]
-        return pa.Table.from_batches(parts).combine_chunks().to_batches()[0]
+        return _take_rows(self._ready, batch_size, self._fetch)[0]
+
+    def _fetch(self):
+        batch = next(self._next, None)
+        if batch is None:
+            return False
+        self._ready.append([batch, 0])
+        return True
 
     def next_batch(self, batch_size):
         """Up to batch_size rows as a dict of NumPy columns; {} at the end."""

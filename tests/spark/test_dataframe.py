@@ -130,11 +130,12 @@ def test_dfutil_loads_the_tfrecords_mnist_data_setup_writes(spark, tmp_path):
                         "--num-partitions", "3"], stdout=subprocess.PIPE, stderr=subprocess.STDOUT, timeout=300)
     assert r.returncode == 0, r.stdout.decode()
     df = dfutil.load_tfrecords(spark.sparkContext, data + "/test")
-    assert df.schema.simpleString() == "struct<image:array<bigint>,label:array<bigint>>" or \
-        df.schema.simpleString() == "struct<image:array<bigint>,label:bigint>", df.schema.simpleString()
+    # mnist_data_setup's Examples: image int64 x784, label one-hot int64 x10.
+    assert df.schema.simpleString() == "struct<image:array<bigint>,label:array<bigint>>"
     rows = df.collect()
     assert len(rows) == 10000
-    assert all(len(r.image) == 784 and 0 <= min(r.image) and max(r.image) <= 255 for r in rows[:100])
+    assert all(len(r.image) == 784 and 0 <= min(r.image) and max(r.image) <= 255 for r in rows)
+    assert all(sorted(r.label) == [0] * 9 + [1] for r in rows)
 
 
 def test_dfutil_round_trip_keeps_rows_types_and_order(spark, tmp_path):
