@@ -10,7 +10,7 @@ PACKAGES=(
   zlib1g-dev libssl-dev libcli11-dev nlohmann-json3-dev libspdlog-dev
   libgtest-dev libgmock-dev libbenchmark-dev
   dataset-fashion-mnist python3-torch python3-numpy python3-venv procps
-  iproute2  # the multi-host tests run hosts as network namespaces
+  iproute2 iptables  # the multi-host tests: hosts as network namespaces, firewalls in them
   libopenblas0-pthread
   libcurl4-openssl-dev libpugixml-dev  # HDFS client: WebHDFS over HTTP, Hadoop configuration files
   pybind11-dev python3-dev  # torchonspark._tos, the runtime for Python training functions
