@@ -2,7 +2,7 @@
 # A real single-machine HDFS (namenode + datanode from Apache Hadoop's published artifacts,
 # fetched with Maven; WebHDFS on), for the tests and for trying TorchOnSpark on HDFS.
 #
-#   scripts/hdfs_cluster.sh start DIR [--ha] [--address A] [--owner-pid PID]
+#   scripts/hdfs_cluster.sh start DIR [--ha] [--yarn] [--address A] [--owner-pid PID]
 #   scripts/hdfs_cluster.sh stop DIR
 #   scripts/hdfs_cluster.sh control DIR stop-namenode|stop-datanode|restart-datanode
 #
@@ -58,17 +58,21 @@ case "$cmd" in
     # Hadoop resolves this machine's own host name (InetAddress.getLocalHost) and refuses to start
     # where it does not resolve (a minimal or container install often has no /etc/hosts entry
     # for it). The JVM gets a hosts file of its own that maps the name to the cluster's address.
-    address=127.0.0.1
+    address=127.0.0.1 heap=768m
     args=("$@")
     for ((i = 0; i < ${#args[@]}; i++)); do
       [ "${args[$i]}" = "--address" ] && address="${args[$((i + 1))]}"
+      # YARN's containers inherit HADOOP_CONF_DIR from the NodeManager, as on a real cluster.
+      [ "${args[$i]}" = "--yarn" ] && heap=1536m && export HADOOP_CONF_DIR="$dir/conf"
     done
     printf '127.0.0.1 localhost\n%s %s\n' "$address" "$(cat /proc/sys/kernel/hostname)" > "$dir/hosts"
     # Hadoop 3.3 on Java 17: without these WebHDFS answers 500.
     opens=(--add-opens java.base/java.lang=ALL-UNNAMED --add-opens java.base/java.util=ALL-UNNAMED
            --add-opens java.base/java.nio=ALL-UNNAMED --add-opens java.base/sun.nio.ch=ALL-UNNAMED
            --add-opens java.base/java.lang.reflect=ALL-UNNAMED --add-opens java.base/java.io=ALL-UNNAMED)
-    setsid nohup java -Xmx768m "${opens[@]}" -Djdk.net.hosts.file="$dir/hosts" -Dlog4j.configuration=file:"$HADOOP_DIR/log4j.properties" \
+    # MiniYARNCluster keeps its directories under ./target: the JVM runs in DIR.
+    cd "$dir"
+    setsid nohup java -Xmx$heap "${opens[@]}" -Djdk.net.hosts.file="$dir/hosts" -Dlog4j.configuration=file:"$HADOOP_DIR/log4j.properties" \
       -cp "$cp" "$HADOOP_DIR/HdfsCluster.java" "$dir" "$@" > "$dir/cluster.log" 2>&1 < /dev/null &
     pid=$!
     deadline=$((SECONDS + START_TIMEOUT_S))

@@ -1,13 +1,17 @@
 // A real single-machine HDFS for tests and for trying TorchOnSpark: a namenode (or two, as an
 // HA nameservice) and a datanode from Apache Hadoop's own MiniDFSCluster, WebHDFS on, bound to
-// one address. Run by scripts/hdfs_cluster.sh with the classpath Maven resolves from pom.xml:
+// one address; with --yarn also a YARN (ResourceManager + one NodeManager, MiniYARNCluster).
+// Run by scripts/hdfs_cluster.sh with the classpath Maven resolves from pom.xml:
 //
-//   java -cp CLASSPATH HdfsCluster.java DIR [--ha] [--address A] [--owner-pid PID]
+//   java -cp CLASSPATH HdfsCluster.java DIR [--ha] [--yarn] [--address A] [--owner-pid PID]
 //
-// It writes DIR/conf/{core-site,hdfs-site}.xml (a HADOOP_CONF_DIR for clients) and, once the
-// cluster serves, DIR/cluster.env (DEFAULT_FS, WEBHDFS, HADOOP_CONF_DIR, PID). It then runs
-// the commands dropped as files into DIR/control/ (stop-namenode, stop-datanode,
-// restart-datanode, shutdown) and exits on `shutdown`, on SIGTERM, or when --owner-pid ends.
+// It writes DIR/conf/{core-site,hdfs-site}.xml (and yarn-site.xml with --yarn: a
+// HADOOP_CONF_DIR for clients) and, once the cluster serves, DIR/cluster.env (DEFAULT_FS,
+// WEBHDFS, HADOOP_CONF_DIR, PID; with --yarn also YARN_RM and YARN_LOG_DIR, the
+// NodeManager's container log directory). It then runs the commands dropped as files into
+// DIR/control/ (stop-namenode, stop-datanode, restart-datanode, shutdown) and exits on
+// `shutdown`, on SIGTERM, or when --owner-pid ends.
+// YARN keeps its directories (containers' work and log directories) under DIR/target.
 import java.io.File;
 import java.io.IOException;
 import java.net.InetSocketAddress;
@@ -24,6 +28,8 @@ import org.apache.hadoop.conf.Configuration;
 import org.apache.hadoop.hdfs.HdfsConfiguration;
 import org.apache.hadoop.hdfs.MiniDFSCluster;
 import org.apache.hadoop.hdfs.MiniDFSNNTopology;
+import org.apache.hadoop.yarn.conf.YarnConfiguration;
+import org.apache.hadoop.yarn.server.MiniYARNCluster;
 
 public class HdfsCluster {
   static final String NAMESERVICE = "tosns";
@@ -50,17 +56,78 @@ public class HdfsCluster {
     return b.append("</configuration>\n").toString();
   }
 
+  // Room for a Spark application of one 512m application master (or driver) and three 512m
+  // executors, each with Spark's 384m overhead. Nothing measures the containers' memory.
+  static final int NODE_MANAGER_MB = 6144;
+
+  // Starts YARN with its services on `address`; `site` gets the yarn-site.xml a client needs.
+  // The NodeManager's containers find HDFS through HADOOP_CONF_DIR (exported by
+  // hdfs_cluster.sh into this JVM's environment, which YARN passes on to containers).
+  static MiniYARNCluster startYarn(String address, String defaultFs, Map<String, String> site)
+      throws Exception {
+    YarnConfiguration conf = new YarnConfiguration();
+    conf.set("fs.defaultFS", defaultFs);
+    conf.setBoolean(YarnConfiguration.YARN_MINICLUSTER_FIXED_PORTS, true);
+    site.put("yarn.resourcemanager.hostname", address);
+    for (String key : new String[] {"yarn.resourcemanager.address",
+                                    "yarn.resourcemanager.scheduler.address",
+                                    "yarn.resourcemanager.resource-tracker.address",
+                                    "yarn.resourcemanager.admin.address",
+                                    "yarn.resourcemanager.webapp.address"}) {
+      site.put(key, address + ":" + freePort(address));
+    }
+    site.put("yarn.resourcemanager.bind-host", address);
+    site.put("yarn.nodemanager.bind-host", address);
+    site.put("yarn.minicluster.yarn.nodemanager.resource.memory-mb", "" + NODE_MANAGER_MB);
+    site.put("yarn.nodemanager.resource.memory-mb", "" + NODE_MANAGER_MB);
+    site.put("yarn.nodemanager.resource.cpu-vcores", "8");
+    site.put("yarn.scheduler.minimum-allocation-mb", "128");
+    site.put("yarn.scheduler.maximum-allocation-mb", "" + NODE_MANAGER_MB);
+    site.put("yarn.nodemanager.vmem-check-enabled", "false");
+    site.put("yarn.nodemanager.pmem-check-enabled", "false");
+    // A test machine's disk may be fuller than YARN's 90% default allows.
+    site.put("yarn.nodemanager.disk-health-checker.max-disk-utilization-per-disk-percentage", "99.9");
+    site.put("yarn.log-aggregation-enable", "false");
+    site.put("yarn.scheduler.capacity.root.queues", "default");
+    site.put("yarn.scheduler.capacity.root.default.capacity", "100");
+    site.put("yarn.scheduler.capacity.maximum-am-resource-percent", "1.0");
+    for (Map.Entry<String, String> e : site.entrySet()) conf.set(e.getKey(), e.getValue());
+
+    MiniYARNCluster yarn = new MiniYARNCluster("yarn", 1, 1, 1);  // in test.build.data
+    yarn.init(conf);
+    yarn.start();
+    if (!yarn.waitForNodeManagersToConnect(60000)) {
+      throw new IllegalStateException("the NodeManager did not register within 60 s");
+    }
+    return yarn;
+  }
+
+  // Processes whose working directory lies under `root` (YARN containers and what they
+  // started), killed: a NodeManager that stops may leave them behind.
+  static void killProcessesUnder(Path root) {
+    ProcessHandle.allProcesses().forEach(p -> {
+      try {
+        Path cwd = Files.readSymbolicLink(Path.of("/proc/" + p.pid() + "/cwd"));
+        if (cwd.startsWith(root) && p.pid() != ProcessHandle.current().pid()) p.destroyForcibly();
+      } catch (IOException | UnsupportedOperationException | SecurityException e) {
+        // gone, or not ours to read
+      }
+    });
+  }
+
   public static void main(String[] args) throws Exception {
     if (args.length < 1) {
-      System.err.println("usage: HdfsCluster DIR [--ha] [--address A] [--owner-pid PID]");
+      System.err.println("usage: HdfsCluster DIR [--ha] [--yarn] [--address A] [--owner-pid PID]");
       System.exit(2);
     }
     Path dir = new File(args[0]).getAbsoluteFile().toPath();
     boolean ha = false;
+    boolean withYarn = false;
     String address = "127.0.0.1";
     long ownerPid = -1;
     for (int i = 1; i < args.length; ++i) {
       if (args[i].equals("--ha")) ha = true;
+      else if (args[i].equals("--yarn")) withYarn = true;
       else if (args[i].equals("--address")) address = args[++i];
       else if (args[i].equals("--owner-pid")) ownerPid = Long.parseLong(args[++i]);
       else throw new IllegalArgumentException("unknown argument " + args[i]);
@@ -73,8 +140,11 @@ public class HdfsCluster {
     Configuration conf = new HdfsConfiguration();
     conf.set(MiniDFSCluster.HDFS_MINIDFS_BASEDIR, dir.resolve("data").toString());
     conf.setBoolean("dfs.webhdfs.enabled", true);
-    conf.set("dfs.namenode.rpc-bind-host", address);
-    conf.set("dfs.namenode.http-bind-host", address);
+    // MiniDFSCluster's own clients (waitActive, the datanode) call the namenode on 127.0.0.1:
+    // on a host of its own (a network namespace) it binds all of that host's addresses.
+    String bindHost = address.startsWith("127.") ? address : "0.0.0.0";
+    conf.set("dfs.namenode.rpc-bind-host", bindHost);
+    conf.set("dfs.namenode.http-bind-host", bindHost);
     conf.set("dfs.datanode.address", address + ":0");
     conf.set("dfs.datanode.http.address", address + ":0");
     conf.set("dfs.datanode.ipc.address", address + ":0");
@@ -129,15 +199,42 @@ public class HdfsCluster {
       webhdfs.append(address).append(':').append(ports.get(0)[1]);
     }
     hdfs.put("dfs.replication", "1");
+    if (!bindHost.equals(address)) {
+      // The datanode registered over 127.0.0.1: clients on other hosts use its host name (the
+      // address) instead.
+      hdfs.put("dfs.client.use.datanode.hostname", "true");
+    }
     hdfs.put("dfs.webhdfs.enabled", "true");
     core.put("fs.defaultFS", defaultFs);
     writeAtomically(confDir.resolve("core-site.xml"), siteXml(core));
     writeAtomically(confDir.resolve("hdfs-site.xml"), siteXml(hdfs));
 
     Runtime.getRuntime().addShutdownHook(new Thread(cluster::shutdown));
+    String yarnEnv = "";
+    if (withYarn) {
+      Map<String, String> site = new LinkedHashMap<>();
+      Path containers = dir.resolve("target");
+      System.setProperty("test.build.data", containers.toString());
+      MiniYARNCluster yarn;
+      try {
+        yarn = startYarn(address, defaultFs, site);
+      } catch (Exception e) {
+        e.printStackTrace();
+        System.exit(1);  // HDFS's threads would keep the JVM up
+        return;
+      }
+      Runtime.getRuntime().addShutdownHook(new Thread(() -> {
+        yarn.stop();
+        killProcessesUnder(containers);
+      }));
+      writeAtomically(confDir.resolve("yarn-site.xml"), siteXml(site));
+      yarnEnv = "YARN_RM=" + site.get("yarn.resourcemanager.address") + "\nYARN_LOG_DIR=" +
+                yarn.getNodeManager(0).getConfig().get("yarn.nodemanager.log-dirs") + "\n";
+      System.out.println("YARN serving: ResourceManager " + site.get("yarn.resourcemanager.address"));
+    }
     writeAtomically(dir.resolve("cluster.env"),
                     "DEFAULT_FS=" + defaultFs + "\nWEBHDFS=" + webhdfs + "\nHADOOP_CONF_DIR=" +
-                        confDir + "\nPID=" + ProcessHandle.current().pid() + "\n");
+                        confDir + "\nPID=" + ProcessHandle.current().pid() + "\n" + yarnEnv);
     System.out.println("HDFS serving: fs.defaultFS " + defaultFs + ", WebHDFS " + webhdfs);
     System.out.flush();
 
