@@ -312,6 +312,7 @@ class Cluster(object):
             "server_port": os.environ.get("TOS_SERVER_PORT", ""),
             "node_env": _with_default_fs(sc, node_env),
         }
+        self._default_fs = config["node_env"].get("TOS_DEFAULT_FS", "")
         self._service = _Service(command, config, secret, child_env)
         self._service.on_failure = self._on_failure
         atexit.register(self._atexit)
@@ -511,9 +512,44 @@ class Cluster(object):
         if not result["ok"]:
             raise TorchOnSparkError(result["message"])
 
+    def hosts(self):
+        """The distinct hosts the nodes advertised, in executor order."""
+        out = []
+        for n in self._info.nodes or []:
+            if n["host"] not in out:
+                out.append(n["host"])
+        return out
+
+    def check_shared_paths(self, paths, shared_mount=False):
+        """Refuses local paths the nodes would write to while they run on several hosts: each
+        host would get its own part of a model or of the predictions, and no host all of it.
+
+        paths: {flag: path}, e.g. {"--model": args.model}; a path is local when it starts with
+        file: or has no scheme while the nodes' default file system is local. shared_mount=True
+        accepts them (a mount every host shares, such as NFS). Raises TorchOnSparkError naming
+        the flag, the path and the hosts; call it before training, so that nothing is lost."""
+        hosts = self.hosts()
+        if shared_mount or len(hosts) < 2:
+            return
+        for flag, path in sorted(paths.items()):
+            if path and _is_local_path(path, self._default_fs):
+                raise TorchOnSparkError(
+                    "%s %s is a local path, but the nodes run on %d hosts (%s): each would read or write "
+                    "its own copy. Use a file system every host shares (hdfs://NAMENODE/..., webhdfs://...), "
+                    "or, if %s is on a mount every host shares, say so (--shared_mount)"
+                    % (flag, path, len(hosts), ", ".join(hosts), path))
+
     def tensorboard_url(self):
         """TensorBoard's URL once the chief (or worker 0) started it, else None."""
         return self._service.urls.get("TensorBoard")
+
+
+def _is_local_path(path, default_fs):
+    if path.startswith("file:"):
+        return True
+    if "://" in path:
+        return False
+    return not default_fs or default_fs.startswith("file:")
 
 
 def _is_dataframe(data):

@@ -53,6 +53,9 @@ def make_parser():
     parser.add_argument("--seed", type=int, default=1)
     parser.add_argument("--node_timeout", type=int, default=60,
                         help="seconds a node may send no heartbeat before the job fails naming it")
+    parser.add_argument("--shared_mount", action="store_true",
+                        help="local paths (--model, direct mode's data) are on a mount every host "
+                             "shares; without it they are refused when the nodes run on several hosts")
     parser.add_argument("--local", type=int, default=0, metavar="N",
                         help="run on this machine with N nodes and no Spark (torchonspark.local)")
     return parser
@@ -132,6 +135,12 @@ def run_local(args):
                         log_dir=os.path.join(args.model, "logs"), node_timeout=args.node_timeout)
 
     def work():
+        paths = {"--model": args.model}
+        if args.mode == "inference":
+            paths["--output"] = args.output
+        if mode == InputMode.TENSORFLOW:
+            paths.update({"--images": args.images, "--labels": args.labels})
+        cluster.check_shared_paths(paths, args.shared_mount)
         if args.mode == "train":
             if mode == InputMode.SPARK:
                 cluster.train(local_data(args), args.epochs)

@@ -17,6 +17,7 @@ saveAsTextFile.
 """
 
 import argparse
+import json
 import os
 import subprocess
 import sys
@@ -72,6 +73,9 @@ def make_parser(num_executors=1):
                         help="read datasets without _SUCCESS or with missing parts (the parts present)")
     parser.add_argument("--node_timeout", type=int, default=60,
                         help="seconds a node may send no heartbeat before the job fails naming it")
+    parser.add_argument("--shared_mount", action="store_true",
+                        help="local paths (--model, --output, direct mode's data) are on a mount every "
+                             "host shares; without it they are refused when the nodes run on several hosts")
     parser.add_argument("--program", help="the C++ program run on every executor",
                         default=os.path.join(ROOT, "build", "bin", "mnist_spark"))
     return parser
@@ -97,6 +101,17 @@ def program_args(args, extra):
     if str(args.rdma).lower() not in ("false", "0", "no", ""):
         out.append("--rdma")
     return out + list(extra)
+
+
+def shared_paths(args, direct):
+    """The paths every node must see the same: the model, the predictions, and in direct mode
+    the data the nodes read themselves."""
+    paths = {"--model": args.model}
+    if args.mode == "inference":
+        paths["--output"] = args.output
+    if direct:
+        paths.update({"--images": args.images, "--labels": args.labels})
+    return paths
 
 
 def check_program_args(program, argv):
@@ -136,7 +151,9 @@ def main():
     cluster = TFCluster.run(sc, args.program, argv, args.cluster_size, num_ps, args.tensorboard,
                             InputMode.TENSORFLOW if direct else InputMode.SPARK, log_dir=args.model,
                             node_timeout=args.node_timeout)
+    print("cluster:", json.dumps(cluster.cluster_spec), flush=True)
     try:
+        cluster.check_shared_paths(shared_paths(args, direct), args.shared_mount)
         if direct:
             pass  # the nodes read their shards; shutdown() waits for them
         elif args.mode == "train":
