@@ -64,21 +64,28 @@ def _pickle_map_fun(map_fun, args):
 
 
 def _spark_checks(sc, num_executors, wait_secs):
-    """Refuses configurations under which a cluster could half-start, naming the setting."""
+    """Refuses configurations under which a cluster could half-start, naming the setting (on
+    YARN, the spark-submit option to change)."""
     conf = sc.getConf()
     master = sc.master or ""
+    yarn = master.startswith("yarn")
     if conf.get("spark.dynamicAllocation.enabled", "false").lower() == "true":
+        fix = ("submit with --conf spark.dynamicAllocation.enabled=false --num-executors %d (YARN "
+               "clusters often turn it on in spark-defaults.conf, with the external shuffle service)"
+               % num_executors if yarn else
+               "set spark.dynamicAllocation.enabled=false and a fixed number of executors")
         raise TorchOnSparkError(
             "spark.dynamicAllocation.enabled is true: executors come and go, but every TorchOnSpark "
-            "node must keep its executor; set spark.dynamicAllocation.enabled=false and a fixed "
-            "number of executors")
+            "node must keep its executor; " + fix)
     task_cpus = int(conf.get("spark.task.cpus", "1"))
     cores = conf.get("spark.executor.cores")
     if cores is not None and int(cores) // task_cpus > 1:
+        fix = ("submit with --executor-cores %d (or --conf spark.task.cpus=%s)" % (task_cpus, cores) if yarn else
+               "set spark.task.cpus=%s (or spark.executor.cores=%d)" % (cores, task_cpus))
         raise TorchOnSparkError(
-            "spark.executor.cores=%s with spark.task.cpus=%d lets %d tasks share an executor; "
-            "TorchOnSpark runs exactly one node per executor: set spark.task.cpus=%s (or "
-            "spark.executor.cores=%d)" % (cores, task_cpus, int(cores) // task_cpus, cores, task_cpus))
+            "spark.executor.cores=%s%s with spark.task.cpus=%d lets %d tasks share an executor; "
+            "TorchOnSpark runs exactly one node per executor: %s"
+            % (cores, " (--executor-cores)" if yarn else "", task_cpus, int(cores) // task_cpus, fix))
     if master.startswith("local"):
         if num_executors != 1:
             raise TorchOnSparkError(
@@ -86,6 +93,15 @@ def _spark_checks(sc, num_executors, wait_secs):
                 "(standalone, YARN, Kubernetes) with %d executors, or the C++ program's own local "
                 "mode" % (master, num_executors, num_executors))
         return
+    if yarn:
+        # YARN starts spark.executor.instances executors, 2 unless told.
+        instances = int(conf.get("spark.executor.instances", "2"))
+        if instances < num_executors:
+            raise TorchOnSparkError(
+                "spark.executor.instances is %d%s but the cluster needs %d executors (one per node): "
+                "submit with --num-executors %d"
+                % (instances, "" if conf.get("spark.executor.instances") else " (YARN's default)",
+                   num_executors, num_executors))
     deadline = time.time() + wait_secs
     while True:
         have = sc._jsc.sc().statusTracker().getExecutorInfos()
@@ -93,6 +109,14 @@ def _spark_checks(sc, num_executors, wait_secs):
         if count >= num_executors:
             return
         if time.time() >= deadline:
+            if yarn:
+                raise TorchOnSparkError(
+                    "only %d Spark executors are registered, the cluster needs %d (one per node), and "
+                    "YARN has not started the others within %d s: its queue or NodeManagers lack room "
+                    "for containers of spark.executor.memory + spark.executor.memoryOverhead (see "
+                    "`yarn application -status %s`, yarn.nodemanager.resource.memory-mb, "
+                    "yarn.scheduler.maximum-allocation-mb), or ask for less (--executor-memory)"
+                    % (count, num_executors, wait_secs, getattr(sc, "applicationId", "APPLICATION_ID")))
             raise TorchOnSparkError(
                 "only %d Spark executors are registered, the cluster needs %d (one per node); "
                 "ask for more: --num-executors / spark.executor.instances on YARN and Kubernetes, "

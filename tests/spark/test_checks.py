@@ -41,6 +41,66 @@ def test_local_master_with_several_nodes_is_refused():
         _spark_checks(FakeContext("local[4]"), 3, 0)
 
 
+class FakeTracker(object):
+    """SparkContext._jsc.sc().statusTracker() with `executors` registered (and the driver)."""
+
+    def __init__(self, executors):
+        self.executors = executors
+
+    def getExecutorInfos(self):
+        return [object()] * (self.executors + 1)
+
+    def sc(self):
+        return self
+
+    def statusTracker(self):
+        return self
+
+
+def yarn_context(executors=0, **conf):
+    sc = FakeContext("yarn", **conf)
+    sc._jsc = FakeTracker(executors)
+    sc.applicationId = "application_1_0007"
+    return sc
+
+
+def test_yarn_dynamic_allocation_names_the_submit_options():
+    sc = yarn_context(**{"spark.dynamicAllocation.enabled": "true"})
+    with pytest.raises(TorchOnSparkError,
+                       match="--conf spark.dynamicAllocation.enabled=false --num-executors 3"):
+        _spark_checks(sc, 3, 0)
+
+
+def test_yarn_too_few_executor_instances_is_refused_at_once():
+    sc = yarn_context(executors=3, **{"spark.executor.instances": "2"})
+    with pytest.raises(TorchOnSparkError, match="spark.executor.instances is 2 but .* --num-executors 3"):
+        _spark_checks(sc, 3, 30)  # no wait: the tracker has the executors, the setting says otherwise
+
+
+def test_yarn_default_of_two_executors_is_named():
+    with pytest.raises(TorchOnSparkError, match=r"is 2 \(YARN's default\) .* --num-executors 4"):
+        _spark_checks(yarn_context(executors=4), 4, 0)
+
+
+def test_yarn_several_tasks_per_executor_names_executor_cores():
+    sc = yarn_context(**{"spark.executor.cores": "4", "spark.executor.instances": "3"})
+    with pytest.raises(TorchOnSparkError, match="--executor-cores 1 "):
+        _spark_checks(sc, 3, 0)
+
+
+def test_yarn_executors_that_never_come_name_the_container_size():
+    sc = yarn_context(executors=1, **{"spark.executor.instances": "3"})
+    with pytest.raises(TorchOnSparkError) as e:
+        _spark_checks(sc, 3, 0)
+    for text in ("only 1 Spark executors", "spark.executor.memoryOverhead", "yarn.nodemanager.resource.memory-mb",
+                 "application_1_0007", "--executor-memory"):
+        assert text in str(e.value)
+
+
+def test_yarn_with_its_executors_passes():
+    _spark_checks(yarn_context(executors=3, **{"spark.executor.instances": "3", "spark.executor.cores": "1"}), 3, 0)
+
+
 def test_second_node_on_one_executor_is_reported(tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
     info = executor.JobInfo("job1", "s" * 32, "/bin/true", None, [], {}, ["worker-0", "worker-1"], None)
