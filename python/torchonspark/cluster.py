@@ -334,6 +334,9 @@ class Cluster(object):
             "node_timeout": int(node_timeout),
             "server_host": os.environ.get("TOS_SERVER_HOST") or sc.getConf().get("spark.driver.host", ""),
             "server_port": os.environ.get("TOS_SERVER_PORT", ""),
+            # Port ranges for firewalls, from the driver's environment: the nodes get them.
+            "node_port": os.environ.get("TOS_NODE_PORT", ""),
+            "feed_port": os.environ.get("TOS_FEED_PORT", ""),
             "node_env": _with_default_fs(sc, node_env),
         }
         self._default_fs = config["node_env"].get("TOS_DEFAULT_FS", "")

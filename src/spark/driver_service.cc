@@ -74,6 +74,8 @@ Result<ClusterOptions> ParseOptions(const std::string& text) {
     o.threads_per_node = j.value("threads_per_node", 1);
     o.server_host = j.value("server_host", "");
     o.server_port = j.value("server_port", "");
+    o.node_port = j.value("node_port", "");
+    o.feed_port = j.value("feed_port", "");
     if (j.contains("node_env")) {
       for (auto& [k, v] : j["node_env"].items()) o.node_env[k] = v.get<std::string>();
     }

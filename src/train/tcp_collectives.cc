@@ -72,17 +72,23 @@ class TcpCollectives : public Collectives {
   int size() const override { return opts_.size; }
 
   Status Connect(const c10::intrusive_ptr<c10d::Store>& store) {
-    if (opts_.size == 1) return Status::OK();
+    if (opts_.size == 1) {
+      Fd unused(opts_.listen_fd);
+      opts_.listen_fd = -1;
+      return Status::OK();
+    }
     const auto deadline = Clock::now() + opts_.timeout;
     // Listen for the predecessor.
-    Fd listener(socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0));
+    const bool given = opts_.listen_fd >= 0;
+    Fd listener(given ? opts_.listen_fd : socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0));
+    opts_.listen_fd = -1;
     sockaddr_in addr{};
     addr.sin_family = AF_INET;
     if (inet_pton(AF_INET, opts_.host.c_str(), &addr.sin_addr) != 1) {
       return InvalidArgument("tcp collectives: host must be an IPv4 address, got '" + opts_.host +
                              "'");
     }
-    if (bind(listener.get(), reinterpret_cast<sockaddr*>(&addr), sizeof addr) != 0 ||
+    if ((!given && bind(listener.get(), reinterpret_cast<sockaddr*>(&addr), sizeof addr) != 0) ||
         listen(listener.get(), 4) != 0) {
       return ErrnoError(
           "tcp collectives rank " + std::to_string(opts_.rank) + ": listening on " + opts_.host,
@@ -276,6 +282,7 @@ class TcpCollectives : public Collectives {
 Result<std::unique_ptr<Collectives>> CreateTcpCollectives(
     const c10::intrusive_ptr<c10d::Store>& store, const TcpCollectivesOptions& options) {
   if (options.size < 1 || options.rank < 0 || options.rank >= options.size) {
+    Fd unused(options.listen_fd);
     return InvalidArgument("tcp collectives: rank " + std::to_string(options.rank) + " of " +
                            std::to_string(options.size));
   }
@@ -296,6 +303,7 @@ Result<std::unique_ptr<Collectives>> ConnectTrainers(Context& ctx, const std::st
   o.rank = ctx.worker_index();
   o.size = ctx.num_workers();
   o.host = ctx.reserved_port().host();
+  o.listen_fd = ctx.reserved_port().TakeFd();
   o.timeout = timeout;
   return CreateTcpCollectives(store, o);
 }

@@ -157,35 +157,46 @@ def test_seed_pipeline_across_hosts_with_parameter_servers(cluster, data):
     assert accuracy(pairs) >= SEED_ACCURACY_FLOOR, accuracy(pairs)
 
 
+def local_accuracy(cluster, data, model, output):
+    """Inference in local mode (no Spark) on host 1: the accuracy the program prints."""
+    _, text = cluster.run(["mnist_spark", "--cluster_size", "2", "--mode", "inference", "--format", "csv",
+                           "--images", data + "/test/images", "--labels", data + "/test/labels",
+                           "--model", model, "--output", output], timeout=400)
+    m = re.search(r"accuracy: ([0-9.]+) \((\d+) of (\d+)\)", text)
+    assert m and int(m.group(3)) == 10000, text[-3000:]
+    return float(m.group(1))
+
+
 @pytest.mark.timeout(900)
 def test_allreduce_across_hosts_reading_hdfs_directly(cluster, data):
-    """Three allreduce workers, each reading its shard of the csv dataset from HDFS itself."""
-    model = cluster.default_fs + "/user/root/mnist/model_allreduce"
-    text = submit(cluster, example(cluster, ["--cluster_size", "3", "--num_ps", "0", "--strategy", "allreduce",
-                                             "--input_mode", "tensorflow", "--format", "csv",
-                                             "--images", data + "/train/images", "--labels", data + "/train/labels",
-                                             "--mode", "train", "--model", model]))
+    """Three allreduce workers on three hosts, each reading its shard of the csv dataset from
+    HDFS itself, train the model the same job trains in local mode (within 0.01)."""
+    base = cluster.default_fs + "/user/root/mnist/"
+    train = ["--cluster_size", "3", "--num_ps", "0", "--strategy", "allreduce", "--input_mode", "tensorflow",
+             "--format", "csv", "--images", data + "/train/images", "--labels", data + "/train/labels"]
+    text = submit(cluster, example(cluster, train + ["--mode", "train", "--model", base + "model_allreduce"]))
     assert hosts_of(cluster_spec(text)) == WORKER_HOSTS, text[-3000:]
-    out = cluster.default_fs + "/user/root/mnist/predictions_allreduce"
-    submit(cluster, example(cluster, ["--cluster_size", "3", "--format", "csv", "--images", data + "/test/images",
-                                      "--labels", data + "/test/labels", "--mode", "inference", "--model", model,
-                                      "--output", out]))
-    pairs = hdfs_predictions(cluster, out)
-    assert len(pairs) == 10000
-    assert accuracy(pairs) >= SEED_ACCURACY_FLOOR, accuracy(pairs)
+    across = local_accuracy(cluster, data, base + "model_allreduce", base + "predictions_allreduce")
+    cluster.run(["mnist_spark"] + train + ["--model", base + "model_allreduce_local"], timeout=600)
+    local = local_accuracy(cluster, data, base + "model_allreduce_local", base + "predictions_allreduce_local")
+    print("allreduce accuracy: across hosts %.4f, local mode %.4f" % (across, local))
+    assert abs(across - local) <= 0.01, (across, local)
 
 
 @pytest.mark.timeout(300)
 def test_a_local_model_path_on_several_hosts_is_refused(cluster, data, tmp_path):
     job = Job(cluster, example(cluster, ["--cluster_size", "3", "--num_ps", "1", "--format", "csv",
                                          "--images", data + "/train/images", "--labels", data + "/train/labels",
-                                         "--mode", "train", "--model", str(tmp_path / "model")]))
+                                         "--mode", "train", "--model", "file://%s/model" % tmp_path]))
     code = job.wait(240)
     text = job.text()
     assert code != 0, text[-3000:]
-    assert "--model %s is a local path, but the nodes run on 3 hosts" % (tmp_path / "model") in text, text[-3000:]
+    assert "--model file://%s/model is a local path, but the nodes run on 3 hosts" % tmp_path in text, text[-3000:]
     assert "--shared_mount" in text and "hdfs://" in text
-    assert not os.path.exists(tmp_path / "model")  # refused before any node trained
+    # Refused before any node trained: no checkpoint, no export.
+    assert not os.path.exists(tmp_path / "model" / "export"), os.listdir(tmp_path / "model")
+    assert not [n for n in os.listdir(tmp_path / "model") if n.startswith("ckpt-")] if os.path.exists(
+        tmp_path / "model") else True
 
 
 @pytest.mark.timeout(600)
@@ -195,7 +206,7 @@ def test_port_ranges_behind_a_firewall(cluster, tmp_path):
     The job runs through, its nodes on ports in the ranges. Data and model are local paths on
     a mount every host shares (this machine's disk): --shared_mount."""
     local = str(tmp_path / "csv")
-    cluster.run(["mnist_data_setup", "--format", "csv", "--output", local, "--num-partitions", "3"])
+    cluster.run(["mnist_data_setup", "--format", "csv", "--output", "file://" + local, "--num-partitions", "3"])
     rules = {1: [MASTER_PORT, DRIVER_PORT, DRIVER_BLOCK_MANAGER_PORT, "7200:7203"]}
     for k in range(2, 2 + WORKERS):
         rules[k] = [WORKER_PORT, BLOCK_MANAGER_PORT, "7300:7301", "7400:7401"]
@@ -208,17 +219,18 @@ def test_port_ranges_behind_a_firewall(cluster, tmp_path):
             cmds.append(ipt + ["-p", "tcp", "-j", "REJECT", "--reject-with", "tcp-reset"])
             for c in cmds:
                 subprocess.run(cluster.hosts.on(k, c), check=True, timeout=30)
-        text = submit(cluster, example(cluster, ["--cluster_size", "3", "--num_ps", "1", "--format", "csv",
-                                                 "--images", local + "/train/images", "--labels",
-                                                 local + "/train/labels", "--mode", "train", "--steps", "200",
-                                                 "--model", str(tmp_path / "model"), "--shared_mount"]),
-                      TOS_SERVER_PORT="7200-7203", TOS_NODE_PORT="7300-7301", TOS_FEED_PORT="7400-7401")
-        spec = cluster_spec(text)
-        assert hosts_of(spec) == WORKER_HOSTS, text[-3000:]
-        assert all(7300 <= int(a.rsplit(":", 1)[1]) <= 7301 for role in spec.values() for a in role), spec
-        m = re.search(r"reservation server at [0-9.]+:(\d+)", text)
-        assert m is None or 7200 <= int(m.group(1)) <= 7203, text[-3000:]
-        assert os.path.exists(tmp_path / "model" / "export" / "model.pt")
+        ports = dict(TOS_SERVER_PORT="7200-7203", TOS_NODE_PORT="7300-7301", TOS_FEED_PORT="7400-7401")
+        data = ["--format", "csv", "--images", "file://%s/train/images" % local,
+                "--labels", "file://%s/train/labels" % local, "--mode", "train", "--steps", "150", "--shared_mount"]
+        # Parameter servers, fed by Spark (the feed ports), then allreduce (the trainers' ring).
+        for strategy in (["--num_ps", "1"], ["--num_ps", "0", "--strategy", "allreduce", "--input_mode", "tensorflow"]):
+            model = tmp_path / ("model" + strategy[1])
+            text = submit(cluster, example(cluster, ["--cluster_size", "3"] + strategy + data +
+                                           ["--model", "file://%s" % model]), **ports)
+            spec = cluster_spec(text)
+            assert hosts_of(spec) == WORKER_HOSTS, text[-3000:]
+            assert all(7300 <= int(a.rsplit(":", 1)[1]) <= 7301 for role in spec.values() for a in role), spec
+            assert os.path.exists(model / "export" / "model.pt"), text[-3000:]
         # The firewall is real: a port outside the ranges is refused.
         probe = ("import socket\ntry:\n    socket.create_connection(('%s', 7402), timeout=5)\n"
                  "    print('open')\nexcept OSError as e:\n    print('refused', e)" % WORKER_HOSTS[0])

@@ -29,6 +29,9 @@ struct TcpCollectivesOptions {
   std::string host = "127.0.0.1";  // address of this node that the other ranks can reach
   std::chrono::milliseconds timeout{std::chrono::minutes(5)};  // rendezvous and each operation
   std::string store_prefix = "tos/tcpring";
+  // A bound socket to listen on (ownership passes to the ring), such as the node's reserved
+  // port, so that the ring stays in TOS_NODE_PORT's range; -1: a new socket on `host`, any port.
+  int listen_fd = -1;
 };
 
 // Blocks until connected to both ring neighbours or the timeout passes.
@@ -36,7 +39,8 @@ Result<std::unique_ptr<Collectives>> CreateTcpCollectives(
     const c10::intrusive_ptr<c10d::Store>& store, const TcpCollectivesOptions& options);
 
 // The easy path: the TCP ring of this job's trainers (chief and workers; rank worker_index(),
-// size num_workers()), met through the driver's key-value store under `name`. Every trainer
+// size num_workers()), met through the driver's key-value store under `name`. It listens on the
+// node's reserved port while the node still holds it (TOS_NODE_PORT's range, for firewalls). Every trainer
 // calls it with the same name; from a ps or evaluator node it is InvalidArgument.
 Result<std::unique_ptr<Collectives>> ConnectTrainers(
     Context& ctx, const std::string& name = "trainers",
