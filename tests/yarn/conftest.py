@@ -4,6 +4,7 @@ process and always stopped; spark-submit --master yarn from the checkout's .venv
 
 import os
 import re
+import shutil
 import subprocess
 import tempfile
 import time
@@ -54,6 +55,7 @@ def yarn():
         yield Yarn(state, env)
     finally:  # also when the start failed half-way
         subprocess.run(["bash", SCRIPT, "stop", state], timeout=120)
+        shutil.rmtree(state, ignore_errors=True)
 
 
 def run(args, env, timeout=120):
