@@ -145,6 +145,12 @@ public class HdfsCluster {
     String bindHost = address.startsWith("127.") ? address : "0.0.0.0";
     conf.set("dfs.namenode.rpc-bind-host", bindHost);
     conf.set("dfs.namenode.http-bind-host", bindHost);
+    if (!bindHost.equals(address)) {
+      // The datanode registers over 127.0.0.1, so the namenode records that as its IP: its own
+      // clients (WebHDFS writes) and other hosts' use its host name, the address.
+      conf.setBoolean("dfs.client.use.datanode.hostname", true);
+      conf.setBoolean("dfs.datanode.use.datanode.hostname", true);
+    }
     conf.set("dfs.datanode.address", address + ":0");
     conf.set("dfs.datanode.http.address", address + ":0");
     conf.set("dfs.datanode.ipc.address", address + ":0");
@@ -154,7 +160,9 @@ public class HdfsCluster {
     conf.setLong("dfs.namenode.fs-limits.min-block-size", 1024 * 1024);
     conf.setLong("dfs.blocksize", 8L * 1024 * 1024);
 
-    MiniDFSCluster.Builder builder = new MiniDFSCluster.Builder(conf).numDataNodes(1);
+    MiniDFSCluster.Builder builder = new MiniDFSCluster.Builder(conf).numDataNodes(1)
+        // The datanode keeps its configured address and host name (else 127.0.0.1).
+        .checkDataNodeAddrConfig(true).checkDataNodeHostConfig(true);
     List<int[]> ports = new ArrayList<>();  // {rpc, http} per namenode
     int nnCount = ha ? 2 : 1;
     for (int i = 0; i < nnCount; ++i) ports.add(new int[] {freePort(address), freePort(address)});
@@ -200,8 +208,7 @@ public class HdfsCluster {
     }
     hdfs.put("dfs.replication", "1");
     if (!bindHost.equals(address)) {
-      // The datanode registered over 127.0.0.1: clients on other hosts use its host name (the
-      // address) instead.
+      // Clients, too, reach the datanode by its host name (the address), not 127.0.0.1.
       hdfs.put("dfs.client.use.datanode.hostname", "true");
     }
     hdfs.put("dfs.webhdfs.enabled", "true");
