@@ -64,7 +64,10 @@ class Launcher {
 };
 
 // Forks/execs executors on this machine. They die with the driver (PR_SET_PDEATHSIG) and
-// their output goes to <log_dir>/<name>.log and, prefixed, to the driver's console.
+// their output goes to <log_dir>/<name>.log and, prefixed, to the driver's console. With
+// $TOS_NODE_WRAPPER set, each executor is started through that program (argv: wrapper, program,
+// args; TOS_EXECUTOR_ID in its environment), which must exec the rest: to pin nodes (numactl,
+// taskset) or place them on network-namespace hosts (`ip netns exec`; bench/bench_hosts.py).
 std::unique_ptr<Launcher> MakeLocalLauncher();
 
 // Starts nothing: Launch hands the spec (argv, environment, names) to on_launch, whose owner

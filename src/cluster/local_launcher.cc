@@ -9,6 +9,7 @@
 #include <atomic>
 #include <cerrno>
 #include <condition_variable>
+#include <cstdlib>
 #include <cstring>
 #include <deque>
 #include <mutex>
@@ -80,6 +81,9 @@ class LocalLauncher : public Launcher {
     }
     execs_.resize(spec.num_executors);
     pid_t parent = ::getpid();
+    std::vector<std::string> node_argv = spec.argv;
+    if (const char* w = std::getenv("TOS_NODE_WRAPPER"); w && *w)
+      node_argv.insert(node_argv.begin(), w);
     for (int i = 0; i < spec.num_executors; ++i) {
       auto& ex = execs_[i];
       ex.name = spec.executor_name ? spec.executor_name(i) : "executor-" + std::to_string(i);
@@ -108,7 +112,7 @@ class LocalLauncher : public Launcher {
       std::vector<char*> envp, argv;
       for (auto& s : env_strings) envp.push_back(const_cast<char*>(s.c_str()));
       envp.push_back(nullptr);
-      for (auto& s : spec.argv) argv.push_back(const_cast<char*>(s.c_str()));
+      for (auto& s : node_argv) argv.push_back(const_cast<char*>(s.c_str()));
       argv.push_back(nullptr);
       int fds[2];
       if (::pipe2(fds, O_CLOEXEC) != 0) return ErrnoError("pipe", errno);
