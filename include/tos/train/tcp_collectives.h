@@ -40,8 +40,8 @@ Result<std::unique_ptr<Collectives>> CreateTcpCollectives(
 
 // The easy path: the TCP ring of this job's trainers (chief and workers; rank worker_index(),
 // size num_workers()), met through the driver's key-value store under `name`. It listens on the
-// node's reserved port while the node still holds it (TOS_NODE_PORT's range, for firewalls). Every trainer
-// calls it with the same name; from a ps or evaluator node it is InvalidArgument.
+// node's reserved port while the node still holds it (TOS_NODE_PORT's range, for firewalls). Every
+// trainer calls it with the same name; from a ps or evaluator node it is InvalidArgument.
 Result<std::unique_ptr<Collectives>> ConnectTrainers(
     Context& ctx, const std::string& name = "trainers",
     std::chrono::milliseconds timeout = std::chrono::minutes(5));
