@@ -554,17 +554,19 @@ class Cluster(object):
         paths: {flag: path}, e.g. {"--model": args.model}; a path is local when it starts with
         file: or has no scheme while the nodes' default file system is local. shared_mount=True
         accepts them (a mount every host shares, such as NFS). Raises TorchOnSparkError naming
-        the flag, the path and the hosts; call it before training, so that nothing is lost."""
+        the flag, the path and the hosts, and stops the cluster; call it before training, so that
+        nothing is lost."""
         hosts = self.hosts()
         if shared_mount or len(hosts) < 2:
             return
         for flag, path in sorted(paths.items()):
             if path and _is_local_path(path, self._default_fs):
-                raise TorchOnSparkError(
-                    "%s %s is a local path, but the nodes run on %d hosts (%s): each would read or write "
-                    "its own copy. Use a file system every host shares (hdfs://NAMENODE/..., webhdfs://...), "
-                    "or, if %s is on a mount every host shares, say so (--shared_mount)"
-                    % (flag, path, len(hosts), ", ".join(hosts), path))
+                why = ("%s %s is a local path, but the nodes run on %d hosts (%s): each would read or write "
+                       "its own copy. Use a file system every host shares (hdfs://NAMENODE/..., webhdfs://...), "
+                       "or, if %s is on a mount every host shares, say so (--shared_mount)"
+                       % (flag, path, len(hosts), ", ".join(hosts), path))
+                self._abort_and_close(why)  # the nodes stop now, not after a graceful shutdown's wait
+                raise TorchOnSparkError(why)
 
     def tensorboard_url(self):
         """TensorBoard's URL once the chief (or worker 0) started it, else None."""

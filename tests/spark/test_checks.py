@@ -110,3 +110,36 @@ def test_second_node_on_one_executor_is_reported(tmp_path, monkeypatch):
     assert "two nodes of this cluster" in second["conflict"]
     assert executor.local_executor_id("job1") == 0
     assert os.path.exists(os.path.join(str(tmp_path), "tos_logs"))
+
+
+def _cluster_on(hosts, default_fs=""):
+    """A Cluster whose nodes registered from `hosts` (no Spark needed for the path check)."""
+    import types
+    from torchonspark.cluster import Cluster
+    c = Cluster()
+    c._info = types.SimpleNamespace(nodes=[{"host": h} for h in hosts])
+    c._default_fs = default_fs
+    c.aborted = []
+    c._abort_and_close = c.aborted.append
+    return c
+
+
+def test_local_paths_on_several_hosts_are_refused_and_stop_the_cluster():
+    c = _cluster_on(["10.0.0.2", "10.0.0.3", "10.0.0.2"])
+    assert c.hosts() == ["10.0.0.2", "10.0.0.3"]
+    with pytest.raises(TorchOnSparkError, match=r"--model file:///m is a local path, but the nodes run on 2 hosts "
+                                                r"\(10.0.0.2, 10.0.0.3\).*--shared_mount"):
+        c.check_shared_paths({"--model": "file:///m", "--output": "hdfs://nn/out"})
+    assert len(c.aborted) == 1
+    # Without a scheme, a path is local when the nodes' default file system is.
+    with pytest.raises(TorchOnSparkError, match="--output /out is a local path"):
+        _cluster_on(["a", "b"], "file:///").check_shared_paths({"--output": "/out"})
+
+
+def test_shared_paths_one_host_and_shared_mounts_are_accepted():
+    _cluster_on(["a", "b"]).check_shared_paths({"--model": "hdfs://nn/m", "--images": "webhdfs://nn:9870/d"})
+    _cluster_on(["a", "b"], "hdfs://nn:8020").check_shared_paths({"--model": "/user/me/m"})
+    _cluster_on(["a", "a"]).check_shared_paths({"--model": "/local/m"})
+    c = _cluster_on(["a", "b"])
+    c.check_shared_paths({"--model": "/nfs/m", "--output": None}, shared_mount=True)
+    assert c.aborted == []
