@@ -115,6 +115,28 @@ public class HdfsCluster {
     });
   }
 
+  // Stops YARN at exit: the containers' processes first (YARN's own stop waits for
+  // applications, can take a minute and may fail half-way in a JVM that is exiting), then
+  // the ResourceManager and NodeManager, given 15 s.
+  static void stopYarn(MiniYARNCluster yarn, Path containers) {
+    killProcessesUnder(containers);
+    Thread stop = new Thread(() -> {
+      try {
+        yarn.stop();
+      } catch (RuntimeException e) {
+        System.err.println("stopping YARN: " + e);
+      }
+    });
+    stop.setDaemon(true);
+    stop.start();
+    try {
+      stop.join(15000);
+    } catch (InterruptedException e) {
+      Thread.currentThread().interrupt();
+    }
+    killProcessesUnder(containers);
+  }
+
   public static void main(String[] args) throws Exception {
     if (args.length < 1) {
       System.err.println("usage: HdfsCluster DIR [--ha] [--yarn] [--address A] [--owner-pid PID]");
@@ -230,10 +252,7 @@ public class HdfsCluster {
         System.exit(1);  // HDFS's threads would keep the JVM up
         return;
       }
-      Runtime.getRuntime().addShutdownHook(new Thread(() -> {
-        yarn.stop();
-        killProcessesUnder(containers);
-      }));
+      Runtime.getRuntime().addShutdownHook(new Thread(() -> stopYarn(yarn, containers)));
       writeAtomically(confDir.resolve("yarn-site.xml"), siteXml(site));
       yarnEnv = "YARN_RM=" + site.get("yarn.resourcemanager.address") + "\nYARN_LOG_DIR=" +
                 yarn.getNodeManager(0).getConfig().get("yarn.nodemanager.log-dirs") + "\n";
