@@ -4,8 +4,8 @@ loopback, in the same run. Prints one JSON line per comparison:
 
   feed       records/s into next_batch() (bench_feed: real node processes, 1-3 nodes)
   ps, allreduce
-             training wall time per step of mnist_spark in local mode (3 nodes, a fixed number
-             of steps): driver on host 1, nodes on hosts 2-4, vs all on host 1
+             training wall time of mnist_spark in local mode (3 nodes, 2000 steps, start-up
+             included): driver on host 1, nodes on hosts 2-4, vs all on host 1
   seed_job   the seed's whole job (ps training, 1 epoch, then inference) through spark-submit on
              the four-host Spark standalone set-up of tests/hosts, vs mnist_spark in local mode
 
@@ -84,9 +84,10 @@ def main():
         # ps and allreduce: a fixed number of steps in local mode, nodes spread or together.
         data = os.path.join(base, "mnist")
         timed([os.path.join(BIN, "mnist_data_setup"), "--format", "csv", "--output", data, "--num-partitions", "6"])
-        steps = 300
-        for name, extra in (("ps", ["--num_ps", "1"]),
-                            ("allreduce", ["--num_ps", "0", "--strategy", "allreduce", "--input_mode", "tensorflow"])):
+        steps = 2000  # ps: 2 workers' batches of 100 (600 an epoch); allreduce: 3 trainers' (200)
+        for name, extra in (("ps", ["--num_ps", "1", "--epochs", "5"]),
+                            ("allreduce", ["--num_ps", "0", "--strategy", "allreduce", "--input_mode", "tensorflow",
+                                           "--epochs", "10"])):
             argv = [os.path.join(BIN, "mnist_spark"), "--cluster_size", "3", "--format", "csv", "--steps", str(steps),
                     "--images", data + "/train/images", "--labels", data + "/train/labels"] + extra
             t_lo, _ = timed(hosts.on(1, argv + ["--model", os.path.join(base, name + "-lo")]), env,

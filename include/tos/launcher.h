@@ -68,6 +68,8 @@ class Launcher {
 // $TOS_NODE_WRAPPER set, each executor is started through that program (argv: wrapper, program,
 // args; TOS_EXECUTOR_ID in its environment), which must exec the rest: to pin nodes (numactl,
 // taskset) or place them on network-namespace hosts (`ip netns exec`; bench/bench_hosts.py).
+// The driver then listens on every address and advertises a routable one (TOS_SERVER_HOST, else
+// this host's first non-loopback address), and the nodes advertise theirs.
 std::unique_ptr<Launcher> MakeLocalLauncher();
 
 // Starts nothing: Launch hands the spec (argv, environment, names) to on_launch, whose owner

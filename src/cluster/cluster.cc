@@ -140,8 +140,12 @@ Result<std::unique_ptr<Cluster>> Cluster::Run(ClusterOptions opts) {
   impl->layout = {opts.num_executors, opts.num_ps, opts.master_node, opts.eval_node};
   TOS_RETURN_IF_ERROR(ValidateLayout(impl->layout));
   impl->secret = opts.secret.empty() ? net::GenerateSecret() : opts.secret;
-  const bool local = !opts.launcher;
-  impl->launcher = local ? std::shared_ptr<Launcher>(MakeLocalLauncher()) : opts.launcher;
+  // All on this host's loopback: the local launcher, unless $TOS_NODE_WRAPPER may start the
+  // nodes elsewhere (then they and the driver use routable addresses, as with any launcher).
+  const char* wrapper = std::getenv("TOS_NODE_WRAPPER");
+  const bool own_launcher = !opts.launcher;
+  const bool local = own_launcher && (wrapper == nullptr || *wrapper == '\0');
+  impl->launcher = own_launcher ? std::shared_ptr<Launcher>(MakeLocalLauncher()) : opts.launcher;
   TOS_RETURN_IF_ERROR(ResolveOptions(&opts, local));
   net::SetDefaultPeerTimeout(opts.node_timeout);
   impl->opts = opts;

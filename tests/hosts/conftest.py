@@ -150,15 +150,27 @@ class Cluster(object):
 
     def node_processes(self, k, program="mnist_spark"):
         """Pids of the job's node processes (the C++ program) running on host k."""
-        out = []
+        return [pid for pid, exe, _ in self._processes(k) if exe == program]
+
+    def job_processes(self, k, program="mnist_spark"):
+        """{pid: what} of every process of an application on host k: nodes, executor JVMs and
+        their Python workers (the Spark worker itself stays)."""
+        out = {}
+        for pid, exe, cmdline in self._processes(k):
+            if exe == program or "CoarseGrainedExecutorBackend" in cmdline or "pyspark.daemon" in cmdline \
+                    or "pyspark.worker" in cmdline:
+                out[pid] = cmdline[:120]
+        return out
+
+    def _processes(self, k):
         for pid in self.hosts.pids(k):
             try:
                 exe = os.path.basename(os.readlink("/proc/%d/exe" % pid))
+                with open("/proc/%d/cmdline" % pid, "rb") as f:
+                    cmdline = f.read().replace(b"\0", b" ").decode(errors="replace")
             except OSError:
                 continue
-            if exe == program:
-                out.append(pid)
-        return out
+            yield pid, exe, cmdline
 
 
 @pytest.fixture(scope="session")

@@ -264,14 +264,17 @@ def lose_a_host(cluster, data, role, tmp_path):
         code = job.wait(180)
         text = job.text()
         assert code != 0, text[-4000:]
+        print("%s's host lost: the job failed %.1f s after the cut (node_timeout %d s)"
+              % (role, failed_at - cut_at, node_timeout))
         assert failed_at - cut_at <= node_timeout + 8, (failed_at - cut_at, text[-4000:])
         host = address.rsplit(":", 1)[0]
         assert re.search(r"%s \(executor \d+\) on %s" % (re.escape(role), re.escape(host)), text), text[-4000:]
-        # No node of the job is left on the hosts still on the network.
+        # No process of the job (node, executor, Python worker) is left on the hosts still on
+        # the network.
         deadline = time.time() + 60
         left = None
         while time.time() < deadline:
-            left = {k: cluster.node_processes(k) for k in range(1, 2 + WORKERS) if k != lost}
+            left = {k: cluster.job_processes(k) for k in range(1, 2 + WORKERS) if k != lost}
             if not any(left.values()):
                 break
             time.sleep(1)
