@@ -8,6 +8,8 @@
 #include <atomic>
 #include <cerrno>
 #include <chrono>
+#include <cstdlib>
+#include <map>
 #include <string>
 #include <thread>
 
@@ -122,6 +124,33 @@ TEST(LocalLauncherTest, SignalAllSparesAProcessThatReusedAReapedNodesPid) {
         << "SignalAll signalled a process that got a reaped node's pid (" << why << ")";
   }
   GTEST_SKIP() << "could not reuse a node's pid in 10 tries; last: " << why;
+}
+
+// $TOS_NODE_WRAPPER starts every node through it: the wrapper gets the program and its
+// arguments, and the node's environment (its executor id), and execs the rest.
+TEST(LocalLauncherTest, NodesStartThroughTosNodeWrapper) {
+  TempDir dir;
+  const std::string wrapper = dir / "wrap.sh";
+  testing::WriteAll(wrapper, "#!/bin/sh\necho \"wrapped $TOS_EXECUTOR_ID: $*\" >> " +
+                                 (dir / "log") + "\nexec \"$@\"\n");
+  ASSERT_EQ(::chmod(wrapper.c_str(), 0755), 0);
+  ASSERT_EQ(::setenv("TOS_NODE_WRAPPER", wrapper.c_str(), 1), 0);
+  auto launcher = MakeLocalLauncher();
+  LaunchSpec spec;
+  spec.num_executors = 2;
+  spec.argv = {"/bin/sh", "-c", "echo ran $TOS_EXECUTOR_ID >> " + (dir / "log")};
+  spec.executor_env = [](int i) {
+    return std::map<std::string, std::string>{{"TOS_EXECUTOR_ID", std::to_string(i)}};
+  };
+  spec.echo_output = false;
+  Status launched = launcher->Launch(spec, [](const ExecutorExit&) {});
+  ::unsetenv("TOS_NODE_WRAPPER");
+  ASSERT_TRUE(launched.ok()) << launched.ToString();
+  ASSERT_TRUE(launcher->WaitAll(std::chrono::seconds(20)));
+  std::string log = ReadAll(dir / "log");
+  for (const char* line :
+       {"wrapped 0: /bin/sh -c echo ran", "wrapped 1: /bin/sh -c echo ran", "ran 0\n", "ran 1\n"})
+    EXPECT_NE(log.find(line), std::string::npos) << line << " not in:\n" << log;
 }
 
 }  // namespace
