@@ -56,3 +56,10 @@ echo
 echo "== Python training functions: feed into Python (list and array forms) and the Python MNIST job vs the C++ job vs DDP (bench/bench_python.py) =="
 .venv/bin/python bench/bench_python.py 2>&1 | grep -v -E '^\[|^[0-9]{2}:[0-9]{2}|^reservation server|^feed '
 echo
+echo "== Between hosts: feed, ps and allreduce with the nodes on other hosts (network namespaces, veth) vs one host's loopback; the seed job on four hosts vs local mode (bench/bench_hosts.py) =="
+if [ "$(id -u)" = 0 ] && [ -x "$BIN/mnist_spark" ]; then
+  .venv/bin/python bench/bench_hosts.py 2>/dev/null | grep '^{'
+else
+  echo "-- skipped: needs root (network namespaces) and $BIN/mnist_spark"
+fi
+echo
