@@ -8,15 +8,16 @@
 #
 # `start` returns once the cluster serves and prints its fs.defaultFS, WebHDFS address and
 # HADOOP_CONF_DIR (also in DIR/cluster.env). --ha starts two namenodes as one nameservice,
-# the first active and the second standby. --owner-pid: the cluster stops when that process
-# ends (tests pass their own pid, so a killed test leaves nothing behind).
+# the first active and the second standby. --yarn also starts YARN (a ResourceManager and one
+# NodeManager) and adds yarn-site.xml to HADOOP_CONF_DIR. --owner-pid: the cluster stops when
+# that process ends (tests pass their own pid, so a killed test leaves nothing behind).
 set -euo pipefail
 ROOT="$(cd "$(dirname "$0")/.." && pwd)"
 HADOOP_DIR="$ROOT/scripts/hadoop"
 START_TIMEOUT_S="${HDFS_START_TIMEOUT_S:-180}"
 STOP_TIMEOUT_S=30
 
-usage() { sed -n '2,12p' "$0" | sed 's/^# \{0,1\}//' >&2; exit 2; }
+usage() { sed -n '2,13p' "$0" | sed 's/^# \{0,1\}//' >&2; exit 2; }
 [ $# -ge 2 ] || usage
 cmd="$1" dir="$2"; shift 2
 
