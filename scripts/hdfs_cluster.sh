@@ -54,7 +54,7 @@ case "$cmd" in
       echo "hdfs_cluster: a cluster already runs in $dir (stop it first)" >&2
       exit 1
     fi
-    rm -rf "$dir/cluster.env" "$dir/data" "$dir/control" "$dir/hosts" "$dir"/done-*
+    rm -rf "$dir/cluster.env" "$dir/data" "$dir/control" "$dir/hosts" "$dir/target" "$dir"/done-*
     cp="$(classpath)"
     # Hadoop resolves this machine's own host name (InetAddress.getLocalHost) and refuses to start
     # where it does not resolve (a minimal or container install often has no /etc/hosts entry
@@ -71,8 +71,6 @@ case "$cmd" in
     opens=(--add-opens java.base/java.lang=ALL-UNNAMED --add-opens java.base/java.util=ALL-UNNAMED
            --add-opens java.base/java.nio=ALL-UNNAMED --add-opens java.base/sun.nio.ch=ALL-UNNAMED
            --add-opens java.base/java.lang.reflect=ALL-UNNAMED --add-opens java.base/java.io=ALL-UNNAMED)
-    # MiniYARNCluster keeps its directories under ./target: the JVM runs in DIR.
-    cd "$dir"
     setsid nohup java -Xmx$heap "${opens[@]}" -Djdk.net.hosts.file="$dir/hosts" -Dlog4j.configuration=file:"$HADOOP_DIR/log4j.properties" \
       -cp "$cp" "$HADOOP_DIR/HdfsCluster.java" "$dir" "$@" > "$dir/cluster.log" 2>&1 < /dev/null &
     pid=$!
@@ -94,6 +92,7 @@ case "$cmd" in
     ;;
   stop)
     [ -f "$dir/cluster.env" ] || exit 0
+    dir="$(cd "$dir" && pwd)"
     pid="$(sed -n 's/^PID=//p' "$dir/cluster.env")"
     touch "$dir/control/shutdown" 2> /dev/null || true
     for _ in $(seq $((STOP_TIMEOUT_S * 5))); do
@@ -101,6 +100,12 @@ case "$cmd" in
       sleep 0.2
     done
     kill -9 "$pid" 2> /dev/null || true
+    # YARN containers (and what they started) left behind by a cluster that had to be killed.
+    for cwd in /proc/[0-9]*/cwd; do
+      case "$(readlink "$cwd" 2> /dev/null)" in
+        "$dir/target/"*) p="${cwd#/proc/}"; kill -9 "${p%/cwd}" 2> /dev/null || true ;;
+      esac
+    done
     rm -f "$dir/cluster.env"
     ;;
   control)
