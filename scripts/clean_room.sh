@@ -58,13 +58,17 @@ debootstrap --variant=minbase bookworm "$ROOT" "$(mirror)" > "$ROOT.debootstrap.
   { tail -20 "$ROOT.debootstrap.log"; exit 1; }
 
 # What a new machine has configured for reaching its registries: apt sources and settings,
-# DNS, the CA bundle, pip's configuration (and any local paths it names).
+# DNS, its own name, the CA bundle, pip's configuration (and any local paths it names).
 cp -a /etc/apt/sources.list.d/. "$ROOT/etc/apt/sources.list.d/" 2>/dev/null || true
 # debootstrap wrote its own sources.list; the host's sources replace it.
 if [ -f /etc/apt/sources.list ]; then cp /etc/apt/sources.list "$ROOT/etc/apt/sources.list"
 elif compgen -G "/etc/apt/sources.list.d/*.sources" > /dev/null; then : > "$ROOT/etc/apt/sources.list"; fi
 cp -a /etc/apt/apt.conf.d/. "$ROOT/etc/apt/apt.conf.d/" 2>/dev/null || true
 cp -L /etc/resolv.conf "$ROOT/etc/resolv.conf"
+# The machine's own name resolves on an installed machine (its installer writes /etc/hosts);
+# debootstrap leaves the file out, and a chroot shares the host's name. YARN's containers
+# reach their NodeManager by that name.
+cp -L /etc/hosts "$ROOT/etc/hosts"
 mkdir -p "$ROOT/etc/ssl/certs"
 cp -L /etc/ssl/certs/ca-certificates.crt "$ROOT/etc/ssl/certs/ca-certificates.crt"
 # The root's ca-certificates package rebuilds that bundle from its own list when it is
