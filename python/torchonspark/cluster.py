@@ -420,6 +420,12 @@ class Cluster(object):
         if not self._done:
             self._abort_and_close("the Spark application exited without Cluster.shutdown()")
 
+    def _failure_or(self, message):
+        """A node's failure, when one explains `message` (a feed that could not end because its
+        node is gone): it is the error to report. It arrives within seconds of the node's end."""
+        self._service.wait(lambda: self._service.failure, 5)
+        return self._service.failure or message
+
     def _abort_and_close(self, why):
         self._done = True
         self._service.abort(why)
@@ -483,7 +489,7 @@ class Cluster(object):
         ok, message = self._service.call({"cmd": "end_feed", "feed": qname, "timeout": feed_timeout},
                                          feed_timeout + 30)
         if not ok:
-            raise TorchOnSparkError(message)
+            raise TorchOnSparkError(self._failure_or(message))
 
     def inference(self, dataRDD, feed_timeout=600, qname="input", result="prediction long", columns=None):
         """Returns an RDD of one result string per element of dataRDD, in order (lazy, like
@@ -525,7 +531,7 @@ class Cluster(object):
                 for q in sorted(self._inference_feeds):
                     ok, message = self._service.call({"cmd": "end_feed", "feed": q, "timeout": 60}, 120)
                     if not ok:
-                        self._service.abort(message)
+                        self._service.abort(self._failure_or(message))
                         break
             self._service.send({"cmd": "shutdown", "grace": int(grace_secs), "timeout": int(timeout)})
             self._service.wait(lambda: self._service.shutdown is not None or self._service.exited,

@@ -135,12 +135,6 @@ def run_local(args):
                         log_dir=os.path.join(args.model, "logs"), node_timeout=args.node_timeout)
 
     def work():
-        paths = {"--model": args.model}
-        if args.mode == "inference":
-            paths["--output"] = args.output
-        if mode == InputMode.TENSORFLOW:
-            paths.update({"--images": args.images, "--labels": args.labels})
-        cluster.check_shared_paths(paths, args.shared_mount)
         if args.mode == "train":
             if mode == InputMode.SPARK:
                 cluster.train(local_data(args), args.epochs)
@@ -162,6 +156,12 @@ def run_spark(args):
                             mode, log_dir=args.model, node_timeout=args.node_timeout)
 
     def work():
+        paths = {"--model": args.model}
+        if args.mode == "inference":
+            paths["--output"] = args.output
+        if mode == InputMode.TENSORFLOW:
+            paths.update({"--images": args.images, "--labels": args.labels})
+        cluster.check_shared_paths(paths, args.shared_mount)
         if args.mode == "train":
             if mode == InputMode.SPARK:
                 cluster.train(spark_data(sc, args), args.epochs)
