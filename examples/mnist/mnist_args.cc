@@ -35,6 +35,7 @@ tos::Result<Args> ParseArgs(const std::vector<std::string>& argv, bool* help, st
   app.add_flag("--sync", a.sync, "synchronous parameter-server updates");
   app.add_option("--checkpoint_steps", a.checkpoint_steps, "checkpoint every N global steps");
   app.add_option("--threads", a.threads, "intra-op and BLAS threads per node");
+  app.add_option("--seed", a.seed, "seed of the initial model (0: a random one)");
   app.add_option("--shuffle_buffer", a.shuffle_buffer,
                  "records in the shuffle buffer (direct mode)");
   app.add_option("--feed_timeout", a.feed_timeout, "seconds a worker may stop consuming its feed");

@@ -2,6 +2,7 @@
 // Driver and nodes parse the same argv.
 #pragma once
 
+#include <cstdint>
 #include <string>
 #include <vector>
 
@@ -34,6 +35,7 @@ struct Args {
   bool sync = false;    // synchronous ps updates
   int checkpoint_steps = 500;
   int threads = 1;
+  int64_t seed = 0;            // 0: a random initial model
   int shuffle_buffer = 10000;  // direct mode
   int feed_timeout = 600;
   int node_timeout = 60;

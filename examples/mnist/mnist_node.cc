@@ -393,6 +393,7 @@ void Inference(const Args& a, tos::Context& ctx) {
 void MapFun(const Args& a, tos::Context& ctx) {
   auto threads = tos::train::ConfigureThreads(ctx.threads());
   if (!threads.ok()) tos::LogWarning("thread settings: " + threads.status().message());
+  if (a.seed != 0) torch::manual_seed(static_cast<uint64_t>(a.seed));
   if (ctx.job_name() == "ps") return RunPs(a, ctx);
   if (ctx.job_name() == "evaluator") {
     ctx.WaitForStop(std::chrono::hours(72));

@@ -351,7 +351,9 @@ int RunNode(const MapFun& map_fun) {
     return 2;
   }
 
-  // 2. Join: register with the driver and wait for the cluster spec.
+  // 2. Join: register with the driver and wait for the cluster spec. From now on the node
+  // ends with its executor, also while it waits.
+  WatchExecutor(env.watch_pid);
   reservation::Registration reg;
   reg.executor_id = env.executor_id;
   reg.host = host;
@@ -361,8 +363,9 @@ int RunNode(const MapFun& map_fun) {
   reg.instance = net::GenerateSecret().substr(0, 16);
   reg.log = env.node_log;  // set by the Spark executor that started this node
   reservation::ClusterReply reply;
-  auto control = reservation::ControlChannel::Register(
-      *server, env.secret, reg, net::Clock::now() + env.reservation_timeout, &reply);
+  auto control = reservation::ControlChannel::Register(*server, env.secret, reg,
+                                                       net::Clock::now() + env.reservation_timeout,
+                                                       env.node_timeout, &reply);
   if (!control.ok()) {
     LogError("could not join the cluster: " + control.status().message());
     return 2;
@@ -384,7 +387,6 @@ int RunNode(const MapFun& map_fun) {
   ::setenv("TOS_TASK_INDEX", std::to_string(reply.task_index).c_str(), 1);
   // NOLINTEND(concurrency-mt-unsafe)
   StartControlReader(**control, state, env.node_timeout);
-  WatchExecutor(env.watch_pid);
 
   // 3. map_fun, with heartbeats around it; then the driver hears how it ended.
   Context ctx(state);

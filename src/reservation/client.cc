@@ -43,24 +43,33 @@ Result<net::Socket> ConnectWithRetry(const net::HostPort& server, const std::str
 }
 }  // namespace
 
-Result<std::unique_ptr<ControlChannel>> ControlChannel::Register(const net::HostPort& server,
-                                                                 const std::string& secret,
-                                                                 const Registration& registration,
-                                                                 net::Deadline deadline,
-                                                                 ClusterReply* reply) {
+Result<std::unique_ptr<ControlChannel>> ControlChannel::Register(
+    const net::HostPort& server, const std::string& secret, const Registration& registration,
+    net::Deadline deadline, std::chrono::milliseconds driver_timeout, ClusterReply* reply) {
+  const std::string seconds = std::to_string(driver_timeout.count() / 1000);
   Status last;
+  // The first connection may wait for the server until the deadline; after a lost one, a
+  // driver that does not answer again within driver_timeout is gone.
+  net::Deadline connect_by = deadline;
   while (net::Clock::now() < deadline) {
-    auto sock = ConnectWithRetry(server, secret, net::Channel::kReservation, deadline);
-    if (!sock.ok()) return sock.status();
+    auto sock = ConnectWithRetry(server, secret, net::Channel::kReservation, connect_by);
+    if (!sock.ok()) {
+      if (last.ok() || sock.status().code() == StatusCode::kPermissionDenied) return sock.status();
+      return Unavailable("lost the driver's reservation server at " + server.ToString() +
+                         " while waiting for the cluster spec (" + last.message() +
+                         ") and could not reach it again within " + seconds +
+                         " s (node_timeout): the driver ended or is unreachable");
+    }
     std::unique_ptr<ControlChannel> ch(new ControlChannel());
     ch->socket_ = std::move(sock).value();
     Status st = net::WriteFrame(ch->socket_, FrameType::kRegister, EncodeRegistration(registration),
                                 net::After(kWriteTimeout));
     if (st.ok()) {
-      auto f = net::ReadFrame(ch->socket_, deadline, 1 << 20);
-      // The driver heartbeats registered nodes while the others are still joining.
-      while (f.ok() && f->type == FrameType::kHeartbeat)
-        f = net::ReadFrame(ch->socket_, deadline, 1 << 20);
+      auto read = [&] {
+        return net::ReadFrame(ch->socket_, std::min(deadline, net::After(driver_timeout)), 1 << 20);
+      };
+      auto f = read();
+      while (f.ok() && f->type == FrameType::kHeartbeat) f = read();
       if (f.ok() && f->type == FrameType::kClusterSpec) {
         TOS_ASSIGN_OR_RETURN(*reply, DecodeClusterReply(f->payload));
         return ch;
@@ -70,6 +79,12 @@ Result<std::unique_ptr<ControlChannel>> ControlChannel::Register(const net::Host
         return DataLoss(std::string("driver sent ") + net::FrameTypeName(f->type) +
                         " instead of the cluster spec");
       if (f.status().code() == StatusCode::kTimeout) {
+        if (net::Clock::now() < deadline) {
+          return Timeout("no heartbeat from the driver at " + server.ToString() + " for " +
+                         seconds +
+                         " s (node_timeout) while waiting for the cluster spec: the driver is "
+                         "stopped, frozen or unreachable");
+        }
         return Timeout("no cluster spec from the driver at " + server.ToString() +
                        " before the reservation timeout; other executors did not register "
                        "(the driver's log names them)");
@@ -78,6 +93,7 @@ Result<std::unique_ptr<ControlChannel>> ControlChannel::Register(const net::Host
     }
     // Connection lost while waiting: register again (idempotent for the same instance).
     last = st;
+    connect_by = std::min(deadline, net::After(driver_timeout));
     LogWarning("registration with " + server.ToString() + " interrupted (" + st.message() +
                "); retrying");
     std::this_thread::sleep_for(kRegisterRetryPause);

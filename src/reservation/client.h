@@ -23,11 +23,12 @@ class ControlChannel {
   // Connects (retrying until the deadline while the server is not up yet), authenticates,
   // registers and waits for the cluster spec. Timeout names the server; a JOB_ERROR reply
   // (duplicate id, reservation timeout on the driver) comes back as Aborted with its text.
-  static Result<std::unique_ptr<ControlChannel>> Register(const net::HostPort& server,
-                                                          const std::string& secret,
-                                                          const Registration& registration,
-                                                          net::Deadline deadline,
-                                                          ClusterReply* reply);
+  // The driver heartbeats registered nodes while others join: a driver silent for
+  // `driver_timeout`, or gone (its server unreachable that long after a lost connection),
+  // ends the wait then rather than at the deadline.
+  static Result<std::unique_ptr<ControlChannel>> Register(
+      const net::HostPort& server, const std::string& secret, const Registration& registration,
+      net::Deadline deadline, std::chrono::milliseconds driver_timeout, ClusterReply* reply);
   ~ControlChannel();
 
   // Reads the driver's control frames. The driver heartbeats every node: a channel silent for

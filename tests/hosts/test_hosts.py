@@ -121,6 +121,30 @@ def host_number(address):
     return int(address.rsplit(":", 1)[0].rsplit(".", 1)[1])
 
 
+def assert_nothing_left(cluster, hosts, seconds=60):
+    """Within `seconds`, no process of an application (node, executor, Python worker) runs on
+    `hosts`; else fails with what runs and the end of each left node's log."""
+    deadline = time.time() + seconds
+    while True:
+        left = {k: cluster.job_processes(k) for k in hosts}
+        if not any(left.values()):
+            return
+        if time.time() > deadline:
+            break
+        time.sleep(1)
+    logs = []
+    for pids in left.values():
+        for pid in pids:
+            try:
+                cwd = os.readlink("/proc/%d/cwd" % pid)
+            except OSError:
+                continue
+            for name in sorted(os.listdir(os.path.join(cwd, "tos_logs"))) if os.path.isdir(cwd + "/tos_logs") else []:
+                with open(os.path.join(cwd, "tos_logs", name), errors="replace") as f:
+                    logs.append("--- %s/tos_logs/%s:\n%s" % (cwd, name, "".join(f.readlines()[-25:])))
+    pytest.fail("still running after %d s: %s\n%s" % (seconds, left, "\n".join(logs)))
+
+
 def accuracy(pairs):
     return sum(1 for label, pred in pairs if label == pred) / float(len(pairs))
 
@@ -170,10 +194,12 @@ def local_accuracy(cluster, data, model, output):
 @pytest.mark.timeout(900)
 def test_allreduce_across_hosts_reading_hdfs_directly(cluster, data):
     """Three allreduce workers on three hosts, each reading its shard of the csv dataset from
-    HDFS itself, train the model the same job trains in local mode (within 0.01)."""
+    HDFS itself, train the model the same job trains in local mode (within 0.01). Both start from
+    the same seeded model: unseeded, two runs of one job differ by about as much."""
     base = cluster.default_fs + "/user/root/mnist/"
     train = ["--cluster_size", "3", "--num_ps", "0", "--strategy", "allreduce", "--input_mode", "tensorflow",
-             "--format", "csv", "--images", data + "/train/images", "--labels", data + "/train/labels"]
+             "--format", "csv", "--images", data + "/train/images", "--labels", data + "/train/labels",
+             "--seed", "11"]
     text = submit(cluster, example(cluster, train + ["--mode", "train", "--model", base + "model_allreduce"]))
     assert hosts_of(cluster_spec(text)) == WORKER_HOSTS, text[-3000:]
     across = local_accuracy(cluster, data, base + "model_allreduce", base + "predictions_allreduce")
@@ -196,6 +222,8 @@ def test_a_local_model_path_on_several_hosts_is_refused(cluster, data, tmp_path)
     # Refused before any node trained: no checkpoint, no export.
     made = os.listdir(tmp_path / "model") if os.path.exists(tmp_path / "model") else []
     assert not [n for n in made if n == "export" or n.startswith("ckpt-")], made
+    # The refused job's nodes, executors and Python workers are gone from every host.
+    assert_nothing_left(cluster, range(1, 2 + WORKERS))
 
 
 @pytest.mark.timeout(600)
@@ -270,14 +298,7 @@ def lose_a_host(cluster, data, role):
         assert re.search(r"%s \(executor \d+\) on %s" % (re.escape(role), re.escape(host)), text), text[-4000:]
         # No process of the job (node, executor, Python worker) is left on the hosts still on
         # the network.
-        deadline = time.time() + 60
-        left = None
-        while time.time() < deadline:
-            left = {k: cluster.job_processes(k) for k in range(1, 2 + WORKERS) if k != lost}
-            if not any(left.values()):
-                break
-            time.sleep(1)
-        assert not any(left.values()), left
+        assert_nothing_left(cluster, [k for k in range(1, 2 + WORKERS) if k != lost])
     finally:
         cluster.hosts.restore(lost)
     # The lost host's own node gives up on its silent driver by itself.

@@ -14,6 +14,7 @@ using std::chrono::milliseconds;
 using std::chrono::seconds;
 
 const std::string kSecret = "reservation-test-secret-0123456789";
+constexpr std::chrono::milliseconds kDriverTimeout = seconds(30);
 
 std::unique_ptr<ReservationServer> StartServer(RoleLayout layout) {
   ReservationServer::Options o;
@@ -45,7 +46,7 @@ TEST(ReservationTest, AllNodesGetTheSameSpecAndTheirRoles) {
   for (int i = 3; i >= 0; --i) {  // register out of order
     threads.emplace_back([&, i] {
       auto ch = ControlChannel::Register(server->address(), kSecret, Reg(i),
-                                         net::After(seconds(10)), &replies[i]);
+                                         net::After(seconds(10)), kDriverTimeout, &replies[i]);
       ASSERT_TRUE(ch.ok()) << ch.status().ToString();
       channels[i] = std::move(ch).value();
     });
@@ -68,7 +69,7 @@ TEST(ReservationTest, TimeoutNamesTheMissingExecutors) {
   ClusterReply reply;
   std::thread t([&] {
     auto ch = ControlChannel::Register(server->address(), kSecret, Reg(0),
-                                       net::After(milliseconds(500)), &reply);
+                                       net::After(milliseconds(500)), kDriverTimeout, &reply);
     EXPECT_FALSE(ch.ok());
   });
   auto spec = server->AwaitAll(net::After(milliseconds(300)));
@@ -83,15 +84,15 @@ TEST(ReservationTest, RetriedRegistrationOfTheSameProcessIsIdempotent) {
   auto server = StartServer({2, 0, false, false});
   ClusterReply r0, r0b, r1;
   auto first = ControlChannel::Register(server->address(), kSecret, Reg(0, "same"),
-                                        net::After(milliseconds(200)), &r0);
+                                        net::After(milliseconds(200)), kDriverTimeout, &r0);
   EXPECT_EQ(first.status().code(), StatusCode::kTimeout);  // executor 1 not there yet
   std::thread t([&] {
     auto again = ControlChannel::Register(server->address(), kSecret, Reg(0, "same"),
-                                          net::After(seconds(5)), &r0b);
+                                          net::After(seconds(5)), kDriverTimeout, &r0b);
     EXPECT_TRUE(again.ok()) << again.status().ToString();
   });
-  auto other =
-      ControlChannel::Register(server->address(), kSecret, Reg(1), net::After(seconds(5)), &r1);
+  auto other = ControlChannel::Register(server->address(), kSecret, Reg(1), net::After(seconds(5)),
+                                        kDriverTimeout, &r1);
   ASSERT_TRUE(other.ok()) << other.status().ToString();
   t.join();
   EXPECT_EQ(r0b.cluster, r1.cluster);
@@ -103,14 +104,14 @@ TEST(ReservationTest, DuplicateIdFromAnotherProcessIsRejected) {
   ClusterReply reply;
   std::thread t([&] {
     (void)ControlChannel::Register(server->address(), kSecret, Reg(0, "first"),
-                                   net::After(seconds(2)), &reply);
+                                   net::After(seconds(2)), kDriverTimeout, &reply);
   });
   // The first registration is in before the second arrives.
   for (int i = 0; i < 500 && server->registrations().empty(); ++i)
     std::this_thread::sleep_for(milliseconds(10));
   ASSERT_EQ(server->registrations().size(), 1u);
   auto dup = ControlChannel::Register(server->address(), kSecret, Reg(0, "second"),
-                                      net::After(seconds(2)), &reply);
+                                      net::After(seconds(2)), kDriverTimeout, &reply);
   EXPECT_EQ(dup.status().code(), StatusCode::kAborted);
   EXPECT_NE(dup.status().message().find("duplicate executor id 0"), std::string::npos)
       << dup.status().message();
@@ -122,7 +123,7 @@ TEST(ReservationTest, WrongSecretCannotRegister) {
   auto server = StartServer({1, 0, false, false});
   ClusterReply reply;
   auto ch = ControlChannel::Register(server->address(), "not-the-secret-0123456789", Reg(0),
-                                     net::After(seconds(2)), &reply);
+                                     net::After(seconds(2)), kDriverTimeout, &reply);
   EXPECT_EQ(ch.status().code(), StatusCode::kPermissionDenied) << ch.status().ToString();
   EXPECT_TRUE(server->registrations().empty());
 }
@@ -142,7 +143,7 @@ TEST(ReservationTest, ControlChannelCarriesStopAndEvents) {
   ASSERT_TRUE(server.ok());
   ClusterReply reply;
   auto ch = ControlChannel::Register((*server)->address(), kSecret, Reg(0), net::After(seconds(5)),
-                                     &reply);
+                                     kDriverTimeout, &reply);
   ASSERT_TRUE(ch.ok());
   std::atomic<bool> stopped{false};
   (*ch)->StartReader({[&] { stopped = true; }, nullptr, nullptr}, std::chrono::seconds(60));
@@ -175,7 +176,7 @@ TEST(ReservationTest, NodeNoticesADriverThatStopsHeartbeating) {
     ASSERT_TRUE(server.ok());
     ClusterReply reply;
     auto ch = ControlChannel::Register((*server)->address(), kSecret, Reg(0),
-                                       net::After(seconds(5)), &reply);
+                                       net::After(seconds(5)), kDriverTimeout, &reply);
     ASSERT_TRUE(ch.ok()) << ch.status().ToString();
     std::mutex mu;
     Status lost;
@@ -204,6 +205,55 @@ TEST(ReservationTest, NodeNoticesADriverThatStopsHeartbeating) {
                 std::string::npos)
           << lost.ToString();
       EXPECT_LT(lost_at - start, seconds(3));
+    }
+  }
+}
+
+// A node still joining (others have not registered) gives up on a driver that goes silent or
+// goes away within node_timeout, not at the reservation deadline: a Spark application that
+// ended meanwhile must not leave it waiting for minutes.
+TEST(ReservationTest, AJoiningNodeGivesUpOnASilentOrVanishedDriver) {
+  for (bool silent : {true, false}) {
+    ReservationServer::Options o;
+    o.secret = kSecret;
+    o.layout = {2, 0, false, false};  // executor 1 never registers
+    o.bind_host = o.advertise_host = "127.0.0.1";
+    o.heartbeat_interval = silent ? std::chrono::hours(1) : milliseconds(100);
+    auto started = ReservationServer::Start(o);
+    ASSERT_TRUE(started.ok());
+    std::unique_ptr<ReservationServer> server = std::move(started).value();
+    const net::HostPort address = server->address();
+    ClusterReply reply;
+    Result<std::unique_ptr<ControlChannel>> ch = Internal("not run");
+    auto start = std::chrono::steady_clock::now();
+    std::thread node([&] {
+      ch = ControlChannel::Register(address, kSecret, Reg(0), net::After(seconds(60)), seconds(1),
+                                    &reply);
+    });
+    if (!silent) {
+      for (int i = 0; i < 500 && server->registrations().empty(); ++i)
+        std::this_thread::sleep_for(milliseconds(10));
+      ASSERT_EQ(server->registrations().size(), 1u);
+      server.reset();  // the driver ends while the node waits for the cluster spec
+    }
+    node.join();
+    auto took = std::chrono::steady_clock::now() - start;
+    ASSERT_FALSE(ch.ok());
+    EXPECT_LT(took, seconds(10)) << ch.status().ToString();
+    const std::string where = "the driver at 127.0.0.1:" + std::to_string(address.port);
+    if (silent) {
+      EXPECT_EQ(ch.status().code(), StatusCode::kTimeout);
+      EXPECT_NE(ch.status().message().find("no heartbeat from " + where +
+                                           " for 1 s (node_timeout) while waiting for the "
+                                           "cluster spec"),
+                std::string::npos)
+          << ch.status().ToString();
+    } else {
+      EXPECT_EQ(ch.status().code(), StatusCode::kUnavailable) << ch.status().ToString();
+      EXPECT_NE(ch.status().message().find("could not reach it again within 1 s (node_timeout): "
+                                           "the driver ended or is unreachable"),
+                std::string::npos)
+          << ch.status().ToString();
     }
   }
 }
