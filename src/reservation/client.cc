@@ -41,12 +41,18 @@ Result<net::Socket> ConnectWithRetry(const net::HostPort& server, const std::str
                  (last.ok() ? std::string() : " (last error: " + last.message() + ")") +
                  "; check TOS_SERVER_HOST/TOS_SERVER_PORT and firewalls");
 }
+// The driver heartbeats every node it knows (also while others still join).
+Status DriverSilent(const std::string& address, std::chrono::milliseconds timeout,
+                    const std::string& while_doing) {
+  return Timeout("no heartbeat from the driver at " + address + " for " +
+                 std::to_string(timeout.count() / 1000) + " s (node_timeout)" + while_doing +
+                 ": the driver is stopped, frozen or unreachable");
+}
 }  // namespace
 
 Result<std::unique_ptr<ControlChannel>> ControlChannel::Register(
     const net::HostPort& server, const std::string& secret, const Registration& registration,
     net::Deadline deadline, std::chrono::milliseconds driver_timeout, ClusterReply* reply) {
-  const std::string seconds = std::to_string(driver_timeout.count() / 1000);
   Status last;
   // The first connection may wait for the server until the deadline; after a lost one, a
   // driver that does not answer again within driver_timeout is gone.
@@ -57,7 +63,8 @@ Result<std::unique_ptr<ControlChannel>> ControlChannel::Register(
       if (last.ok() || sock.status().code() == StatusCode::kPermissionDenied) return sock.status();
       return Unavailable("lost the driver's reservation server at " + server.ToString() +
                          " while waiting for the cluster spec (" + last.message() +
-                         ") and could not reach it again within " + seconds +
+                         ") and could not reach it again within " +
+                         std::to_string(driver_timeout.count() / 1000) +
                          " s (node_timeout): the driver ended or is unreachable");
     }
     std::unique_ptr<ControlChannel> ch(new ControlChannel());
@@ -79,12 +86,9 @@ Result<std::unique_ptr<ControlChannel>> ControlChannel::Register(
         return DataLoss(std::string("driver sent ") + net::FrameTypeName(f->type) +
                         " instead of the cluster spec");
       if (f.status().code() == StatusCode::kTimeout) {
-        if (net::Clock::now() < deadline) {
-          return Timeout("no heartbeat from the driver at " + server.ToString() + " for " +
-                         seconds +
-                         " s (node_timeout) while waiting for the cluster spec: the driver is "
-                         "stopped, frozen or unreachable");
-        }
+        if (net::Clock::now() < deadline)
+          return DriverSilent(server.ToString(), driver_timeout,
+                              " while waiting for the cluster spec");
         return Timeout("no cluster spec from the driver at " + server.ToString() +
                        " before the reservation timeout; other executors did not register "
                        "(the driver's log names them)");
@@ -110,11 +114,8 @@ void ControlChannel::StartReader(Callbacks cb, std::chrono::milliseconds driver_
       auto f = net::ReadFrame(socket_, net::After(driver_timeout), 1 << 20);
       if (!f.ok()) {
         Status why = f.status();
-        if (why.code() == StatusCode::kTimeout) {
-          why = Timeout("no heartbeat from the driver at " + socket_.PeerAddress() + " for " +
-                        std::to_string(driver_timeout.count() / 1000) +
-                        " s (node_timeout): the driver is stopped, frozen or unreachable");
-        }
+        if (why.code() == StatusCode::kTimeout)
+          why = DriverSilent(socket_.PeerAddress(), driver_timeout, "");
         if (!closing_ && cb.on_disconnect) cb.on_disconnect(why);
         return;
       }

@@ -98,8 +98,10 @@ std::string ReservationServer::MissingList() const {
 
 Result<ClusterSpec> ReservationServer::AwaitAll(net::Deadline deadline) {
   std::unique_lock<std::mutex> lock(mu_);
-  while (!complete_ && abort_status_.ok()) {
-    if (cv_.wait_until(lock, deadline) == std::cv_status::timeout && !complete_) {
+  // Only once every node has its spec: a driver that aborts right after this return reaches
+  // nodes that know they joined, not nodes still waiting for a spec from a closed connection.
+  while (!announced_ && abort_status_.ok()) {
+    if (cv_.wait_until(lock, deadline) == std::cv_status::timeout && !announced_) {
       int n = options_.layout.num_executors;
       return Timeout("reservation timed out: " + std::to_string(registered_.size()) + " of " +
                      std::to_string(n) + " executors registered; missing executor(s) " +
@@ -167,10 +169,11 @@ void ReservationServer::HandleReservation(net::Socket& socket) {
   auto node = std::make_shared<Node>();
   node->socket = &socket;
   node->instance = reg->instance;
-  auto to_notify = Admit(*reg, node, socket);
+  bool completes = false;
+  auto to_notify = Admit(*reg, node, socket, &completes);
   if (!to_notify.ok()) return;
   Emit({NodeEvent::kRegistered, id, peer});
-  SendClusterSpecs(*to_notify);
+  SendClusterSpecs(*to_notify, completes);
   Status why_closed = ControlLoop(socket, id);
   bool current = false;
   {
@@ -220,7 +223,7 @@ Result<Registration> ReservationServer::ReadRegistration(net::Socket& socket,
 
 Result<std::vector<std::pair<int, std::shared_ptr<ReservationServer::Node>>>>
 ReservationServer::Admit(const Registration& reg, const std::shared_ptr<Node>& node,
-                         net::Socket& socket) {
+                         net::Socket& socket, bool* completes) {
   const int id = reg.executor_id;
   const int n = options_.layout.num_executors;
   std::vector<std::pair<int, std::shared_ptr<Node>>> to_notify;
@@ -251,7 +254,7 @@ ReservationServer::Admit(const Registration& reg, const std::shared_ptr<Node>& n
           registered_[i].host + ":" + std::to_string(registered_[i].feed_port);
     }
     for (auto& [i, c] : connections_) to_notify.emplace_back(i, c);
-    cv_.notify_all();
+    *completes = true;
   } else if (complete_) {
     to_notify.emplace_back(id, node);  // a retried registration after completion
   }
@@ -259,7 +262,7 @@ ReservationServer::Admit(const Registration& reg, const std::shared_ptr<Node>& n
 }
 
 void ReservationServer::SendClusterSpecs(
-    const std::vector<std::pair<int, std::shared_ptr<Node>>>& to_notify) {
+    const std::vector<std::pair<int, std::shared_ptr<Node>>>& to_notify, bool announce) {
   for (auto& [i, c] : to_notify) {
     ClusterReply reply;
     {
@@ -278,6 +281,10 @@ void ReservationServer::SendClusterSpecs(
                    st.message());
     }
   }
+  if (!announce) return;
+  std::lock_guard<std::mutex> lock(mu_);
+  announced_ = true;
+  cv_.notify_all();
 }
 
 // The node's heartbeats, errors and completion. The driver fails a node that is silent for

@@ -70,10 +70,13 @@ class ReservationServer {
   void HandleReservation(net::Socket& socket);
   Result<Registration> ReadRegistration(net::Socket& socket, const std::string& peer);
   // Records the registration; the nodes to send the cluster spec to now (all of them when this
-  // one completes the cluster). Aborted for a second claim of an executor id.
+  // one completes the cluster: *completes). Aborted for a second claim of an executor id.
   Result<std::vector<std::pair<int, std::shared_ptr<Node>>>> Admit(
-      const Registration& reg, const std::shared_ptr<Node>& node, net::Socket& socket);
-  void SendClusterSpecs(const std::vector<std::pair<int, std::shared_ptr<Node>>>& to_notify);
+      const Registration& reg, const std::shared_ptr<Node>& node, net::Socket& socket,
+      bool* completes);
+  // Sends each its spec; `announce`: these are all the nodes, and AwaitAll may return now.
+  void SendClusterSpecs(const std::vector<std::pair<int, std::shared_ptr<Node>>>& to_notify,
+                        bool announce);
   // Why the connection ended.
   Status ControlLoop(net::Socket& socket, int id);
   void HandleKv(net::Socket& socket);
@@ -91,7 +94,8 @@ class ReservationServer {
   std::condition_variable cv_;
   std::map<int, Registration> registered_;
   std::map<int, std::shared_ptr<Node>> connections_;
-  bool complete_ = false;
+  bool complete_ = false;   // every executor registered
+  bool announced_ = false;  // ... and each was sent the cluster spec: AwaitAll returns
   ClusterReply spec_template_;
   Status abort_status_;
 
