@@ -5,15 +5,14 @@ set -euo pipefail
 
 PACKAGES=(
   build-essential cmake ninja-build pkg-config
-  libtorch-dev libgloo-dev
   libgrpc++-dev protobuf-compiler-grpc libprotobuf-dev protobuf-compiler
   zlib1g-dev libssl-dev libcli11-dev nlohmann-json3-dev libspdlog-dev
   libgtest-dev libgmock-dev libbenchmark-dev
-  dataset-fashion-mnist python3-torch python3-numpy python3-venv procps
+  dataset-fashion-mnist python3-venv procps
   iproute2 iptables  # the multi-host tests: hosts as network namespaces, firewalls in them
   libopenblas0-pthread
   libcurl4-openssl-dev libpugixml-dev  # HDFS client: WebHDFS over HTTP, Hadoop configuration files
-  pybind11-dev python3-dev  # torchonspark._tos, the runtime for Python training functions
+  python3-dev  # torchonspark's extension modules (pybind11 itself comes from the registry, in .venv)
 )
 
 # shellcheck source=apt_missing.sh
@@ -35,5 +34,6 @@ if [ -e "$openlapack" ] && [ "$(readlink -f /usr/lib/x86_64-linux-gnu/liblapack.
   $SUDO update-alternatives --set "$lapack_alt" "$openlapack"
 fi
 
-# The Python environment (.venv): the build needs its pyarrow (Arrow C++ for src/columns).
+# The Python environment (.venv): the build needs its torch (libtorch), pyarrow (Arrow C++ for
+# src/columns) and pybind11.
 bash "$(dirname "$0")/venv_setup.sh"

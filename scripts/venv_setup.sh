@@ -1,33 +1,30 @@
 #!/usr/bin/env bash
-# The project's Python environment, .venv, idempotently: made from Debian's /usr/bin/python3
-# with --system-site-packages, plus Apache Arrow (the pyarrow wheel, pinned) and pandas.
-#
-# Why this Python: Python training functions need torch, and Debian's python3-torch is the same
-# libtorch 1.13 the C++ side links (with the NumPy 1.x it was built for, python3-numpy); a pip
-# torch would be a second, different libtorch. A venv made otherwise is made again.
-#
-# Why pyarrow: it is Spark's own Arrow path (DataFrame.mapInArrow needs pyarrow and pandas in
-# every Python worker) and it ships Arrow C++'s headers and libraries, which the runtime's
-# column library (src/columns) is built against: one Arrow, the one Spark uses (docs/spark.md).
+# The project's Python environment, .venv, idempotently: a plain venv of Debian's
+# /usr/bin/python3 with python/requirements.txt from the registry: torch (whose libtorch the
+# C++ programs build against, so both sides share one), NumPy 2, pandas, pyarrow (Arrow C++ for
+# src/columns, and Spark's own Arrow path), pyspark 4, cloudpickle, pybind11 (for the
+# extension modules) and pytest. pip's cache keeps the downloads for later runs.
+# A venv made otherwise (an older one that used Debian's python3-torch) is made again.
 set -euo pipefail
 ROOT="$(cd "$(dirname "$0")/.." && pwd)"
 VENV="${VENV:-$ROOT/.venv}"
 BASE_PYTHON="${TOS_BASE_PYTHON:-/usr/bin/python3}"
-PYARROW_VERSION=17.0.0  # also in CMakeLists.txt (the libraries' soname suffix, 1700)
-PANDAS_VERSION=2.1.4    # the last that keeps NumPy 1.x on Python 3.11 without an upgrade
+REQUIREMENTS="${TOS_REQUIREMENTS:-$ROOT/python/requirements.txt}"
 
-if [ -x "$VENV/bin/python" ] && ! { grep -qx 'include-system-site-packages = true' "$VENV/pyvenv.cfg" &&
+if [ -x "$VENV/bin/python" ] && ! { grep -qx 'include-system-site-packages = false' "$VENV/pyvenv.cfg" &&
     grep -qx "home = $(dirname "$BASE_PYTHON")" "$VENV/pyvenv.cfg"; }; then
-  echo "venv-setup: $VENV was not made from $BASE_PYTHON with its site packages; making it again"
+  echo "venv-setup: $VENV was not made from $BASE_PYTHON alone; making it again"
   rm -rf "$VENV"
 fi
 if [ ! -x "$VENV/bin/python" ]; then
-  "$BASE_PYTHON" -m venv --system-site-packages "$VENV"
+  "$BASE_PYTHON" -m venv "$VENV"
 fi
-stamp="$VENV/.arrow-$PYARROW_VERSION-pandas-$PANDAS_VERSION"
+stamp="$VENV/.requirements-$(cat "$REQUIREMENTS" | sha1sum | cut -c1-12)"
 if [ ! -f "$stamp" ]; then
-  # numpy is Debian's (python3-numpy): torch 1.13 needs NumPy 1.x, so pip must not upgrade it.
-  "$VENV/bin/pip" install -q --disable-pip-version-check "pyarrow==$PYARROW_VERSION" \
-    "pandas==$PANDAS_VERSION" "numpy==$("$VENV/bin/python" -c 'import numpy; print(numpy.__version__)')"
+  echo "venv-setup: installing $(grep -v '^#' "$REQUIREMENTS" | tr '\n' ' ')into $VENV"
+  "$VENV/bin/pip" install -q --disable-pip-version-check -r "$REQUIREMENTS"
+  "$VENV/bin/python" -c 'import torch, numpy, pyarrow, pyspark' || {
+    echo "venv-setup: the packages of $REQUIREMENTS do not import from $VENV" >&2; exit 1; }
+  rm -f "$VENV"/.requirements-*
   touch "$stamp"
 fi

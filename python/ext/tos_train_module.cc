@@ -1,17 +1,18 @@
-// torchonspark._tos_train: the C++ parameter server (tos/train/ps.h, ps_client.h) for PyTorch
-// modules in Python training functions. The same servers, optimizers, sharding and protocol as
-// the C++ helpers; nothing of it is re-implemented in Python.
+// torchonspark._tos_train: the C++ parameter server (tos/train/ps.h, ps_buffer_client.h) and the
+// runtime's TCP ring (tos/train/tcp_ring.h) for PyTorch modules in Python training functions.
+// The same servers, optimizers, sharding and protocol as the C++ helpers; nothing of it is
+// re-implemented in Python.
 //
 // A PyTorch parameter reaches C++ as the NumPy view of its storage (Tensor.numpy() shares
-// memory), wrapped with torch::from_blob: pulled values land in the module's own parameters,
-// and gradients are read from the views of their .grad. This module links libtorch, the same
-// shared libraries Debian's python3-torch loads, but no torch Python bindings.
+// memory): pulled values land in the module's own parameters, and gradients are read from the
+// views of their .grad. This module links no libtorch at all, so it works with whatever torch
+// the user's process has loaded (one libtorch per process).
 #include <pybind11/numpy.h>
 #include <pybind11/pybind11.h>
 #include <pybind11/stl.h>
-#include <torch/torch.h>
 
 #include <chrono>
+#include <cstring>
 #include <cstdlib>
 #include <memory>
 #include <string>
@@ -19,11 +20,9 @@
 #include <vector>
 
 #include "net/socket.h"
-#include "tos/train/allreduce.h"
-#include "tos/train/kv_store.h"
 #include "tos/train/ps.h"
-#include "tos/train/ps_client.h"
-#include "tos/train/tcp_collectives.h"
+#include "tos/train/ps_buffer_client.h"
+#include "tos/train/tcp_ring.h"
 
 namespace py = pybind11;
 
@@ -39,11 +38,6 @@ void Check(const Status& s) {
   if (!s.ok()) Throw(s);
 }
 
-torch::Tensor View(FloatArray& a) {
-  std::vector<int64_t> shape(a.shape(), a.shape() + a.ndim());
-  return torch::from_blob(a.mutable_data(), shape, torch::kFloat32);
-}
-
 // The array itself, never a converted copy: C++ writes into it (pulled values, averaged
 // gradients), so a copy would lose those writes without a word.
 FloatArray Writable(const py::handle& h, const std::string& what) {
@@ -55,48 +49,51 @@ FloatArray Writable(const py::handle& h, const std::string& what) {
   return py::reinterpret_borrow<FloatArray>(h);
 }
 
-// A PyTorch module's parameters as the C++ side sees them: torch::from_blob views of their
-// storage (through the NumPy arrays, kept alive here), and per call the views of their
-// gradients attached as the views' .grad.
+// A PyTorch module's parameters as the C++ side sees them: the NumPy views of their storage
+// (kept alive here), and per call the views of their gradients.
 class ParamViews {
  public:
   explicit ParamViews(const std::vector<std::pair<std::string, py::object>>& params) {
     for (const auto& [name, value] : params) {
       arrays_.push_back(Writable(value, "parameter '" + name + "'"));
-      tensors_.push_back(View(arrays_.back()));
+      names_.push_back(name);
     }
   }
-  const std::vector<torch::Tensor>& tensors() const { return tensors_; }
+  size_t size() const { return arrays_.size(); }
+  float* data(size_t i) { return arrays_[i].mutable_data(); }
+  int64_t numel(size_t i) const { return static_cast<int64_t>(arrays_[i].size()); }
+  std::vector<int64_t> shape(size_t i) const {
+    return std::vector<int64_t>(arrays_[i].shape(), arrays_[i].shape() + arrays_[i].ndim());
+  }
+  std::vector<train::ParamBuffer> Buffers() {
+    std::vector<train::ParamBuffer> out;
+    for (size_t i = 0; i < arrays_.size(); ++i) out.push_back({names_[i], data(i), shape(i)});
+    return out;
+  }
 
-  // Attaches grads[i] (None: no gradient, when allowed) to parameter i until DetachGrads.
-  void AttachGrads(const std::vector<py::object>& grads, bool allow_none) {
-    if (grads.size() != tensors_.size())
+  // The float pointers of grads[i] (None: nullptr, when allowed), checked against parameter i's
+  // shape; the arrays stay referenced by `keep` for the call.
+  std::vector<float*> Grads(const std::vector<py::object>& grads, bool allow_none,
+                            std::vector<FloatArray>* keep) const {
+    if (grads.size() != arrays_.size())
       throw py::value_error("got " + std::to_string(grads.size()) + " gradients for " +
-                            std::to_string(tensors_.size()) + " parameters");
-    grads_.clear();
-    grads_.reserve(grads.size());
+                            std::to_string(arrays_.size()) + " parameters");
+    std::vector<float*> out(grads.size(), nullptr);
     for (size_t i = 0; i < grads.size(); ++i) {
-      if (allow_none && grads[i].is_none()) {
-        tensors_[i].mutable_grad() = torch::Tensor();
-        continue;
-      }
-      grads_.push_back(Writable(grads[i], "gradient " + std::to_string(i)));
-      auto g = View(grads_.back());
-      if (g.sizes() != tensors_[i].sizes())
+      if (allow_none && grads[i].is_none()) continue;
+      keep->push_back(Writable(grads[i], "gradient " + std::to_string(i)));
+      const FloatArray& g = keep->back();
+      if (std::vector<int64_t>(g.shape(), g.shape() + g.ndim()) != shape(i))
         throw py::value_error("gradient " + std::to_string(i) +
                               " has another shape than its parameter");
-      tensors_[i].mutable_grad() = g;
+      out[i] = keep->back().mutable_data();
     }
-  }
-  void DetachGrads() {
-    for (auto& t : tensors_) t.mutable_grad() = torch::Tensor();
-    grads_.clear();
+    return out;
   }
 
  private:
-  std::vector<FloatArray> arrays_;      // the parameters' storage, kept alive
-  std::vector<torch::Tensor> tensors_;  // views of it (the impls the C++ side holds)
-  std::vector<FloatArray> grads_;       // the attached gradients, kept alive while attached
+  std::vector<FloatArray> arrays_;  // the parameters' storage, kept alive
+  std::vector<std::string> names_;
 };
 
 train::OptimizerSpec Spec(const py::dict& d) {
@@ -134,15 +131,12 @@ class Client {
   Client(const std::vector<std::string>& ps, const std::string& secret, int worker_index,
          const std::vector<std::pair<std::string, py::object>>& params, double rpc_timeout_s)
       : params_(params) {
-    train::NamedTensors named;  // the same TensorImpls the client reads .grad() of
-    for (size_t i = 0; i < params.size(); ++i)
-      named.emplace_back(params[i].first, params_.tensors()[i]);
     train::PsClientOptions o;
     o.ps_addresses = ps;
     o.secret = secret;
     o.worker_index = worker_index;
     o.rpc_timeout = milliseconds(static_cast<int64_t>(rpc_timeout_s * 1000));
-    auto c = train::PsClient::Create(o, std::move(named));
+    auto c = train::PsBufferClient::Create(o, params_.Buffers());
     if (!c.ok()) Throw(c.status());
     client_ = std::move(c).value();
   }
@@ -162,13 +156,14 @@ class Client {
   }
   // grads[i]: the gradient of parameter i (same shape), or None for none this step.
   void Push(const std::vector<py::object>& grads, bool pull_after) {
-    params_.AttachGrads(grads, /*allow_none=*/true);
+    std::vector<FloatArray> keep;
+    std::vector<float*> g = params_.Grads(grads, /*allow_none=*/true, &keep);
+    const std::vector<const float*> data(g.begin(), g.end());
     Status s;
     {
       py::gil_scoped_release release;
-      s = client_->PushGradients(pull_after);
+      s = client_->PushGradients(data, pull_after);
     }
-    params_.DetachGrads();
     Check(s);
   }
   int64_t GlobalStep() const { return client_->global_step(); }
@@ -182,20 +177,20 @@ class Client {
   }
   // Values and optimizer slots of every shard: (global_step, {name: array}).
   py::tuple State() {
-    Result<train::PsState> r = InvalidArgument("");
+    Result<train::PsSnapshot> r = InvalidArgument("");
     {
       py::gil_scoped_release release;
       r = client_->GetState();
     }
     if (!r.ok()) Throw(r.status());
     py::dict values;
-    auto put = [&](const train::NamedTensors& ts) {
-      for (const auto& [name, t] : ts) {
-        auto c = t.contiguous().to(torch::kFloat32);
-        std::vector<py::ssize_t> shape(c.sizes().begin(), c.sizes().end());
+    auto put = [&](const std::vector<train::NamedArray>& arrays) {
+      for (const auto& t : arrays) {
+        std::vector<py::ssize_t> shape(t.shape.begin(), t.shape.end());
         FloatArray a(shape);
-        std::memcpy(a.mutable_data(), c.data_ptr<float>(), c.numel() * sizeof(float));
-        values[py::str(name)] = a;
+        std::memcpy(a.mutable_data(), t.values.data(),
+                    std::min<size_t>(t.values.size(), a.size()) * sizeof(float));
+        values[py::str(t.name)] = a;
       }
     };
     put(r->params);
@@ -205,7 +200,7 @@ class Client {
 
  private:
   ParamViews params_;
-  std::unique_ptr<train::PsClient> client_;
+  std::unique_ptr<train::PsBufferClient> client_;
 };
 
 class Server {
@@ -247,15 +242,12 @@ class Allreducer {
   Allreducer(const std::string& store_address, const std::string& secret, const std::string& name,
              int rank, int size, const std::string& host, double timeout_s,
              const std::vector<std::pair<std::string, py::object>>& params)
-      : params_(params) {
+      : params_(params), size_(size) {
     const milliseconds timeout(static_cast<int64_t>(timeout_s * 1000));
-    has_data_ = torch::zeros({1}, torch::kFloat32);
-    std::vector<torch::Tensor> exchanged = params_.tensors();
-    exchanged.push_back(has_data_);
     Status s;
     {
       py::gil_scoped_release release;
-      s = Connect(store_address, secret, name, rank, size, host, timeout, std::move(exchanged));
+      s = Connect(store_address, secret, name, rank, size, host, timeout);
     }
     Check(s);
   }
@@ -269,42 +261,52 @@ class Allreducer {
   // mean over the ranks. Returns false once any rank passed more=false (its data ran out):
   // then nobody should step.
   bool Average(const std::vector<py::object>& grads, bool more) {
-    params_.AttachGrads(grads, /*allow_none=*/false);
-    has_data_.mutable_grad() = torch::full({1}, more ? 1.0f : 0.0f);
+    std::vector<FloatArray> keep;
+    std::vector<float*> g = params_.Grads(grads, /*allow_none=*/false, &keep);
+    has_data_grad_ = more ? 1.0f : 0.0f;
+    g.push_back(&has_data_grad_);
     Status s;
     {
       py::gil_scoped_release release;
-      s = allreducer_->AverageGradients();
+      s = allreducer_->AverageGradients(g);
     }
-    params_.DetachGrads();
     Check(s);
     const float all_have_data = 1.0f - 0.5f / static_cast<float>(size_);
-    return has_data_.grad().item<float>() >= all_have_data;
+    return has_data_grad_ >= all_have_data;
   }
 
  private:
   Status Connect(const std::string& store_address, const std::string& secret,
                  const std::string& name, int rank, int size, const std::string& host,
-                 milliseconds timeout, std::vector<torch::Tensor> exchanged) {
-    TOS_ASSIGN_OR_RETURN(auto store,
-                         train::KvStore::Connect(store_address, secret, name + "/", timeout));
-    train::TcpCollectivesOptions o;
+                 milliseconds timeout) {
+    TOS_ASSIGN_OR_RETURN(store_, train::ConnectJobStore(store_address, secret, name + "/", timeout));
+    train::TcpRingOptions o;
     o.rank = rank;
     o.size = size;
     o.host = host;
     o.timeout = timeout;
-    TOS_ASSIGN_OR_RETURN(coll_, train::CreateTcpCollectives(store, o));
+    TOS_ASSIGN_OR_RETURN(ring_, train::TcpRing::Connect(*store_, o));
+    std::vector<float*> values;
+    std::vector<int64_t> numels;
+    for (size_t i = 0; i < params_.size(); ++i) {
+      values.push_back(params_.data(i));
+      numels.push_back(params_.numel(i));
+    }
+    // One extra value rides in the buckets: "this rank still has data".
+    values.push_back(&has_data_);
+    numels.push_back(1);
     TOS_ASSIGN_OR_RETURN(allreducer_,
-                         train::GradientAllreducer::Create(coll_.get(), std::move(exchanged)));
-    size_ = size;
+                         train::BufferAllreducer::Create(ring_.get(), std::move(values), std::move(numels)));
     return Status::OK();
   }
 
   ParamViews params_;
-  torch::Tensor has_data_;
   int size_ = 1;
-  std::unique_ptr<train::Collectives> coll_;
-  std::unique_ptr<train::GradientAllreducer> allreducer_;
+  float has_data_ = 0.0f;       // its "parameter": broadcast along, never read
+  float has_data_grad_ = 0.0f;  // its "gradient": 1 while this rank has data
+  std::unique_ptr<train::RingRendezvous> store_;
+  std::unique_ptr<train::TcpRing> ring_;
+  std::unique_ptr<train::BufferAllreducer> allreducer_;
 };
 
 }  // namespace

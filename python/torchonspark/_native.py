@@ -49,15 +49,15 @@ def _import(module):
 
 
 def load_train():
-    """torchonspark._tos_train: the parameter server and ring allreducer for PyTorch (links
-    libtorch)."""
+    """torchonspark._tos_train: the parameter server and ring allreducer for PyTorch (on NumPy
+    views of the parameters; it links no libtorch, so any torch 2.x works)."""
     load()  # the runtime first: its errors say what to build
     mod, why = _import("_tos_train")
     if mod is not None:
         return mod
     raise ImportError("torchonspark._tos_train (the parameter server and allreducer for PyTorch) is not "
-                      "built or not loadable: %s. Build it with `make build`; it needs Debian's python3-torch "
-                      "(the same libtorch)" % why)
+                      "built or not loadable: %s. Build it with `make build`, or install the package with "
+                      "`pip install ./python`" % why)
 
 
 def child_env():
@@ -76,7 +76,7 @@ def load():
         return mod
     raise ImportError(
         "the TorchOnSpark runtime module (torchonspark/_tos%s) is not built or not loadable for "
-        "this Python (%s %s): %s. Build it with `make build` (it is built for /usr/bin/python3, "
-        "whose torch is Debian's python3-torch), and run Python training functions with that "
-        "Python or a venv made from it with --system-site-packages"
+        "this Python (%s %s): %s. Build it with `make build` (for the project's .venv) or install "
+        "the package into this Python with `pip install ./python`; extension modules load only "
+        "in the Python version they were built for"
         % (_SUFFIX, sys.executable, sys.version.split()[0], why))

@@ -17,38 +17,26 @@ Result<std::unique_ptr<GradientAllreducer>> GradientAllreducer::Create(
     }
   }
   std::unique_ptr<GradientAllreducer> ar(new GradientAllreducer(collectives, std::move(params)));
-  const int64_t cap =
-      std::max<int64_t>(1, static_cast<int64_t>(options.bucket_cap_bytes / sizeof(float)));
-  Bucket current;
-  int64_t filled = 0;
-  auto close_bucket = [&] {
-    if (current.members.empty()) return;
-    current.flat = torch::empty({filled}, torch::kFloat32);
-    ar->buckets_.push_back(std::move(current));
-    current = Bucket();
-    filled = 0;
-  };
-  for (size_t i = 0; i < ar->params_.size(); ++i) {
-    const int64_t n = ar->params_[i].numel();
-    if (filled > 0 && filled + n > cap) close_bucket();
-    current.members.push_back(i);
-    current.offsets.push_back(filled);
-    filled += n;
+  std::vector<int64_t> numels;
+  for (const auto& p : ar->params_) numels.push_back(p.numel());
+  for (Bucket& plan : PlanBuckets(numels, options.bucket_cap_bytes)) {
+    torch::Tensor flat = torch::empty({plan.numel}, torch::kFloat32);
+    ar->buckets_.push_back({std::move(plan), std::move(flat)});
   }
-  close_bucket();
   return ar;
 }
 
 Status GradientAllreducer::BroadcastParameters(int root) {
   torch::NoGradGuard no_grad;
-  for (Bucket& b : buckets_) {
-    float* flat = b.flat.data_ptr<float>();
+  for (TensorBucket& tb : buckets_) {
+    const Bucket& b = tb.plan;
+    float* flat = tb.flat.data_ptr<float>();
     for (size_t k = 0; k < b.members.size(); ++k) {
       const auto& p = params_[b.members[k]];
       std::memcpy(flat + b.offsets[k], p.data_ptr<float>(), p.numel() * sizeof(float));
     }
     TOS_RETURN_IF_ERROR(
-        coll_->Broadcast(b.flat, root).WithContext("broadcasting initial parameters"));
+        coll_->Broadcast(tb.flat, root).WithContext("broadcasting initial parameters"));
     for (size_t k = 0; k < b.members.size(); ++k) {
       auto& p = params_[b.members[k]];
       std::memcpy(p.data_ptr<float>(), flat + b.offsets[k], p.numel() * sizeof(float));
@@ -60,8 +48,9 @@ Status GradientAllreducer::BroadcastParameters(int root) {
 Status GradientAllreducer::AverageGradients() {
   torch::NoGradGuard no_grad;
   const float scale = 1.0f / static_cast<float>(coll_->size());
-  for (Bucket& b : buckets_) {
-    float* flat = b.flat.data_ptr<float>();
+  for (TensorBucket& tb : buckets_) {
+    const Bucket& b = tb.plan;
+    float* flat = tb.flat.data_ptr<float>();
     for (size_t k = 0; k < b.members.size(); ++k) {
       auto& p = params_[b.members[k]];
       const auto& g = p.grad();
@@ -74,8 +63,8 @@ Status GradientAllreducer::AverageGradients() {
       }
     }
     if (coll_->size() > 1) {
-      TOS_RETURN_IF_ERROR(coll_->AllreduceSum(b.flat).WithContext("averaging gradients"));
-      const int64_t n = b.flat.numel();
+      TOS_RETURN_IF_ERROR(coll_->AllreduceSum(tb.flat).WithContext("averaging gradients"));
+      const int64_t n = tb.flat.numel();
       for (int64_t i = 0; i < n; ++i) flat[i] *= scale;
     }
     for (size_t k = 0; k < b.members.size(); ++k) {

@@ -19,6 +19,7 @@
 
 #include "tos/status.h"
 #include "tos/train/collectives.h"
+#include "tos/train/tcp_ring.h"
 
 namespace tos::train {
 
@@ -43,17 +44,16 @@ class GradientAllreducer {
   size_t num_buckets() const { return buckets_.size(); }
 
  private:
-  struct Bucket {
+  struct TensorBucket {
+    Bucket plan;  // members are indices into params_
     torch::Tensor flat;
-    std::vector<size_t> members;  // indices into params_
-    std::vector<int64_t> offsets;
   };
   GradientAllreducer(Collectives* c, std::vector<torch::Tensor> params)
       : coll_(c), params_(std::move(params)) {}
 
   Collectives* coll_;
   std::vector<torch::Tensor> params_;
-  std::vector<Bucket> buckets_;
+  std::vector<TensorBucket> buckets_;
 };
 
 }  // namespace tos::train

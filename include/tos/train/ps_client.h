@@ -1,4 +1,5 @@
-// Worker side of the parameter server (see ps.h and docs/training.md).
+// Worker side of the parameter server for libtorch modules (see ps.h and docs/training.md): a
+// thin layer over PsBufferClient (ps_buffer_client.h), which holds the protocol and does the work.
 //
 //   auto client = PsClient::Create(opts, NamedParameters(*model));   // shards computed here
 //   if (chief) client->Initialize(spec);      // first Init of a shard wins, others are no-ops
@@ -23,6 +24,7 @@
 
 #include "tos/status.h"
 #include "tos/train/ps.h"
+#include "tos/train/ps_buffer_client.h"
 
 namespace torch::nn {
 class Module;
@@ -31,15 +33,6 @@ class Module;
 namespace tos::train {
 
 using NamedTensors = std::vector<std::pair<std::string, torch::Tensor>>;
-
-struct PsClientOptions {
-  std::vector<std::string> ps_addresses;  // "host:port", index = shard
-  std::string secret;                     // job secret (same as the servers')
-  int worker_index = 0;                   // this worker's index among the workers
-  // Deadline of each call. In synchronous mode a Push waits for the slowest worker, so this
-  // must exceed the time between the first and the last worker's push of a step.
-  std::chrono::milliseconds rpc_timeout{std::chrono::minutes(10)};
-};
 
 // Optimizer state and values of the whole model, as held by the ps (for checkpoints).
 struct PsState {

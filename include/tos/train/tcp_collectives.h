@@ -1,16 +1,5 @@
-// Collectives over plain TCP, run entirely in the calling thread (no helper threads).
-//
-// Ring allreduce (reduce-scatter then allgather over N chunks): each chunk's sum is computed
-// by exactly one rank and then copied to the others, so every rank ends with bit-identical
-// values. Each rank keeps one connection to its successor and one from its predecessor;
-// sending and receiving progress together through poll(), so no thread hand-off happens on
-// the hot path — on a busy machine (several trainers sharing cores) that is what dominates
-// the cost of a small allreduce. Needs no Gloo headers, so it also builds against libtorch
-// distributions that ship without them.
-//
-// Rendezvous goes through the caller's c10d::Store: rank r publishes "<prefix>/addr/<r>" =
-// "host:port" of its listening socket; connections start with an 8-byte hello (magic, rank)
-// that the acceptor checks. Failures and timeouts name the peer rank and its address.
+// The runtime's TCP ring (tcp_ring.h, no libtorch) as Collectives on contiguous float32 CPU
+// tensors: see tcp_ring.h for the algorithm, its rendezvous and its failures.
 #pragma once
 
 #include <chrono>
@@ -20,19 +9,11 @@
 
 #include "tos/context.h"
 #include "tos/train/collectives.h"
+#include "tos/train/tcp_ring.h"
 
 namespace tos::train {
 
-struct TcpCollectivesOptions {
-  int rank = 0;
-  int size = 1;
-  std::string host = "127.0.0.1";  // address of this node that the other ranks can reach
-  std::chrono::milliseconds timeout{std::chrono::minutes(5)};  // rendezvous and each operation
-  std::string store_prefix = "tos/tcpring";
-  // A bound socket to listen on (ownership passes to the ring), such as the node's reserved
-  // port, so that the ring stays in TOS_NODE_PORT's range; -1: a new socket on `host`, any port.
-  int listen_fd = -1;
-};
+using TcpCollectivesOptions = TcpRingOptions;
 
 // Blocks until connected to both ring neighbours or the timeout passes.
 Result<std::unique_ptr<Collectives>> CreateTcpCollectives(
