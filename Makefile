@@ -4,6 +4,7 @@
 #   make build SANITIZE=thread              ThreadSanitizer build into build-tsan/
 #   make test               set-up, build, all tests (+ core tests under ASan/UBSan and TSan)
 #   make demo               set-up, build, the MNIST pipeline on Fashion-MNIST
+#   make test-torch-compat  the Python suite with an older torch 2.x (its own venv)
 #   make bench              benchmarks, with peers measured in the same run
 #   make spark-demo         the MNIST pipeline through spark-submit on a local standalone cluster
 #   make fuzz               libFuzzer targets (clang, ASan+UBSan) for FUZZ_SECONDS each
@@ -29,7 +30,7 @@ CTEST_FLAGS ?= --output-on-failure --timeout 300
 TEST_ENV := env PATH="$(CURDIR)/.venv/bin:$$PATH"
 FUZZ_SECONDS ?= 300
 
-.PHONY: setup spark-setup build test test-core-sanitized test-core-tsan test-deps demo spark-demo bench clean \
+.PHONY: test-torch-compat setup spark-setup build test test-core-sanitized test-core-tsan test-deps demo spark-demo bench clean \
 	clean-room format format-check tidy lint fuzz fuzz-setup fuzz-smoke
 
 setup:
@@ -75,6 +76,12 @@ fuzz: fuzz-setup
 
 fuzz-smoke: fuzz-setup
 	FUZZ_SECONDS=20 FUZZ_JOBS=$(JOBS) bash scripts/fuzz.sh
+
+# The Python suite again with an older torch 2.x (python/requirements-torch-compat.txt, in
+# .venv-torch-compat, about 4 GB): the extension modules link no libtorch and must work with any.
+test-torch-compat: build
+	VENV=$(CURDIR)/.venv-torch-compat TOS_REQUIREMENTS=$(CURDIR)/python/requirements-torch-compat.txt \
+	  bash scripts/pytest_suite.sh python $(BUILD_DIR)/bin
 
 demo: build
 	@bash scripts/demo.sh

@@ -73,6 +73,10 @@ set_target_properties(TorchOnSpark::torch PROPERTIES
   INTERFACE_INCLUDE_DIRECTORIES "${_tos_torch_includes}"
   INTERFACE_SYSTEM_INCLUDE_DIRECTORIES "${_tos_torch_includes}"
   INTERFACE_COMPILE_DEFINITIONS "_GLIBCXX_USE_CXX11_ABI=${TOS_TORCH_CXX11_ABI}")
+# libtorch 2.10 and later is C++20 in its headers; earlier 2.x is C++17.
+if(TOS_TORCH_VERSION VERSION_GREATER_EQUAL 2.10)
+  set_target_properties(TorchOnSpark::torch PROPERTIES INTERFACE_COMPILE_FEATURES cxx_std_20)
+endif()
 set(_tos_torch_libs ${TOS_TORCH_LIB} ${TOS_TORCH_CPU_LIB} ${TOS_C10_LIB})
 if(TOS_TORCH_CUDA)
   # Nothing refers to libtorch_cuda's symbols directly: it registers CUDA with libtorch when

@@ -7,6 +7,8 @@
 #   hosts   four hosts as network namespaces (scripts/hosts.sh) with Spark and HDFS; root only
 #   python  Python training functions, locally and on a standalone cluster of its own
 # Usage: pytest_suite.sh SUITE BIN_DIR [pytest args], e.g. pytest_suite.sh hosts build/bin -k lost
+# VENV (default .venv) and TOS_REQUIREMENTS (default python/requirements.txt) choose another
+# Python environment, made by scripts/venv_setup.sh: an older torch, pyspark 3.5.
 set -euo pipefail
 ROOT="$(cd "$(dirname "$0")/.." && pwd)"
 USAGE="usage: pytest_suite.sh spark|hdfs|yarn|hosts|python BIN_DIR [pytest args]"
@@ -22,4 +24,4 @@ export TOS_BIN_DIR="$BIN" PYTHONDONTWRITEBYTECODE=1
 # The standalone cluster of the spark suite listens on loopback only.
 if [ "$SUITE" = spark ]; then export SPARK_LOCAL_IP=127.0.0.1; fi
 cd "$ROOT"
-exec "$ROOT/.venv/bin/python" -m pytest -q -p no:cacheprovider "$ROOT/tests/$SUITE" "$@"
+exec "${VENV:-$ROOT/.venv}/bin/python" -m pytest -q -p no:cacheprovider "$ROOT/tests/$SUITE" "$@"

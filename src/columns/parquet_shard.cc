@@ -40,14 +40,13 @@ struct ParquetShard::Impl {
     TOS_ASSIGN_OR_RETURN(std::string bytes, ReadFileToString(uri));
     auto buffer =
         std::make_shared<arrow::io::BufferReader>(arrow::Buffer::FromString(std::move(bytes)));
-    std::unique_ptr<parquet::arrow::FileReader> reader;
     try {
-      auto st = parquet::arrow::OpenFile(buffer, arrow::default_memory_pool(), &reader);
-      if (!st.ok()) return ArrowError(st, uri + ": not a Parquet file");
+      auto reader = parquet::arrow::OpenFile(buffer, arrow::default_memory_pool());
+      if (!reader.ok()) return ArrowError(reader.status(), uri + ": not a Parquet file");
+      return std::move(reader).ValueUnsafe();
     } catch (const parquet::ParquetException& e) {
       return DataLoss(uri + ": not a Parquet file: " + e.what());
     }
-    return reader;
   }
 
   Status CheckSchema(const std::string& uri, const arrow::Schema& s) {
@@ -86,10 +85,10 @@ struct ParquetShard::Impl {
     for (int g = 0; g < n; ++g) {
       if ((first_group + static_cast<size_t>(g)) % options.num_shards != options.shard_index)
         continue;
-      std::shared_ptr<arrow::Table> table;
-      st = column_indices.empty() ? reader->ReadRowGroup(g, &table)
-                                  : reader->ReadRowGroup(g, column_indices, &table);
-      if (!st.ok()) return ArrowError(st, uri + ": row group " + std::to_string(g));
+      auto read = column_indices.empty() ? reader->ReadRowGroup(g)
+                                         : reader->ReadRowGroup(g, column_indices);
+      if (!read.ok()) return ArrowError(read.status(), uri + ": row group " + std::to_string(g));
+      std::shared_ptr<arrow::Table> table = *read;
       auto combined = table->CombineChunksToBatch();
       if (!combined.ok()) return ArrowError(combined.status(), uri);
       std::string column;

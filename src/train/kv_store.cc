@@ -23,7 +23,18 @@ Result<c10::intrusive_ptr<KvStore>> KvStore::Connect(const std::string& address,
   TOS_ASSIGN_OR_RETURN(net::HostPort hp, net::ParseHostPort(address));
   TOS_ASSIGN_OR_RETURN(auto client,
                        reservation::KvClient::Connect(hp, secret, net::After(timeout)));
-  return c10::make_intrusive<KvStore>(std::move(client), prefix, timeout);
+  auto store = c10::make_intrusive<KvStore>(std::move(client), prefix, timeout);
+  store->address_ = address;
+  store->secret_ = secret;
+  return store;
+}
+
+c10::intrusive_ptr<c10d::Store> KvStore::clone() {
+  if (address_.empty())
+    throw std::runtime_error("rendezvous store: this KvStore was not made by Connect: cannot clone");
+  auto again = Connect(address_, secret_, prefix_, timeout_);
+  if (!again.ok()) Throw(again.status());
+  return *again;
 }
 
 KvStore::KvStore(std::unique_ptr<reservation::KvClient> client, std::string prefix,

@@ -26,6 +26,10 @@ class KvStore : public c10d::Store {
                    std::chrono::milliseconds timeout);
   ~KvStore() override;
 
+  // A second connection to the same store and prefix (c10d's process groups ask for one).
+  // Made by Connect only; a KvStore built from a client of its own cannot clone and throws.
+  c10::intrusive_ptr<c10d::Store> clone() override;
+
   void set(const std::string& key, const std::vector<uint8_t>& value) override;
   std::vector<uint8_t> compareSet(const std::string& key, const std::vector<uint8_t>& expected,
                                   const std::vector<uint8_t>& desired) override;
@@ -41,6 +45,7 @@ class KvStore : public c10d::Store {
  private:
   std::unique_ptr<reservation::KvClient> client_;
   std::string prefix_;
+  std::string address_, secret_;  // for clone(), when made by Connect
 };
 
 }  // namespace tos::train
