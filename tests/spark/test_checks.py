@@ -19,9 +19,24 @@ class FakeContext(object):
     def __init__(self, master, **conf):
         self.master = master
         self._conf = FakeConf(conf)
+        self._jsc = None
 
     def getConf(self):
         return self._conf
+
+
+def test_an_old_pyspark_and_a_spark_connect_session_are_refused_naming_the_version(monkeypatch):
+    import pyspark
+    monkeypatch.setattr(pyspark, "__version__", "3.4.1")
+    with pytest.raises(TorchOnSparkError, match=r"pyspark 3\.4\.1 is older .* use pyspark 3\.5 or 4"):
+        _spark_checks(FakeContext("spark://x:7077"), 2, 0)
+    monkeypatch.setattr(pyspark, "__version__", "4.3.0")
+
+    class ConnectSession(object):  # what spark.remote gives: no _jsc, no RDDs
+        pass
+
+    with pytest.raises(TorchOnSparkError, match="ConnectSession is not a SparkContext .* pyspark 4.3.0"):
+        _spark_checks(ConnectSession(), 2, 0)
 
 
 def test_dynamic_allocation_is_refused():
