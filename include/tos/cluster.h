@@ -44,6 +44,13 @@ struct ClusterOptions {
   std::string node_port;     // nodes' reserved port range; default $TOS_NODE_PORT, else any
   std::string feed_port;     // nodes' feed server port range; default $TOS_FEED_PORT, else any
   int threads_per_node = 1;  // intra-op and BLAS threads in each node
+  // Local launcher only: deals the GPUs the driver sees (its CUDA_VISIBLE_DEVICES if set, else
+  // those `nvidia-smi -L` lists, else none) to the trainers (chief, workers), this many each in
+  // executor order, as each one's CUDA_VISIBLE_DEVICES; ps and evaluator nodes get none. Run
+  // fails at once, naming it and how many GPUs are visible, when there are too few. 0: the
+  // nodes keep the driver's CUDA_VISIBLE_DEVICES. Default $TOS_GPUS_PER_NODE, else 0. On
+  // Spark, GPUs are Spark's to give (spark.task.resource.gpu.amount): ignored there.
+  int gpus_per_node = 0;
 
   std::string program;                 // default: this executable
   std::vector<std::string> node_args;  // default: tos::ProgramArgs()

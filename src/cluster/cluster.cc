@@ -16,6 +16,7 @@
 #include <thread>
 
 #include "cluster/cluster_impl.h"
+#include "cluster/gpus.h"
 #include "feed/feeder.h"
 #include "net/auth.h"
 #include "node/node_env.h"
@@ -31,6 +32,10 @@ namespace tos {
 namespace {
 
 using reservation::NodeEvent;
+
+// How long `nvidia-smi -L` may take to list the GPUs for gpus_per_node (a hung driver must not
+// hang the job's start).
+constexpr auto kGpuQueryTimeout = std::chrono::seconds(10);
 
 std::string EnvOr(const std::string& value, const char* env) {
   if (!value.empty()) return value;
@@ -51,6 +56,19 @@ Status ResolveOptions(ClusterOptions* opts, bool local) {
   opts->server_host = EnvOr(opts->server_host, "TOS_SERVER_HOST");
   opts->node_port = EnvOr(opts->node_port, "TOS_NODE_PORT");
   opts->feed_port = EnvOr(opts->feed_port, "TOS_FEED_PORT");
+  if (const char* v = std::getenv("TOS_GPUS_PER_NODE"); opts->gpus_per_node == 0 && v && *v) {
+    char* end = nullptr;
+    long n = std::strtol(v, &end, 10);
+    if (*end != '\0' || n < 0 || n > 4096) {
+      return InvalidArgument("TOS_GPUS_PER_NODE must be a number of GPUs per node (0 or more), not '" +
+                             std::string(v) + "'");
+    }
+    opts->gpus_per_node = static_cast<int>(n);
+  }
+  if (opts->gpus_per_node < 0) {
+    return InvalidArgument("gpus_per_node must be 0 or more, not " +
+                           std::to_string(opts->gpus_per_node));
+  }
   if (opts->server_host.empty()) opts->server_host = local ? "127.0.0.1" : net::AdvertisedHost();
   if (opts->program.empty()) {
     char self[PATH_MAX] = {0};
@@ -68,8 +86,10 @@ Status ResolveOptions(ClusterOptions* opts, bool local) {
 }
 
 // What every node is started with: the program, its arguments and environment, log names.
+// gpus: each executor's CUDA_VISIBLE_DEVICES (gpus_per_node), or empty to leave it as it is.
 LaunchSpec NodeLaunchSpec(const ClusterOptions& opts, const RoleLayout& layout,
-                          const std::string& reservation, const std::string& secret, bool local) {
+                          const std::string& reservation, const std::string& secret, bool local,
+                          const std::vector<std::string>& gpus) {
   LaunchSpec ls;
   ls.num_executors = opts.num_executors;
   ls.argv.push_back(opts.program);
@@ -105,8 +125,10 @@ LaunchSpec NodeLaunchSpec(const ClusterOptions& opts, const RoleLayout& layout,
     if (!core.empty()) ls.env["OPENBLAS_CORETYPE"] = core;
   }
   for (auto& [k, v] : opts.node_env) ls.env[k] = v;
-  ls.executor_env = [](int id) {
-    return std::map<std::string, std::string>{{"TOS_EXECUTOR_ID", std::to_string(id)}};
+  ls.executor_env = [gpus](int id) {
+    std::map<std::string, std::string> env{{"TOS_EXECUTOR_ID", std::to_string(id)}};
+    if (static_cast<size_t>(id) < gpus.size()) env["CUDA_VISIBLE_DEVICES"] = gpus[id];
+    return env;
   };
   ls.executor_name = [layout](int id) {
     auto r = RoleFor(layout, id);
@@ -147,6 +169,21 @@ Result<std::unique_ptr<Cluster>> Cluster::Run(ClusterOptions opts) {
   const bool local = own_launcher && (wrapper == nullptr || *wrapper == '\0');
   impl->launcher = own_launcher ? std::shared_ptr<Launcher>(MakeLocalLauncher()) : opts.launcher;
   TOS_RETURN_IF_ERROR(ResolveOptions(&opts, local));
+  // GPUs are dealt before anything starts, so that too few of them fail the job at once.
+  std::vector<std::string> gpus;
+  if (opts.gpus_per_node > 0 && !own_launcher) {
+    LogWarning("gpus_per_node is for nodes this driver starts itself; here the launcher's owner "
+               "gives the GPUs (on Spark: spark.task.resource.gpu.amount)");
+  } else if (opts.gpus_per_node > 0) {
+    TOS_ASSIGN_OR_RETURN(gpus, DealGpus(impl->layout, opts.gpus_per_node,
+                                        FindVisibleGpus(kGpuQueryTimeout)));
+    std::string dealt;
+    for (int i = 0; i < opts.num_executors; ++i) {
+      dealt += (i ? ", " : "") + RoleLabel(RoleFor(impl->layout, i)) + " " +
+               (gpus[i].empty() ? "none" : gpus[i]);
+    }
+    LogInfo("GPUs of the nodes (CUDA_VISIBLE_DEVICES): " + dealt);
+  }
   net::SetDefaultPeerTimeout(opts.node_timeout);
   impl->opts = opts;
   impl->nodes.resize(opts.num_executors);
@@ -172,7 +209,7 @@ Result<std::unique_ptr<Cluster>> Cluster::Run(ClusterOptions opts) {
 
   // 2. The nodes, and the monitor that watches them.
   LaunchSpec ls =
-      NodeLaunchSpec(opts, impl->layout, impl->rs->address().ToString(), impl->secret, local);
+      NodeLaunchSpec(opts, impl->layout, impl->rs->address().ToString(), impl->secret, local, gpus);
   Status launched = impl->launcher->Launch(ls, [raw](const ExecutorExit& ex) { raw->OnExit(ex); });
   if (!launched.ok()) {
     impl->KillAndReap();

@@ -61,6 +61,8 @@ void MapFun(const std::vector<std::string>& args, tos::Context& ctx) {
   const std::string scenario = Flag(f, "scenario", "lifecycle");
   const std::string out = Flag(f, "out", ".");
   WriteFile(out + "/pid-" + std::to_string(ctx.executor_id()), std::to_string(::getpid()));
+  if (const char* gpus = std::getenv("CUDA_VISIBLE_DEVICES"))
+    WriteFile(out + "/gpus-" + std::to_string(ctx.executor_id()), gpus);
   if (ctx.job_name() == "ps" || ctx.job_name() == "evaluator") {
     ctx.SetStatus("serving until STOP");
     if (!ctx.WaitForStop(std::chrono::seconds(120)))
@@ -178,6 +180,7 @@ int Driver(const std::vector<std::string>& args) {
   o.log_dir = Flag(f, "out", ".") + "/logs";
   o.stall_warning = std::chrono::seconds(std::stoi(Flag(f, "stall_warning", "60")));
   o.node_timeout = std::chrono::seconds(std::stoi(Flag(f, "node_timeout", "60")));
+  o.gpus_per_node = std::stoi(Flag(f, "gpus_per_node", "0"));
   o.tensorboard = Flag(f, "tensorboard", "0") == "1";
   if (f.count("queue_bytes")) o.node_env["TOS_FEED_QUEUE_BYTES"] = Flag(f, "queue_bytes");
   if (f.count("node_wrapper"))
