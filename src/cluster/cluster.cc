@@ -60,8 +60,9 @@ Status ResolveOptions(ClusterOptions* opts, bool local) {
     char* end = nullptr;
     long n = std::strtol(v, &end, 10);
     if (*end != '\0' || n < 0 || n > 4096) {
-      return InvalidArgument("TOS_GPUS_PER_NODE must be a number of GPUs per node (0 or more), not '" +
-                             std::string(v) + "'");
+      return InvalidArgument(
+          "TOS_GPUS_PER_NODE must be a number of GPUs per node (0 or more), not '" +
+          std::string(v) + "'");
     }
     opts->gpus_per_node = static_cast<int>(n);
   }

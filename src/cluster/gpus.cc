@@ -99,10 +99,10 @@ Result<std::string> RunCaptured(const std::vector<std::string>& args,
   }
   // ECHILD: SIGCHLD is ignored in this process, so the exit status is gone; judge by the output.
   if (reaped == pid && !(WIFEXITED(status) && WEXITSTATUS(status) == 0)) {
-    return Unavailable(args[0] + " failed (" +
-                       (WIFEXITED(status) ? "exit status " + std::to_string(WEXITSTATUS(status))
-                                          : "killed by signal " + std::to_string(WTERMSIG(status))) +
-                       ")");
+    const std::string how = WIFEXITED(status)
+                                ? "exit status " + std::to_string(WEXITSTATUS(status))
+                                : "killed by signal " + std::to_string(WTERMSIG(status));
+    return Unavailable(args[0] + " failed (" + how + ")");
   }
   return out;
 }
