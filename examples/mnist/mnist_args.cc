@@ -48,6 +48,11 @@ tos::Result<Args> ParseArgs(const std::vector<std::string>& argv, bool* help, st
   app.add_flag("--check_args", a.check_args,
                "check the arguments and exit (0 when they are usable)");
   app.add_option("--reservation_timeout", a.reservation_timeout, "seconds to wait for all nodes");
+  app.add_option("--device", a.device,
+                 "where trainers compute: auto (cuda where the node sees a GPU), cpu or cuda");
+  app.add_option("--gpus_per_node", a.gpus_per_node,
+                 "local mode: give each trainer this many of the GPUs the driver sees (its "
+                 "CUDA_VISIBLE_DEVICES); 0: the nodes keep the driver's");
   // TensorFlowOnSpark spells the TensorBoard flag "-tb".
   std::vector<std::string> args;
   for (auto& s : argv) args.push_back(s == "-tb" ? "--tensorboard" : s);
@@ -105,6 +110,9 @@ tos::Status Validate(const Args& a) {
   }
   if (a.model_type != "mlp" && a.model_type != "cnn")
     return tos::InvalidArgument("--model_type must be mlp or cnn");
+  if (a.device != "auto" && a.device != "cpu" && a.device != "cuda")
+    return tos::InvalidArgument("--device must be auto, cpu or cuda, not '" + a.device + "'");
+  if (a.gpus_per_node < 0) return tos::InvalidArgument("--gpus_per_node must be 0 or more");
   return tos::Status::OK();
 }
 

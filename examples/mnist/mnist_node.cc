@@ -8,6 +8,7 @@
 #include "mnist_args.h"
 #include "mnist_batches.h"
 #include "mnist_dataset.h"
+#include "mnist_device.h"
 #include "tos/log.h"
 #include "tos/partitioned_dir.h"
 #include "tos/tos.h"
@@ -51,7 +52,7 @@ tos::MnistDatasetSpec DatasetSpec(const Args& a, tos::Context& ctx) {
   return spec;
 }
 
-std::unique_ptr<BatchSource> TrainingInput(const Args& a, tos::Context& ctx) {
+std::unique_ptr<BatchSource> HostInput(const Args& a, tos::Context& ctx) {
   if (ctx.input_mode() == tos::InputMode::kSpark) {
     if (a.format == "parquet") return ColumnBatches(ctx.data_feed("input"));
     return FeedBatches(ctx.data_feed("input"));
@@ -78,6 +79,12 @@ std::unique_ptr<BatchSource> TrainingInput(const Args& a, tos::Context& ctx) {
   o.epochs = a.epochs;
   o.seed = 7;
   return ShardBatches(ValueOrThrow(tos::ShardReader::Open(source, o)));
+}
+
+std::unique_ptr<BatchSource> TrainingInput(const Args& a, tos::Context& ctx, torch::Device device) {
+  auto input = HostInput(a, ctx);
+  if (device.is_cpu()) return input;
+  return std::make_unique<DeviceBatches>(std::move(input), device);
 }
 
 tos::train::OptimizerSpec Optimizer(const Args& a) {
@@ -183,13 +190,18 @@ void RunPs(const Args& a, tos::Context& ctx) {
   ThrowIfError(server->Wait(std::chrono::seconds(30)));
 }
 
-void TrainPs(const Args& a, tos::Context& ctx) {
+void TrainPs(const Args& a, tos::Context& ctx, torch::Device device) {
   auto model = ValueOrThrow(tos::train::MakeModel(a.model_type));
+  // On a GPU the ps client works on pinned host copies of the parameters (mnist_device.h).
+  model->to(device);
+  std::unique_ptr<HostStaging> staging;
+  if (device.is_cuda()) staging = std::make_unique<HostStaging>(*model);
   tos::train::PsClientOptions co;
   co.ps_addresses = Hosts(ctx.cluster_spec(), "ps");
   co.secret = ctx.secret();
   co.worker_index = ctx.worker_index();
-  auto client = ValueOrThrow(tos::train::PsClient::Create(co, tos::train::NamedParameters(*model)));
+  auto client = ValueOrThrow(tos::train::PsClient::Create(
+      co, staging ? staging->named() : tos::train::NamedParameters(*model)));
   const std::string model_dir = ModelDir(a, ctx);
   std::unique_ptr<tos::train::CheckpointManager> mgr;
   if (ctx.is_chief()) {
@@ -207,7 +219,8 @@ void TrainPs(const Args& a, tos::Context& ctx) {
   }
   ctx.SetStatus("waiting for the parameter servers to be initialised");
   ThrowIfError(client->WaitInitialized(std::chrono::minutes(10)));
-  auto input = TrainingInput(a, ctx);
+  if (staging) staging->ValuesToDevice();
+  auto input = TrainingInput(a, ctx, device);
   Reporter report(a, ctx);
   torch::Tensor images, labels;
   int64_t step = client->global_step();
@@ -217,7 +230,9 @@ void TrainPs(const Args& a, tos::Context& ctx) {
     auto logits = model->forward(images);
     auto loss = torch::nn::functional::cross_entropy(logits, labels);
     loss.backward();
+    if (staging) staging->GradientsToHost();
     ThrowIfError(client->PushGradients(true));
+    if (staging) staging->ValuesToDevice();
     step = client->global_step();
     report.Step(step, static_cast<size_t>(images.size(0)), loss, logits, labels);
     if (mgr && mgr->ShouldSave(step)) {
@@ -237,25 +252,36 @@ void TrainPs(const Args& a, tos::Context& ctx) {
     std::printf("all %d trainers done at global step %lld\n", ctx.num_workers(),
                 static_cast<long long>(state.global_step));
     ThrowIfError(client->Pull());
+    if (staging) staging->ValuesToDevice();
+    model->to(torch::kCPU);  // an export loads anywhere, also where there is no GPU
     SaveAndExport(*mgr, tos::train::CheckpointFromPsState(state, a.model_type), *model, model_dir);
   }
 }
 
-void TrainAllreduce(const Args& a, tos::Context& ctx) {
-  auto model = ValueOrThrow(tos::train::MakeModel(a.model_type));
-  std::unique_ptr<torch::optim::Optimizer> opt;
+std::unique_ptr<torch::optim::Optimizer> MakeOptimizer(const Args& a,
+                                                      std::vector<torch::Tensor> params) {
   if (a.optimizer == "adagrad") {
-    opt = std::make_unique<torch::optim::Adagrad>(
-        model->parameters(),
-        torch::optim::AdagradOptions(a.learning_rate).initial_accumulator_value(0.1));
-  } else if (a.optimizer == "adam") {
-    opt = std::make_unique<torch::optim::Adam>(model->parameters(),
-                                               torch::optim::AdamOptions(a.learning_rate));
-  } else {
-    opt = std::make_unique<torch::optim::SGD>(
-        model->parameters(),
-        torch::optim::SGDOptions(a.learning_rate).momentum(a.optimizer == "momentum" ? 0.9 : 0.0));
+    return std::make_unique<torch::optim::Adagrad>(
+        params, torch::optim::AdagradOptions(a.learning_rate).initial_accumulator_value(0.1));
   }
+  if (a.optimizer == "adam") {
+    return std::make_unique<torch::optim::Adam>(params, torch::optim::AdamOptions(a.learning_rate));
+  }
+  return std::make_unique<torch::optim::SGD>(
+      params,
+      torch::optim::SGDOptions(a.learning_rate).momentum(a.optimizer == "momentum" ? 0.9 : 0.0));
+}
+
+void TrainAllreduce(const Args& a, tos::Context& ctx, torch::Device device) {
+  auto model = ValueOrThrow(tos::train::MakeModel(a.model_type));
+  // On a GPU the ring averages pinned host copies of the gradients, and the optimizer updates
+  // host copies of the parameters (its state stays on the host: checkpoints load anywhere);
+  // the device computes the forward and backward passes (mnist_device.h).
+  model->to(device);
+  std::unique_ptr<HostStaging> staging;
+  if (device.is_cuda()) staging = std::make_unique<HostStaging>(*model);
+  std::vector<torch::Tensor> params = staging ? staging->tensors() : model->parameters();
+  auto opt = MakeOptimizer(a, params);
   const std::string model_dir = ModelDir(a, ctx);
   auto mgr = ValueOrThrow(tos::train::CheckpointManager::Open({model_dir, 5, a.checkpoint_steps}));
   int64_t step = 0;
@@ -264,6 +290,7 @@ void TrainAllreduce(const Args& a, tos::Context& ctx) {
   auto latest = mgr.Resume(/*set_aside_unreadable=*/ctx.is_chief());
   if (latest) {
     ThrowIfError(tos::train::RestoreModel(*latest, model.get(), opt.get()));
+    if (staging) staging->ValuesToHost();
     step = latest->global_step;
     if (ctx.is_chief())
       std::printf("resuming from global step %lld in %s\n", static_cast<long long>(step),
@@ -271,8 +298,6 @@ void TrainAllreduce(const Args& a, tos::Context& ctx) {
   }
   ctx.SetStatus("allreduce rendezvous");
   auto coll = ValueOrThrow(tos::train::ConnectTrainers(ctx, "allreduce"));
-  std::vector<torch::Tensor> params;
-  for (auto& p : model->parameters()) params.push_back(p);
   // "Every rank still has data" rides in the gradient buckets as one extra value, so ending
   // together costs no collective of its own.
   auto has_data = torch::zeros({1}, torch::kFloat32);
@@ -280,7 +305,8 @@ void TrainAllreduce(const Args& a, tos::Context& ctx) {
   exchanged.push_back(has_data);
   auto allreducer = ValueOrThrow(tos::train::GradientAllreducer::Create(coll.get(), exchanged));
   ThrowIfError(allreducer->BroadcastParameters(0));
-  auto input = TrainingInput(a, ctx);
+  if (staging) staging->ValuesToDevice();
+  auto input = TrainingInput(a, ctx, device);
   Reporter report(a, ctx);
   torch::Tensor images, labels;
   ctx.SetStatus("training");
@@ -289,16 +315,23 @@ void TrainAllreduce(const Args& a, tos::Context& ctx) {
   while (step < a.steps) {
     // All ranks step together and stop together as soon as any of them runs out of data.
     bool more = input->Next(static_cast<size_t>(a.batch_size), &images, &labels);
-    opt->zero_grad();
+    // The host gradients are overwritten by GradientsToHost: only the device's need zeroing.
+    if (staging) {
+      model->zero_grad();
+    } else {
+      opt->zero_grad();
+    }
     if (more) {
       logits = model->forward(images);
       loss = torch::nn::functional::cross_entropy(logits, labels);
       loss.backward();
     }
+    if (staging) staging->GradientsToHost();
     has_data.mutable_grad() = torch::full({1}, more ? 1.0f : 0.0f);
     ThrowIfError(allreducer->AverageGradients());
     if (has_data.grad().item<float>() < all_have_data) break;
     opt->step();
+    if (staging) staging->ValuesToDevice();
     ++step;
     report.Step(step, static_cast<size_t>(images.size(0)), loss, logits, labels);
     if (ctx.is_chief() && mgr.ShouldSave(step)) {
@@ -312,15 +345,16 @@ void TrainAllreduce(const Args& a, tos::Context& ctx) {
   double checksum = 0;
   for (auto& p : params) checksum += p.to(torch::kFloat64).sum().item<double>();
   std::printf("parameter checksum %.17g at step %lld\n", checksum, static_cast<long long>(step));
+  model->to(torch::kCPU);  // an export loads anywhere, also where there is no GPU
   if (ctx.is_chief())
     SaveAndExport(mgr, tos::train::CheckpointFromModel(*model, a.model_type, opt.get(), step),
                   *model, model_dir);
 }
 
 std::vector<std::string> Predict(tos::train::Model& model, const torch::Tensor& images,
-                                 const torch::Tensor& labels) {
+                                 const torch::Tensor& labels, torch::Device device) {
   torch::NoGradGuard no_grad;
-  auto pred = model.forward(images).argmax(1);
+  auto pred = model.forward(images.to(device)).argmax(1).to(torch::kCPU);
   std::vector<std::string> out(static_cast<size_t>(labels.size(0)));
   auto p = pred.accessor<int64_t, 1>();
   auto l = labels.accessor<int64_t, 1>();
@@ -329,10 +363,11 @@ std::vector<std::string> Predict(tos::train::Model& model, const torch::Tensor& 
   return out;
 }
 
-void Inference(const Args& a, tos::Context& ctx) {
+void Inference(const Args& a, tos::Context& ctx, torch::Device device) {
   const std::string model_dir = ModelDir(a, ctx);
   auto exported = ValueOrThrow(tos::train::LoadExportedModel(model_dir + "/export"));
   auto& model = *exported.model;
+  model.to(device);
   torch::Tensor images, labels;
   if (ctx.input_mode() == tos::InputMode::kSpark && a.format == "parquet") {
     // A DataFrame: one prediction per row, returned to Spark as a column.
@@ -342,7 +377,7 @@ void Inference(const Args& a, tos::Context& ctx) {
       if (batch.empty()) break;
       ToTensors(batch, &images, &labels);
       torch::NoGradGuard no_grad;
-      auto pred = model.forward(images).argmax(1).contiguous();
+      auto pred = model.forward(images.to(device)).argmax(1).to(torch::kCPU).contiguous();
       columns.batch_results(
           std::vector<int64_t>(pred.data_ptr<int64_t>(), pred.data_ptr<int64_t>() + pred.size(0)));
       ctx.ReportProgress();
@@ -355,7 +390,7 @@ void Inference(const Args& a, tos::Context& ctx) {
       auto batch = feed.next_batch(static_cast<size_t>(a.batch_size));
       if (batch.empty()) break;
       ToTensors(batch, &images, &labels);
-      feed.batch_results(Predict(model, images, labels));
+      feed.batch_results(Predict(model, images, labels, device));
       ctx.ReportProgress();
     }
     return;
@@ -373,7 +408,7 @@ void Inference(const Args& a, tos::Context& ctx) {
       ToTensors(std::vector<std::string_view>(records.begin(), records.end()), "bytes", &images,
                 &labels);
       std::string text;
-      for (auto& line : Predict(model, images, labels)) text += line + "\n";
+      for (auto& line : Predict(model, images, labels, device)) text += line + "\n";
       ThrowIfError(part->Append(text));
       records.clear();
     };
@@ -388,7 +423,21 @@ void Inference(const Args& a, tos::Context& ctx) {
   }
 }
 
+// The trainers' device (--device); says where they compute when it is a GPU.
+torch::Device TrainerDevice(const Args& a, tos::Context& ctx) {
+  torch::Device device = ValueOrThrow(ResolveDevice(a.device));
+  if (device.is_cuda()) {
+    const char* visible = std::getenv("CUDA_VISIBLE_DEVICES");
+    std::printf("%s:%d computes on %s (CUDA_VISIBLE_DEVICES=%s)\n", ctx.job_name().c_str(),
+                ctx.task_index(), device.str().c_str(), visible ? visible : "<not set>");
+    std::fflush(stdout);
+  }
+  return device;
+}
+
 }  // namespace
+
+tos::Status CudaUsableHere() { return CudaUsable(); }
 
 void MapFun(const Args& a, tos::Context& ctx) {
   auto threads = tos::train::ConfigureThreads(ctx.threads());
@@ -399,9 +448,10 @@ void MapFun(const Args& a, tos::Context& ctx) {
     ctx.WaitForStop(std::chrono::hours(72));
     return;
   }
-  if (a.mode == "inference") return Inference(a, ctx);
-  if (a.strategy == "allreduce") return TrainAllreduce(a, ctx);
-  TrainPs(a, ctx);
+  const torch::Device device = TrainerDevice(a, ctx);
+  if (a.mode == "inference") return Inference(a, ctx, device);
+  if (a.strategy == "allreduce") return TrainAllreduce(a, ctx, device);
+  TrainPs(a, ctx, device);
 }
 
 }  // namespace mnist

@@ -20,6 +20,7 @@
 
 namespace mnist {
 void MapFun(const Args& a, tos::Context& ctx);
+tos::Status CudaUsableHere();  // mnist_device.h's CudaUsable, for the driver
 }
 
 namespace {
@@ -137,6 +138,11 @@ int Driver(const std::vector<std::string>& argv) {
     return 0;
   }
   if (tos::Status resolved = ResolveUserPaths(&a); !resolved.ok()) return Fail(resolved);
+  // Refused before any node starts; the nodes check again (on Spark, this program is not the
+  // driver: they are the first to know).
+  if (a.device == "cuda") {
+    if (tos::Status cuda = mnist::CudaUsableHere(); !cuda.ok()) return Fail(cuda);
+  }
   const bool inference = a.mode == "inference";
   const bool feed = a.input_mode == "spark";
 
@@ -151,6 +157,7 @@ int Driver(const std::vector<std::string>& argv) {
   o.feed_timeout = std::chrono::seconds(a.feed_timeout);
   o.node_timeout = std::chrono::seconds(a.node_timeout);
   o.threads_per_node = a.threads;
+  o.gpus_per_node = a.gpus_per_node;
   if (inference && a.num_ps > 0 && a.strategy == "ps") {
     std::printf("inference: %d workers, no parameter servers\n", a.cluster_size);
   }

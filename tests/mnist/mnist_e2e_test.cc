@@ -316,5 +316,37 @@ TEST_F(MnistTest, FlagMistakesGetClearErrors) {
   EXPECT_NE(r.output.find("nowhere"), std::string::npos) << r.output;
 }
 
+// No GPU is needed: CUDA_VISIBLE_DEVICES="" hides any this machine has.
+TEST_F(MnistTest, DeviceCudaWithoutAGpuIsRefusedBeforeAnyNodeStarts) {
+  auto start = std::chrono::steady_clock::now();
+  auto r = RunProgram(Cat(Train({"--device", "cuda"}), CsvTrain()), dir_ / "cuda.txt", seconds(60),
+                      {"CUDA_VISIBLE_DEVICES="});
+  EXPECT_EQ(r.code, 1) << r.output;
+  // A libtorch without CUDA says so; one with CUDA finds no device.
+  const bool no_cuda_build = r.output.find("--device cuda: this libtorch has no CUDA (a CPU-only "
+                                           "build); use --device cpu or auto") != std::string::npos;
+  const bool no_device = r.output.find("--device cuda: no CUDA device visible "
+                                       "(CUDA_VISIBLE_DEVICES is empty)") != std::string::npos;
+  EXPECT_TRUE(no_cuda_build || no_device) << r.output;
+  EXPECT_EQ(r.output.find("reservation server at"), std::string::npos) << r.output;
+  EXPECT_LT(std::chrono::steady_clock::now() - start, seconds(30)) << r.output;
+  EXPECT_FALSE(testing::FileExists(dir_ / "model")) << r.output;
+}
+
+TEST_F(MnistTest, GpusPerNodeWithoutGpusIsRefusedNamingTheFlag) {
+  auto r = RunProgram(Cat(Train({"--cluster_size", "3", "--gpus_per_node", "1"}), CsvTrain()),
+                      dir_ / "gpus.txt", seconds(60), {"CUDA_VISIBLE_DEVICES="});
+  EXPECT_EQ(r.code, 1) << r.output;
+  EXPECT_NE(r.output.find("gpus_per_node 1 asks for 2 GPUs (1 for each of 2 trainers), but 0 are "
+                          "visible (CUDA_VISIBLE_DEVICES is empty)"),
+            std::string::npos)
+      << r.output;
+  EXPECT_EQ(r.output.find("reservation server at"), std::string::npos) << r.output;
+  r = RunProgram(Cat(Train({"--device", "gpu"}), CsvTrain()), dir_ / "flag.txt");
+  EXPECT_EQ(r.code, 1);
+  EXPECT_NE(r.output.find("--device must be auto, cpu or cuda, not 'gpu'"), std::string::npos)
+      << r.output;
+}
+
 }  // namespace
 }  // namespace tos
