@@ -1,11 +1,14 @@
 #!/usr/bin/env bash
 # A small Spark standalone cluster on 127.0.0.1 from pyspark's bundled Spark: one master and
-# two workers, each a separate JVM, on free ports. State (URLs, pids, logs, work dirs) lives
-# in STATE_DIR.
+# two workers (or WORKERS), each a separate JVM, on free ports. State (URLs, pids, logs, work
+# dirs) lives in STATE_DIR.
 #
-#   scripts/spark_cluster.sh start STATE_DIR [WORKER_CORES]   prints the master URL
+#   scripts/spark_cluster.sh start STATE_DIR [WORKER_CORES [WORKERS]]   prints the master URL
 #   scripts/spark_cluster.sh stop STATE_DIR                   stops everything it started,
 #        including executors and node processes still running in the workers' directories
+#
+# SPARK_WORKER_OPTS and SPARK_MASTER_OPTS in the environment reach the workers and the master
+# (e.g. -Dspark.worker.resource.gpu.amount=2 -Dspark.worker.resource.gpu.discoveryScript=FILE).
 #
 # Needs the Python environment of scripts/spark_setup.sh (PYTHON, default .venv/bin/python).
 set -euo pipefail
@@ -15,6 +18,7 @@ PYTHON="${PYTHON:-$ROOT/.venv/bin/python}"
 cmd="${1:?usage: spark_cluster.sh start|stop STATE_DIR}"
 STATE="${2:?usage: spark_cluster.sh start|stop STATE_DIR}"
 WORKER_CORES="${3:-2}"
+WORKERS="${4:-2}"
 
 free_port() { "$PYTHON" -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
 
@@ -60,7 +64,7 @@ wait_for() {  # file text seconds
 
 start() {
   stop
-  mkdir -p "$STATE/logs" "$STATE/work1" "$STATE/work2"
+  mkdir -p "$STATE/logs"
   STATE="$(cd "$STATE" && pwd)"
   local spark_home
   spark_home="$("$PYTHON" -c 'import pyspark, os; print(os.path.dirname(pyspark.__file__))')"
@@ -76,8 +80,9 @@ start() {
   echo $! > "$STATE/master.pid"
   wait_for "$STATE/logs/master.out" "I have been elected leader" 60 || { stop; exit 1; }
   local url="spark://127.0.0.1:$mport"
-  for w in 1 2; do
+  for w in $(seq 1 "$WORKERS"); do
     local wport wui
+    mkdir -p "$STATE/work$w"
     wport="$(free_port)"
     wui="$(free_port)"
     (cd "$STATE/work$w" && exec nohup "$SPARK_HOME/bin/spark-class" org.apache.spark.deploy.worker.Worker \
@@ -85,7 +90,7 @@ start() {
       --work-dir "$STATE/work$w" "$url" < /dev/null > "$STATE/logs/worker$w.out" 2>&1) &
     echo $! > "$STATE/worker$w.pid"
   done
-  for w in 1 2; do
+  for w in $(seq 1 "$WORKERS"); do
     wait_for "$STATE/logs/worker$w.out" "Successfully registered with master" 60 || { stop; exit 1; }
   done
   echo "$url" > "$STATE/master_url"

@@ -392,6 +392,10 @@ class Cluster(object):
         if errors:
             self._node_start_failed("a node could not start: " + "; ".join(errors))
             return
+        for s in started:
+            if "gpus" in s:
+                logger.info("executor %d on %s: its node got GPUs %s (CUDA_VISIBLE_DEVICES)",
+                            s["executor_id"], s["host"], ",".join(s["gpus"]))
         with self._service.cv:
             self._node_tasks["started"] = started
             self._service.cv.notify_all()

@@ -153,6 +153,18 @@ class NodeContext(object):
         self.mgr = self  # DataFeed(ctx.mgr), as in TFoS
         self._feeds = {}
         self._store = None
+        self._device = None
+
+    @property
+    def device(self):
+        """The torch.device this node computes on: cuda:0 when torch.cuda.is_available() (which
+        sees only the GPUs the node was given: on Spark those of its task, with
+        spark.task.resource.gpu.amount; in local mode those of gpus_per_node), else cpu.
+        torch is imported on first use."""
+        if self._device is None:
+            import torch
+            self._device = torch.device("cuda:0" if torch.cuda.is_available() else "cpu")
+        return self._device
 
     def absolute_path(self, path):
         """TFoS's rules: a path with a scheme is kept; others resolve against default_fs."""
@@ -219,15 +231,21 @@ class NodeContext(object):
                                             30000)
         return _make_store_class()(client, prefix, timeout_secs)
 
-    def init_process_group(self, backend="gloo", timeout=datetime.timedelta(minutes=30), name="default"):
+    def init_process_group(self, backend=None, timeout=datetime.timedelta(minutes=30), name="default"):
         """Initializes torch.distributed over the trainers (chief and workers): rank is
         worker_index, world size num_workers; the rendezvous goes through the job's
         authenticated store. For DistributedDataParallel. ps and evaluator nodes may not call
-        it."""
+        it. backend None: "nccl" when ctx.device is a GPU (made the current device), else
+        "gloo"."""
         import torch.distributed as dist
         if self.worker_index < 0:
             raise ValueError("init_process_group is for the trainers (chief and workers); this node "
                              "is %s:%d" % (self.job_name, self.task_index))
+        if backend is None:
+            backend = "nccl" if self.device.type == "cuda" else "gloo"
+        if backend == "nccl" and self.device.type == "cuda":
+            import torch
+            torch.cuda.set_device(self.device)
         store = self.store("torch.distributed/%s/" % name, timeout.total_seconds())
         dist.init_process_group(backend, store=store, rank=self.worker_index, world_size=self.num_workers,
                                 timeout=timeout)

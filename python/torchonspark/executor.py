@@ -84,6 +84,19 @@ def _executor_jvm_pid():
     return None
 
 
+def _task_gpus():
+    """The GPU addresses Spark gave this task (with spark.task.resource.gpu.amount set), as
+    TaskContext.resources() lists them, or None when it gave none."""
+    try:
+        from pyspark import TaskContext
+        ctx = TaskContext.get()  # the BarrierTaskContext in the gang start
+        gpu = ctx.resources().get("gpu") if ctx is not None else None
+    except Exception:  # noqa: BLE001 (an older pyspark, no task context)
+        return None
+    addresses = list(gpu.addresses) if gpu is not None else []
+    return addresses or None
+
+
 def start_node(info):
     """mapPartitions function of the barrier stage: starts this executor's node, detached
     (the task ends at once and frees the core for feed tasks), and reports where it runs."""
@@ -122,6 +135,12 @@ def start_node(info):
             env["TOS_LOG_DIR"] = log_dir
             if os.environ.get("SPARK_LOCAL_IP"):
                 env["TOS_HOST"] = os.environ["SPARK_LOCAL_IP"]
+            # The node sees the GPUs Spark gave its task, as TensorFlowOnSpark's and
+            # TorchDistributor's do; without GPU scheduling the variable stays as it is.
+            gpus = _task_gpus()
+            if gpus is not None:
+                env["CUDA_VISIBLE_DEVICES"] = ",".join(gpus)
+                where["gpus"] = gpus
             jvm = _executor_jvm_pid()
             if jvm:
                 env["TOS_WATCH_PID"] = str(jvm)
@@ -129,6 +148,10 @@ def start_node(info):
             os.makedirs(node_logs, exist_ok=True)
             log = os.path.join(node_logs, "%s-%s.log" % (info.job_id[:8], info.names[index]))
             env["TOS_NODE_LOG"] = log
+            if gpus is not None:
+                with open(log, "a") as f:
+                    f.write("CUDA_VISIBLE_DEVICES=%s: the GPU addresses Spark gave this task\n"
+                            % env["CUDA_VISIBLE_DEVICES"])
             # sh backgrounds the node and exits: the node is reparented, so it outlives this
             # task (and is reaped by init); it exits with its job or its executor.
             p = subprocess.Popen(

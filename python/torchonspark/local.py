@@ -8,6 +8,7 @@ The driver is the runtime's own (tos::Cluster with the local launcher, through t
 module); each node is `python -m torchonspark.node`, as on Spark.
 """
 
+import contextlib
 import os
 import shutil
 import sys
@@ -87,11 +88,36 @@ class LocalCluster(object):
         return self._c.tensorboard_url or None
 
 
+@contextlib.contextmanager
+def _environment(name, value):
+    """`name` set to `value` (None: left as it is) in this process's environment, then put back."""
+    if value is None:
+        yield
+        return
+    old = os.environ.get(name)
+    os.environ[name] = value
+    try:
+        yield
+    finally:
+        if old is None:
+            del os.environ[name]
+        else:
+            os.environ[name] = old
+
+
 def run(map_fun, tf_args, num_executors, num_ps, tensorboard=False, input_mode=InputMode.SPARK,
         log_dir=None, master_node=None, reservation_timeout=600, eval_node=False, feed_timeout=600,
-        node_timeout=60, threads_per_node=1):
+        node_timeout=60, threads_per_node=1, gpus_per_node=0):
     """Starts num_executors local nodes running map_fun(tf_args, ctx) and returns when all
-    registered (TFCluster.run's arguments, without a SparkContext)."""
+    registered (TFCluster.run's arguments, without a SparkContext).
+
+    gpus_per_node: gives each trainer (chief, worker) this many of the GPUs this process sees
+      (its CUDA_VISIBLE_DEVICES if set, else those `nvidia-smi -L` lists), in order, as the
+      node's CUDA_VISIBLE_DEVICES; ps and evaluator nodes get none. Too few GPUs raise
+      TorchOnSparkError before any node starts, naming gpus_per_node, how many it asks for and
+      how many are visible. 0: the nodes keep this process's CUDA_VISIBLE_DEVICES."""
+    if int(gpus_per_node) < 0:
+        raise ValueError("gpus_per_node must be 0 or more, not %s" % gpus_per_node)
     blob = _pickle_map_fun(map_fun, tf_args)
     workdir = tempfile.mkdtemp(prefix="torchonspark-local-")
     funfile = os.path.join(workdir, "map_fun.pickle")
@@ -102,11 +128,14 @@ def run(map_fun, tf_args, num_executors, num_ps, tensorboard=False, input_mode=I
         "eval_node": bool(eval_node), "input_mode": int(input_mode), "tensorboard": bool(tensorboard),
         "log_dir": log_dir or "tos_logs", "reservation_timeout": int(reservation_timeout),
         "feed_timeout": int(feed_timeout), "node_timeout": int(node_timeout),
-        "threads_per_node": int(threads_per_node),
+        "threads_per_node": int(threads_per_node), "gpus_per_node": int(gpus_per_node),
     }
     tos = _native.load()
     try:
-        native = tos.start_local(options, sys.executable, ["-m", "torchonspark.node", funfile], _native.child_env())
+        # The runtime's driver reads gpus_per_node from TOS_GPUS_PER_NODE (ClusterOptions).
+        with _environment("TOS_GPUS_PER_NODE", str(int(gpus_per_node)) if gpus_per_node else None):
+            native = tos.start_local(options, sys.executable, ["-m", "torchonspark.node", funfile],
+                                     _native.child_env())
     except tos.Error as e:
         shutil.rmtree(workdir, ignore_errors=True)
         raise TorchOnSparkError(str(e)) from None

@@ -320,3 +320,11 @@ def write_parquet_parts(directory, sizes, group_rows):
                        row_group_size=group_rows)
         first += n
     open(os.path.join(directory, "_SUCCESS"), "w").close()
+
+
+def report_gpus(args, ctx):
+    """Writes the GPUs the node sees (CUDA_VISIBLE_DEVICES, None when unset), ctx.device, and
+    where it runs; ps and evaluator nodes then wait for STOP."""
+    _write(args, ctx, {"visible": os.environ.get("CUDA_VISIBLE_DEVICES"), "device": str(ctx.device),
+                       "cwd": os.getcwd(), "executor_id": ctx.executor_id})
+    _ps_or_evaluator(ctx)

@@ -257,3 +257,33 @@ def test_parquet_direct_mode_deals_row_groups_in_order(tmp_path):
     want1 = list(range(100, 200)) + list(range(250, 350)) + list(range(450, 480))
     assert r["worker-0"]["ids"] == want0 * 2
     assert r["worker-1"]["ids"] == want1 * 2
+
+
+def test_gpus_per_node_deals_the_visible_gpus_to_the_trainers(tmp_path, monkeypatch):
+    out = str(tmp_path)
+    monkeypatch.setenv("CUDA_VISIBLE_DEVICES", "3,5,7")  # ids, not devices: none needed
+    c = local.run(pyfuns.report_gpus, {"out": out}, 3, 1, gpus_per_node=1, log_dir=os.path.join(out, "logs"))
+    c.shutdown(timeout=60)
+    r = results(out)
+    assert {role: w["visible"] for role, w in r.items()} == {"ps-0": "", "worker-0": "3", "worker-1": "5"}
+    assert r["ps-0"]["device"] == "cpu"
+    assert os.environ.get("TOS_GPUS_PER_NODE") is None  # local.run put the environment back
+
+
+def test_gpus_per_node_without_gpus_fails_before_any_node_starts(tmp_path, monkeypatch):
+    out = str(tmp_path)
+    monkeypatch.setenv("CUDA_VISIBLE_DEVICES", "")
+    start = time.time()
+    with pytest.raises(TorchOnSparkError, match=r"gpus_per_node 1 asks for 2 GPUs \(1 for each of 2 trainers\), "
+                                                r"but 0 are visible \(CUDA_VISIBLE_DEVICES is empty\)"):
+        local.run(pyfuns.report_gpus, {"out": out}, 2, 0, gpus_per_node=1, log_dir=os.path.join(out, "logs"))
+    assert time.time() - start < 30
+    assert results(out) == {}  # no node ran
+
+
+def test_without_gpus_per_node_the_nodes_keep_the_drivers_gpus(tmp_path, monkeypatch):
+    out = str(tmp_path)
+    monkeypatch.setenv("CUDA_VISIBLE_DEVICES", "3,5")
+    c = local.run(pyfuns.report_gpus, {"out": out}, 2, 0, log_dir=os.path.join(out, "logs"))
+    c.shutdown(timeout=60)
+    assert {role: w["visible"] for role, w in results(out).items()} == {"worker-0": "3,5", "worker-1": "3,5"}

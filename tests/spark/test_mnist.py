@@ -6,11 +6,12 @@ prediction per test image, in the test set's order, as accurate as the same job 
 import os
 import re
 import subprocess
+import time
 
 import pytest
 
 from conftest import BIN
-from torchonspark import InputMode, TFCluster, text_parts, zip_parts
+from torchonspark import InputMode, TFCluster, TorchOnSparkError, text_parts, zip_parts
 
 pytestmark = pytest.mark.timeout(900)
 
@@ -127,3 +128,20 @@ def test_mnist_from_parquet_as_a_dataframe(sc, mnist_csv, tmp_path):
         accuracy = sum(1 for label, pred in pairs if label == pred) / len(pairs)
         print("accuracy from Parquet, trained with input mode %s: %.4f" % (input_mode, accuracy))
         assert accuracy >= 0.74, (input_mode, accuracy)
+
+
+@pytest.mark.skipif(not os.path.exists(MNIST), reason="mnist_spark is not built (TOS_WITH_TORCH=OFF)")
+def test_device_cuda_without_a_gpu_fails_the_job_as_the_nodes_start(sc, tmp_path):
+    """On Spark the nodes are the first to see their GPUs: a trainer without one fails the job
+    at once, naming the flag and what is missing (CUDA_VISIBLE_DEVICES="" hides any GPU)."""
+    argv = ["--format", "csv", "--images", str(tmp_path / "none"), "--labels", str(tmp_path / "none"),
+            "--model", str(tmp_path / "model"), "--input_mode", "tensorflow", "--cluster_size", "2",
+            "--num_ps", "0", "--strategy", "allreduce", "--device", "cuda"]
+    start = time.time()
+    with pytest.raises(TorchOnSparkError,
+                       match=r"--device cuda: (this libtorch has no CUDA|no CUDA device visible)"):
+        cluster = TFCluster.run(sc, MNIST, argv, 2, 0, input_mode=InputMode.TENSORFLOW, reservation_timeout=120,
+                                node_env={"CUDA_VISIBLE_DEVICES": ""})
+        cluster.shutdown(timeout=120)
+    assert time.time() - start < 120
+    assert not os.path.exists(str(tmp_path / "model" / "export"))

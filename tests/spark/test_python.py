@@ -199,3 +199,13 @@ def first_labels(directory, n):
         out.append(record)
     # The last 10 varint bytes of each record are the one-hot label (mnist_codec's layout).
     return [list(r[-10:]).index(1) for r in out]
+
+
+def test_without_gpu_scheduling_the_nodes_keep_the_executors_cuda_visible_devices(psc, tmp_path):
+    out = str(tmp_path)
+    cluster = TFCluster.run(psc, pyfuns.report_gpus, {"out": out}, 2, 0, reservation_timeout=60)
+    cluster.shutdown(timeout=60)
+    r = results(out)
+    assert sorted(r) == ["worker-0", "worker-1"]
+    # The executors have the workers' environment, which the suite started from this one.
+    assert [w["visible"] for w in r.values()] == [os.environ.get("CUDA_VISIBLE_DEVICES")] * 2, r
