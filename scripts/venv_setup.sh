@@ -23,7 +23,10 @@ stamp="$VENV/.requirements-$(cat "$REQUIREMENTS" | sha1sum | cut -c1-12)"
 if [ ! -f "$stamp" ]; then
   echo "venv-setup: installing $(grep -v '^#' "$REQUIREMENTS" | tr '\n' ' ')into $VENV"
   "$VENV/bin/pip" install -q --disable-pip-version-check -r "$REQUIREMENTS"
-  "$VENV/bin/python" -c 'import torch, numpy, pyarrow, pyspark' || {
+  modules=numpy,pyspark
+  if grep -q '^torch==' "$REQUIREMENTS"; then modules="$modules,torch"; fi
+  if grep -q '^pyarrow==' "$REQUIREMENTS"; then modules="$modules,pyarrow"; fi
+  "$VENV/bin/python" -c "import $modules" || {
     echo "venv-setup: the packages of $REQUIREMENTS do not import from $VENV" >&2; exit 1; }
   rm -f "$VENV"/.requirements-*
   touch "$stamp"

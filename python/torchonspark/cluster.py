@@ -63,9 +63,33 @@ def _pickle_map_fun(map_fun, args):
             "and of its arguments" % (getattr(map_fun, "__name__", map_fun), type(e).__name__, e)) from e
 
 
+# The PySpark versions the bridge works on: 3.5 and 4.x (tested: 3.5.3 and 4.3.0).
+_MIN_PYSPARK = (3, 5)
+
+
+def _check_spark_version(sc):
+    """Refuses a PySpark the bridge was not made for, or a Spark Connect session (no RDDs, no
+    SparkContext), naming what it found and what to use instead."""
+    import pyspark
+    try:
+        have = tuple(int(p) for p in pyspark.__version__.split(".")[:2])
+    except ValueError:
+        have = _MIN_PYSPARK
+    if have < _MIN_PYSPARK:
+        raise TorchOnSparkError(
+            "pyspark %s is older than TorchOnSpark supports: use pyspark 3.5 or 4.x (pip install "
+            "'pyspark>=3.5'; the executors' Spark must match)" % pyspark.__version__)
+    if not hasattr(sc, "_jsc"):
+        raise TorchOnSparkError(
+            "%s is not a SparkContext (a Spark Connect session has none, pyspark %s): TorchOnSpark "
+            "needs classic Spark, whose tasks run its nodes; pass spark.sparkContext of a session "
+            "made without spark.remote / SPARK_REMOTE" % (type(sc).__name__, pyspark.__version__))
+
+
 def _spark_checks(sc, num_executors, wait_secs):
     """Refuses configurations under which a cluster could half-start, naming the setting (on
     YARN, the spark-submit option to change)."""
+    _check_spark_version(sc)
     conf = sc.getConf()
     master = sc.master or ""
     yarn = master.startswith("yarn")

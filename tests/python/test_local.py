@@ -3,6 +3,7 @@ launcher, no Spark): feeds, results, failures, DDP."""
 
 import os
 import signal
+import subprocess
 import sys
 import time
 
@@ -242,6 +243,28 @@ def test_the_train_module_never_works_on_a_copy():
     for bad in (np.zeros(3), np.zeros((3, 4), np.float32)[:, :2], [1.0, 2.0]):
         with pytest.raises(TypeError, match="writable, contiguous float32"):
             train.Allreducer("127.0.0.1:1", "secret", "x", 0, 1, "127.0.0.1", 0.1, [("p", bad)])
+
+
+def test_the_extensions_load_no_libtorch_and_work_beside_the_users_torch(tmp_path):
+    """One libtorch per process: the extension modules bring none of their own (the process's
+    torch is the only one mapped), whichever torch 2.x was imported first or after."""
+    code = r"""
+import sys
+sys.path.insert(0, sys.argv[1])
+def libtorch():
+    return sorted({l.split()[-1] for l in open("/proc/self/maps") if "/libtorch" in l or "/libc10" in l})
+from torchonspark import _native
+_native.load(); t = _native.load_train()
+assert libtorch() == [], libtorch()
+import torch
+lib = libtorch()
+assert lib and all(p.startswith(torch.__path__[0]) for p in lib), lib
+print(torch.__version__)
+"""
+    out = subprocess.run([sys.executable, "-c", code, os.path.join(HERE, "..", "..", "python")],
+                         stdout=subprocess.PIPE, stderr=subprocess.STDOUT, timeout=120)
+    assert out.returncode == 0, out.stdout.decode()
+    assert out.stdout.decode().strip().split("\n")[-1].startswith("2."), out.stdout.decode()
 
 
 def test_parquet_direct_mode_deals_row_groups_in_order(tmp_path):
