@@ -7,7 +7,8 @@
 #   TOS_TORCH_PYTHON  the Python whose torch to use (the build: .venv/bin/python)
 #
 # Gives the imported target TorchOnSpark::torch and TOS_TORCH_VERSION, TOS_TORCH_CUDA (ON when
-# this libtorch has CUDA: libtorch_cuda.so is there), TOS_TORCH_CXX11_ABI.
+# this libtorch has CUDA: libtorch_cuda.so is there, loaded at run time by
+# tos::train::LoadTorchCuda), TOS_TORCH_CXX11_ABI.
 #
 # Why not find_package(Torch): the wheel's TorchConfig.cmake stops with a fatal error on a
 # machine without the CUDA toolkit when its libtorch was built with CUDA, which the registry's
@@ -83,13 +84,10 @@ set_target_properties(TorchOnSpark::torch PROPERTIES
 if(TOS_TORCH_VERSION VERSION_GREATER_EQUAL 2.10)
   set_target_properties(TorchOnSpark::torch PROPERTIES INTERFACE_COMPILE_FEATURES cxx_std_20)
 endif()
-set(_tos_torch_libs ${TOS_TORCH_LIB} ${TOS_TORCH_CPU_LIB} ${TOS_C10_LIB})
-if(TOS_TORCH_CUDA)
-  # Nothing refers to libtorch_cuda's symbols directly: it registers CUDA with libtorch when
-  # loaded, so it is linked whether used or not (as TorchConfig.cmake does), and
-  # torch::cuda::is_available() can answer.
-  list(APPEND _tos_torch_libs "-Wl,--no-as-needed" ${TOS_TORCH_CUDA_LIB} ${TOS_C10_CUDA_LIB})
-endif()
+# Only the CPU libraries: libtorch.so of a CUDA build needs libtorch_cuda.so and with it about
+# 1.5 GB of CUDA libraries at every process's start. A program that wants a GPU loads them
+# when it asks for one (tos::train::LoadTorchCuda, tos/train/cuda.h), as `import torch` does.
+set(_tos_torch_libs ${TOS_TORCH_CPU_LIB} ${TOS_C10_LIB} ${CMAKE_DL_LIBS})
 # The wheel's libraries find their own dependencies (libgomp, the CUDA runtime of the nvidia-*
 # packages) through their $ORIGIN run paths; the linker is told to trust those instead of
 # resolving each one now, and the program finds libtorch itself through its own run path.

@@ -42,7 +42,7 @@ struct Args {
   bool allow_incomplete = false;
   bool check_args = false;  // validate the arguments and exit (0: usable)
   int reservation_timeout = 600;
-  bool overwrite = true;  // replace an existing --output
+  bool overwrite = true;        // replace an existing --output
   std::string device = "auto";  // auto (cuda where the node sees a GPU) | cpu | cuda
   int gpus_per_node = 0;        // local mode: GPUs dealt to each trainer (0: none dealt)
 };

@@ -16,6 +16,7 @@
 
 #include "mnist_batches.h"
 #include "tos/status.h"
+#include "tos/train/cuda.h"
 #include "tos/train/ps_client.h"
 
 namespace mnist {
@@ -23,6 +24,14 @@ namespace mnist {
 // OK when this process can compute on a CUDA device, else why not, naming --device and what
 // is missing: CUDA in this libtorch, or a device it can see.
 inline tos::Status CudaUsable() {
+  // The program links libtorch's CPU libraries only: its CUDA library is loaded here.
+  if (tos::Status loaded = tos::train::LoadTorchCuda(); !loaded.ok()) {
+    if (loaded.code() != tos::StatusCode::kNotFound) {
+      return tos::Unavailable("--device cuda: " + loaded.message() +
+                              "; use --device cpu or auto, or install the CUDA libraries of "
+                              "this torch (the nvidia-* packages its wheel depends on)");
+    }
+  }
   // libtorch's CUDA library registers the CUDA device guard when it loads; a CPU-only build
   // has none.
   if (!c10::impl::hasDeviceGuardImpl(c10::DeviceType::CUDA)) {
@@ -46,6 +55,8 @@ inline tos::Status CudaUsable() {
 // from CudaUsable without one); "auto" (cuda where CudaUsable, else cpu).
 inline tos::Result<torch::Device> ResolveDevice(const std::string& flag) {
   if (flag == "cpu") return torch::Device(torch::kCPU);
+  // auto on a machine without a GPU driver: CPU, without loading CUDA at all.
+  if (flag == "auto" && !tos::train::MayHaveGpu()) return torch::Device(torch::kCPU);
   tos::Status cuda = CudaUsable();
   if (flag == "auto") {
     return cuda.ok() ? torch::Device(torch::kCUDA, 0) : torch::Device(torch::kCPU);

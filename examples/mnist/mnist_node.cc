@@ -259,7 +259,7 @@ void TrainPs(const Args& a, tos::Context& ctx, torch::Device device) {
 }
 
 std::unique_ptr<torch::optim::Optimizer> MakeOptimizer(const Args& a,
-                                                      std::vector<torch::Tensor> params) {
+                                                       std::vector<torch::Tensor> params) {
   if (a.optimizer == "adagrad") {
     return std::make_unique<torch::optim::Adagrad>(
         params, torch::optim::AdagradOptions(a.learning_rate).initial_accumulator_value(0.1));
@@ -440,6 +440,9 @@ torch::Device TrainerDevice(const Args& a, tos::Context& ctx) {
 tos::Status CudaUsableHere() { return CudaUsable(); }
 
 void MapFun(const Args& a, tos::Context& ctx) {
+  const bool trainer = ctx.job_name() != "ps" && ctx.job_name() != "evaluator";
+  // Before anything else asks libtorch about CUDA (a seed does): libtorch keeps its first answer.
+  const torch::Device device = trainer ? TrainerDevice(a, ctx) : torch::Device(torch::kCPU);
   auto threads = tos::train::ConfigureThreads(ctx.threads());
   if (!threads.ok()) tos::LogWarning("thread settings: " + threads.status().message());
   if (a.seed != 0) torch::manual_seed(static_cast<uint64_t>(a.seed));
@@ -448,7 +451,6 @@ void MapFun(const Args& a, tos::Context& ctx) {
     ctx.WaitForStop(std::chrono::hours(72));
     return;
   }
-  const torch::Device device = TrainerDevice(a, ctx);
   if (a.mode == "inference") return Inference(a, ctx, device);
   if (a.strategy == "allreduce") return TrainAllreduce(a, ctx, device);
   TrainPs(a, ctx, device);

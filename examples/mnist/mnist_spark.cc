@@ -21,7 +21,7 @@
 namespace mnist {
 void MapFun(const Args& a, tos::Context& ctx);
 tos::Status CudaUsableHere();  // mnist_device.h's CudaUsable, for the driver
-}
+}  // namespace mnist
 
 namespace {
 

@@ -9,6 +9,7 @@
 #include "tos/train/allreduce.h"
 #include "tos/train/checkpoint.h"
 #include "tos/train/collectives.h"
+#include "tos/train/cuda.h"
 #include "tos/train/event_writer.h"
 #include "tos/train/export.h"
 #include "tos/train/kv_store.h"

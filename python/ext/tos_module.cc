@@ -604,6 +604,7 @@ std::unique_ptr<LocalCluster> StartLocal(const py::dict& o, const std::string& p
   opts.feed_timeout = std::chrono::seconds(o["feed_timeout"].cast<int64_t>());
   opts.node_timeout = std::chrono::seconds(o["node_timeout"].cast<int64_t>());
   opts.threads_per_node = o["threads_per_node"].cast<int>();
+  if (o.contains("gpus_per_node")) opts.gpus_per_node = o["gpus_per_node"].cast<int>();
   opts.program = program;
   opts.node_args = node_args;
   opts.node_env = node_env;

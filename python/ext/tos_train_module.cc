@@ -12,8 +12,8 @@
 #include <pybind11/stl.h>
 
 #include <chrono>
-#include <cstring>
 #include <cstdlib>
+#include <cstring>
 #include <memory>
 #include <string>
 #include <utility>
@@ -279,7 +279,8 @@ class Allreducer {
   Status Connect(const std::string& store_address, const std::string& secret,
                  const std::string& name, int rank, int size, const std::string& host,
                  milliseconds timeout) {
-    TOS_ASSIGN_OR_RETURN(store_, train::ConnectJobStore(store_address, secret, name + "/", timeout));
+    TOS_ASSIGN_OR_RETURN(store_,
+                         train::ConnectJobStore(store_address, secret, name + "/", timeout));
     train::TcpRingOptions o;
     o.rank = rank;
     o.size = size;
@@ -295,8 +296,8 @@ class Allreducer {
     // One extra value rides in the buckets: "this rank still has data".
     values.push_back(&has_data_);
     numels.push_back(1);
-    TOS_ASSIGN_OR_RETURN(allreducer_,
-                         train::BufferAllreducer::Create(ring_.get(), std::move(values), std::move(numels)));
+    TOS_ASSIGN_OR_RETURN(allreducer_, train::BufferAllreducer::Create(
+                                          ring_.get(), std::move(values), std::move(numels)));
     return Status::OK();
   }
 

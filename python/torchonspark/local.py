@@ -8,7 +8,6 @@ The driver is the runtime's own (tos::Cluster with the local launcher, through t
 module); each node is `python -m torchonspark.node`, as on Spark.
 """
 
-import contextlib
 import os
 import shutil
 import sys
@@ -88,23 +87,6 @@ class LocalCluster(object):
         return self._c.tensorboard_url or None
 
 
-@contextlib.contextmanager
-def _environment(name, value):
-    """`name` set to `value` (None: left as it is) in this process's environment, then put back."""
-    if value is None:
-        yield
-        return
-    old = os.environ.get(name)
-    os.environ[name] = value
-    try:
-        yield
-    finally:
-        if old is None:
-            del os.environ[name]
-        else:
-            os.environ[name] = old
-
-
 def run(map_fun, tf_args, num_executors, num_ps, tensorboard=False, input_mode=InputMode.SPARK,
         log_dir=None, master_node=None, reservation_timeout=600, eval_node=False, feed_timeout=600,
         node_timeout=60, threads_per_node=1, gpus_per_node=0):
@@ -132,10 +114,8 @@ def run(map_fun, tf_args, num_executors, num_ps, tensorboard=False, input_mode=I
     }
     tos = _native.load()
     try:
-        # The runtime's driver reads gpus_per_node from TOS_GPUS_PER_NODE (ClusterOptions).
-        with _environment("TOS_GPUS_PER_NODE", str(int(gpus_per_node)) if gpus_per_node else None):
-            native = tos.start_local(options, sys.executable, ["-m", "torchonspark.node", funfile],
-                                     _native.child_env())
+        native = tos.start_local(options, sys.executable, ["-m", "torchonspark.node", funfile],
+                                 _native.child_env())
     except tos.Error as e:
         shutil.rmtree(workdir, ignore_errors=True)
         raise TorchOnSparkError(str(e)) from None

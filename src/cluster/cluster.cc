@@ -173,11 +173,12 @@ Result<std::unique_ptr<Cluster>> Cluster::Run(ClusterOptions opts) {
   // GPUs are dealt before anything starts, so that too few of them fail the job at once.
   std::vector<std::string> gpus;
   if (opts.gpus_per_node > 0 && !own_launcher) {
-    LogWarning("gpus_per_node is for nodes this driver starts itself; here the launcher's owner "
-               "gives the GPUs (on Spark: spark.task.resource.gpu.amount)");
+    LogWarning(
+        "gpus_per_node is for nodes this driver starts itself; here the launcher's owner "
+        "gives the GPUs (on Spark: spark.task.resource.gpu.amount)");
   } else if (opts.gpus_per_node > 0) {
-    TOS_ASSIGN_OR_RETURN(gpus, DealGpus(impl->layout, opts.gpus_per_node,
-                                        FindVisibleGpus(kGpuQueryTimeout)));
+    TOS_ASSIGN_OR_RETURN(
+        gpus, DealGpus(impl->layout, opts.gpus_per_node, FindVisibleGpus(kGpuQueryTimeout)));
     std::string dealt;
     for (int i = 0; i < opts.num_executors; ++i) {
       dealt += (i ? ", " : "") + RoleLabel(RoleFor(impl->layout, i)) + " " +

@@ -90,8 +90,7 @@ Result<std::string> RunCaptured(const std::vector<std::string>& args,
   ::close(fds[0]);
   int status = 0;
   pid_t reaped = 0;
-  while ((reaped = ::waitpid(pid, &status, WNOHANG)) == 0 && left_ms() > 0)
-    ::usleep(10000);
+  while ((reaped = ::waitpid(pid, &status, WNOHANG)) == 0 && left_ms() > 0) ::usleep(10000);
   if (reaped == 0) {
     ::kill(pid, SIGKILL);
     ::waitpid(pid, &status, 0);
@@ -155,8 +154,7 @@ VisibleGpus FindVisibleGpus(std::chrono::milliseconds timeout) {
     return g;
   }
   g.ids = GpusFromNvidiaSmi(*listed);
-  g.source = "CUDA_VISIBLE_DEVICES is not set; nvidia-smi -L lists " +
-             std::to_string(g.ids.size());
+  g.source = "CUDA_VISIBLE_DEVICES is not set; nvidia-smi -L lists " + std::to_string(g.ids.size());
   return g;
 }
 

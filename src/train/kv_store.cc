@@ -31,7 +31,8 @@ Result<c10::intrusive_ptr<KvStore>> KvStore::Connect(const std::string& address,
 
 c10::intrusive_ptr<c10d::Store> KvStore::clone() {
   if (address_.empty())
-    throw std::runtime_error("rendezvous store: this KvStore was not made by Connect: cannot clone");
+    throw std::runtime_error(
+        "rendezvous store: this KvStore was not made by Connect: cannot clone");
   auto again = Connect(address_, secret_, prefix_, timeout_);
   if (!again.ok()) Throw(again.status());
   return *again;

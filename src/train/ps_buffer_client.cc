@@ -222,9 +222,9 @@ class PsBufferClientImpl : public PsBufferClient {
           int64_t n = 1;
           for (int64_t d : st->shape) n *= d;
           if (n != static_cast<int64_t>(st->values.size())) {
-            return InvalidArgument("PsClient::Initialize: restored slot '" + st->name +
-                                   "' holds " + std::to_string(st->values.size()) +
-                                   " values for its shape's " + std::to_string(n));
+            return InvalidArgument("PsClient::Initialize: restored slot '" + st->name + "' holds " +
+                                   std::to_string(st->values.size()) + " values for its shape's " +
+                                   std::to_string(n));
           }
           WriteTensor(st->name, st->shape, st->values.data(), n, r.add_slots());
         }

@@ -88,10 +88,12 @@ Result<std::unique_ptr<PsClient>> PsClient::Create(const PsClientOptions& option
       return InvalidArgument("PsClient: parameter '" + name +
                              "' must be a contiguous float32 CPU tensor");
     }
-    buffers.push_back({name, t.data_ptr<float>(), std::vector<int64_t>(t.sizes().begin(), t.sizes().end())});
+    buffers.push_back(
+        {name, t.data_ptr<float>(), std::vector<int64_t>(t.sizes().begin(), t.sizes().end())});
   }
   TOS_ASSIGN_OR_RETURN(auto client, PsBufferClient::Create(options, std::move(buffers)));
-  return std::unique_ptr<PsClient>(std::make_unique<PsClientImpl>(std::move(params), std::move(client)));
+  return std::unique_ptr<PsClient>(
+      std::make_unique<PsClientImpl>(std::move(params), std::move(client)));
 }
 
 NamedTensors NamedParameters(const torch::nn::Module& module) {

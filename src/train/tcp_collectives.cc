@@ -75,8 +75,8 @@ Result<std::unique_ptr<Collectives>> ConnectTrainers(Context& ctx, const std::st
     return InvalidArgument(ctx.job_name() + ":" + std::to_string(ctx.task_index()) +
                            " is not a trainer: only the chief and workers join the trainers' ring");
   }
-  TOS_ASSIGN_OR_RETURN(auto store,
-                       ConnectJobStore(ctx.reservation_address(), ctx.secret(), name + "/", timeout));
+  TOS_ASSIGN_OR_RETURN(
+      auto store, ConnectJobStore(ctx.reservation_address(), ctx.secret(), name + "/", timeout));
   TcpRingOptions o;
   o.rank = ctx.worker_index();
   o.size = ctx.num_workers();

@@ -345,8 +345,8 @@ Result<std::unique_ptr<BufferAllreducer>> BufferAllreducer::Create(TcpRing* ring
                                                                    size_t bucket_cap_bytes) {
   if (ring == nullptr) return InvalidArgument("BufferAllreducer: no ring");
   if (params.size() != numels.size())
-    return InvalidArgument("BufferAllreducer: " + std::to_string(params.size()) +
-                           " parameters, " + std::to_string(numels.size()) + " sizes");
+    return InvalidArgument("BufferAllreducer: " + std::to_string(params.size()) + " parameters, " +
+                           std::to_string(numels.size()) + " sizes");
   std::unique_ptr<BufferAllreducer> ar(new BufferAllreducer());
   ar->ring_ = ring;
   ar->buckets_ = PlanBuckets(numels, bucket_cap_bytes);
@@ -368,8 +368,8 @@ Status BufferAllreducer::ForEachBucket(const std::vector<float*>& arrays, bool a
     }
     if (average) {
       if (ring_->size() > 1) {
-        TOS_RETURN_IF_ERROR(
-            ring_->AllreduceSum(flat, static_cast<size_t>(b.numel)).WithContext("averaging gradients"));
+        TOS_RETURN_IF_ERROR(ring_->AllreduceSum(flat, static_cast<size_t>(b.numel))
+                                .WithContext("averaging gradients"));
         for (int64_t i = 0; i < b.numel; ++i) flat[i] *= scale;
       }
     } else {
@@ -391,8 +391,8 @@ Status BufferAllreducer::BroadcastParameters(int root) {
 
 Status BufferAllreducer::AverageGradients(const std::vector<float*>& grads) {
   if (grads.size() != params_.size()) {
-    return InvalidArgument("BufferAllreducer: " + std::to_string(grads.size()) +
-                           " gradients for " + std::to_string(params_.size()) + " parameters");
+    return InvalidArgument("BufferAllreducer: " + std::to_string(grads.size()) + " gradients for " +
+                           std::to_string(params_.size()) + " parameters");
   }
   return ForEachBucket(grads, /*average=*/true);
 }

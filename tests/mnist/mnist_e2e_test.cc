@@ -323,10 +323,12 @@ TEST_F(MnistTest, DeviceCudaWithoutAGpuIsRefusedBeforeAnyNodeStarts) {
                       {"CUDA_VISIBLE_DEVICES="});
   EXPECT_EQ(r.code, 1) << r.output;
   // A libtorch without CUDA says so; one with CUDA finds no device.
-  const bool no_cuda_build = r.output.find("--device cuda: this libtorch has no CUDA (a CPU-only "
-                                           "build); use --device cpu or auto") != std::string::npos;
-  const bool no_device = r.output.find("--device cuda: no CUDA device visible "
-                                       "(CUDA_VISIBLE_DEVICES is empty)") != std::string::npos;
+  const bool no_cuda_build = r.output.find(
+                                 "--device cuda: this libtorch has no CUDA (a CPU-only "
+                                 "build); use --device cpu or auto") != std::string::npos;
+  const bool no_device = r.output.find(
+                             "--device cuda: no CUDA device visible "
+                             "(CUDA_VISIBLE_DEVICES is empty)") != std::string::npos;
   EXPECT_TRUE(no_cuda_build || no_device) << r.output;
   EXPECT_EQ(r.output.find("reservation server at"), std::string::npos) << r.output;
   EXPECT_LT(std::chrono::steady_clock::now() - start, seconds(30)) << r.output;

@@ -1,4 +1,5 @@
-// Thread settings, models, TensorBoard event files.
+// Thread settings, models, TensorBoard event files, loading CUDA.
+#include <c10/core/impl/DeviceGuardImplInterface.h>
 #include <gtest/gtest.h>
 #include <torch/torch.h>
 
@@ -6,6 +7,7 @@
 #include <fstream>
 
 #include "tos/tfrecord.h"
+#include "tos/train/cuda.h"
 #include "tos/train/event_writer.h"
 #include "tos/train/models.h"
 #include "tos/train/threads.h"
@@ -104,6 +106,39 @@ TEST(EventWriter, TensorBoardReadsTheScalars) {
       << "the tensorboard Python package is missing: run `make test-deps` (make test does)";
   const std::string cmd = "python3 " + script + " " + path;
   EXPECT_EQ(std::system(cmd.c_str()), 0) << cmd;
+}
+
+}  // namespace
+}  // namespace tos::train
+
+namespace tos::train {
+namespace {
+
+// Programs link only libtorch's CPU libraries; LoadTorchCuda brings in its CUDA library (when
+// this libtorch has one) and with it CUDA's device guard, without needing a GPU.
+TEST(TorchCuda, LoadingRegistersCudaWhenThisLibtorchHasIt) {
+  Status s = LoadTorchCuda();
+  if (s.code() == StatusCode::kNotFound) {
+    EXPECT_NE(s.message().find("no libtorch_cuda.so in "), std::string::npos) << s.message();
+    EXPECT_FALSE(c10::impl::hasDeviceGuardImpl(c10::DeviceType::CUDA));
+    return;
+  }
+  ASSERT_TRUE(s.ok()) << s.ToString();
+  EXPECT_TRUE(c10::impl::hasDeviceGuardImpl(c10::DeviceType::CUDA));
+  EXPECT_TRUE(LoadTorchCuda().ok());  // again: a no-op
+}
+
+TEST(TorchCuda, CudaVisibleDevicesThatHidesEveryDeviceMeansNoGpu) {
+  const char* old = std::getenv("CUDA_VISIBLE_DEVICES");
+  const std::string saved = old ? old : "";
+  setenv("CUDA_VISIBLE_DEVICES", "", 1);
+  EXPECT_FALSE(MayHaveGpu());
+  setenv("CUDA_VISIBLE_DEVICES", "-1", 1);
+  EXPECT_FALSE(MayHaveGpu());
+  if (old)
+    setenv("CUDA_VISIBLE_DEVICES", saved.c_str(), 1);
+  else
+    unsetenv("CUDA_VISIBLE_DEVICES");
 }
 
 }  // namespace

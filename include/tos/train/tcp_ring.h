@@ -90,8 +90,7 @@ class BufferAllreducer {
  public:
   // params[i]: the values of parameter i (caller-owned, valid for the allreducer's life),
   // numels[i] floats; the same list on every rank. `ring` must outlive the allreducer.
-  static Result<std::unique_ptr<BufferAllreducer>> Create(TcpRing* ring,
-                                                          std::vector<float*> params,
+  static Result<std::unique_ptr<BufferAllreducer>> Create(TcpRing* ring, std::vector<float*> params,
                                                           std::vector<int64_t> numels,
                                                           size_t bucket_cap_bytes = 25u << 20);
   // Overwrites every parameter with root's values.
