@@ -369,6 +369,13 @@ int main(int argc, char** argv) {
       const bool tcp = mode.size() > 4 && mode.compare(mode.size() - 4, 4, "_tcp") == 0;
       const bool comm = mode.find("_comm") != std::string::npos;
       const std::string transport = tcp ? "tcp" : "gloo";
+#ifndef TOS_HAVE_GLOO
+      if (!tcp) {
+        std::printf("{\"bench\":\"%s\",\"skipped\":\"this libtorch has no c10d Gloo headers\"}\n",
+                    mode.c_str());
+        continue;
+      }
+#endif
       auto dir =
           std::filesystem::temp_directory_path() / ("tos_bench_store_" + std::to_string(getpid()));
       std::filesystem::remove(dir);
