@@ -5,6 +5,7 @@
 #   make test               set-up, build, all tests (+ core tests under ASan/UBSan and TSan)
 #   make demo               set-up, build, the MNIST pipeline on Fashion-MNIST
 #   make test-torch-compat  the Python suite with an older torch 2.x (its own venv)
+#   make wheel              a wheel of the Python package with its extension modules, in dist/
 #   make bench              benchmarks, with peers measured in the same run
 #   make spark-demo         the MNIST pipeline through spark-submit on a local standalone cluster
 #   make fuzz               libFuzzer targets (clang, ASan+UBSan) for FUZZ_SECONDS each
@@ -30,7 +31,7 @@ CTEST_FLAGS ?= --output-on-failure --timeout 300
 TEST_ENV := env PATH="$(CURDIR)/.venv/bin:$$PATH"
 FUZZ_SECONDS ?= 300
 
-.PHONY: test-torch-compat setup spark-setup build test test-core-sanitized test-core-tsan test-deps demo spark-demo bench clean \
+.PHONY: wheel test-torch-compat setup spark-setup build test test-core-sanitized test-core-tsan test-deps demo spark-demo bench clean \
 	clean-room format format-check tidy lint fuzz fuzz-setup fuzz-smoke
 
 setup:
@@ -82,6 +83,11 @@ fuzz-smoke: fuzz-setup
 test-torch-compat: build
 	VENV=$(CURDIR)/.venv-torch-compat TOS_REQUIREMENTS=$(CURDIR)/python/requirements-torch-compat.txt \
 	  bash scripts/pytest_suite.sh python $(BUILD_DIR)/bin
+
+# A wheel of the Python package with its extension modules, built by the project's CMake
+# (python/pyproject.toml, scikit-build-core) for .venv's Python, into dist/.
+wheel: setup
+	.venv/bin/pip wheel --no-deps ./python -w dist
 
 demo: build
 	@bash scripts/demo.sh
