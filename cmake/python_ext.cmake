@@ -16,15 +16,15 @@ set_target_properties(${TOS_MODULE_TARGETS} PROPERTIES POSITION_INDEPENDENT_CODE
 if(NOT TOS_PYTHON_EXT_DIR)
   set(TOS_PYTHON_EXT_DIR ${CMAKE_SOURCE_DIR}/python/torchonspark)
 endif()
-pybind11_add_module(tos_python_ext ${CMAKE_SOURCE_DIR}/python/ext/tos_module.cc)
-set_target_properties(tos_python_ext PROPERTIES OUTPUT_NAME _tos
-                      LIBRARY_OUTPUT_DIRECTORY ${TOS_PYTHON_EXT_DIR})
-target_include_directories(tos_python_ext PRIVATE ${CMAKE_SOURCE_DIR}/src)
-target_link_libraries(tos_python_ext PRIVATE tos_core)
-target_link_options(tos_python_ext PRIVATE -Wl,--exclude-libs,ALL)
-pybind11_add_module(tos_python_train_ext ${CMAKE_SOURCE_DIR}/python/ext/tos_train_module.cc)
-set_target_properties(tos_python_train_ext PROPERTIES OUTPUT_NAME _tos_train
-                      LIBRARY_OUTPUT_DIRECTORY ${TOS_PYTHON_EXT_DIR})
-target_include_directories(tos_python_train_ext PRIVATE ${CMAKE_SOURCE_DIR}/src)
-target_link_libraries(tos_python_train_ext PRIVATE tos_ps)
-target_link_options(tos_python_train_ext PRIVATE -Wl,--exclude-libs,ALL)
+# tos_python_ext_module(TARGET MODULE_NAME SOURCE LIBRARY): one extension module.
+function(tos_python_ext_module target name source library)
+  pybind11_add_module(${target} ${CMAKE_SOURCE_DIR}/python/ext/${source})
+  set_target_properties(${target} PROPERTIES OUTPUT_NAME ${name}
+                        LIBRARY_OUTPUT_DIRECTORY ${TOS_PYTHON_EXT_DIR})
+  target_include_directories(${target} PRIVATE ${CMAKE_SOURCE_DIR}/src)
+  target_link_libraries(${target} PRIVATE ${library})
+  # Each keeps its copy of the libraries' symbols to itself.
+  target_link_options(${target} PRIVATE -Wl,--exclude-libs,ALL)
+endfunction()
+tos_python_ext_module(tos_python_ext _tos tos_module.cc tos_core)
+tos_python_ext_module(tos_python_train_ext _tos_train tos_train_module.cc tos_ps)

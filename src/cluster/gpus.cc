@@ -42,6 +42,7 @@ Result<std::string> RunCaptured(const std::vector<std::string>& args,
                                 std::chrono::milliseconds timeout) {
   // Everything the child needs is made before fork(): the driver may have threads.
   std::vector<char*> argv;
+  argv.reserve(args.size() + 1);
   for (auto& a : args) argv.push_back(const_cast<char*>(a.c_str()));
   argv.push_back(nullptr);
   int devnull = ::open("/dev/null", O_WRONLY | O_CLOEXEC);
