@@ -138,11 +138,22 @@ Result<std::vector<std::string>> HadoopConfig::NamenodeHttpAddresses(
     std::string http = Get("dfs.namenode.http-address" + key.substr(kRpc.size()));
     if (!http.empty()) return std::vector<std::string>{WithHttpPort(http)};
   }
-  // Only the host is known: the default HTTP port.
   std::string host = authority;
   if (size_t colon = host.rfind(':'); colon != std::string::npos && host.back() != ']') {
     host = host.substr(0, colon);
   }
+  // The default file system's namenode, when no dfs.namenode.rpc-address is set: Hadoop takes
+  // its RPC address from fs.defaultFS, and dfs.namenode.http-address is its HTTP address (a
+  // wildcard host there, as in Hadoop's own default 0.0.0.0:9870, means the namenode's host).
+  if (Get("dfs.namenode.rpc-address").empty() && authority == AuthorityOf(Get("fs.defaultFS"))) {
+    std::string http = Get("dfs.namenode.http-address");
+    if (!http.empty()) {
+      http = WithHttpPort(http);
+      if (http.rfind("0.0.0.0:", 0) == 0) http = host + http.substr(std::string("0.0.0.0").size());
+      return std::vector<std::string>{http};
+    }
+  }
+  // Only the host is known: the default HTTP port.
   return std::vector<std::string>{host + ":" + std::to_string(kDefaultNamenodeHttpPort)};
 }
 

@@ -55,6 +55,32 @@ TEST(HadoopConfigTest, RpcAddressLeadsToItsHttpAddress) {
   EXPECT_EQ(*nns, std::vector<std::string>{"other:9870"});
 }
 
+// A single namenode's hdfs-site.xml may set only its HTTP address: its RPC address is then
+// fs.defaultFS's, as Hadoop's defaults have it.
+TEST(HadoopConfigTest, HttpAddressWithoutRpcAddressIsTheDefaultFsNamenodes) {
+  HadoopConfig conf;
+  ASSERT_TRUE(conf.AddSiteXml(Site(Prop("fs.defaultFS", "hdfs://nn1:8020")), "core-site.xml").ok());
+  ASSERT_TRUE(
+      conf.AddSiteXml(Site(Prop("dfs.namenode.http-address", "nn1:50070")), "hdfs-site.xml").ok());
+  auto nns = conf.NamenodeHttpAddresses("");  // hdfs:///path: the default file system
+  ASSERT_TRUE(nns.ok()) << nns.status().ToString();
+  EXPECT_EQ(*nns, std::vector<std::string>{"nn1:50070"});
+  nns = conf.NamenodeHttpAddresses("nn1:8020");
+  ASSERT_TRUE(nns.ok());
+  EXPECT_EQ(*nns, std::vector<std::string>{"nn1:50070"});
+  // Another namenode is not the one that address belongs to.
+  nns = conf.NamenodeHttpAddresses("nn2:8020");
+  ASSERT_TRUE(nns.ok());
+  EXPECT_EQ(*nns, std::vector<std::string>{"nn2:9870"});
+  // A wildcard host (Hadoop's own default is 0.0.0.0:9870) means the namenode's host.
+  ASSERT_TRUE(
+      conf.AddSiteXml(Site(Prop("dfs.namenode.http-address", "0.0.0.0:50070")), "hdfs-site.xml")
+          .ok());
+  nns = conf.NamenodeHttpAddresses("");
+  ASSERT_TRUE(nns.ok());
+  EXPECT_EQ(*nns, std::vector<std::string>{"nn1:50070"});
+}
+
 TEST(HadoopConfigTest, HaNameserviceListsItsNamenodesInOrder) {
   HadoopConfig conf;
   ASSERT_TRUE(conf.AddSiteXml(Site(Prop("fs.defaultFS", "hdfs://ns1")), "core-site.xml").ok());
