@@ -50,3 +50,32 @@ def test_bad_combinations_are_refused_on_the_driver_with_the_programs_message():
     ex, args, argv = argv_for(["--images", "/data/train", "--format", "tfr", "--no_such_flag", "1"])
     assert "no_such_flag" in ex.check_program_args(MNIST, argv)
     assert "does not exist" in ex.check_program_args("/nonexistent/mnist_spark", argv)
+
+
+class FakeRdd(object):
+    """Partitions of a given size: what steps_warning asks of an RDD."""
+
+    def __init__(self, sizes):
+        self.sizes = sizes
+
+    def getNumPartitions(self):
+        return len(self.sizes)
+
+    def mapPartitionsWithIndex(self, f):
+        out = [x for i, n in enumerate(self.sizes) for x in f(i, iter(range(n)))]
+        return type("Collected", (), {"collect": lambda self: out})()
+
+
+def test_the_spark_driver_says_when_steps_end_training_before_the_epochs():
+    ex = example()
+    # The seed's defaults on Fashion-MNIST's 60,000 images in 10 parts: 3 epochs need 1800 steps
+    # of one worker's batch of 100 (asynchronous ps), and --steps 1000 stops at 1.67 of them.
+    argv = ["--epochs", "3", "--steps", "1000", "--batch_size", "100", "--cluster_size", "3", "--num_ps", "1"]
+    w = ex.steps_warning(argv, FakeRdd([6000] * 10))
+    assert w is not None and "--steps 1000 will end training before --epochs 3" in w, w
+    assert "about 60000 records (10 partitions of 6000) need about 1800 global steps" in w, w
+    assert ex.steps_warning(argv[:2] + ["--steps", "1800"] + argv[4:], FakeRdd([6000] * 10)) is None
+    # Allreduce: a step is a batch of every worker (3 trainers, 600 steps for 3 epochs).
+    argv = ["--epochs", "3", "--steps", "1000", "--cluster_size", "3", "--num_ps", "0", "--strategy", "allreduce"]
+    assert ex.steps_warning(argv, FakeRdd([6000] * 10)) is None
+    assert ex.steps_warning(argv, FakeRdd([])) is None

@@ -124,6 +124,38 @@ def check_program_args(program, argv):
     return None if r.returncode == 0 else r.stdout.decode(errors="replace").strip()
 
 
+def steps_warning(argv, data):
+    """TensorFlowOnSpark's rule: training stops at --steps or after --epochs, whichever comes
+    first. The warning the C++ driver prints in local mode when --steps will end training before
+    the asked epochs, for the Spark driver's output; None when it will not. The records are
+    estimated from the first partition (mnist_data_setup's partitions are of equal size), so
+    the check reads one partition, not the dataset."""
+    def flag(name, default):
+        return argv[argv.index(name) + 1] if name in argv else default
+    rdd = getattr(data, "rdd", data)  # a DataFrame's rows, or the RDD itself
+    parts = rdd.getNumPartitions()
+    if parts == 0:
+        return None
+    first = rdd.mapPartitionsWithIndex(lambda i, it: [sum(1 for _ in it)] if i == 0 else []).collect()
+    per_part = first[0] if first else 0
+    records = per_part * parts
+    # A global step is one batch of one worker (asynchronous ps) or of every worker (allreduce,
+    # synchronous ps).
+    strategy = flag("--strategy", "ps")
+    num_ps = int(flag("--num_ps", 0)) if strategy == "ps" else 0
+    workers = max(1, int(flag("--cluster_size", 1)) - num_ps)
+    batch = int(flag("--batch_size", 100))
+    per_step = batch * (workers if strategy == "allreduce" or "--sync" in argv else 1)
+    epochs, steps = int(flag("--epochs", 1)), int(flag("--steps", 1000))
+    needed = -(-epochs * records // per_step)
+    if needed <= steps:
+        return None
+    return ("warning: --steps %d will end training before --epochs %d: about %d records (%d "
+            "partitions of %d) need about %d global steps at --batch_size %d; training stops at "
+            "whichever comes first. Raise --steps to train every epoch"
+            % (steps, epochs, records, parts, per_part, needed, batch))
+
+
 def main():
     sc = SparkContext(conf=SparkConf().setAppName("mnist_spark"))
     executors = sc.getConf().get("spark.executor.instances")
@@ -148,6 +180,10 @@ def main():
     num_ps = args.num_ps if args.mode == "train" else 0
     direct = args.input_mode == "tensorflow"
     data = None if direct else load(sc, args)
+    if data is not None and args.mode == "train":
+        warning = steps_warning(argv, data)  # before any node starts, as the C++ driver says it
+        if warning:
+            print(warning, flush=True)
     cluster = TFCluster.run(sc, args.program, argv, args.cluster_size, num_ps, args.tensorboard,
                             InputMode.TENSORFLOW if direct else InputMode.SPARK, log_dir=args.model,
                             node_timeout=args.node_timeout)
