@@ -358,7 +358,7 @@ Result<std::unique_ptr<BufferAllreducer>> BufferAllreducer::Create(TcpRing* ring
   return ar;
 }
 
-Status BufferAllreducer::ForEachBucket(const std::vector<float*>& arrays, bool average) {
+Status BufferAllreducer::ForEachBucket(const std::vector<float*>& arrays, bool average, int root) {
   const float scale = 1.0f / static_cast<float>(ring_->size());
   float* flat = flat_.data();
   for (const Bucket& b : buckets_) {
@@ -373,7 +373,7 @@ Status BufferAllreducer::ForEachBucket(const std::vector<float*>& arrays, bool a
         for (int64_t i = 0; i < b.numel; ++i) flat[i] *= scale;
       }
     } else {
-      TOS_RETURN_IF_ERROR(ring_->Broadcast(flat, b.numel * sizeof(float), root_)
+      TOS_RETURN_IF_ERROR(ring_->Broadcast(flat, b.numel * sizeof(float), root)
                               .WithContext("broadcasting initial parameters"));
     }
     for (size_t k = 0; k < b.members.size(); ++k) {
@@ -385,8 +385,7 @@ Status BufferAllreducer::ForEachBucket(const std::vector<float*>& arrays, bool a
 }
 
 Status BufferAllreducer::BroadcastParameters(int root) {
-  root_ = root;
-  return ForEachBucket(params_, /*average=*/false);
+  return ForEachBucket(params_, /*average=*/false, root);
 }
 
 Status BufferAllreducer::AverageGradients(const std::vector<float*>& grads) {
@@ -394,7 +393,7 @@ Status BufferAllreducer::AverageGradients(const std::vector<float*>& grads) {
     return InvalidArgument("BufferAllreducer: " + std::to_string(grads.size()) + " gradients for " +
                            std::to_string(params_.size()) + " parameters");
   }
-  return ForEachBucket(grads, /*average=*/true);
+  return ForEachBucket(grads, /*average=*/true, /*root=*/0);
 }
 
 }  // namespace tos::train

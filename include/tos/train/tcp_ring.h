@@ -100,13 +100,13 @@ class BufferAllreducer {
 
  private:
   BufferAllreducer() = default;
-  Status ForEachBucket(const std::vector<float*>& arrays, bool average);
+  // Broadcasts from `root` (average false) or averages (true) each bucket of `arrays`.
+  Status ForEachBucket(const std::vector<float*>& arrays, bool average, int root);
   TcpRing* ring_ = nullptr;
   std::vector<float*> params_;
   std::vector<int64_t> numels_;
   std::vector<Bucket> buckets_;
   std::vector<float> flat_;
-  int root_ = 0;
 };
 
 }  // namespace tos::train
